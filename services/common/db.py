@@ -1,0 +1,115 @@
+"""PostgreSQL access: a pool that waits for the server, and the unit of work (one transaction per use case)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Self
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+Connection = asyncpg.Connection
+Pool = asyncpg.Pool
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 0) -> Pool:
+    """Connects, retrying with back-off while the server is unreachable (attempts=0: forever).
+
+    A database that is down at start-up gives one clear log line per attempt, not a stack trace loop.
+    """
+    delay = 0.5
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                command_timeout=30,
+                server_settings={"timezone": "Asia/Shanghai", "application_name": "medins"},
+            )
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            if attempts and attempt >= attempts:
+                raise
+            log.warning(
+                "database_unavailable",
+                database=dsn.rsplit("/", 1)[-1],
+                error=f"{type(exc).__name__}: {exc}",
+                retry_in_seconds=delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        log.info("database_connected", database=dsn.rsplit("/", 1)[-1])
+        return pool
+
+
+class UnitOfWork:
+    """One transaction. Rolls back unless commit() was called; repositories share its connection.
+
+    Agencies subclass it to attach their repositories in `_open()`.
+    """
+
+    conn: Connection
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._committed = False
+
+    async def __aenter__(self) -> Self:
+        self.conn = await self._pool.acquire()
+        self._tx = self.conn.transaction()
+        await self._tx.start()
+        self._committed = False
+        self._open()
+        return self
+
+    def _open(self) -> None:
+        """Hook for subclasses to build repositories over self.conn."""
+
+    async def commit(self) -> None:
+        await self._tx.commit()
+        self._committed = True
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._committed:
+                await self._tx.rollback()
+        finally:
+            await self._pool.release(self.conn)
+
+
+class Database:
+    """A pool that may not be connected yet, so a server can answer health checks before the database
+    is up: until then every call gets UNAVAILABLE instead of a hang or a crash."""
+
+    def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10) -> None:
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: Pool | None = None
+
+    async def connect(self) -> None:
+        self._pool = await create_pool(self._dsn, min_size=self._min_size, max_size=self._max_size)
+
+    @property
+    def pool(self) -> Pool:
+        if self._pool is None:
+            from services.common.errors import Unavailable
+
+            raise Unavailable("NOT_READY", "service is starting: database not connected yet", "服务正在启动,请稍后重试")
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

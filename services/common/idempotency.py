@@ -1,0 +1,92 @@
+"""Client request ids on mutating calls (AIP-155, R21).
+
+The key row is inserted in the use case's own transaction and the response stored with it, so:
+same id + same request → the stored response; same id + different request → REQUEST_ID_REUSED;
+a concurrent duplicate blocks on the key until the first commits, then gets its response; a use case
+that fails stores nothing, and a retry runs it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from google.protobuf.message import Message
+
+from services.common.db import Connection
+from services.common.errors import AlreadyExists, InvalidArgument
+
+MAX_REQUEST_ID_LENGTH = 128
+R = TypeVar("R", bound=Message)
+
+
+class HasRequestId(Protocol):
+    request_id: str
+
+    def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...
+
+
+def request_fingerprint(request: Message) -> bytes:
+    """A hash of the request without its request_id."""
+    clone = type(request)()
+    clone.CopyFrom(request)
+    clone.ClearField("request_id")  # type: ignore[arg-type]
+    return hashlib.sha256(clone.SerializeToString(deterministic=True)).digest()
+
+
+def checked_request_id(request_id: str) -> str:
+    if not request_id.strip():
+        raise InvalidArgument(
+            "FIELD_REQUIRED", "request_id is required on every mutating call", "请求编号(request_id)不能为空", field="request_id"
+        )
+    if len(request_id) > MAX_REQUEST_ID_LENGTH or not request_id.isprintable():
+        raise InvalidArgument(
+            "INVALID_REQUEST_ID",
+            f"request_id must be 1-{MAX_REQUEST_ID_LENGTH} printable characters",
+            f"请求编号应为1至{MAX_REQUEST_ID_LENGTH}个可打印字符",
+            field="request_id",
+        )
+    return request_id
+
+
+async def idempotent(
+    conn: Connection,
+    method: str,
+    request: Message,
+    response_type: type[R],
+    action: Callable[[], Awaitable[R]],
+) -> R:
+    """Runs `action` once per (method, request_id) within the caller's transaction."""
+    request_id = checked_request_id(getattr(request, "request_id"))
+    fingerprint = request_fingerprint(request)
+    inserted = await conn.fetchval(
+        """INSERT INTO idempotency_keys (method, request_id, fingerprint) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING RETURNING true""",
+        method,
+        request_id,
+        fingerprint,
+    )
+    if not inserted:
+        row = await conn.fetchrow(
+            "SELECT fingerprint, response FROM idempotency_keys WHERE method = $1 AND request_id = $2",
+            method,
+            request_id,
+        )
+        if row is None or row["fingerprint"] != fingerprint:
+            raise AlreadyExists(
+                "REQUEST_ID_REUSED",
+                f"request_id {request_id} was already used for a different {method} request",
+                f"请求编号{request_id}已用于另一笔不同的请求",
+                field="request_id",
+                metadata={"request_id": request_id, "method": method},
+            )
+        return response_type.FromString(row["response"])
+    response = await action()
+    await conn.execute(
+        "UPDATE idempotency_keys SET response = $3 WHERE method = $1 AND request_id = $2",
+        method,
+        request_id,
+        response.SerializeToString(deterministic=True),
+    )
+    return response

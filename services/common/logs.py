@@ -1,0 +1,76 @@
+"""structlog JSON logging with a correlation id and masking of personal numbers.
+
+Every process calls configure_logging() once in its bootstrap. The correlation id lives in structlog's
+contextvars: the gRPC interceptor binds it from `x-correlation-id` metadata, the consumer from the
+event envelope, and the outbox copies it into the events it writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9A-Za-z])")
+_CARD = re.compile(r"(?<![0-9])[0-9]{12,19}(?![0-9])")
+
+
+def mask_text(text: str) -> str:
+    """Masks resident ID numbers (keeps region prefix and last four) and removes card-like numbers."""
+    text = _RESIDENT_ID.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
+    return _CARD.sub("[redacted-number]", text)
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: _mask_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_value(v) for v in value]
+    return value
+
+
+def mask_personal_numbers(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: last line of defence, after callers already log masked values."""
+    return {k: _mask_value(v) for k, v in event_dict.items()}
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """JSON lines on stderr, with service name, ISO timestamp, level and bound context."""
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=False),
+            structlog.processors.format_exc_info,
+            mask_personal_numbers,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current_correlation_id() -> str:
+    """The correlation id bound in this context, or a new one."""
+    bound = structlog.contextvars.get_contextvars().get("correlation_id")
+    return bound if isinstance(bound, str) and bound else new_correlation_id()
+
+
+def bind_correlation_id(correlation_id: str) -> None:
+    structlog.contextvars.bind_contextvars(correlation_id=correlation_id)

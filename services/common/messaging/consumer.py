@@ -1,0 +1,162 @@
+"""An idempotent event consumer (R32) with retries on back-off tiers and a dead-letter queue.
+
+For each delivery: parse the envelope (unparseable → DLQ at once), open a unit of work, record the
+event id in the inbox (already there → a redelivery: do nothing), apply the handler, commit, then ack.
+A failing handler sends the message to the next retry tier with its attempt count; after the last tier
+it goes to the DLQ with the reason. The original is acked only after its copy was confirmed by the
+broker, so a message is never lost and never blocks the queue behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Generic, TypeVar
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from medins.events.v1 import events_pb2
+
+from services.common.db import UnitOfWork
+from services.common.logs import bind_correlation_id
+from services.common.messaging.broker import connect_broker
+from services.common.messaging.envelope import UnprocessableEvent, parse_envelope
+from services.common.messaging.inbox import first_delivery
+from services.common.messaging.topology import ConsumerQueue, declare_topology
+
+log = structlog.get_logger(__name__)
+
+U = TypeVar("U", bound=UnitOfWork)
+Handler = Callable[[events_pb2.EventEnvelope, U], Awaitable[None]]
+
+ATTEMPT_HEADER = "x-attempt"
+ERROR_HEADER = "x-last-error"
+DEAD_LETTER_REASON_HEADER = "x-dead-letter-reason"
+
+
+class EventConsumer(Generic[U]):
+    def __init__(
+        self,
+        *,
+        consumer: str,
+        queue: ConsumerQueue,
+        uow_factory: Callable[[], U],
+        handlers: Mapping[str, Handler[U]],
+        amqp_url: str,
+        retry_delays_ms: tuple[int, ...],
+        prefetch: int = 32,
+    ) -> None:
+        self._consumer = consumer
+        self._queue = queue
+        self._uow_factory = uow_factory
+        self._handlers = handlers
+        self._amqp_url = amqp_url
+        self._retry_delays_ms = retry_delays_ms
+        self._prefetch = prefetch
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consumes until `stop` is set, then lets in-flight messages finish."""
+        connection = await connect_broker(self._amqp_url)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            await declare_topology(channel, self._retry_delays_ms)
+            await channel.set_qos(prefetch_count=self._prefetch)
+            self._channel: AbstractChannel = channel
+            queue = await channel.get_queue(self._queue.name)
+            tag = await queue.consume(self._on_message)
+            log.info("consumer_started", queue=self._queue.name, prefetch=self._prefetch)
+            await stop.wait()
+            await queue.cancel(tag)
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=30)
+        finally:
+            await connection.close()
+            log.info("consumer_stopped", queue=self._queue.name)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self.handle_delivery(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def handle_delivery(self, message: AbstractIncomingMessage) -> None:
+        headers = message.headers or {}
+        bind_correlation_id(str(headers.get("x-correlation-id") or ""))
+        try:
+            envelope = parse_envelope(message.body)
+        except UnprocessableEvent as exc:
+            await self._dead_letter(message, str(exc))
+            return
+        bind_correlation_id(envelope.correlation_id)
+        handler = self._handlers.get(envelope.event_type)
+        if handler is None:
+            await self._dead_letter(message, f"{self._consumer} has no handler for {envelope.event_type}")
+            return
+        try:
+            applied = await self._apply(envelope, handler)
+        except UnprocessableEvent as exc:
+            await self._dead_letter(message, str(exc))
+            return
+        except Exception as exc:
+            await self._retry_or_dead_letter(message, envelope, exc)
+            return
+        await message.ack()
+        log.info(
+            "event_applied" if applied else "event_redelivery_ignored",
+            event_type=envelope.event_type,
+            event_id=envelope.event_id,
+        )
+
+    async def _apply(self, envelope: events_pb2.EventEnvelope, handler: Handler[U]) -> bool:
+        async with self._uow_factory() as uow:
+            if not await first_delivery(uow.conn, self._consumer, envelope):
+                return False
+            await handler(envelope, uow)
+            await uow.commit()
+            return True
+
+    async def _retry_or_dead_letter(
+        self, message: AbstractIncomingMessage, envelope: events_pb2.EventEnvelope, exc: Exception
+    ) -> None:
+        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0) + 1
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        if attempt > len(self._retry_delays_ms):
+            log.error("event_failed_dead_lettered", event_id=envelope.event_id, attempts=attempt, error=error)
+            await self._dead_letter(message, f"failed {attempt} times; last error: {error}")
+            return
+        delay = self._retry_delays_ms[attempt - 1]
+        log.warning("event_failed_will_retry", event_id=envelope.event_id, attempt=attempt, delay_ms=delay, error=error)
+        await self._forward(message, self._queue.retry_queue(delay), {ATTEMPT_HEADER: attempt, ERROR_HEADER: error})
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        log.error("event_dead_lettered", queue=self._queue.dlq, reason=reason, message_id=message.message_id)
+        await self._forward(
+            message, self._queue.dlq, {DEAD_LETTER_REASON_HEADER: reason, "x-consumer": self._consumer}
+        )
+
+    async def _forward(self, message: AbstractIncomingMessage, queue_name: str, extra_headers: dict[str, object]) -> None:
+        """Publishes a copy to `queue_name` (confirmed), then acks the original."""
+        headers = {**(message.headers or {}), **extra_headers, "x-original-routing-key": message.routing_key or ""}
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,  # type: ignore[arg-type]
+            message_id=message.message_id,
+            type=message.type,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        try:
+            await self._channel.default_exchange.publish(copy, routing_key=queue_name, timeout=10)
+        except Exception as exc:
+            # The broker did not take the copy: leave the original to be redelivered.
+            log.warning("event_forward_failed", queue=queue_name, error=f"{type(exc).__name__}: {exc}")
+            if not message.channel.is_closed:
+                await message.nack(requeue=True)
+            return
+        await message.ack()

@@ -1,0 +1,122 @@
+"""The outbox relay (R31): publishes committed outbox rows with publisher confirms, then marks them.
+
+Wakes on LISTEN/NOTIFY from the outbox trigger, with a fallback poll. Rows are locked with
+FOR UPDATE SKIP LOCKED so several relays can run side by side. A row is marked published only after
+the broker confirmed it; if the process dies in between, the row is published again and the
+consumers' inbox absorbs the duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractExchange
+
+from services.common.db import Pool
+from services.common.messaging.broker import connect_broker
+from services.common.messaging.topology import EVENTS_EXCHANGE, declare_topology
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: Pool,
+        amqp_url: str,
+        retry_delays_ms: tuple[int, ...],
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._amqp_url = amqp_url
+        self._retry_delays_ms = retry_delays_ms
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relays until `stop` is set; survives broker and database outages."""
+        connection = await connect_broker(self._amqp_url)
+        channel = await connection.channel(publisher_confirms=True)
+        await declare_topology(channel, self._retry_delays_ms)
+        exchange = await channel.get_exchange(EVENTS_EXCHANGE)
+        listener = await self._pool.acquire()
+        await listener.add_listener("outbox", self._on_notify)
+        log.info("relay_started")
+        delay = 0.5
+        try:
+            while not stop.is_set():
+                try:
+                    published = await self.publish_batch(exchange)
+                    delay = 0.5
+                except Exception as exc:  # broker or database down: keep the rows, retry later
+                    log.warning("relay_publish_failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay)
+                    await _wait(stop, delay)
+                    delay = min(delay * 2, 10.0)
+                    continue
+                if published < self._batch_size:
+                    self._wake.clear()
+                    await _wait_any(stop, self._wake, self._poll_seconds)
+        finally:
+            await listener.remove_listener("outbox", self._on_notify)
+            await self._pool.release(listener)
+            await connection.close()
+            log.info("relay_stopped")
+
+    def _on_notify(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def publish_batch(self, exchange: AbstractExchange) -> int:
+        """Publishes up to one batch of unpublished rows; returns how many."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id, event_id, event_type, envelope, correlation_id FROM outbox
+                   WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            # Confirms are awaited together: one round trip of latency per batch, not per event.
+            await asyncio.gather(
+                *(
+                    exchange.publish(
+                        aio_pika.Message(
+                            row["envelope"],
+                            message_id=str(row["event_id"]),
+                            type=row["event_type"],
+                            content_type="application/x-protobuf",
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                            headers={"x-correlation-id": row["correlation_id"]},
+                        ),
+                        routing_key=row["event_type"],
+                        mandatory=False,
+                        timeout=10,
+                    )
+                    for row in rows
+                )
+            )
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+        log.info("outbox_published", count=len(rows))
+        return len(rows)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiters:
+            task.cancel()

@@ -1,0 +1,56 @@
+"""One Settings object per process, from MEDINS_* environment variables with local defaults."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDINS_", frozen=True)
+
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    insurance_db: str = "medins_insurance"
+    tax_db: str = "medins_tax"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    consumer_prefetch: int = 32
+    # Delays of the retry tiers, in milliseconds; after the last tier a message goes to the DLQ.
+    retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000, 120_000)
+
+    listen_host: str = "127.0.0.1"
+    registration_port: int = 50051
+    enrollment_port: int = 50052
+    collection_port: int = 50053
+    shutdown_grace_seconds: float = 10.0
+
+    log_level: str = "INFO"
+    clock_file: str | None = None
+
+    order_ttl_seconds: int = 60
+    school_order_ttl_seconds: int = 86_400
+    # A channel's reported payment time may run ahead of our clock by this much (R21a).
+    payment_clock_skew_seconds: int = 5
+    idempotency_retention_hours: int = 24 * 7
+    # Shared secrets of the channel signature hook; a real deployment loads each channel's key.
+    channel_secret: str = "demo-channel-secret"
+
+    def dsn(self, database: str) -> str:
+        auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
+        return f"postgresql://{auth}@{self.pg_host}:{self.pg_port}/{database}"
+
+    @property
+    def insurance_dsn(self) -> str:
+        return self.dsn(self.insurance_db)
+
+    @property
+    def tax_dsn(self) -> str:
+        return self.dsn(self.tax_db)
+
+    @property
+    def admin_dsn(self) -> str:
+        return self.dsn("postgres")
