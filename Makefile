@@ -1,0 +1,69 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything the project needs is
+# installed here: uv (pinned) into .tools/, the locked dependencies into .venv/, generated code into gen/.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+BUF_VERSION := 1.75.0
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .make
+PROTOS := $(shell find protos -name '*.proto')
+
+.PHONY: help install gen setup run test test-unit lint fmt bench bench-enrollment load clean
+
+help:
+	@echo "make run    set up everything and start every service and worker (Ctrl-C stops them)"
+	@echo "make test   the whole test suite against the local PostgreSQL and RabbitMQ"
+	@echo "make lint   ruff, mypy and buf lint"
+	@echo "make bench  benchmarks (see docs/BENCHMARKS.md)"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMPS)/installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@mkdir -p $(STAMPS) && touch $@
+
+install: $(STAMPS)/installed
+
+$(STAMPS)/generated: $(STAMPS)/installed $(PROTOS) ops/codegen.py
+	rm -rf gen && $(PY) -m ops.codegen
+	@touch $@
+
+gen: $(STAMPS)/generated
+
+setup: gen
+	$(PY) -m ops.setup
+
+run: setup
+	$(PY) -m ops.supervisor
+
+test: gen
+	$(PY) -m pytest
+
+test-unit: gen
+	$(PY) -m pytest tests/unit
+
+lint: gen
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	npx --yes @bufbuild/buf@$(BUF_VERSION) lint
+
+fmt: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: bench-enrollment
+
+bench-enrollment: gen
+	$(PY) -m benchmarks.enrollment_check
+
+load: gen
+	$(PY) -m benchmarks.payments_load
+
+clean:
+	rm -rf $(VENV) $(TOOLS) $(STAMPS) gen .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,44 @@
+"""Assessment (核定), R17: what a person pays for one insurance year and fee type."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from services.collection.domain.model import DateRange, FeeType, ItemStatus
+from services.common.money import Fen
+
+
+class InvalidAssessment(ValueError):
+    """The figures cannot be assessed (no retry will fix them)."""
+
+
+@dataclass(frozen=True)
+class AssessmentBasis:
+    insurance_year: int
+    fee_type: FeeType
+    standard_fen: Fen
+    subsidy_fen: Fen
+    policy_version: int
+    collection_window: DateRange
+    coverage: DateRange
+    newborn_current_year: bool
+    payable_until: dt.date
+
+
+@dataclass(frozen=True)
+class Assessment:
+    basis: AssessmentBasis
+    amount_fen: Fen
+    status: ItemStatus
+
+
+def assess(basis: AssessmentBasis) -> Assessment:
+    """Amount = standard − category subsidy, in integer fen. A fully subsidised item is settled by the
+    subsidy and owes nothing."""
+    if basis.standard_fen <= 0:
+        raise InvalidAssessment(f"standard must be positive fen, got {basis.standard_fen}")
+    if not 0 <= basis.subsidy_fen <= basis.standard_fen:
+        raise InvalidAssessment(f"subsidy {basis.subsidy_fen} outside 0..{basis.standard_fen}")
+    amount = Fen(basis.standard_fen - basis.subsidy_fen)
+    return Assessment(basis, amount, ItemStatus.SETTLED_BY_SUBSIDY if amount == 0 else ItemStatus.UNPAID)

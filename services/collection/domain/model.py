@@ -1,0 +1,107 @@
+"""Tax-side domain values. Enum values are the database names and, with the enum's prefix, the proto names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from services.common.money import Fen
+
+
+class FeeType(enum.StrEnum):
+    RESIDENT_MEDICAL = "RESIDENT_MEDICAL"
+    RESIDENT_PENSION = "RESIDENT_PENSION"
+
+
+FEE_TYPE_ZH = {FeeType.RESIDENT_MEDICAL: "城乡居民基本医疗保险", FeeType.RESIDENT_PENSION: "城乡居民基本养老保险"}
+
+
+class ItemStatus(enum.StrEnum):
+    UNPAID = "UNPAID"
+    PAID = "PAID"
+    SETTLED_BY_SUBSIDY = "SETTLED_BY_SUBSIDY"
+    CANCELLED = "CANCELLED"
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    PAID = "PAID"
+    EXPIRED = "EXPIRED"
+
+
+class OrderKind(enum.StrEnum):
+    PERSONAL = "PERSONAL"
+    SCHOOL_COLLECTIVE = "SCHOOL_COLLECTIVE"
+    AGREEMENT_DEDUCTION = "AGREEMENT_DEDUCTION"
+
+
+class Channel(enum.StrEnum):
+    WECHAT = "WECHAT"
+    ALIPAY = "ALIPAY"
+    BANK_APP = "BANK_APP"
+    BANK_COUNTER = "BANK_COUNTER"
+    ATM = "ATM"
+    POS = "POS"
+    E_TAX = "E_TAX"
+    SOCIAL_SECURITY_CARD = "SOCIAL_SECURITY_CARD"
+    AGREEMENT_DEDUCTION = "AGREEMENT_DEDUCTION"
+    FAMILY_MUTUAL_AID = "FAMILY_MUTUAL_AID"
+    SUBSIDY = "SUBSIDY"
+
+
+class PaymentOutcome(enum.StrEnum):
+    APPLIED = "APPLIED"
+    REFUND_RAISED = "REFUND_RAISED"
+    SUBSIDY = "SUBSIDY"
+
+
+class RefundReason(enum.StrEnum):
+    DOUBLE_PAYMENT = "DOUBLE_PAYMENT"
+    OUTSIDE_WINDOW = "OUTSIDE_WINDOW"
+    ITEMS_CANCELLED = "ITEMS_CANCELLED"
+    REQUESTED = "REQUESTED"
+
+
+class RefundStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    SUBMITTED = "SUBMITTED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    MANUAL_HANDLING = "MANUAL_HANDLING"
+
+
+@dataclass(frozen=True)
+class DateRange:
+    start: dt.date
+    end: dt.date
+
+
+@dataclass(frozen=True)
+class InsuredPerson:
+    resident_id_number: str
+    name: str
+    birth_date: dt.date
+
+
+@dataclass(frozen=True)
+class PayableItem:
+    payable_item_id: str
+    enrollment_id: str
+    resident_id_number: str
+    insured_name: str
+    region_code: str
+    category: str
+    insurance_year: int
+    fee_type: FeeType
+    standard_fen: Fen
+    subsidy_fen: Fen
+    amount_fen: Fen
+    status: ItemStatus
+    policy_version: int
+    collection_window: DateRange
+    payable_until: dt.date
+    coverage: DateRange
+    newborn_current_year: bool
+    paid_by_payment_id: str | None = None
+    pending_order_id: str | None = None

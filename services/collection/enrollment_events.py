@@ -1,0 +1,160 @@
+"""The tax side's reactions to insurance events (R17, R11, R12): assess items, cancel unpaid ones.
+
+Events are not ordered (retries, concurrent consumers). Each carries the enrollment's sequence; a
+stop wins over any registration or renewal of the same enrollment, whichever arrives first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+import structlog
+from medins.common.v1 import common_pb2
+from medins.events.v1 import events_pb2
+
+from services.collection.domain.assessment import AssessmentBasis, InvalidAssessment, assess
+from services.collection.domain.model import DateRange, FeeType, InsuredPerson, ItemStatus
+from services.collection.unit_of_work import CollectionUnitOfWork
+from services.common.clock import Clock
+from services.common.errors import DomainError
+from services.common.messaging import envelope as event_types
+from services.common.messaging.consumer import Handler
+from services.common.messaging.envelope import UnprocessableEvent
+from services.common.money import Fen
+from services.common.proto_values import date_from_proto, enum_from_proto, range_to_proto, timestamp
+from services.common.resident_id import mask
+
+log = structlog.get_logger(__name__)
+
+
+def enrollment_event_handlers(clock: Clock) -> Mapping[str, Handler[CollectionUnitOfWork]]:
+    async def registered(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
+        e = envelope.enrollment_registered
+        await _assess(uow, clock, e.enrollment_id, e.enrollment_sequence, e.person, e.region_code, e.category, e.assessments)
+
+    async def renewed(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
+        e = envelope.enrollment_renewed
+        await _assess(uow, clock, e.enrollment_id, e.enrollment_sequence, e.person, e.region_code, e.category, e.assessments)
+
+    async def stopped(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
+        e = envelope.enrollment_stopped
+        await _stop(uow, clock, e.enrollment_id, e.enrollment_sequence, e.resident_id_number, e.region_code)
+
+    async def aged_out(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
+        e = envelope.enrollment_aged_out
+        await _stop(uow, clock, e.enrollment_id, e.enrollment_sequence, e.resident_id_number, e.region_code)
+
+    return {
+        event_types.ENROLLMENT_REGISTERED.name: registered,
+        event_types.ENROLLMENT_RENEWED.name: renewed,
+        event_types.ENROLLMENT_STOPPED.name: stopped,
+        event_types.ENROLLMENT_AGED_OUT.name: aged_out,
+    }
+
+
+async def _assess(
+    uow: CollectionUnitOfWork,
+    clock: Clock,
+    enrollment_id: str,
+    sequence: int,
+    person_pb: events_pb2.InsuredPerson,
+    region_code: str,
+    category_value: int,
+    assessments_pb: object,
+) -> None:
+    now = clock.now()
+    try:
+        person = InsuredPerson(
+            person_pb.resident_id_number, person_pb.name, date_from_proto(person_pb.birth_date, field="person.birth_date")
+        )
+        category = common_pb2.Category.Name(category_value).removeprefix("CATEGORY_")
+        assessments = [assess(_basis(a)) for a in assessments_pb]  # type: ignore[attr-defined]
+        uuid.UUID(enrollment_id)
+    except (DomainError, InvalidAssessment, ValueError) as exc:
+        raise UnprocessableEvent(f"cannot assess enrollment {enrollment_id}: {exc}") from exc
+    ref = await uow.repo.lock_enrollment_ref(enrollment_id)
+    if ref is not None and ref["state"] == "STOPPED":
+        log.info("assessment_ignored_enrollment_stopped", enrollment_id=enrollment_id, sequence=sequence)
+        return
+    await uow.repo.upsert_person(person, now)
+    await uow.repo.save_enrollment_ref(
+        enrollment_id, person.resident_id_number, region_code, category, "ACTIVE", sequence, now
+    )
+    rows = [
+        (str(uuid.uuid4()), a, str(uuid.uuid4()) if a.status is ItemStatus.SETTLED_BY_SUBSIDY else None)
+        for a in assessments
+    ]
+    inserted = await uow.repo.insert_items(enrollment_id, person, region_code, category, rows, now)
+    for item_id, assessment, subsidy_payment_id in rows:
+        if item_id in inserted and subsidy_payment_id is not None:
+            await uow.repo.insert_subsidy_payment(subsidy_payment_id, item_id, now, now)
+            await uow.outbox.add(
+                event_types.PAYMENT_CONFIRMED,
+                events_pb2.PaymentConfirmed(
+                    payment_id=subsidy_payment_id,
+                    channel=common_pb2.PAYMENT_CHANNEL_SUBSIDY,
+                    paid_time=timestamp(now),
+                    amount_fen=0,
+                    items=[
+                        events_pb2.PaidItem(
+                            payable_item_id=item_id,
+                            enrollment_id=enrollment_id,
+                            resident_id_number=person.resident_id_number,
+                            insurance_year=assessment.basis.insurance_year,
+                            fee_type=common_pb2.FeeType.Value(f"FEE_TYPE_{assessment.basis.fee_type}"),
+                            amount_fen=0,
+                            coverage_period=range_to_proto(
+                                assessment.basis.coverage.start, assessment.basis.coverage.end
+                            ),
+                        )
+                    ],
+                ),
+                occurred_at=now,
+            )
+    log.info(
+        "items_assessed",
+        enrollment_id=enrollment_id,
+        resident=mask(person.resident_id_number),
+        assessed=len(inserted),
+        skipped=len(rows) - len(inserted),
+    )
+
+
+def _basis(a: events_pb2.AssessmentBasis) -> AssessmentBasis:
+    fee_type = enum_from_proto(FeeType, common_pb2.FeeType, a.fee_type, prefix="FEE_TYPE_", field="fee_type")
+    assert fee_type is not None
+    window_end = date_from_proto(a.collection_window.end, field="collection_window.end")
+    return AssessmentBasis(
+        insurance_year=a.insurance_year,
+        fee_type=fee_type,
+        standard_fen=Fen(a.standard_fen),
+        subsidy_fen=Fen(a.subsidy_fen),
+        policy_version=a.policy_version,
+        collection_window=DateRange(date_from_proto(a.collection_window.start, field="collection_window.start"), window_end),
+        coverage=DateRange(
+            date_from_proto(a.coverage_period.start, field="coverage_period.start"),
+            date_from_proto(a.coverage_period.end, field="coverage_period.end"),
+        ),
+        newborn_current_year=a.newborn_current_year,
+        payable_until=date_from_proto(a.newborn_deadline, field="newborn_deadline")
+        if a.HasField("newborn_deadline")
+        else window_end,
+    )
+
+
+async def _stop(
+    uow: CollectionUnitOfWork, clock: Clock, enrollment_id: str, sequence: int, number: str, region_code: str
+) -> None:
+    now = clock.now()
+    try:
+        uuid.UUID(enrollment_id)
+    except ValueError as exc:
+        raise UnprocessableEvent(f"enrollment_id {enrollment_id!r} is not a UUID") from exc
+    ref = await uow.repo.lock_enrollment_ref(enrollment_id)
+    if ref is not None and ref["last_sequence"] > sequence:
+        log.info("stop_ignored_stale", enrollment_id=enrollment_id, sequence=sequence)
+        return
+    await uow.repo.save_enrollment_ref(enrollment_id, number, region_code, "", "STOPPED", sequence, now)
+    cancelled = await uow.repo.cancel_unpaid_items(enrollment_id, now)
+    log.info("items_cancelled", enrollment_id=enrollment_id, resident=mask(number), cancelled=len(cancelled))

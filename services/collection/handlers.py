@@ -1,0 +1,49 @@
+"""Tax-side use cases called over gRPC. Each runs in the caller's unit of work; the caller commits."""
+
+from __future__ import annotations
+
+from services.collection.domain.model import PayableItem
+from services.collection.unit_of_work import CollectionUnitOfWork
+from services.common.clock import Clock
+from services.common.errors import NotFound, required
+from services.common.pagination import PageRequest
+from services.common.resident_id import ResidentId, parse_resident_id
+
+
+def _insured_not_matched() -> NotFound:
+    # The same answer whether the ID is unknown or the name differs: the lookup reveals nothing (R18).
+    return NotFound(
+        "INSURED_PERSON_NOT_MATCHED",
+        "no insured person with payable records matches this ID number and name",
+        "证件号码与姓名不匹配,或该人员暂无参保缴费信息",
+    )
+
+
+async def identify_insured(
+    uow: CollectionUnitOfWork, clock: Clock, number: str, name: str, *, field_prefix: str = "insured"
+) -> ResidentId:
+    """R18: the payer names the insured person by ID number and name; both must match."""
+    insured = parse_resident_id(number, today=clock.now().date(), field=f"{field_prefix}_id_number")
+    given = required(name, f"{field_prefix}_name", "姓名")
+    person = await uow.repo.get_person(insured.number)
+    if person is None or person.name != given:
+        raise _insured_not_matched()
+    return insured
+
+
+async def list_payable_items(
+    payer_id_number: str,
+    insured_id_number: str,
+    insured_name: str,
+    include_settled: bool,
+    page: PageRequest,
+    uow: CollectionUnitOfWork,
+    clock: Clock,
+) -> list[PayableItem]:
+    """The insured person's items for a payer paying for themselves or for another (为本人/为他人缴费)."""
+    parse_resident_id(payer_id_number, today=clock.now().date(), field="payer_id_number")
+    insured = await identify_insured(uow, clock, insured_id_number, insured_name)
+    cursor = (int(page.cursor[0]), str(page.cursor[1]), str(page.cursor[2])) if page.cursor else None
+    return await uow.repo.items_of_person(
+        insured.number, include_settled=include_settled, after=cursor, limit=page.size
+    )

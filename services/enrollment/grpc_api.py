@@ -1,0 +1,112 @@
+"""EnrollmentCheckService over gRPC: the hot read path (R15, R16)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+from medins.common.v1 import common_pb2
+from medins.enrollment.v1 import enrollment_check_service_pb2 as pb
+from medins.enrollment.v1 import enrollment_check_service_pb2_grpc as pb_grpc
+
+from services.common.clock import Clock
+from services.common.db import Database
+from services.common.errors import DomainError, InvalidArgument, required
+from services.common.logs import current_correlation_id
+from services.common.proto_values import enum_from_proto, range_to_proto, timestamp
+from services.common.resident_id import parse_resident_id
+from services.enrollment.audit import AuditLog
+from services.enrollment.domain.check import MAX_BATCH, CheckAnswer, CheckPurpose, answer, for_purpose
+from services.enrollment.repository import CheckRepository
+
+Context = grpc.aio.ServicerContext
+
+
+class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
+    def __init__(self, db: Database, audit: AuditLog, clock: Clock) -> None:
+        self._db = db
+        self._audit = audit
+        self._clock = clock
+
+    async def CheckEnrollment(self, request: pb.CheckEnrollmentRequest, context: Context) -> pb.CheckEnrollmentResponse:
+        now = self._clock.now()
+        caller, purpose = _caller(request.caller_id, request.purpose)
+        number, year = _target(request.target, now.date(), "target")
+        docs = await CheckRepository(self._db.pool).docs([number])
+        self._audit.record(now, caller, purpose.value, [number], current_correlation_id())
+        result = for_purpose(answer(number, year, docs.get(number)), purpose)
+        return pb.CheckEnrollmentResponse(result=_result_proto(result), as_of_time=timestamp(now))
+
+    async def BatchCheckEnrollments(
+        self, request: pb.BatchCheckEnrollmentsRequest, context: Context
+    ) -> pb.BatchCheckEnrollmentsResponse:
+        now = self._clock.now()
+        caller, purpose = _caller(request.caller_id, request.purpose)
+        if not request.targets:
+            raise InvalidArgument("FIELD_REQUIRED", "targets must not be empty", "查询对象不能为空", field="targets")
+        if len(request.targets) > MAX_BATCH:
+            raise InvalidArgument(
+                "BATCH_TOO_LARGE",
+                f"at most {MAX_BATCH} targets per call, got {len(request.targets)}",
+                f"每次最多查询{MAX_BATCH}人",
+                field="targets",
+                metadata={"maximum": MAX_BATCH, "given": len(request.targets)},
+            )
+        checked: list[tuple[str, int] | DomainError] = []
+        for i, target in enumerate(request.targets):
+            try:
+                checked.append(_target(target, now.date(), f"targets[{i}]"))
+            except DomainError as error:
+                checked.append(error)
+        numbers = sorted({c[0] for c in checked if isinstance(c, tuple)})
+        docs = await CheckRepository(self._db.pool).docs(numbers) if numbers else {}
+        self._audit.record(now, caller, purpose.value, numbers, current_correlation_id())
+        results = []
+        for i, item in enumerate(checked):
+            if isinstance(item, DomainError):
+                results.append(
+                    pb.EnrollmentCheckResult(
+                        resident_id_number=request.targets[i].resident_id_number,
+                        error=common_pb2.ItemError(
+                            reason=item.reason, field=item.field or "", message=item.message_zh, metadata=item.metadata
+                        ),
+                    )
+                )
+            else:
+                number, year = item
+                results.append(_result_proto(for_purpose(answer(number, year, docs.get(number)), purpose)))
+        return pb.BatchCheckEnrollmentsResponse(results=results, as_of_time=timestamp(now))
+
+
+def _caller(caller_id: str, purpose: int) -> tuple[str, CheckPurpose]:
+    caller = required(caller_id, "caller_id", "调用方")
+    found = enum_from_proto(CheckPurpose, pb.CheckPurpose, purpose, prefix="CHECK_PURPOSE_", field="purpose")
+    assert found is not None
+    return caller, found
+
+
+def _target(target: pb.CheckTarget, today: dt.date, field: str) -> tuple[str, int]:
+    resident_id = parse_resident_id(target.resident_id_number, today=today, field=f"{field}.resident_id_number")
+    year = target.insurance_year or today.year
+    if not 2000 <= year <= 2100:
+        raise InvalidArgument(
+            "INVALID_INSURANCE_YEAR",
+            f"{field}.insurance_year must be 2000-2100",
+            "参保年度超出范围",
+            field=f"{field}.insurance_year",
+        )
+    return resident_id.number, year
+
+
+def _result_proto(result: CheckAnswer) -> pb.EnrollmentCheckResult:
+    return pb.EnrollmentCheckResult(
+        resident_id_number=result.resident_id_number,
+        insurance_year=result.insurance_year,
+        enrolled=result.enrolled,
+        status=pb.CheckStatus.Value(f"CHECK_STATUS_{result.status}"),
+        region_code=result.region_code,
+        region_name=result.region_name,
+        scheme=common_pb2.Scheme.Value(f"SCHEME_{result.scheme}") if result.scheme else 0,
+        category=common_pb2.Category.Value(f"CATEGORY_{result.category}") if result.category else 0,
+        covered_periods=[range_to_proto(start, end) for start, end in result.covered_periods],
+    )

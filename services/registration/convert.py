@@ -1,0 +1,173 @@
+"""Proto ↔ domain for the registration API."""
+
+from __future__ import annotations
+
+from medins.common.v1 import common_pb2
+from medins.registration.v1 import registration_service_pb2 as pb
+
+from services.common.errors import InvalidArgument
+from services.common.money import Fen
+from services.common.proto_values import (
+    date_to_proto,
+    enum_from_proto,
+    enum_to_proto,
+    range_from_proto,
+    range_to_proto,
+    timestamp,
+)
+from services.registration.domain.model import (
+    Category,
+    DateRange,
+    Enrollment,
+    EnrollmentState,
+    Evidence,
+    EvidenceKind,
+    ExternalEnrollment,
+    Region,
+    RegionPolicy,
+    ReviewMode,
+    Scheme,
+    School,
+    StopReason,
+
+)
+
+
+def category(value: int, field: str = "category") -> Category:
+    found = enum_from_proto(Category, common_pb2.Category, value, prefix="CATEGORY_", field=field)
+    assert found is not None
+    return found
+
+
+def scheme(value: int, field: str = "scheme") -> Scheme:
+    found = enum_from_proto(Scheme, common_pb2.Scheme, value, prefix="SCHEME_", field=field)
+    assert found is not None
+    return found
+
+
+def stop_reason(value: int) -> StopReason:
+    found = enum_from_proto(StopReason, pb.StopReason, value, prefix="STOP_REASON_", field="reason")
+    assert found is not None
+    return found
+
+
+def enrollment_state(value: int) -> EnrollmentState | None:
+    return enum_from_proto(
+        EnrollmentState, common_pb2.EnrollmentState, value, prefix="ENROLLMENT_STATE_", field="state", required=False
+    )
+
+
+def evidence(items: list[pb.Evidence] | object, field: str = "evidence") -> tuple[Evidence, ...]:
+    found = []
+    for i, item in enumerate(items):  # type: ignore[call-overload]
+        kind = enum_from_proto(EvidenceKind, pb.EvidenceKind, item.kind, prefix="EVIDENCE_KIND_", field=f"{field}[{i}].kind")
+        assert kind is not None
+        found.append(Evidence(kind, item.document_ref.strip()))
+    return tuple(found)
+
+
+def policy_from_proto(value: pb.RegionPolicy) -> RegionPolicy:
+    subsidies: dict[Category, Fen] = {}
+    for i, item in enumerate(value.category_subsidies):
+        key = category(item.category, f"policy.category_subsidies[{i}].category")
+        if key in subsidies:
+            raise InvalidArgument(
+                "DUPLICATE_CATEGORY",
+                f"category {key} is listed twice",
+                "同一参保身份的资助标准重复",
+                field=f"policy.category_subsidies[{i}]",
+            )
+        subsidies[key] = Fen(item.subsidy_fen)
+    window = range_from_proto(value.collection_window, field="policy.collection_window")
+    benefit = range_from_proto(value.benefit_period, field="policy.benefit_period")
+    mode = enum_from_proto(ReviewMode, common_pb2.ReviewMode, value.review_mode, prefix="REVIEW_MODE_", field="policy.review_mode")
+    assert mode is not None
+    return RegionPolicy(
+        region_code=value.region_code.strip(),
+        insurance_year=value.insurance_year,
+        individual_standard_fen=Fen(value.individual_standard_fen),
+        fiscal_subsidy_fen=Fen(value.fiscal_subsidy_fen),
+        newborn_standard_fen=Fen(value.newborn_standard_fen),
+        category_subsidies=subsidies,
+        collection_window=DateRange(*window),
+        benefit_period=DateRange(*benefit),
+        review_mode=mode,
+        demo_data=value.demo_data,
+    )
+
+
+def policy_to_proto(policy: RegionPolicy) -> pb.RegionPolicy:
+    return pb.RegionPolicy(
+        region_code=policy.region_code,
+        insurance_year=policy.insurance_year,
+        version=policy.version,
+        individual_standard_fen=policy.individual_standard_fen,
+        fiscal_subsidy_fen=policy.fiscal_subsidy_fen,
+        newborn_standard_fen=policy.newborn_standard_fen,
+        category_subsidies=[
+            pb.CategorySubsidy(category=enum_to_proto(common_pb2.Category, c, prefix="CATEGORY_"), subsidy_fen=fen)
+            for c, fen in sorted(policy.category_subsidies.items())
+        ],
+        collection_window=range_to_proto(policy.collection_window.start, policy.collection_window.end),
+        benefit_period=range_to_proto(policy.benefit_period.start, policy.benefit_period.end),
+        review_mode=enum_to_proto(common_pb2.ReviewMode, policy.review_mode, prefix="REVIEW_MODE_"),
+        demo_data=policy.demo_data,
+        create_time=timestamp(policy.created_at),
+    )
+
+
+def enrollment_to_proto(enrollment: Enrollment) -> pb.Enrollment:
+    return pb.Enrollment(
+        enrollment_id=enrollment.enrollment_id,
+        resident_id_number=enrollment.resident_id_number,
+        name=enrollment.name,
+        phone=enrollment.phone,
+        region_code=enrollment.region_code,
+        school_code=enrollment.school_code or "",
+        category=enum_to_proto(common_pb2.Category, enrollment.category, prefix="CATEGORY_"),
+        state=enum_to_proto(common_pb2.EnrollmentState, enrollment.state, prefix="ENROLLMENT_STATE_"),
+        evidence=[
+            pb.Evidence(kind=enum_to_proto(pb.EvidenceKind, e.kind, prefix="EVIDENCE_KIND_"), document_ref=e.document_ref)
+            for e in enrollment.evidence
+        ],
+        birth_date=date_to_proto(enrollment.birth_date),
+        years=[
+            pb.EnrollmentYear(
+                insurance_year=y.insurance_year,
+                status=enum_to_proto(pb.EnrollmentYearStatus, y.status, prefix="ENROLLMENT_YEAR_STATUS_"),
+                coverage_period=range_to_proto(y.coverage.start, y.coverage.end),
+                newborn_current_year=y.newborn_current_year,
+            )
+            for y in enrollment.years
+        ],
+        rejection_reason=enrollment.rejection_reason or "",
+        stop_reason=enum_to_proto(pb.StopReason, enrollment.stop_reason, prefix="STOP_REASON_"),
+        stop_note=enrollment.stop_note or "",
+        create_time=timestamp(enrollment.created_at),
+        update_time=timestamp(enrollment.updated_at),
+        stop_time=timestamp(enrollment.stopped_at),
+    )
+
+
+def external_to_proto(external: ExternalEnrollment) -> pb.ExternalEnrollment:
+    return pb.ExternalEnrollment(
+        external_enrollment_id=external.external_enrollment_id,
+        resident_id_number=external.resident_id_number,
+        name=external.name,
+        region_code=external.region_code,
+        region_name=external.region_name,
+        scheme=enum_to_proto(common_pb2.Scheme, external.scheme, prefix="SCHEME_"),
+        reporting_agency=external.reporting_agency,
+        active=external.active,
+        create_time=timestamp(external.created_at),
+        end_time=timestamp(external.ended_at),
+    )
+
+
+def region_to_proto(region: Region) -> pb.Region:
+    return pb.Region(region_code=region.code, name=region.name)
+
+
+def school_to_proto(school: School) -> pb.School:
+    return pb.School(school_code=school.code, name=school.name, region_code=school.region_code)
+

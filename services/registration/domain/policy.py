@@ -1,0 +1,83 @@
+"""Region policies per insurance year (R2): validation, subsidies and which years are on sale."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.money import Fen
+from services.registration.domain.model import Category, RegionPolicy
+
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+def validate_policy(policy: RegionPolicy) -> RegionPolicy:
+    """Checks a policy before it is stored; a zero newborn standard means the individual standard."""
+    if not (MIN_YEAR <= policy.insurance_year <= MAX_YEAR):
+        raise _bad("policy.insurance_year", f"insurance_year must be {MIN_YEAR}-{MAX_YEAR}", "参保年度超出范围")
+    if policy.individual_standard_fen <= 0:
+        raise _bad("policy.individual_standard_fen", "individual standard must be positive fen", "个人缴费标准必须大于0")
+    if policy.fiscal_subsidy_fen < 0:
+        raise _bad("policy.fiscal_subsidy_fen", "fiscal subsidy must not be negative", "财政补助不能为负数")
+    if policy.newborn_standard_fen < 0:
+        raise _bad("policy.newborn_standard_fen", "newborn standard must not be negative", "新生儿缴费标准不能为负数")
+    for category, subsidy in policy.category_subsidies.items():
+        ceiling = max(policy.individual_standard_fen, policy.newborn_standard_fen)
+        if not 0 <= subsidy <= ceiling:
+            raise _bad(
+                "policy.category_subsidies",
+                f"subsidy for {category} must be between 0 and the standard ({ceiling} fen)",
+                f"{category}的资助金额必须在0至缴费标准之间",
+            )
+    window, benefit = policy.collection_window, policy.benefit_period
+    if window.start > window.end:
+        raise _bad("policy.collection_window", "collection window ends before it starts", "缴费期结束日期早于开始日期")
+    if benefit.start > benefit.end:
+        raise _bad("policy.benefit_period", "benefit period ends before it starts", "待遇享受期结束日期早于开始日期")
+    if not (benefit.start.year <= policy.insurance_year <= benefit.end.year):
+        raise _bad(
+            "policy.benefit_period",
+            f"benefit period must include insurance year {policy.insurance_year}",
+            "待遇享受期必须落在参保年度内",
+        )
+    if window.start > benefit.end:
+        raise _bad(
+            "policy.collection_window",
+            "collection window must open before the benefit period ends",
+            "缴费期必须在待遇享受期结束前开始",
+        )
+    if policy.newborn_standard_fen == 0:
+        from dataclasses import replace
+
+        policy = replace(policy, newborn_standard_fen=policy.individual_standard_fen)
+    return policy
+
+
+def subsidy_for(policy: RegionPolicy, category: Category, standard: Fen) -> Fen:
+    """The category subsidy (政府分类资助), never more than the standard it reduces (R17)."""
+    return Fen(min(policy.category_subsidies.get(category, Fen(0)), standard))
+
+
+def on_sale(policies: Iterable[RegionPolicy], day: dt.date) -> list[RegionPolicy]:
+    """Policies whose collection window contains `day` (CST), by year."""
+    return sorted((p for p in policies if day in p.collection_window), key=lambda p: p.insurance_year)
+
+
+def governing_policy(policies: Iterable[RegionPolicy], day: dt.date, region_code: str) -> RegionPolicy:
+    """The policy whose rules (review mode) apply to a registration on `day`: the latest year whose
+    window has opened, else the earliest year known."""
+    known = sorted(policies, key=lambda p: p.insurance_year)
+    if not known:
+        raise FailedPrecondition(
+            "REGION_HAS_NO_POLICY",
+            f"region {region_code} has no policy; registration is not open there",
+            f"统筹区{region_code}尚未设置参保政策,暂不能参保登记",
+            metadata={"region_code": region_code},
+        )
+    opened = [p for p in known if p.collection_window.start <= day]
+    return opened[-1] if opened else known[0]
+
+
+def _bad(field: str, message: str, message_zh: str) -> InvalidArgument:
+    return InvalidArgument("INVALID_POLICY", message, message_zh, field=field, metadata={"field": field})

@@ -1,0 +1,207 @@
+"""New enrollment (新参保登记): who may enroll with what evidence (R5, R6), review (R7), and which
+insurance years become payable, newborns included (R13)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.common.errors import InvalidArgument
+from services.common.money import Fen
+from services.common.resident_id import ResidentId
+from services.registration.domain.model import (
+    CATEGORY_ZH,
+    EVIDENCE_ZH,
+    Category,
+    DateRange,
+    EnrollmentState,
+    Evidence,
+    EvidenceKind,
+    RegionPolicy,
+    ReviewMode,
+)
+from services.registration.domain.policy import on_sale, subsidy_for
+
+NEWBORN_DAYS = 90
+ADULT_AGE = 18
+ELDERLY_AGE = 60
+MAX_NAME_LENGTH = 50
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+
+# Each category needs one document from every group (R6; Changzhou's list of 材料).
+_H = EvidenceKind.HOUSEHOLD_REGISTER
+REQUIRED_EVIDENCE: dict[Category, tuple[frozenset[EvidenceKind], ...]] = {
+    Category.NON_EMPLOYED: (frozenset({_H}),),
+    Category.ELDERLY: (frozenset({_H}),),
+    Category.MINOR: (frozenset({_H}),),
+    Category.COLLEGE_STUDENT: (),
+    Category.HARDSHIP_LOW_INCOME: (frozenset({_H}), frozenset({EvidenceKind.LOW_INCOME_CERTIFICATE})),
+    Category.HARDSHIP_SEVERE_DISABILITY: (frozenset({_H}), frozenset({EvidenceKind.DISABILITY_CERTIFICATE})),
+    Category.HARDSHIP_EXTREME_POVERTY: (frozenset({_H}), frozenset({EvidenceKind.EXTREME_POVERTY_CERTIFICATE})),
+    Category.NEWBORN: (frozenset({_H, EvidenceKind.BIRTH_CERTIFICATE}),),
+    Category.RESIDENCE_PERMIT_HOLDER: (frozenset({EvidenceKind.RESIDENCE_PERMIT}),),
+}
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """A validated registration request."""
+
+    resident_id: ResidentId
+    name: str
+    phone: str
+    category: Category
+    evidence: tuple[Evidence, ...]
+    school_code: str | None
+
+
+@dataclass(frozen=True)
+class YearAssessment:
+    """One insurance year made payable: the figures the tax side assesses from (R17)."""
+
+    insurance_year: int
+    policy_version: int
+    standard_fen: Fen
+    subsidy_fen: Fen
+    collection_window: DateRange
+    coverage: DateRange
+    payable: DateRange
+    newborn_current_year: bool
+
+
+def check_applicant(
+    *,
+    resident_id: ResidentId,
+    name: str,
+    phone: str,
+    category: Category,
+    evidence: tuple[Evidence, ...],
+    school_code: str | None,
+    today: dt.date,
+    field_prefix: str = "",
+) -> Applicant:
+    """Validates name, phone, evidence and category against age; raises INVALID_ARGUMENT naming the field."""
+    name = name.strip()
+    if not name:
+        raise _invalid("FIELD_REQUIRED", f"{field_prefix}name", "name is required", "姓名不能为空")
+    if len(name) > MAX_NAME_LENGTH:
+        raise _invalid("INVALID_NAME", f"{field_prefix}name", f"name is longer than {MAX_NAME_LENGTH}", "姓名过长")
+    phone = phone.strip()
+    if not _MOBILE.fullmatch(phone):
+        raise _invalid(
+            "INVALID_PHONE",
+            f"{field_prefix}phone",
+            "phone must be an 11-digit mainland mobile number starting 13-19",
+            "手机号码格式不正确,应为11位手机号码",
+        )
+    for item in evidence:
+        if not item.document_ref.strip():
+            raise _invalid("FIELD_REQUIRED", f"{field_prefix}evidence.document_ref", "document_ref is required", "材料编号不能为空")
+    kinds = {e.kind for e in evidence}
+    for group in REQUIRED_EVIDENCE[category]:
+        if not kinds & group:
+            names = "/".join(sorted(str(k) for k in group))
+            names_zh = "或".join(EVIDENCE_ZH[k] for k in sorted(group))
+            raise InvalidArgument(
+                "EVIDENCE_MISSING",
+                f"category {category} requires {names}",
+                f"{CATEGORY_ZH[category]}参保须提供{names_zh}",
+                field=f"{field_prefix}evidence",
+                metadata={"category": category, "required": names},
+            )
+    if category is Category.COLLEGE_STUDENT and not school_code:
+        raise _invalid(
+            "SCHOOL_REQUIRED",
+            f"{field_prefix}school_code",
+            "college students register through their school: give school_code",
+            "高校大学生须由所在学校办理参保,请填写学校代码",
+        )
+    age = resident_id.age_on(today)
+    if category in (Category.MINOR, Category.NEWBORN) and age >= ADULT_AGE:
+        raise _invalid("CATEGORY_AGE_MISMATCH", f"{field_prefix}category", "a minor must be under 18", "未成年居民须未满18周岁")
+    if category is Category.ELDERLY and age < ELDERLY_AGE:
+        raise _invalid(
+            "CATEGORY_AGE_MISMATCH", f"{field_prefix}category", f"elderly residents are {ELDERLY_AGE} or older", "老年居民须年满60周岁"
+        )
+    if category is Category.NEWBORN and today > newborn_deadline(resident_id.birth_date):
+        raise _invalid(
+            "NEWBORN_PERIOD_PASSED",
+            f"{field_prefix}category",
+            f"more than {NEWBORN_DAYS} days since birth: register as MINOR under the ordinary rules",
+            f"出生已超过{NEWBORN_DAYS}天,请按未成年居民参保",
+        )
+    return Applicant(resident_id, name, phone, category, evidence, school_code)
+
+
+def newborn_deadline(birth_date: dt.date) -> dt.date:
+    """Last day a newborn can be enrolled and paid with coverage from birth (R13)."""
+    return birth_date + dt.timedelta(days=NEWBORN_DAYS)
+
+
+def initial_state(review_mode: ReviewMode) -> EnrollmentState:
+    """Automatic review registers at once; manual review waits for an officer (R7)."""
+    return EnrollmentState.ACTIVE if review_mode is ReviewMode.AUTOMATIC else EnrollmentState.PENDING_REVIEW
+
+
+def years_to_assess(
+    *,
+    category: Category,
+    birth_date: dt.date,
+    registered_on: dt.date,
+    today: dt.date,
+    policies: Mapping[int, RegionPolicy],
+    already: frozenset[int] = frozenset(),
+) -> list[YearAssessment]:
+    """The years that become payable when an enrollment turns active on `today` (registration, or
+    approval of a registration made on `registered_on`).
+
+    Every year whose collection window is open today. A newborn registered within 90 days of birth also
+    owes the year of birth, covered from the birth date, and, when born last year, the year in progress;
+    both payable until birth + 90 days (R13: born 15 Nov 2023, registered 20 Nov → 2023 at 350 and 2024
+    at 380).
+    """
+    chosen: dict[int, YearAssessment] = {}
+    if category is Category.NEWBORN and registered_on <= newborn_deadline(birth_date):
+        deadline = newborn_deadline(birth_date)
+        for year in sorted({birth_date.year, today.year}):
+            policy = policies.get(year)
+            if policy is None:
+                continue
+            current = year == birth_date.year
+            standard = policy.newborn_standard_fen if current else policy.individual_standard_fen
+            chosen[year] = YearAssessment(
+                insurance_year=year,
+                policy_version=policy.version,
+                standard_fen=standard,
+                subsidy_fen=subsidy_for(policy, category, standard),
+                collection_window=policy.collection_window,
+                coverage=DateRange(birth_date if current else policy.benefit_period.start, policy.benefit_period.end),
+                payable=DateRange(birth_date, max(deadline, policy.collection_window.end)),
+                newborn_current_year=current,
+            )
+    for policy in on_sale(policies.values(), today):
+        if policy.insurance_year in chosen:
+            continue
+        chosen[policy.insurance_year] = ordinary_year(policy, category)
+    return [chosen[y] for y in sorted(chosen) if y not in already]
+
+
+def ordinary_year(policy: RegionPolicy, category: Category) -> YearAssessment:
+    """A year sold in its collection window, covering the whole benefit period (R10, R14)."""
+    standard = policy.individual_standard_fen
+    return YearAssessment(
+        insurance_year=policy.insurance_year,
+        policy_version=policy.version,
+        standard_fen=standard,
+        subsidy_fen=subsidy_for(policy, category, standard),
+        collection_window=policy.collection_window,
+        coverage=policy.benefit_period,
+        payable=policy.collection_window,
+        newborn_current_year=False,
+    )
+
+
+def _invalid(reason: str, field: str, message: str, message_zh: str) -> InvalidArgument:
+    return InvalidArgument(reason, message, message_zh, field=field, metadata={"field": field})

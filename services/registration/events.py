@@ -1,0 +1,83 @@
+"""Insurance-side domain values → event payloads for the tax side (R33)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from medins.common.v1 import common_pb2
+from medins.events.v1 import events_pb2
+
+from services.common.proto_values import date_to_proto, range_to_proto, timestamp
+from services.registration.domain.lifecycle import eighteenth_birthday
+from services.registration.domain.model import Enrollment, StopReason
+from services.registration.domain.registration import YearAssessment
+
+
+def person(enrollment: Enrollment) -> events_pb2.InsuredPerson:
+    return events_pb2.InsuredPerson(
+        resident_id_number=enrollment.resident_id_number,
+        name=enrollment.name,
+        birth_date=date_to_proto(enrollment.birth_date),
+    )
+
+
+def assessment(enrollment: Enrollment, year: YearAssessment) -> events_pb2.AssessmentBasis:
+    basis = events_pb2.AssessmentBasis(
+        insurance_year=year.insurance_year,
+        fee_type=common_pb2.FEE_TYPE_RESIDENT_MEDICAL,
+        standard_fen=year.standard_fen,
+        subsidy_fen=year.subsidy_fen,
+        policy_version=year.policy_version,
+        collection_window=range_to_proto(year.collection_window.start, year.collection_window.end),
+        coverage_period=range_to_proto(year.coverage.start, year.coverage.end),
+        newborn_current_year=year.newborn_current_year,
+    )
+    if year.newborn_current_year or year.payable != year.collection_window:
+        basis.newborn_deadline.CopyFrom(date_to_proto(year.payable.end))
+    return basis
+
+
+def registered(enrollment: Enrollment, years: Sequence[YearAssessment]) -> events_pb2.EnrollmentRegistered:
+    return events_pb2.EnrollmentRegistered(
+        enrollment_id=enrollment.enrollment_id,
+        enrollment_sequence=enrollment.sequence,
+        person=person(enrollment),
+        region_code=enrollment.region_code,
+        category=common_pb2.Category.Value(f"CATEGORY_{enrollment.category}"),
+        assessments=[assessment(enrollment, y) for y in years],
+    )
+
+
+def renewed(enrollment: Enrollment, years: Sequence[YearAssessment]) -> events_pb2.EnrollmentRenewed:
+    return events_pb2.EnrollmentRenewed(
+        enrollment_id=enrollment.enrollment_id,
+        enrollment_sequence=enrollment.sequence,
+        person=person(enrollment),
+        region_code=enrollment.region_code,
+        category=common_pb2.Category.Value(f"CATEGORY_{enrollment.category}"),
+        assessments=[assessment(enrollment, y) for y in years],
+    )
+
+
+def stopped(enrollment: Enrollment, reason: StopReason, sequence: int, at: dt.datetime) -> events_pb2.EnrollmentStopped:
+    return events_pb2.EnrollmentStopped(
+        enrollment_id=enrollment.enrollment_id,
+        enrollment_sequence=sequence,
+        resident_id_number=enrollment.resident_id_number,
+        region_code=enrollment.region_code,
+        reason=reason.value,
+        stop_time=timestamp(at),
+    )
+
+
+def aged_out(enrollment: Enrollment, sequence: int, at: dt.datetime) -> events_pb2.EnrollmentAgedOut:
+    return events_pb2.EnrollmentAgedOut(
+        enrollment_id=enrollment.enrollment_id,
+        enrollment_sequence=sequence,
+        resident_id_number=enrollment.resident_id_number,
+        region_code=enrollment.region_code,
+        eighteenth_birthday=date_to_proto(eighteenth_birthday(enrollment.birth_date)),
+        stop_time=timestamp(at),
+    )
+

@@ -1,0 +1,210 @@
+"""RegistrationService over gRPC: translate, call the use case, respond. No rules here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+from medins.registration.v1 import registration_service_pb2 as pb
+from medins.registration.v1 import registration_service_pb2_grpc as pb_grpc
+
+from services.common.clock import Clock
+from services.common.mutations import run_mutation
+from services.common.pagination import page_request
+from services.registration import convert, handlers
+from services.registration.domain.model import Region, School
+from services.registration.unit_of_work import RegistrationUnitOfWork
+
+Context = grpc.aio.ServicerContext
+
+
+class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
+    def __init__(self, uow_factory: Callable[[], RegistrationUnitOfWork], clock: Clock) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+
+    async def RegisterResident(self, request: pb.RegisterResidentRequest, context: Context) -> pb.RegisterResidentResponse:
+        command = handlers.RegisterResident(
+            resident_id_number=request.resident_id_number,
+            name=request.name,
+            phone=request.phone,
+            region_code=request.region_code.strip() or None,
+            school_code=request.school_code.strip() or None,
+            category=convert.category(request.category),
+            evidence=convert.evidence(request.evidence),
+        )
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.RegisterResidentResponse:
+            enrollment = await handlers.register_resident(command, uow, self._clock)
+            return pb.RegisterResidentResponse(enrollment=convert.enrollment_to_proto(enrollment))
+
+        return await run_mutation(self._uow, "RegisterResident", request, pb.RegisterResidentResponse, action)
+
+    async def ApproveRegistration(
+        self, request: pb.ApproveRegistrationRequest, context: Context
+    ) -> pb.ApproveRegistrationResponse:
+        command = handlers.ReviewRegistration(request.enrollment_id, request.officer_id, request.note)
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.ApproveRegistrationResponse:
+            enrollment = await handlers.approve_registration(command, uow, self._clock)
+            return pb.ApproveRegistrationResponse(enrollment=convert.enrollment_to_proto(enrollment))
+
+        return await run_mutation(self._uow, "ApproveRegistration", request, pb.ApproveRegistrationResponse, action)
+
+    async def RejectRegistration(
+        self, request: pb.RejectRegistrationRequest, context: Context
+    ) -> pb.RejectRegistrationResponse:
+        command = handlers.ReviewRegistration(request.enrollment_id, request.officer_id, request.reason)
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.RejectRegistrationResponse:
+            enrollment = await handlers.reject_registration(command, uow, self._clock)
+            return pb.RejectRegistrationResponse(enrollment=convert.enrollment_to_proto(enrollment))
+
+        return await run_mutation(self._uow, "RejectRegistration", request, pb.RejectRegistrationResponse, action)
+
+    async def StopEnrollment(self, request: pb.StopEnrollmentRequest, context: Context) -> pb.StopEnrollmentResponse:
+        command = handlers.StopEnrollment(request.enrollment_id, convert.stop_reason(request.reason), request.note)
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.StopEnrollmentResponse:
+            enrollment = await handlers.stop_enrollment(command, uow, self._clock)
+            return pb.StopEnrollmentResponse(enrollment=convert.enrollment_to_proto(enrollment))
+
+        return await run_mutation(self._uow, "StopEnrollment", request, pb.StopEnrollmentResponse, action)
+
+    async def GetEnrollment(self, request: pb.GetEnrollmentRequest, context: Context) -> pb.GetEnrollmentResponse:
+        async with self._uow() as uow:
+            enrollment = await handlers.load_enrollment(uow.repo, request.enrollment_id)
+        return pb.GetEnrollmentResponse(enrollment=convert.enrollment_to_proto(enrollment))
+
+    async def ListEnrollments(self, request: pb.ListEnrollmentsRequest, context: Context) -> pb.ListEnrollmentsResponse:
+        state = convert.enrollment_state(request.state)
+        page = page_request(
+            request.page_size,
+            request.page_token,
+            filters={"region": request.region_code, "state": state},
+            default=100,
+            maximum=1000,
+        )
+        async with self._uow() as uow:
+            found = await uow.repo.list_enrollments(
+                request.region_code, state, (page.cursor[0], page.cursor[1]) if page.cursor else None, page.size
+            )
+        token = page.next_token((found[-1].created_at.isoformat(), found[-1].enrollment_id), len(found)) if found else ""
+        return pb.ListEnrollmentsResponse(
+            enrollments=[convert.enrollment_to_proto(e) for e in found], next_page_token=token
+        )
+
+    async def ListAgedOutEnrollments(
+        self, request: pb.ListAgedOutEnrollmentsRequest, context: Context
+    ) -> pb.ListAgedOutEnrollmentsResponse:
+        page = page_request(
+            request.page_size,
+            request.page_token,
+            filters={"region": request.region_code, "year": request.insurance_year},
+            default=100,
+            maximum=1000,
+        )
+        async with self._uow() as uow:
+            found = await uow.repo.list_aged_out(
+                request.region_code, request.insurance_year, page.cursor[0] if page.cursor else None, page.size
+            )
+        token = page.next_token((found[-1].enrollment_id,), len(found)) if found else ""
+        return pb.ListAgedOutEnrollmentsResponse(
+            enrollments=[convert.enrollment_to_proto(e) for e in found], next_page_token=token
+        )
+
+    async def RecordExternalEnrollment(
+        self, request: pb.RecordExternalEnrollmentRequest, context: Context
+    ) -> pb.RecordExternalEnrollmentResponse:
+        command = handlers.RecordExternalEnrollment(
+            resident_id_number=request.resident_id_number,
+            name=request.name,
+            region_code=request.region_code,
+            region_name=request.region_name,
+            scheme=convert.scheme(request.scheme),
+            reporting_agency=request.reporting_agency,
+        )
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.RecordExternalEnrollmentResponse:
+            external = await handlers.record_external_enrollment(command, uow, self._clock)
+            return pb.RecordExternalEnrollmentResponse(external_enrollment=convert.external_to_proto(external))
+
+        return await run_mutation(
+            self._uow, "RecordExternalEnrollment", request, pb.RecordExternalEnrollmentResponse, action
+        )
+
+    async def EndExternalEnrollment(
+        self, request: pb.EndExternalEnrollmentRequest, context: Context
+    ) -> pb.EndExternalEnrollmentResponse:
+        async def action(uow: RegistrationUnitOfWork) -> pb.EndExternalEnrollmentResponse:
+            external = await handlers.end_external_enrollment(
+                request.external_enrollment_id, request.reason, uow, self._clock
+            )
+            return pb.EndExternalEnrollmentResponse(external_enrollment=convert.external_to_proto(external))
+
+        return await run_mutation(self._uow, "EndExternalEnrollment", request, pb.EndExternalEnrollmentResponse, action)
+
+    async def CreateRegion(self, request: pb.CreateRegionRequest, context: Context) -> pb.CreateRegionResponse:
+        region = Region(request.region.region_code, request.region.name)
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.CreateRegionResponse:
+            created = await handlers.create_region(region, uow, self._clock)
+            return pb.CreateRegionResponse(region=convert.region_to_proto(created))
+
+        return await run_mutation(self._uow, "CreateRegion", request, pb.CreateRegionResponse, action)
+
+    async def ListRegions(self, request: pb.ListRegionsRequest, context: Context) -> pb.ListRegionsResponse:
+        page = page_request(request.page_size, request.page_token, filters={}, default=100, maximum=1000)
+        async with self._uow() as uow:
+            found = await uow.repo.list_regions(page.cursor[0] if page.cursor else None, page.size)
+        token = page.next_token((found[-1].code,), len(found)) if found else ""
+        return pb.ListRegionsResponse(regions=[convert.region_to_proto(r) for r in found], next_page_token=token)
+
+    async def CreateSchool(self, request: pb.CreateSchoolRequest, context: Context) -> pb.CreateSchoolResponse:
+        school = School(request.school.school_code, request.school.name, request.school.region_code)
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.CreateSchoolResponse:
+            created = await handlers.create_school(school, uow, self._clock)
+            return pb.CreateSchoolResponse(school=convert.school_to_proto(created))
+
+        return await run_mutation(self._uow, "CreateSchool", request, pb.CreateSchoolResponse, action)
+
+    async def ListSchools(self, request: pb.ListSchoolsRequest, context: Context) -> pb.ListSchoolsResponse:
+        page = page_request(
+            request.page_size, request.page_token, filters={"region": request.region_code}, default=100, maximum=1000
+        )
+        async with self._uow() as uow:
+            found = await uow.repo.list_schools(request.region_code, page.cursor[0] if page.cursor else None, page.size)
+        token = page.next_token((found[-1].code,), len(found)) if found else ""
+        return pb.ListSchoolsResponse(schools=[convert.school_to_proto(s) for s in found], next_page_token=token)
+
+    async def SetRegionPolicy(self, request: pb.SetRegionPolicyRequest, context: Context) -> pb.SetRegionPolicyResponse:
+        policy = convert.policy_from_proto(request.policy)
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.SetRegionPolicyResponse:
+            stored = await handlers.set_region_policy(policy, uow, self._clock)
+            return pb.SetRegionPolicyResponse(policy=convert.policy_to_proto(stored))
+
+        return await run_mutation(self._uow, "SetRegionPolicy", request, pb.SetRegionPolicyResponse, action)
+
+    async def GetRegionPolicy(self, request: pb.GetRegionPolicyRequest, context: Context) -> pb.GetRegionPolicyResponse:
+        async with self._uow() as uow:
+            policy = await handlers.get_region_policy(
+                request.region_code, request.insurance_year, request.version, uow.repo
+            )
+        return pb.GetRegionPolicyResponse(policy=convert.policy_to_proto(policy))
+
+    async def ListRegionPolicies(
+        self, request: pb.ListRegionPoliciesRequest, context: Context
+    ) -> pb.ListRegionPoliciesResponse:
+        page = page_request(
+            request.page_size, request.page_token, filters={"region": request.region_code}, default=100, maximum=1000
+        )
+        async with self._uow() as uow:
+            found = await uow.repo.list_current_policies(
+                request.region_code, (page.cursor[0], page.cursor[1]) if page.cursor else None, page.size
+            )
+        token = page.next_token((found[-1].region_code, found[-1].insurance_year), len(found)) if found else ""
+        return pb.ListRegionPoliciesResponse(
+            policies=[convert.policy_to_proto(p) for p in found], next_page_token=token
+        )

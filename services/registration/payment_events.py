@@ -1,0 +1,83 @@
+"""Insurance's reactions to tax events (R14): grant coverage on payment.confirmed, withdraw it on
+payment.refunded. Idempotent by the inbox and by the year rows' own state."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+import structlog
+from medins.common.v1 import common_pb2
+from medins.events.v1 import events_pb2
+
+from services.common.clock import Clock
+from services.common.messaging import envelope as event_types
+from services.common.messaging.consumer import Handler
+from services.common.messaging.envelope import UnprocessableEvent
+from services.common.proto_values import from_timestamp
+from services.registration.domain.coverage import GrantDecision, decide_grant, should_withdraw
+from services.registration.domain.model import EnrollmentState, YearStatus
+from services.registration.unit_of_work import RegistrationUnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+def payment_event_handlers(clock: Clock) -> Mapping[str, Handler[RegistrationUnitOfWork]]:
+    async def confirmed(envelope: events_pb2.EventEnvelope, uow: RegistrationUnitOfWork) -> None:
+        await grant_coverage(envelope.payment_confirmed, uow, clock)
+
+    async def refunded(envelope: events_pb2.EventEnvelope, uow: RegistrationUnitOfWork) -> None:
+        await withdraw_coverage(envelope.payment_refunded, uow, clock)
+
+    return {event_types.PAYMENT_CONFIRMED.name: confirmed, event_types.PAYMENT_REFUNDED.name: refunded}
+
+
+def _medical_items(items: object) -> list[events_pb2.PaidItem]:
+    found = [i for i in items if i.fee_type == common_pb2.FEE_TYPE_RESIDENT_MEDICAL]  # type: ignore[attr-defined]
+    for item in found:
+        try:
+            uuid.UUID(item.enrollment_id)
+        except ValueError as exc:
+            raise UnprocessableEvent(f"paid item has enrollment_id {item.enrollment_id!r}") from exc
+    return found
+
+
+async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUnitOfWork, clock: Clock) -> None:
+    paid_on = from_timestamp(event.paid_time).date()
+    touched: set[str] = set()
+    for item in _medical_items(event.items):
+        years = {y.insurance_year: y for y in await uow.repo.years_of(item.enrollment_id, for_update=True)}
+        year = years.get(item.insurance_year)
+        if year is None:
+            raise LookupError(f"enrollment {item.enrollment_id} has no year {item.insurance_year} yet")
+        decision = decide_grant(year, event.payment_id, paid_on)
+        if decision is GrantDecision.GRANT:
+            await uow.repo.set_year_covered(item.enrollment_id, item.insurance_year, event.payment_id, clock.now())
+            touched.add(item.resident_id_number)
+        log.info(
+            "coverage_decided",
+            decision=decision.value,
+            enrollment_id=item.enrollment_id,
+            insurance_year=item.insurance_year,
+            payment_id=event.payment_id,
+        )
+    if touched:
+        await uow.repo.refresh_check_index(sorted(touched), clock.now())
+
+
+async def withdraw_coverage(event: events_pb2.PaymentRefunded, uow: RegistrationUnitOfWork, clock: Clock) -> None:
+    touched: set[str] = set()
+    for item in _medical_items(event.items):
+        enrollment = await uow.repo.get_enrollment(item.enrollment_id, for_update=True)
+        if enrollment is None:
+            raise LookupError(f"enrollment {item.enrollment_id} not found")
+        years = {y.insurance_year: y for y in await uow.repo.years_of(item.enrollment_id, for_update=True)}
+        year = years.get(item.insurance_year)
+        if year is None or not should_withdraw(year, event.payment_id):
+            continue
+        status = YearStatus.AWAITING_PAYMENT if enrollment.state is EnrollmentState.ACTIVE else YearStatus.CANCELLED
+        await uow.repo.set_year_uncovered(item.enrollment_id, item.insurance_year, status.value)
+        touched.add(item.resident_id_number)
+        log.info("coverage_withdrawn", enrollment_id=item.enrollment_id, insurance_year=item.insurance_year)
+    if touched:
+        await uow.repo.refresh_check_index(sorted(touched), clock.now())

@@ -1,0 +1,1 @@
+"""Background processes, each separate from the gRPC servers: python -m workers.<name>."""

@@ -1,0 +1,47 @@
+"""Runs one event consumer as a process: settings, logging, pool, consumer, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from services.common import lifecycle
+from services.common.clock import Clock, clock_from_file
+from services.common.db import Pool, UnitOfWork, create_pool
+from services.common.logs import configure_logging
+from services.common.messaging.consumer import EventConsumer, Handler
+from services.common.messaging.topology import ConsumerQueue
+from services.common.settings import Settings
+
+U = TypeVar("U", bound=UnitOfWork)
+
+
+def run_consumer(
+    *,
+    consumer: str,
+    queue: ConsumerQueue,
+    dsn: Callable[[Settings], str],
+    uow_factory: Callable[[Pool], U],
+    handlers: Callable[[Clock], Mapping[str, Handler[U]]],
+) -> None:
+    settings = Settings()
+    configure_logging(consumer, settings.log_level)
+    clock = clock_from_file(settings.clock_file)
+
+    async def run(stop: asyncio.Event) -> None:
+        pool = await create_pool(dsn(settings), min_size=1, max_size=settings.db_pool_max)
+        try:
+            await EventConsumer(
+                consumer=consumer,
+                queue=queue,
+                uow_factory=lambda: uow_factory(pool),
+                handlers=handlers(clock),
+                amqp_url=settings.amqp_url,
+                retry_delays_ms=settings.retry_delays_ms,
+                prefetch=settings.consumer_prefetch,
+            ).run(stop)
+        finally:
+            await pool.close()
+
+    lifecycle.run(run)
