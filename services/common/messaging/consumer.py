@@ -17,6 +17,7 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from medins.events.v1 import events_pb2
+from pamqp.common import FieldTable
 
 from services.common.db import UnitOfWork
 from services.common.logs import bind_correlation_id
@@ -124,7 +125,7 @@ class EventConsumer(Generic[U]):
     async def _retry_or_dead_letter(
         self, message: AbstractIncomingMessage, envelope: events_pb2.EventEnvelope, exc: Exception
     ) -> None:
-        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0) or 0) + 1
+        attempt = int(str((message.headers or {}).get(ATTEMPT_HEADER) or 0)) + 1
         error = f"{type(exc).__name__}: {exc}"[:500]
         if attempt > len(self._retry_delays_ms):
             log.error("event_failed_dead_lettered", event_id=envelope.event_id, attempts=attempt, error=error)
@@ -136,16 +137,17 @@ class EventConsumer(Generic[U]):
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         log.error("event_dead_lettered", queue=self._queue.dlq, reason=reason, message_id=message.message_id)
-        await self._forward(
-            message, self._queue.dlq, {DEAD_LETTER_REASON_HEADER: reason, "x-consumer": self._consumer}
-        )
+        await self._forward(message, self._queue.dlq, {DEAD_LETTER_REASON_HEADER: reason, "x-consumer": self._consumer})
 
-    async def _forward(self, message: AbstractIncomingMessage, queue_name: str, extra_headers: dict[str, object]) -> None:
+    async def _forward(self, message: AbstractIncomingMessage, queue_name: str, extra_headers: FieldTable) -> None:
         """Publishes a copy to `queue_name` (confirmed), then acks the original."""
-        headers = {**(message.headers or {}), **extra_headers, "x-original-routing-key": message.routing_key or ""}
+        headers = dict(message.headers or {})
+        # After a hop through a retry tier the routing key is a queue name; keep the event's own.
+        headers.setdefault("x-original-routing-key", message.routing_key or "")
+        headers.update(extra_headers)
         copy = aio_pika.Message(
             message.body,
-            headers=headers,  # type: ignore[arg-type]
+            headers=headers,
             message_id=message.message_id,
             type=message.type,
             content_type=message.content_type,
