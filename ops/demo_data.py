@@ -34,8 +34,9 @@ def _demo_subsidies(standard: int) -> dict[Category, Fen]:
     }
 
 
-def _year(region: str, year: int, standard: int, window: tuple[D, D], mode: ReviewMode, *, demo: bool,
-          fiscal: int = 0) -> RegionPolicy:
+def _year(
+    region: str, year: int, standard: int, window: tuple[D, D], mode: ReviewMode, *, demo: bool, fiscal: int = 0
+) -> RegionPolicy:
     return RegionPolicy(
         region_code=region,
         insurance_year=year,

@@ -7,7 +7,7 @@ stop wins over any registration or renewal of the same enrollment, whichever arr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import structlog
 from medins.common.v1 import common_pb2
@@ -31,11 +31,15 @@ log = structlog.get_logger(__name__)
 def enrollment_event_handlers(clock: Clock) -> Mapping[str, Handler[CollectionUnitOfWork]]:
     async def registered(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
         e = envelope.enrollment_registered
-        await _assess(uow, clock, e.enrollment_id, e.enrollment_sequence, e.person, e.region_code, e.category, e.assessments)
+        await _assess(
+            uow, clock, e.enrollment_id, e.enrollment_sequence, e.person, e.region_code, e.category, e.assessments
+        )
 
     async def renewed(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
         e = envelope.enrollment_renewed
-        await _assess(uow, clock, e.enrollment_id, e.enrollment_sequence, e.person, e.region_code, e.category, e.assessments)
+        await _assess(
+            uow, clock, e.enrollment_id, e.enrollment_sequence, e.person, e.region_code, e.category, e.assessments
+        )
 
     async def stopped(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
         e = envelope.enrollment_stopped
@@ -60,16 +64,18 @@ async def _assess(
     sequence: int,
     person_pb: events_pb2.InsuredPerson,
     region_code: str,
-    category_value: int,
-    assessments_pb: object,
+    category_value: common_pb2.Category.ValueType,
+    assessments_pb: Iterable[events_pb2.AssessmentBasis],
 ) -> None:
     now = clock.now()
     try:
         person = InsuredPerson(
-            person_pb.resident_id_number, person_pb.name, date_from_proto(person_pb.birth_date, field="person.birth_date")
+            person_pb.resident_id_number,
+            person_pb.name,
+            date_from_proto(person_pb.birth_date, field="person.birth_date"),
         )
         category = common_pb2.Category.Name(category_value).removeprefix("CATEGORY_")
-        assessments = [assess(_basis(a)) for a in assessments_pb]  # type: ignore[attr-defined]
+        assessments = [assess(_basis(a)) for a in assessments_pb]
         uuid.UUID(enrollment_id)
     except (DomainError, InvalidAssessment, ValueError) as exc:
         raise UnprocessableEvent(f"cannot assess enrollment {enrollment_id}: {exc}") from exc
@@ -131,7 +137,9 @@ def _basis(a: events_pb2.AssessmentBasis) -> AssessmentBasis:
         standard_fen=Fen(a.standard_fen),
         subsidy_fen=Fen(a.subsidy_fen),
         policy_version=a.policy_version,
-        collection_window=DateRange(date_from_proto(a.collection_window.start, field="collection_window.start"), window_end),
+        collection_window=DateRange(
+            date_from_proto(a.collection_window.start, field="collection_window.start"), window_end
+        ),
         coverage=DateRange(
             date_from_proto(a.coverage_period.start, field="coverage_period.start"),
             date_from_proto(a.coverage_period.end, field="coverage_period.end"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 from medins.collection.v1 import collection_service_pb2 as pb
@@ -13,7 +14,7 @@ from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.pagination import page_request
 
-Context = grpc.aio.ServicerContext
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class CollectionServicer(pb_grpc.CollectionServiceServicer):

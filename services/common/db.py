@@ -9,10 +9,13 @@ from typing import Self
 import asyncpg
 import structlog
 
+from services.common.errors import Unavailable
+
 log = structlog.get_logger(__name__)
 
-Connection = asyncpg.Connection
 Pool = asyncpg.Pool
+# What repositories receive: a pooled connection (a proxy) or a plain one; both speak the same API.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 0) -> Pool:
@@ -32,7 +35,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attemp
                 command_timeout=30,
                 server_settings={"timezone": "Asia/Shanghai", "application_name": "medins"},
             )
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             if attempts and attempt >= attempts:
                 raise
             log.warning(
@@ -54,7 +57,7 @@ class UnitOfWork:
     Agencies subclass it to attach their repositories in `_open()`.
     """
 
-    conn: Connection
+    conn: asyncpg.pool.PoolConnectionProxy
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -104,8 +107,6 @@ class Database:
     @property
     def pool(self) -> Pool:
         if self._pool is None:
-            from services.common.errors import Unavailable
-
             raise Unavailable("NOT_READY", "service is starting: database not connected yet", "服务正在启动,请稍后重试")
         return self._pool
 

@@ -48,9 +48,7 @@ class DomainError(Exception):
         self.message = message
         self.message_zh = message_zh
         self.metadata = {k: str(v) for k, v in (metadata or {}).items()}
-        self.violations: tuple[FieldViolation, ...] = (
-            (FieldViolation(field, message),) if field else ()
-        )
+        self.violations: tuple[FieldViolation, ...] = (FieldViolation(field, message),) if field else ()
 
     @property
     def field(self) -> str | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import structlog
@@ -28,8 +29,8 @@ async def serve(
     *,
     address: str,
     services: Sequence[GrpcService],
-    start: Callable[[], Awaitable[None]],
-    close: Callable[[], Awaitable[None]],
+    start: Callable[[], Coroutine[Any, Any, None]],
+    close: Callable[[], Coroutine[Any, Any, None]],
     stop: asyncio.Event,
     grace_seconds: float,
     quiet_methods: frozenset[str] = frozenset(),
@@ -44,7 +45,7 @@ async def serve(
             ("grpc.so_reuseport", 0),
         ],
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in services:
         service.register(server)

@@ -31,14 +31,17 @@ def request_fingerprint(request: Message) -> bytes:
     """A hash of the request without its request_id."""
     clone = type(request)()
     clone.CopyFrom(request)
-    clone.ClearField("request_id")  # type: ignore[arg-type]
+    clone.ClearField("request_id")
     return hashlib.sha256(clone.SerializeToString(deterministic=True)).digest()
 
 
 def checked_request_id(request_id: str) -> str:
     if not request_id.strip():
         raise InvalidArgument(
-            "FIELD_REQUIRED", "request_id is required on every mutating call", "请求编号(request_id)不能为空", field="request_id"
+            "FIELD_REQUIRED",
+            "request_id is required on every mutating call",
+            "请求编号(request_id)不能为空",
+            field="request_id",
         )
     if len(request_id) > MAX_REQUEST_ID_LENGTH or not request_id.isprintable():
         raise InvalidArgument(
@@ -58,7 +61,7 @@ async def idempotent(
     action: Callable[[], Awaitable[R]],
 ) -> R:
     """Runs `action` once per (method, request_id) within the caller's transaction."""
-    request_id = checked_request_id(getattr(request, "request_id"))
+    request_id = checked_request_id(request.request_id)  # type: ignore[attr-defined]
     fingerprint = request_fingerprint(request)
     inserted = await conn.fetchval(
         """INSERT INTO idempotency_keys (method, request_id, fingerprint) VALUES ($1, $2, $3)

@@ -17,10 +17,11 @@ from services.common.logs import new_correlation_id
 log = structlog.get_logger(__name__)
 
 CORRELATION_HEADER = "x-correlation-id"
-UnaryBehavior = Callable[[Any, ServicerContext], Awaitable[Any]]
+Context = ServicerContext[Any, Any]
+UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
 
 
-class ServiceInterceptor(grpc.aio.ServerInterceptor):
+class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Binds a correlation id (from `x-correlation-id` metadata, or new), logs each call, and turns
     DomainError into an AIP-193 status. Calls in `quiet_methods` log at debug (hot read paths)."""
 
@@ -29,15 +30,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler  # streaming calls (health Watch, reflection) pass through
         method = handler_call_details.method
         quiet = method.rsplit("/", 1)[-1] in self._quiet
-        behavior = self._wrap(handler.unary_unary, method, quiet)
+        behavior = self._wrap(handler.unary_unary, method, quiet)  # type: ignore[arg-type]
         return grpc.unary_unary_rpc_method_handler(
             behavior,
             request_deserializer=handler.request_deserializer,
@@ -45,7 +46,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         )
 
     def _wrap(self, behavior: UnaryBehavior, method: str, quiet: bool) -> UnaryBehavior:
-        async def intercepted(request: Any, context: ServicerContext) -> Any:
+        async def intercepted(request: Any, context: Context) -> Any:
             metadata = dict(context.invocation_metadata() or ())
             correlation_id = str(metadata.get(CORRELATION_HEADER) or new_correlation_id())
             structlog.contextvars.bind_contextvars(correlation_id=correlation_id, rpc=method)

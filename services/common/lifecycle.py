@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import structlog
 import uvloop
@@ -33,7 +34,7 @@ def _request_stop(stop: asyncio.Event, sig: signal.Signals) -> None:
     stop.set()
 
 
-async def run_until_stopped(stop: asyncio.Event, *tasks: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+async def run_until_stopped(stop: asyncio.Event, *tasks: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
     """Runs several loops under one TaskGroup; when any fails, the others are stopped too."""
     async with asyncio.TaskGroup() as group:
         for task in tasks:

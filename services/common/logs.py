@@ -36,9 +36,7 @@ def _mask_value(value: Any) -> Any:
     return value
 
 
-def mask_personal_numbers(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def mask_personal_numbers(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: last line of defence, after callers already log masked values."""
     return {k: _mask_value(v) for k, v in event_dict.items()}
 

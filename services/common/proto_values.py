@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Protocol, TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from medins.common.v1 import common_pb2
@@ -15,14 +15,8 @@ from services.common.errors import InvalidArgument
 E = TypeVar("E", bound=enum.StrEnum)
 
 
-class ProtoEnum(Protocol):
-    def Name(self, number: int) -> str: ...
-
-    def Value(self, name: str) -> int: ...
-
-
 def enum_from_proto(
-    domain: type[E], proto: ProtoEnum, value: int, *, prefix: str, field: str, required: bool = True
+    domain: type[E], proto: Any, value: int, *, prefix: str, field: str, required: bool = True
 ) -> E | None:
     """Maps CATEGORY_MINOR → Category.MINOR; unspecified or unknown values are INVALID_ARGUMENT."""
     if value == 0:
@@ -43,7 +37,8 @@ def enum_from_proto(
         ) from None
 
 
-def enum_to_proto(proto: ProtoEnum, value: enum.StrEnum | None, *, prefix: str) -> int:
+def enum_to_proto(proto: Any, value: enum.StrEnum | None, *, prefix: str) -> Any:
+    """Category.MINOR → CATEGORY_MINOR (typed Any: each generated enum has its own ValueType)."""
     return 0 if value is None else proto.Value(prefix + value.value)
 
 

@@ -8,6 +8,7 @@ refused: nobody may look a person up without the lookup being recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 
 import structlog
@@ -39,10 +40,8 @@ class AuditLog:
         """Flushes every `flush_seconds` until stopped, then once more."""
         self._pool = pool
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._flush_seconds)
-            except TimeoutError:
-                pass
             await self.flush()
 
     async def flush(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import grpc
 from medins.common.v1 import common_pb2
@@ -19,7 +20,7 @@ from services.enrollment.audit import AuditLog
 from services.enrollment.domain.check import MAX_BATCH, CheckAnswer, CheckPurpose, answer, for_purpose
 from services.enrollment.repository import CheckRepository
 
-Context = grpc.aio.ServicerContext
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
@@ -106,7 +107,11 @@ def _result_proto(result: CheckAnswer) -> pb.EnrollmentCheckResult:
         status=pb.CheckStatus.Value(f"CHECK_STATUS_{result.status}"),
         region_code=result.region_code,
         region_name=result.region_name,
-        scheme=common_pb2.Scheme.Value(f"SCHEME_{result.scheme}") if result.scheme else 0,
-        category=common_pb2.Category.Value(f"CATEGORY_{result.category}") if result.category else 0,
+        scheme=common_pb2.Scheme.Value(f"SCHEME_{result.scheme}") if result.scheme else common_pb2.SCHEME_UNSPECIFIED,
+        category=(
+            common_pb2.Category.Value(f"CATEGORY_{result.category}")
+            if result.category
+            else common_pb2.CATEGORY_UNSPECIFIED
+        ),
         covered_periods=[range_to_proto(start, end) for start, end in result.covered_periods],
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as pb
 
@@ -29,7 +31,6 @@ from services.registration.domain.model import (
     Scheme,
     School,
     StopReason,
-
 )
 
 
@@ -57,10 +58,12 @@ def enrollment_state(value: int) -> EnrollmentState | None:
     )
 
 
-def evidence(items: list[pb.Evidence] | object, field: str = "evidence") -> tuple[Evidence, ...]:
+def evidence(items: Iterable[pb.Evidence], field: str = "evidence") -> tuple[Evidence, ...]:
     found = []
-    for i, item in enumerate(items):  # type: ignore[call-overload]
-        kind = enum_from_proto(EvidenceKind, pb.EvidenceKind, item.kind, prefix="EVIDENCE_KIND_", field=f"{field}[{i}].kind")
+    for i, item in enumerate(items):
+        kind = enum_from_proto(
+            EvidenceKind, pb.EvidenceKind, item.kind, prefix="EVIDENCE_KIND_", field=f"{field}[{i}].kind"
+        )
         assert kind is not None
         found.append(Evidence(kind, item.document_ref.strip()))
     return tuple(found)
@@ -80,7 +83,9 @@ def policy_from_proto(value: pb.RegionPolicy) -> RegionPolicy:
         subsidies[key] = Fen(item.subsidy_fen)
     window = range_from_proto(value.collection_window, field="policy.collection_window")
     benefit = range_from_proto(value.benefit_period, field="policy.benefit_period")
-    mode = enum_from_proto(ReviewMode, common_pb2.ReviewMode, value.review_mode, prefix="REVIEW_MODE_", field="policy.review_mode")
+    mode = enum_from_proto(
+        ReviewMode, common_pb2.ReviewMode, value.review_mode, prefix="REVIEW_MODE_", field="policy.review_mode"
+    )
     assert mode is not None
     return RegionPolicy(
         region_code=value.region_code.strip(),
@@ -127,7 +132,9 @@ def enrollment_to_proto(enrollment: Enrollment) -> pb.Enrollment:
         category=enum_to_proto(common_pb2.Category, enrollment.category, prefix="CATEGORY_"),
         state=enum_to_proto(common_pb2.EnrollmentState, enrollment.state, prefix="ENROLLMENT_STATE_"),
         evidence=[
-            pb.Evidence(kind=enum_to_proto(pb.EvidenceKind, e.kind, prefix="EVIDENCE_KIND_"), document_ref=e.document_ref)
+            pb.Evidence(
+                kind=enum_to_proto(pb.EvidenceKind, e.kind, prefix="EVIDENCE_KIND_"), document_ref=e.document_ref
+            )
             for e in enrollment.evidence
         ],
         birth_date=date_to_proto(enrollment.birth_date),
@@ -170,4 +177,3 @@ def region_to_proto(region: Region) -> pb.Region:
 
 def school_to_proto(school: School) -> pb.School:
     return pb.School(school_code=school.code, name=school.name, region_code=school.region_code)
-

@@ -80,4 +80,3 @@ def aged_out(enrollment: Enrollment, sequence: int, at: dt.datetime) -> events_p
         eighteenth_birthday=date_to_proto(eighteenth_birthday(enrollment.birth_date)),
         stop_time=timestamp(at),
     )
-

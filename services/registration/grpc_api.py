@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 from medins.registration.v1 import registration_service_pb2 as pb
@@ -15,7 +16,7 @@ from services.registration import convert, handlers
 from services.registration.domain.model import Region, School
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
-Context = grpc.aio.ServicerContext
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
@@ -23,7 +24,9 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
         self._uow = uow_factory
         self._clock = clock
 
-    async def RegisterResident(self, request: pb.RegisterResidentRequest, context: Context) -> pb.RegisterResidentResponse:
+    async def RegisterResident(
+        self, request: pb.RegisterResidentRequest, context: Context
+    ) -> pb.RegisterResidentResponse:
         command = handlers.RegisterResident(
             resident_id_number=request.resident_id_number,
             name=request.name,
@@ -89,7 +92,9 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             found = await uow.repo.list_enrollments(
                 request.region_code, state, (page.cursor[0], page.cursor[1]) if page.cursor else None, page.size
             )
-        token = page.next_token((found[-1].created_at.isoformat(), found[-1].enrollment_id), len(found)) if found else ""
+        token = (
+            page.next_token((found[-1].created_at.isoformat(), found[-1].enrollment_id), len(found)) if found else ""
+        )
         return pb.ListEnrollmentsResponse(
             enrollments=[convert.enrollment_to_proto(e) for e in found], next_page_token=token
         )

@@ -426,4 +426,3 @@ async def get_region_policy(region_code: str, year: int, version: int, repo: Reg
             metadata={"region_code": region_code, "insurance_year": year, "version": version},
         )
     return policy
-

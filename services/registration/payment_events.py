@@ -4,7 +4,7 @@ payment.refunded. Idempotent by the inbox and by the year rows' own state."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import structlog
 from medins.common.v1 import common_pb2
@@ -32,8 +32,8 @@ def payment_event_handlers(clock: Clock) -> Mapping[str, Handler[RegistrationUni
     return {event_types.PAYMENT_CONFIRMED.name: confirmed, event_types.PAYMENT_REFUNDED.name: refunded}
 
 
-def _medical_items(items: object) -> list[events_pb2.PaidItem]:
-    found = [i for i in items if i.fee_type == common_pb2.FEE_TYPE_RESIDENT_MEDICAL]  # type: ignore[attr-defined]
+def _medical_items(items: Iterable[events_pb2.PaidItem]) -> list[events_pb2.PaidItem]:
+    found = [i for i in items if i.fee_type == common_pb2.FEE_TYPE_RESIDENT_MEDICAL]
     for item in found:
         try:
             uuid.UUID(item.enrollment_id)

@@ -64,7 +64,9 @@ class RegistrationRepository:
         return [Region(r["region_code"], r["name"]) for r in rows]
 
     async def get_school(self, code: str) -> School | None:
-        row = await self._conn.fetchrow("SELECT school_code, name, region_code FROM schools WHERE school_code = $1", code)
+        row = await self._conn.fetchrow(
+            "SELECT school_code, name, region_code FROM schools WHERE school_code = $1", code
+        )
         return School(row["school_code"], row["name"], row["region_code"]) if row else None
 
     async def insert_school(self, school: School, now: dt.datetime) -> bool:
@@ -537,7 +539,9 @@ class RegistrationRepository:
             now,
         )
         await self._conn.execute("SELECT 1 FROM registration_batches WHERE batch_id = $1 FOR UPDATE", batch_id)
-        return str(await self._conn.fetchval("SELECT submitter_code FROM registration_batches WHERE batch_id = $1", batch_id))
+        return str(
+            await self._conn.fetchval("SELECT submitter_code FROM registration_batches WHERE batch_id = $1", batch_id)
+        )
 
     async def batch_rows(self, batch_id: str, row_numbers: Sequence[int]) -> dict[int, Record]:
         rows = await self._conn.fetch(

@@ -19,7 +19,7 @@ async def connect_broker(url: str, *, attempts: int = 0) -> AbstractRobustConnec
         attempt += 1
         try:
             connection = await aio_pika.connect_robust(url, timeout=10)
-        except (OSError, asyncio.TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+        except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
             if attempts and attempt >= attempts:
                 raise
             log.warning("broker_unavailable", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay)

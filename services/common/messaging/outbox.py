@@ -37,15 +37,11 @@ class Outbox:
         )
         return envelope.event_id
 
-    async def add_many(
-        self, event_type: EventType, payloads: list[Message], *, occurred_at: dt.datetime
-    ) -> None:
+    async def add_many(self, event_type: EventType, payloads: list[Message], *, occurred_at: dt.datetime) -> None:
         """Adds many events of one type in one round trip (batch renewals, batch registration)."""
         correlation_id = current_correlation_id()
         envelopes = [
-            new_envelope(
-                event_type, p, producer=self._producer, correlation_id=correlation_id, occurred_at=occurred_at
-            )
+            new_envelope(event_type, p, producer=self._producer, correlation_id=correlation_id, occurred_at=occurred_at)
             for p in payloads
         ]
         await self._conn.executemany(

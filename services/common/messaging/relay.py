@@ -9,6 +9,7 @@ consumers' inbox absorbs the duplicate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import aio_pika
 import structlog
@@ -107,10 +108,8 @@ class OutboxRelay:
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import AbstractChannel
+from pamqp.common import FieldTable
 
 EVENTS_EXCHANGE = "medins.events"
 UNROUTED_EXCHANGE = "medins.unrouted"
@@ -43,9 +44,9 @@ COLLECTION_ENROLLMENT_EVENTS = ConsumerQueue("collection.enrollment-events", ("e
 REGISTRATION_PAYMENT_EVENTS = ConsumerQueue("registration.payment-events", ("payment.*",))
 CONSUMER_QUEUES = (COLLECTION_ENROLLMENT_EVENTS, REGISTRATION_PAYMENT_EVENTS)
 
-_QUORUM = {"x-queue-type": "quorum"}
+_QUORUM: FieldTable = {"x-queue-type": "quorum"}
 # At-least-once dead-lettering: a message is removed from its source only once the target has it.
-_SAFE_DEAD_LETTERING = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+_SAFE_DEAD_LETTERING: FieldTable = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
 
 
 async def declare_topology(channel: AbstractChannel, retry_delays_ms: tuple[int, ...]) -> None:

@@ -55,10 +55,7 @@ def answer(number: str, year: int, doc: dict[str, Any] | None) -> CheckAnswer:
         return CheckAnswer(number, year, CheckStatus.NOT_ENROLLED)
     enrollments: list[dict[str, Any]] = doc.get("enrollments", [])
     covered = [
-        (e, y)
-        for e in enrollments
-        for y in e.get("years", [])
-        if y["year"] == year and y["status"] == "COVERED"
+        (e, y) for e in enrollments for y in e.get("years", []) if y["year"] == year and y["status"] == "COVERED"
     ]
     if covered:
         enrollment = covered[0][0]

@@ -41,7 +41,10 @@ def check_can_stop(enrollment: Enrollment, reason: StopReason, note: str) -> Non
     """Only an active enrollment is stopped on request; a pending one is rejected instead."""
     if reason is StopReason.AGED_OUT:
         raise InvalidArgument(
-            "INVALID_STOP_REASON", "AGED_OUT is set by the system, not on request", "超龄停保由系统自动办理", field="reason"
+            "INVALID_STOP_REASON",
+            "AGED_OUT is set by the system, not on request",
+            "超龄停保由系统自动办理",
+            field="reason",
         )
     if reason is StopReason.OTHER and not note.strip():
         raise InvalidArgument("FIELD_REQUIRED", "reason OTHER needs a note", "停保原因为其他时须填写说明", field="note")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import replace
 
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.money import Fen
@@ -17,7 +18,9 @@ def validate_policy(policy: RegionPolicy) -> RegionPolicy:
     if not (MIN_YEAR <= policy.insurance_year <= MAX_YEAR):
         raise _bad("policy.insurance_year", f"insurance_year must be {MIN_YEAR}-{MAX_YEAR}", "参保年度超出范围")
     if policy.individual_standard_fen <= 0:
-        raise _bad("policy.individual_standard_fen", "individual standard must be positive fen", "个人缴费标准必须大于0")
+        raise _bad(
+            "policy.individual_standard_fen", "individual standard must be positive fen", "个人缴费标准必须大于0"
+        )
     if policy.fiscal_subsidy_fen < 0:
         raise _bad("policy.fiscal_subsidy_fen", "fiscal subsidy must not be negative", "财政补助不能为负数")
     if policy.newborn_standard_fen < 0:
@@ -48,8 +51,6 @@ def validate_policy(policy: RegionPolicy) -> RegionPolicy:
             "缴费期必须在待遇享受期结束前开始",
         )
     if policy.newborn_standard_fen == 0:
-        from dataclasses import replace
-
         policy = replace(policy, newborn_standard_fen=policy.individual_standard_fen)
     return policy
 

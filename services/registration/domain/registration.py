@@ -98,7 +98,9 @@ def check_applicant(
         )
     for item in evidence:
         if not item.document_ref.strip():
-            raise _invalid("FIELD_REQUIRED", f"{field_prefix}evidence.document_ref", "document_ref is required", "材料编号不能为空")
+            raise _invalid(
+                "FIELD_REQUIRED", f"{field_prefix}evidence.document_ref", "document_ref is required", "材料编号不能为空"
+            )
     kinds = {e.kind for e in evidence}
     for group in REQUIRED_EVIDENCE[category]:
         if not kinds & group:
@@ -120,10 +122,15 @@ def check_applicant(
         )
     age = resident_id.age_on(today)
     if category in (Category.MINOR, Category.NEWBORN) and age >= ADULT_AGE:
-        raise _invalid("CATEGORY_AGE_MISMATCH", f"{field_prefix}category", "a minor must be under 18", "未成年居民须未满18周岁")
+        raise _invalid(
+            "CATEGORY_AGE_MISMATCH", f"{field_prefix}category", "a minor must be under 18", "未成年居民须未满18周岁"
+        )
     if category is Category.ELDERLY and age < ELDERLY_AGE:
         raise _invalid(
-            "CATEGORY_AGE_MISMATCH", f"{field_prefix}category", f"elderly residents are {ELDERLY_AGE} or older", "老年居民须年满60周岁"
+            "CATEGORY_AGE_MISMATCH",
+            f"{field_prefix}category",
+            f"elderly residents are {ELDERLY_AGE} or older",
+            "老年居民须年满60周岁",
         )
     if category is Category.NEWBORN and today > newborn_deadline(resident_id.birth_date):
         raise _invalid(
