@@ -1,0 +1,134 @@
+"""The running system for end-to-end tests: the real processes of ops/processes.py, each with its own
+log file, pointed at a test stack, all reading one file clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ops.processes import PROCESSES, ProcessSpec
+from services.common.clock import write_clock_file
+from tests.infra import Stack
+from tests.support import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_MARKERS = {"relay": '"relay_started"', "consumer": '"consumer_started"'}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class System:
+    def __init__(self, stack: Stack, workdir: Path) -> None:
+        self.stack = stack
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.clock_file = workdir / "clock"
+        self.ports = {"registration": free_port(), "enrollment": free_port(), "collection": free_port()}
+        self.env = {
+            **os.environ,
+            **stack.env(),
+            "MEDINS_REGISTRATION_PORT": str(self.ports["registration"]),
+            "MEDINS_ENROLLMENT_PORT": str(self.ports["enrollment"]),
+            "MEDINS_COLLECTION_PORT": str(self.ports["collection"]),
+            "MEDINS_CLOCK_FILE": str(self.clock_file),
+            "MEDINS_LOG_LEVEL": "INFO",
+            "MEDINS_SHUTDOWN_GRACE_SECONDS": "5",
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._log_offsets: dict[str, int] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._specs = {spec.name: spec for spec in PROCESSES}
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def set_clock(self, instant: dt.datetime) -> None:
+        """Moves every process's clock (they re-read the file when it changes)."""
+        write_clock_file(self.clock_file, instant)
+
+    # -- processes ----------------------------------------------------------------------------
+
+    def start(self, name: str, extra_env: dict[str, str] | None = None) -> None:
+        spec = self._specs[name]
+        self._log_offsets[name] = len(self.log_text(name))
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, *spec.args],
+            env={**self.env, **(extra_env or {})},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def start_all(self) -> None:
+        for spec in PROCESSES:
+            self.start(spec.name)
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        return process.wait(timeout=timeout)
+
+    def stop_all(self) -> dict[str, int]:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        codes = {name: process.wait(timeout=30) for name, process in self.processes.items()}
+        self.processes.clear()
+        return codes
+
+    def log_text(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    async def wait_ready(self, names: list[str] | None = None, timeout: float = 60) -> None:
+        for name in names or list(self.processes):
+            spec = self._specs[name]
+            if spec.address is not None:
+                await self.wait_serving(name, timeout=timeout)
+            else:
+                await self._wait_log_marker(name, spec, timeout)
+
+    async def _wait_log_marker(self, name: str, spec: ProcessSpec, timeout: float) -> None:
+        marker = READY_MARKERS["relay"] if "outbox_relay" in spec.args[1] else READY_MARKERS["consumer"]
+
+        async def started() -> None:
+            assert self.processes[name].poll() is None, f"{name} exited:\n{self.log_text(name)[-3000:]}"
+            assert marker in self.log_text(name)[self._log_offsets[name] :], f"{name} not started yet"
+
+        await eventually(started, timeout=timeout)
+
+    async def wait_serving(self, name: str, timeout: float = 60) -> None:
+        stub = health_pb2_grpc.HealthStub(self.channel(name))
+
+        async def serving() -> None:
+            assert self.processes[name].poll() is None, f"{name} exited:\n{self.log_text(name)[-3000:]}"
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+        await eventually(serving, timeout=timeout)
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def address(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name]}"
+
+    def channel(self, name: str) -> grpc.aio.Channel:
+        if name not in self._channels:
+            self._channels[name] = grpc.aio.insecure_channel(self.address(name))
+        return self._channels[name]
+
+    async def close_channels(self) -> None:
+        for channel in self._channels.values():
+            await channel.close(None)
+        self._channels.clear()

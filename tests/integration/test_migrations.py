@@ -1,0 +1,66 @@
+"""Migrations apply in order, once; an applied file that was edited is refused."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from services.common.migrations import (
+    Migration,
+    MigrationEdited,
+    drop_database,
+    ensure_database,
+    migrate,
+    migrations_for,
+)
+from services.common.settings import Settings
+from tests.infra import Stack
+
+
+@pytest.fixture
+async def scratch(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
+    settings = stack.settings()
+    name = f"{stack.tag}_scratch"
+    await ensure_database(settings.admin_dsn, name)
+    conn = await asyncpg.connect(settings.dsn(name))
+    yield conn
+    await conn.close()
+    await drop_database(settings.admin_dsn, name)
+
+
+async def test_each_agency_has_its_own_tables(stack: Stack) -> None:
+    settings: Settings = stack.settings()
+    insurance = await asyncpg.connect(settings.insurance_dsn)
+    tax = await asyncpg.connect(settings.tax_dsn)
+    try:
+        insurance_tables = {
+            r[0] for r in await insurance.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
+        tax_tables = {r[0] for r in await tax.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+    finally:
+        await insurance.close()
+        await tax.close()
+    assert {"enrollments", "region_policies", "outbox", "inbox"} <= insurance_tables
+    assert {"payable_items", "payments", "receipts", "outbox", "inbox"} <= tax_tables
+    assert "enrollments" not in tax_tables and "payments" not in insurance_tables
+
+
+async def test_rerunning_migrations_is_a_no_op(scratch: asyncpg.Connection) -> None:
+    first = await migrate(scratch, migrations_for("tax"))
+    assert first == [m.name for m in migrations_for("tax")]
+    assert await migrate(scratch, migrations_for("tax")) == []
+
+
+async def test_an_edited_migration_is_refused(scratch: asyncpg.Connection) -> None:
+    await migrate(scratch, [Migration("x/0001.sql", "CREATE TABLE t (a int);")])
+    with pytest.raises(MigrationEdited):
+        await migrate(scratch, [Migration("x/0001.sql", "CREATE TABLE t (a bigint);")])
+
+
+async def test_a_failing_migration_leaves_nothing_behind(scratch: asyncpg.Connection) -> None:
+    with pytest.raises(asyncpg.PostgresError):
+        await migrate(scratch, [Migration("x/0001.sql", "CREATE TABLE t (a int); SELECT 1/0;")])
+    assert await scratch.fetchval("SELECT to_regclass('t')") is None
+    assert await scratch.fetchval("SELECT count(*) FROM schema_migrations") == 0
