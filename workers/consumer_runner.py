@@ -19,6 +19,7 @@ U = TypeVar("U", bound=UnitOfWork)
 
 def run_consumer(
     *,
+    service: str,
     consumer: str,
     queue: ConsumerQueue,
     dsn: Callable[[Settings], str],
@@ -26,7 +27,7 @@ def run_consumer(
     handlers: Callable[[Clock], Mapping[str, Handler[U]]],
 ) -> None:
     settings = Settings()
-    configure_logging(consumer, settings.log_level)
+    configure_logging(service, settings.log_level)
     clock = clock_from_file(settings.clock_file)
 
     async def run(stop: asyncio.Event) -> None:

@@ -3,12 +3,17 @@ assesses → ListPayableItems returns the item (SPEC section 6, R17, R18)."""
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import grpc
 from medins.collection.v1 import collection_service_pb2 as col
 from medins.common.v1 import common_pb2
 
+from services.common.resident_id import mask
 from tests.e2e.clients import CollectionClient, RegistrationClient
 from tests.e2e.requests import register
+from tests.e2e.system import System
 from tests.factories import unique_resident_id
 from tests.support import eventually, refused
 
@@ -33,6 +38,27 @@ async def test_a_registration_becomes_a_payable_item_on_the_tax_side(
     assert (item.insurance_year, item.fee_type, item.amount_fen) == (2024, common_pb2.FEE_TYPE_RESIDENT_MEDICAL, 38000)
     assert item.status == col.PAYABLE_ITEM_STATUS_UNPAID
     assert (item.payable_until.year, item.payable_until.month, item.payable_until.day) == (2023, 12, 31)
+
+
+async def test_the_callers_correlation_id_reaches_the_tax_side_and_no_log_shows_a_full_id(
+    system: System, registration: RegistrationClient, collection: CollectionClient
+) -> None:
+    number = unique_resident_id()
+    correlation_id = f"e2e-{uuid.uuid4().hex}"
+    await registration.RegisterResident(register(number, name="周七"), metadata=(("x-correlation-id", correlation_id),))
+    await eventually(
+        lambda: collection.ListPayableItems(
+            col.ListPayableItemsRequest(payer_id_number=number, insured_id_number=number, insured_name="周七")
+        )
+    )
+    assessed = [
+        json.loads(line)
+        for line in system.log_text("assessment").splitlines()
+        if correlation_id in line and '"items_assessed"' in line
+    ]
+    assert assessed and assessed[0]["resident"] == mask(number)
+    for name in system.processes:
+        assert number not in system.log_text(name), f"{name} logged a full resident ID number"
 
 
 async def test_a_wrong_name_reveals_nothing(registration: RegistrationClient, collection: CollectionClient) -> None:

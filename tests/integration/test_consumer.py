@@ -17,6 +17,7 @@ from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import FixedClock
 from services.common.db import Pool
 from services.common.messaging.consumer import ATTEMPT_HEADER, DEAD_LETTER_REASON_HEADER, EventConsumer, Handler
+from services.common.messaging.dead_letters import ParkedMessage, peek, replay
 from services.common.messaging.envelope import ENROLLMENT_REGISTERED, ENROLLMENT_STOPPED
 from services.common.messaging.topology import COLLECTION_ENROLLMENT_EVENTS
 from services.common.proto_values import date_to_proto, range_to_proto
@@ -173,3 +174,38 @@ async def test_a_failure_that_outlasts_every_retry_is_dead_lettered_with_the_las
     assert f"failed {len(TEST_RETRY_DELAYS_MS) + 1} times" in reason and "downstream refuses" in reason
     assert len(calls) == len(TEST_RETRY_DELAYS_MS) + 1
     assert parked.headers["x-original-routing-key"] == "enrollment.stopped"
+
+
+async def test_a_parked_event_is_visible_and_replays_once_its_cause_is_fixed(
+    run_consumer: RunConsumer, channel: AbstractChannel, tax_pool: Pool
+) -> None:
+    broken = True
+    real = enrollment_event_handlers(FixedClock(NOW))[ENROLLMENT_REGISTERED.name]
+
+    async def until_fixed(env: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
+        if broken:
+            raise RuntimeError("policy table missing")
+        await real(env, uow)
+
+    await run_consumer({ENROLLMENT_REGISTERED.name: until_fixed})
+    event = registered(resident_id())
+    await publish(channel, event.SerializeToString(), event.event_type, event.event_id)
+
+    async def parked() -> list[ParkedMessage]:
+        found = await peek(channel, QUEUE)
+        assert found
+        return found
+
+    (seen,) = await eventually(parked)
+    assert (seen.message_id, seen.event_type) == (event.event_id, "enrollment.registered")
+    assert "policy table missing" in seen.reason
+    assert len(await peek(channel, QUEUE)) == 1  # peeking leaves it parked
+
+    broken = False
+    assert await replay(channel, QUEUE) == 1
+
+    async def applied() -> None:
+        assert await count(tax_pool, "SELECT count(*) FROM payable_items") == 1
+
+    await eventually(applied)
+    assert await peek(channel, QUEUE) == []

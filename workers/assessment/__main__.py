@@ -7,6 +7,7 @@ from workers.consumer_runner import run_consumer
 
 if __name__ == "__main__":
     run_consumer(
+        service="assessment",
         consumer="collection",
         queue=COLLECTION_ENROLLMENT_EVENTS,
         dsn=lambda settings: settings.tax_dsn,

@@ -7,6 +7,7 @@ from workers.consumer_runner import run_consumer
 
 if __name__ == "__main__":
     run_consumer(
+        service="coverage",
         consumer="registration",
         queue=REGISTRATION_PAYMENT_EVENTS,
         dsn=lambda settings: settings.insurance_dsn,
