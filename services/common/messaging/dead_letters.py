@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aio_pika
@@ -41,7 +42,7 @@ async def peek(channel: AbstractChannel, consumer: ConsumerQueue, limit: int = 1
     return seen
 
 
-def _broker_reason(headers: dict[str, object]) -> str:
+def _broker_reason(headers: Mapping[str, object]) -> str:
     deaths = headers.get("x-death")
     if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
         return f"broker dead-lettered it ({deaths[0].get('reason')}), e.g. after repeated consumer crashes"
