@@ -13,7 +13,7 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.common.messaging import envelope as event_types
 from services.common.resident_id import mask, parse_resident_id
 from services.registration import events
-from services.registration.domain.duplicates import check_not_enrolled
+from services.registration.domain.duplicates import HeldEnrollment, check_not_enrolled
 from services.registration.domain.lifecycle import check_can_review, check_can_stop, checked_rejection_reason
 from services.registration.domain.model import (
     Category,
@@ -180,15 +180,13 @@ async def resolve_place(
 
 
 async def check_duplicates(repo: RegistrationRepository, number: str, region: Region) -> None:
+    held = None
     open_enrollment = await repo.find_open_enrollment(number)
-    open_region = await repo.get_region(open_enrollment.region_code) if open_enrollment else None
-    check_not_enrolled(
-        resident_id_number=number,
-        target=region,
-        open_enrollment=open_enrollment,
-        open_enrollment_region=open_region,
-        external=await repo.active_external(number),
-    )
+    if open_enrollment is not None:
+        open_region = await repo.get_region(open_enrollment.region_code)
+        assert open_region is not None  # foreign key
+        held = HeldEnrollment(open_enrollment.enrollment_id, open_region)
+    check_not_enrolled(resident_id_number=number, target=region, held=held, external=await repo.active_external(number))
 
 
 def _already_enrolled(number: str, region: Region) -> AlreadyExists:
@@ -211,14 +209,12 @@ async def approve_registration(cmd: ReviewRegistration, uow: RegistrationUnitOfW
     check_can_review(enrollment)
     region = await uow.repo.get_region(enrollment.region_code)
     assert region is not None
-    for held in await uow.repo.active_external(enrollment.resident_id_number):
-        check_not_enrolled(
-            resident_id_number=enrollment.resident_id_number,
-            target=region,
-            open_enrollment=None,
-            open_enrollment_region=None,
-            external=[held],
-        )
+    check_not_enrolled(
+        resident_id_number=enrollment.resident_id_number,
+        target=region,
+        held=None,
+        external=await uow.repo.active_external(enrollment.resident_id_number),
+    )
     policies = await uow.repo.current_policies(enrollment.region_code)
     years = years_to_assess(
         category=enrollment.category,

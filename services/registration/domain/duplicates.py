@@ -3,39 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from services.common.errors import AlreadyExists, FailedPrecondition
 from services.common.resident_id import mask
-from services.registration.domain.model import SCHEME_ZH, Enrollment, ExternalEnrollment, Region, Scheme
+from services.registration.domain.model import SCHEME_ZH, ExternalEnrollment, Region, Scheme
+
+
+@dataclass(frozen=True)
+class HeldEnrollment:
+    """A pending or active resident enrollment of ours, wherever it is."""
+
+    enrollment_id: str
+    region: Region
 
 
 def check_not_enrolled(
     *,
     resident_id_number: str,
     target: Region,
-    open_enrollment: Enrollment | None,
-    open_enrollment_region: Region | None,
+    held: HeldEnrollment | None,
     external: Iterable[ExternalEnrollment],
 ) -> None:
     """Refuses a person with an open enrollment here or elsewhere, or an active external one
     (employee insurance in this city, or any scheme in another region), naming region and scheme."""
     masked = mask(resident_id_number)
-    if open_enrollment is not None and open_enrollment_region is not None:
-        if open_enrollment.region_code == target.code:
+    if held is not None:
+        if held.region.code == target.code:
             raise AlreadyExists(
                 "ALREADY_ENROLLED",
                 f"{masked} is already enrolled in {target.name} ({target.code})",
                 f"此人已在{target.name}参保登记,无需重复登记",
-                metadata={
-                    "region_code": target.code,
-                    "region_name": target.name,
-                    "enrollment_id": open_enrollment.enrollment_id,
-                },
+                metadata={"region_code": target.code, "region_name": target.name, "enrollment_id": held.enrollment_id},
             )
-        raise _duplicate(masked, open_enrollment_region.code, open_enrollment_region.name, Scheme.RESIDENT)
-    for held in external:
-        if held.active:
-            raise _duplicate(masked, held.region_code, held.region_name, held.scheme)
+        raise _duplicate(masked, held.region.code, held.region.name, Scheme.RESIDENT)
+    for other in external:
+        if other.active:
+            raise _duplicate(masked, other.region_code, other.region_name, other.scheme)
 
 
 def _duplicate(masked: str, region_code: str, region_name: str, scheme: Scheme) -> FailedPrecondition:
