@@ -22,8 +22,7 @@ def main() -> None:
     configure_logging("registration", settings.log_level)
     clock = clock_from_file(settings.clock_file)
     db = Database(settings.insurance_dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-    # RPCs of later issues are not overridden yet and answer UNIMPLEMENTED from the generated base.
-    servicer = RegistrationServicer(lambda: RegistrationUnitOfWork(db.pool), clock)  # type: ignore[abstract]
+    servicer = RegistrationServicer(lambda: RegistrationUnitOfWork(db.pool), clock)
     service = GrpcService(
         pb.DESCRIPTOR.services_by_name["RegistrationService"].full_name,
         lambda server: pb_grpc.add_RegistrationServiceServicer_to_server(servicer, server),

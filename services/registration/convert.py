@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as pb
 
-from services.common.errors import InvalidArgument
+from services.common.errors import DomainError, InvalidArgument
 from services.common.money import Fen
 from services.common.proto_values import (
     date_to_proto,
@@ -17,6 +17,7 @@ from services.common.proto_values import (
     range_to_proto,
     timestamp,
 )
+from services.registration import batch
 from services.registration.domain.model import (
     Category,
     DateRange,
@@ -67,6 +68,48 @@ def evidence(items: Iterable[pb.Evidence], field: str = "evidence") -> tuple[Evi
         assert kind is not None
         found.append(Evidence(kind, item.document_ref.strip()))
     return tuple(found)
+
+
+def batch_row(row: pb.RegistrationRow) -> batch.Row:
+    """A template row; a bad category or evidence kind becomes that row's error, not the call's."""
+    parsed_category: Category | DomainError
+    parsed_evidence: tuple[Evidence, ...] | DomainError
+    try:
+        parsed_category = category(row.category)
+    except DomainError as error:
+        parsed_category = error
+    try:
+        parsed_evidence = evidence(row.evidence)
+    except DomainError as error:
+        parsed_evidence = error
+    return batch.Row(
+        row_number=row.row_number,
+        resident_id_number=row.resident_id_number,
+        name=row.name,
+        phone=row.phone,
+        region_code=row.region_code.strip(),
+        school_code=row.school_code.strip(),
+        category=parsed_category,
+        evidence=parsed_evidence,
+        fingerprint=batch.row_fingerprint(row.SerializeToString(deterministic=True)),
+    )
+
+
+def row_result_to_proto(result: batch.RowResult) -> pb.RowResult:
+    error = None
+    if result.outcome == "REFUSED":
+        error = common_pb2.ItemError(
+            reason=result.error_reason or "",
+            field=result.error_field or "",
+            message=result.error_message or "",
+            metadata=result.error_metadata,
+        )
+    return pb.RowResult(
+        row_number=result.row_number,
+        outcome=pb.RowOutcome.Value(f"ROW_OUTCOME_{result.outcome}"),
+        enrollment_id=result.enrollment_id or "",
+        error=error,
+    )
 
 
 def policy_from_proto(value: pb.RegionPolicy) -> RegionPolicy:

@@ -10,9 +10,10 @@ from medins.registration.v1 import registration_service_pb2 as pb
 from medins.registration.v1 import registration_service_pb2_grpc as pb_grpc
 
 from services.common.clock import Clock
+from services.common.errors import NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
-from services.registration import convert, handlers
+from services.registration import batch, convert, handlers
 from services.registration.domain.model import Region, School
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
@@ -42,6 +43,55 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             return pb.RegisterResidentResponse(enrollment=convert.enrollment_to_proto(enrollment))
 
         return await run_mutation(self._uow, "RegisterResident", request, pb.RegisterResidentResponse, action)
+
+    async def BatchRegisterResidents(
+        self, request: pb.BatchRegisterResidentsRequest, context: Context
+    ) -> pb.BatchRegisterResidentsResponse:
+        rows = [convert.batch_row(row) for row in request.rows]
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.BatchRegisterResidentsResponse:
+            results = await batch.register_batch(request.batch_id, request.submitter_code, rows, uow, self._clock)
+            return pb.BatchRegisterResidentsResponse(
+                batch_id=request.batch_id, results=[convert.row_result_to_proto(r) for r in results]
+            )
+
+        return await run_mutation(
+            self._uow, "BatchRegisterResidents", request, pb.BatchRegisterResidentsResponse, action
+        )
+
+    async def GetRegistrationBatch(
+        self, request: pb.GetRegistrationBatchRequest, context: Context
+    ) -> pb.GetRegistrationBatchResponse:
+        page = page_request(
+            request.page_size,
+            request.page_token,
+            filters={"batch": request.batch_id, "refused_only": request.refused_only},
+            default=500,
+            maximum=2000,
+        )
+        async with self._uow() as uow:
+            summary = await uow.repo.batch_summary(request.batch_id)
+            if summary is None:
+                raise NotFound(
+                    "BATCH_NOT_FOUND",
+                    f"batch {request.batch_id} not found",
+                    f"批次{request.batch_id}不存在",
+                    field="batch_id",
+                    metadata={"batch_id": request.batch_id},
+                )
+            records = await uow.repo.batch_page(
+                request.batch_id, request.refused_only, int(page.cursor[0]) if page.cursor else 0, page.size
+            )
+        results = [batch.stored_result(r) for r in records]
+        return pb.GetRegistrationBatchResponse(
+            batch_id=summary["batch_id"],
+            submitter_code=summary["submitter_code"],
+            row_count=summary["row_count"],
+            accepted_count=summary["accepted_count"],
+            refused_count=summary["refused_count"],
+            results=[convert.row_result_to_proto(r) for r in results],
+            next_page_token=page.next_token((results[-1].row_number,), len(results)) if results else "",
+        )
 
     async def ApproveRegistration(
         self, request: pb.ApproveRegistrationRequest, context: Context

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from google.protobuf.message import Message
 
@@ -37,7 +38,7 @@ class Outbox:
         )
         return envelope.event_id
 
-    async def add_many(self, event_type: EventType, payloads: list[Message], *, occurred_at: dt.datetime) -> None:
+    async def add_many(self, event_type: EventType, payloads: Sequence[Message], *, occurred_at: dt.datetime) -> None:
         """Adds many events of one type in one round trip (batch renewals, batch registration)."""
         correlation_id = current_correlation_id()
         envelopes = [
