@@ -27,4 +27,6 @@ PROCESSES = (
     ProcessSpec("outbox-relay-tax", ("-m", "workers.outbox_relay", "tax")),
     ProcessSpec("assessment", ("-m", "workers.assessment")),
     ProcessSpec("coverage", ("-m", "workers.coverage")),
+    ProcessSpec("renewal", ("-m", "workers.renewal")),
+    ProcessSpec("age-out", ("-m", "workers.age_out")),
 )

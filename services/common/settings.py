@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     clock_file: str | None = None
 
+    # Periodic workers: how often they look for work when idle, and how much they take at once.
+    worker_interval_seconds: float = 5.0
+    renewal_batch_size: int = 1000
+    # Pause between full renewal batches, to spare the database during business hours.
+    renewal_batch_pause_ms: int = 0
+    age_out_batch_size: int = 500
+
     order_ttl_seconds: int = 60
     school_order_ttl_seconds: int = 86_400
     # A channel's reported payment time may run ahead of our clock by this much (R21a).

@@ -327,19 +327,7 @@ class RegistrationRepository:
                SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::date[], $5::date[], $6::date[],
                    $7::date[], $8::date[], $9::date[], $10::bool[], $11::int[], $12::bigint[], $13::bigint[])
                ON CONFLICT DO NOTHING""",
-            [uuid.UUID(e) for e, _ in pairs],
-            [y.insurance_year for _, y in pairs],
-            ["AWAITING_PAYMENT"] * len(pairs),
-            [y.coverage.start for _, y in pairs],
-            [y.coverage.end for _, y in pairs],
-            [y.payable.start for _, y in pairs],
-            [y.payable.end for _, y in pairs],
-            [y.collection_window.start for _, y in pairs],
-            [y.collection_window.end for _, y in pairs],
-            [y.newborn_current_year for _, y in pairs],
-            [y.policy_version for _, y in pairs],
-            [y.standard_fen for _, y in pairs],
-            [y.subsidy_fen for _, y in pairs],
+            *_year_columns(pairs),
         )
 
     async def set_reviewed(
@@ -438,6 +426,66 @@ class RegistrationRepository:
             limit,
         )
         return [await self._with_details(r) for r in rows]
+
+    async def regions_with_windows_open(self, today: dt.date) -> dict[str, list[RegionPolicy]]:
+        """Current policies of every region with a collection window open today."""
+        rows = await self._conn.fetch(
+            """SELECT DISTINCT region_code FROM region_policies WHERE window_start <= $1 AND window_end >= $1""", today
+        )
+        policies = await self.current_policies_of([r["region_code"] for r in rows])
+        return {code: list(by_year.values()) for code, by_year in policies.items()}
+
+    async def lock_due_for_year(self, region_code: str, year: int, today: dt.date, limit: int) -> list[Enrollment]:
+        """Active enrollments of the region not yet carried into `year` (minors already 18 are left to
+        the age-out), locked; rows another worker holds are skipped."""
+        rows = await self._conn.fetch(
+            f"""SELECT {_ENROLLMENT_COLUMNS} FROM enrollments e
+                WHERE e.region_code = $1 AND e.state = 'ACTIVE'
+                  AND NOT EXISTS (SELECT 1 FROM enrollment_years y
+                                  WHERE y.enrollment_id = e.enrollment_id AND y.insurance_year = $2)
+                  AND NOT (e.category IN ('MINOR', 'NEWBORN') AND e.birth_date <= $3)
+                ORDER BY e.enrollment_id LIMIT $4 FOR UPDATE SKIP LOCKED""",
+            region_code,
+            year,
+            adult_birth_cutoff(today),
+            limit,
+        )
+        return [_enrollment(r, (), ()) for r in rows]
+
+    async def lock_aged_out(self, today: dt.date, limit: int) -> list[Enrollment]:
+        """Active minors who are 18 by `today`, locked; rows another worker holds are skipped."""
+        rows = await self._conn.fetch(
+            f"""SELECT {_ENROLLMENT_COLUMNS} FROM enrollments
+                WHERE state = 'ACTIVE' AND category IN ('MINOR', 'NEWBORN') AND birth_date <= $1
+                ORDER BY enrollment_id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            adult_birth_cutoff(today),
+            limit,
+        )
+        return [_enrollment(r, (), ()) for r in rows]
+
+    async def insert_years_returning(self, pairs: Sequence[tuple[str, YearAssessment]]) -> set[str]:
+        """Adds the years; returns the enrollments that really got one (not already carried)."""
+        if not pairs:
+            return set()
+        rows = await self._conn.fetch(
+            """INSERT INTO enrollment_years (enrollment_id, insurance_year, status, coverage_start, coverage_end,
+                   payable_from, payable_until, window_start, window_end, newborn_current_year, policy_version,
+                   standard_fen, subsidy_fen)
+               SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::date[], $5::date[], $6::date[],
+                   $7::date[], $8::date[], $9::date[], $10::bool[], $11::int[], $12::bigint[], $13::bigint[])
+               ON CONFLICT DO NOTHING RETURNING enrollment_id""",
+            *_year_columns(pairs),
+        )
+        return {str(r["enrollment_id"]) for r in rows}
+
+    async def bump_sequences(self, enrollment_ids: Sequence[str], now: dt.datetime) -> dict[str, int]:
+        rows = await self._conn.fetch(
+            """UPDATE enrollments SET sequence = sequence + 1, updated_at = $2
+               WHERE enrollment_id = ANY($1::uuid[]) RETURNING enrollment_id, sequence""",
+            [uuid.UUID(i) for i in enrollment_ids],
+            now,
+        )
+        return {str(r["enrollment_id"]): int(r["sequence"]) for r in rows}
 
     # -- external enrollments -----------------------------------------------------------------
 
@@ -618,6 +666,33 @@ _YEAR_COLUMNS = """insurance_year, status, coverage_start, coverage_end, payable
     window_end, newborn_current_year, policy_version, standard_fen, subsidy_fen, paid_by_payment_id"""
 _EXTERNAL_COLUMNS = """external_enrollment_id, resident_id_number, name, region_code, region_name, scheme,
     reporting_agency, active, created_at, ended_at, end_reason"""
+
+
+def adult_birth_cutoff(today: dt.date) -> dt.date:
+    """The latest birth date of someone who is 18 on `today` (a 29 February birthday counts from 1 March)."""
+    try:
+        return today.replace(year=today.year - 18)
+    except ValueError:  # today is 29 February
+        return dt.date(today.year - 18, 2, 28)
+
+
+def _year_columns(pairs: Sequence[tuple[str, YearAssessment]]) -> list[list[Any]]:
+    """enrollment_years columns, one array each, in table order, for an unnest insert."""
+    return [
+        [uuid.UUID(e) for e, _ in pairs],
+        [y.insurance_year for _, y in pairs],
+        ["AWAITING_PAYMENT"] * len(pairs),
+        [y.coverage.start for _, y in pairs],
+        [y.coverage.end for _, y in pairs],
+        [y.payable.start for _, y in pairs],
+        [y.payable.end for _, y in pairs],
+        [y.collection_window.start for _, y in pairs],
+        [y.collection_window.end for _, y in pairs],
+        [y.newborn_current_year for _, y in pairs],
+        [y.policy_version for _, y in pairs],
+        [y.standard_fen for _, y in pairs],
+        [y.subsidy_fen for _, y in pairs],
+    ]
 
 
 def _policy(r: Record) -> RegionPolicy:

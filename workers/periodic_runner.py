@@ -1,0 +1,45 @@
+"""Runs one periodic job as a process: settings, logging, pool, the job loop, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from services.common import lifecycle
+from services.common.clock import Clock, clock_from_file
+from services.common.db import Pool, create_pool
+from services.common.logs import configure_logging
+from services.common.periodic import run_periodically
+from services.common.settings import Settings
+
+BatchJob = Callable[[Pool, Clock, int], Awaitable[int]]
+
+
+def run_job(
+    *,
+    name: str,
+    dsn: Callable[[Settings], str],
+    job: BatchJob,
+    batch_size: Callable[[Settings], int],
+    interval_seconds: Callable[[Settings], float],
+    pause_seconds: Callable[[Settings], float] = lambda _: 0.0,
+) -> None:
+    settings = Settings()
+    configure_logging(name, settings.log_level)
+    clock = clock_from_file(settings.clock_file)
+
+    async def run(stop: asyncio.Event) -> None:
+        pool = await create_pool(dsn(settings), min_size=1, max_size=2)
+        size = batch_size(settings)
+        try:
+            await run_periodically(
+                name,
+                lambda: job(pool, clock, size),
+                interval_seconds=interval_seconds(settings),
+                pause_seconds=pause_seconds(settings),
+                stop=stop,
+            )
+        finally:
+            await pool.close()
+
+    lifecycle.run(run)
