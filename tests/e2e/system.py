@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -20,7 +22,7 @@ from tests.infra import Stack
 from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-READY_MARKERS = {"relay": '"relay_started"', "consumer": '"consumer_started"'}
+READY_MARKERS = {"relay": '"relay_started"', "consumer": '"consumer_started"', "job": '"periodic_job_started"'}
 
 
 def free_port() -> int:
@@ -45,6 +47,7 @@ class System:
             "MEDINS_CLOCK_FILE": str(self.clock_file),
             "MEDINS_LOG_LEVEL": "INFO",
             "MEDINS_SHUTDOWN_GRACE_SECONDS": "5",
+            "MEDINS_WORKER_INTERVAL_SECONDS": "0.2",
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
@@ -80,6 +83,25 @@ class System:
         process.send_signal(sig)
         return process.wait(timeout=timeout)
 
+    def kill(self, name: str) -> None:
+        """SIGKILL: the process dies at once, mid-transaction if it is in one."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait(timeout=30)
+
+    async def query(self, agency: str, sql: str, *args: object) -> list[asyncpg.Record]:
+        """Reads an agency database directly: the tests' oracle, never the system's path."""
+        settings = self.stack.settings()
+        conn = await asyncpg.connect(settings.insurance_dsn if agency == "insurance" else settings.tax_dsn)
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+    async def value(self, agency: str, sql: str, *args: object) -> Any:
+        rows = await self.query(agency, sql, *args)
+        return rows[0][0] if rows else None
+
     def stop_all(self) -> dict[str, int]:
         for process in self.processes.values():
             process.send_signal(signal.SIGTERM)
@@ -100,7 +122,8 @@ class System:
                 await self._wait_log_marker(name, spec, timeout)
 
     async def _wait_log_marker(self, name: str, spec: ProcessSpec, timeout: float) -> None:
-        marker = READY_MARKERS["relay"] if "outbox_relay" in spec.args[1] else READY_MARKERS["consumer"]
+        kind = {"workers.outbox_relay": "relay", "workers.assessment": "consumer", "workers.coverage": "consumer"}
+        marker = READY_MARKERS[kind.get(spec.args[1], "job")]
 
         async def started() -> None:
             assert self.processes[name].poll() is None, f"{name} exited:\n{self.log_text(name)[-3000:]}"

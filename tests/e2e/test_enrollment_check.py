@@ -1,0 +1,105 @@
+"""R15: the enrollment check answers by ID (and year), one or up to 1,000 at once, per purpose, audited."""
+
+from __future__ import annotations
+
+import grpc
+from medins.common.v1 import common_pb2
+from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
+
+from tests.e2e.clients import EnrollmentClient, RegistrationClient
+from tests.e2e.requests import register
+from tests.e2e.system import System
+from tests.factories import unique_resident_id
+from tests.support import eventually, refused
+
+
+def target(number: str, year: int = 0) -> chk.CheckTarget:
+    return chk.CheckTarget(resident_id_number=number, insurance_year=year)
+
+
+async def test_one_check_answers_region_scheme_category_and_status(
+    registration: RegistrationClient, enrollment: EnrollmentClient
+) -> None:
+    number = unique_resident_id()
+    await registration.RegisterResident(register(number))
+    reply = await enrollment.CheckEnrollment(
+        chk.CheckEnrollmentRequest(
+            caller_id="officer-1", purpose=chk.CHECK_PURPOSE_INSURANCE_ADMINISTRATION, target=target(number, 2024)
+        )
+    )
+    result = reply.result
+    assert (result.enrolled, result.status, result.region_code, result.region_name) == (
+        True,
+        chk.CHECK_STATUS_REGISTERED_UNPAID,
+        "340800",
+        "安庆市",
+    )
+    assert (result.scheme, result.category) == (common_pb2.SCHEME_RESIDENT, common_pb2.CATEGORY_NON_EMPLOYED)
+    assert reply.as_of_time.seconds > 0
+    never = await enrollment.CheckEnrollment(
+        chk.CheckEnrollmentRequest(
+            caller_id="officer-1", purpose=chk.CHECK_PURPOSE_INSURANCE_ADMINISTRATION, target=target(number, 2021)
+        )
+    )
+    assert never.result.status == chk.CHECK_STATUS_NOT_ENROLLED and not never.result.enrolled
+
+
+async def test_a_hospital_does_not_learn_the_category(
+    registration: RegistrationClient, enrollment: EnrollmentClient
+) -> None:
+    number = unique_resident_id()
+    await registration.RegisterResident(register(number))
+    reply = await enrollment.CheckEnrollment(
+        chk.CheckEnrollmentRequest(
+            caller_id="hospital-9", purpose=chk.CHECK_PURPOSE_HOSPITAL_SETTLEMENT, target=target(number)
+        )
+    )
+    assert reply.result.enrolled and reply.result.category == common_pb2.CATEGORY_UNSPECIFIED
+
+
+async def test_a_batch_answers_each_target_in_order_with_errors_per_item(
+    system: System, registration: RegistrationClient, enrollment: EnrollmentClient
+) -> None:
+    known = unique_resident_id()
+    await registration.RegisterResident(register(known))
+    targets = [target(unique_resident_id()) for _ in range(997)] + [
+        target(known),
+        target("12345"),
+        target(known[:-1] + "Y"),
+    ]
+    reply = await enrollment.BatchCheckEnrollments(
+        chk.BatchCheckEnrollmentsRequest(
+            caller_id="tax-batch", purpose=chk.CHECK_PURPOSE_TAX_COLLECTION, targets=targets
+        )
+    )
+    assert len(reply.results) == 1000
+    assert [r.resident_id_number for r in reply.results] == [t.resident_id_number for t in targets]
+    assert all(r.status == chk.CHECK_STATUS_NOT_ENROLLED for r in reply.results[:997])
+    assert reply.results[997].status == chk.CHECK_STATUS_REGISTERED_UNPAID
+    assert [r.error.reason for r in reply.results[998:]] == ["INVALID_RESIDENT_ID", "INVALID_RESIDENT_ID"]
+
+    async def written() -> None:
+        count = await system.value(
+            "insurance",
+            "SELECT count(*) FROM enrollment_check_audit WHERE caller_id = 'tax-batch' AND purpose = 'TAX_COLLECTION' "
+            "AND $1 = ANY(resident_id_numbers)",
+            known,
+        )
+        assert count == 1
+
+    await eventually(written)
+
+
+async def test_more_than_a_thousand_targets_or_no_purpose_is_refused(enrollment: EnrollmentClient) -> None:
+    too_many = await refused(
+        enrollment.BatchCheckEnrollments(
+            chk.BatchCheckEnrollmentsRequest(
+                caller_id="x", purpose=chk.CHECK_PURPOSE_TAX_COLLECTION, targets=[target(unique_resident_id())] * 1001
+            )
+        )
+    )
+    assert (too_many.code, too_many.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "BATCH_TOO_LARGE")
+    no_purpose = await refused(
+        enrollment.CheckEnrollment(chk.CheckEnrollmentRequest(caller_id="x", target=target(unique_resident_id())))
+    )
+    assert (no_purpose.reason, no_purpose.fields) == ("FIELD_REQUIRED", ["purpose"])
