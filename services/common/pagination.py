@@ -20,6 +20,19 @@ class PageRequest:
     cursor: Cursor | None
     filters_key: str
 
+    def cursor_of(self, length: int) -> tuple[str, ...] | None:
+        """The cursor as `length` strings, or None on the first page; a token of another shape is refused."""
+        if self.cursor is None:
+            return None
+        if len(self.cursor) != length:
+            raise InvalidArgument(
+                "INVALID_PAGE_TOKEN",
+                "page_token is not a token this service issued",
+                "分页标记无效",
+                field="page_token",
+            )
+        return tuple(str(c) for c in self.cursor)
+
     def next_token(self, last_cursor: Cursor, returned: int) -> str:
         """The token for the page after this one, or "" when this page was the last."""
         if returned < self.size:

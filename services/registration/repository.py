@@ -401,16 +401,15 @@ class RegistrationRepository:
     async def list_enrollments(
         self, region_code: str, state: EnrollmentState | None, after: tuple[str, str] | None, limit: int
     ) -> list[Enrollment]:
-        after_time, after_id = after or ("-infinity", str(uuid.UUID(int=0)))
         rows = await self._conn.fetch(
             f"""SELECT {_ENROLLMENT_COLUMNS} FROM enrollments
                 WHERE region_code = $1 AND ($2::text IS NULL OR state = $2)
-                  AND (created_at, enrollment_id) > ($3::timestamptz, $4::uuid)
+                  AND ($3::timestamptz IS NULL OR (created_at, enrollment_id) > ($3::timestamptz, $4::uuid))
                 ORDER BY created_at, enrollment_id LIMIT $5""",
             region_code,
             state.value if state else None,
-            after_time,
-            uuid.UUID(after_id),
+            dt.datetime.fromisoformat(after[0]) if after else None,
+            uuid.UUID(after[1]) if after else None,
             limit,
         )
         return [await self._with_details(r) for r in rows]

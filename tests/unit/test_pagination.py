@@ -42,3 +42,12 @@ def test_a_token_we_did_not_issue_is_refused(token: str) -> None:
     with pytest.raises(InvalidArgument) as refused:
         page_request(2, token, filters={}, default=50, maximum=200)
     assert refused.value.reason == "INVALID_PAGE_TOKEN"
+
+
+def test_a_token_of_another_shape_is_refused_not_crashed_on() -> None:
+    token = page_request(2, "", filters={}, default=50, maximum=200).next_token(("a", "b"), 2)
+    page = page_request(2, token, filters={}, default=50, maximum=200)
+    assert page.cursor_of(2) == ("a", "b")
+    with pytest.raises(InvalidArgument) as refused:
+        page.cursor_of(4)
+    assert refused.value.reason == "INVALID_PAGE_TOKEN"
