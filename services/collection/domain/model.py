@@ -105,3 +105,101 @@ class PayableItem:
     newborn_current_year: bool
     paid_by_payment_id: str | None = None
     pending_order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    payable_item_id: str
+    insured_id_number: str
+    insured_name: str
+    insurance_year: int
+    fee_type: FeeType
+    amount_fen: Fen
+    coverage: DateRange
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    payer_id_number: str
+    status: OrderStatus
+    kind: OrderKind
+    total_fen: Fen
+    lines: tuple[OrderLine, ...]
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    paid_at: dt.datetime | None = None
+    payment_id: str | None = None
+    receipt_number: str | None = None
+    reinitiated_from: str | None = None
+    school_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    receipt_number: str
+    payment_id: str
+    order_id: str
+    payer_id_number: str
+    channel: Channel
+    paid_at: dt.datetime
+    total_fen: Fen
+    lines: tuple[OrderLine, ...]
+    issued_at: dt.datetime
+    reversed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    refund_id: str
+    payment_id: str
+    channel: Channel
+    amount_fen: Fen
+    reason: RefundReason
+    status: RefundStatus
+    attempts: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    channel_refund_id: str | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    payment_id: str
+    payable_item_id: str
+    receipt_number: str | None
+    order_id: str
+    paid_at: dt.datetime
+    channel: Channel
+    insured_id_number: str
+    insured_name: str
+    insurance_year: int
+    fee_type: FeeType
+    amount_fen: Fen
+    reversed: bool
+
+
+@dataclass(frozen=True)
+class LinkedMinor:
+    minor_id_number: str
+    minor_name: str
+    linked_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class FamilyAccount:
+    holder_id_number: str
+    balance_fen: Fen
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    """What NotifyPayment answers, and answers again for a repeated notification."""
+
+    outcome: PaymentOutcome
+    payment_id: str
+    order_id: str
+    receipt_number: str | None = None
+    refund_id: str | None = None

@@ -1,0 +1,1 @@
+"""Payment channels (R20): each channel's own notification shape, parsed into one ChannelPayment."""

@@ -1,0 +1,44 @@
+"""The refund state machine (退费):
+
+PENDING --submitted--> SUBMITTED --channel: succeeded--> SUCCEEDED
+                           └------channel: failed----> FAILED --retry--> PENDING
+FAILED (after the last attempt) --> MANUAL_HANDLING --officer: mark succeeded / retry-->
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from services.collection.domain.model import RefundStatus
+from services.common.errors import FailedPrecondition
+
+MAX_ATTEMPTS = 5
+_BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2))
+
+
+def after_failure(attempts: int, now: dt.datetime) -> tuple[RefundStatus, dt.datetime]:
+    """Where a refund goes after its `attempts`-th failed submission, and when to try again."""
+    if attempts >= MAX_ATTEMPTS:
+        return RefundStatus.MANUAL_HANDLING, now
+    return RefundStatus.FAILED, now + _BACKOFF[min(attempts, len(_BACKOFF)) - 1]
+
+
+def check_result_expected(status: RefundStatus, refund_id: str) -> None:
+    """A channel reports results only for refunds it was sent."""
+    if status is not RefundStatus.SUBMITTED:
+        raise FailedPrecondition(
+            "REFUND_NOT_SUBMITTED",
+            f"refund {refund_id} is {status}, not waiting for a channel result",
+            "该退费不在等待渠道结果状态",
+            metadata={"refund_id": refund_id, "status": status},
+        )
+
+
+def check_manual(status: RefundStatus, refund_id: str) -> None:
+    if status is not RefundStatus.MANUAL_HANDLING:
+        raise FailedPrecondition(
+            "REFUND_NOT_IN_MANUAL_HANDLING",
+            f"refund {refund_id} is {status}, not in manual handling",
+            "该退费不在人工处理状态",
+            metadata={"refund_id": refund_id, "status": status},
+        )
