@@ -29,4 +29,6 @@ PROCESSES = (
     ProcessSpec("coverage", ("-m", "workers.coverage")),
     ProcessSpec("renewal", ("-m", "workers.renewal")),
     ProcessSpec("age-out", ("-m", "workers.age_out")),
+    ProcessSpec("order-expiry", ("-m", "workers.order_expiry")),
+    ProcessSpec("refunds", ("-m", "workers.refunds")),
 )

@@ -79,22 +79,22 @@ async def _assess(
         uuid.UUID(enrollment_id)
     except (DomainError, InvalidAssessment, ValueError) as exc:
         raise UnprocessableEvent(f"cannot assess enrollment {enrollment_id}: {exc}") from exc
-    ref = await uow.repo.lock_enrollment_ref(enrollment_id)
+    ref = await uow.items.lock_enrollment_ref(enrollment_id)
     if ref is not None and ref["state"] == "STOPPED":
         log.info("assessment_ignored_enrollment_stopped", enrollment_id=enrollment_id, sequence=sequence)
         return
-    await uow.repo.upsert_person(person, now)
-    await uow.repo.save_enrollment_ref(
+    await uow.items.upsert_person(person, now)
+    await uow.items.save_enrollment_ref(
         enrollment_id, person.resident_id_number, region_code, category, "ACTIVE", sequence, now
     )
     rows = [
         (str(uuid.uuid4()), a, str(uuid.uuid4()) if a.status is ItemStatus.SETTLED_BY_SUBSIDY else None)
         for a in assessments
     ]
-    inserted = await uow.repo.insert_items(enrollment_id, person, region_code, category, rows, now)
+    inserted = await uow.items.insert_items(enrollment_id, person, region_code, category, rows, now)
     for item_id, assessment, subsidy_payment_id in rows:
         if item_id in inserted and subsidy_payment_id is not None:
-            await uow.repo.insert_subsidy_payment(subsidy_payment_id, item_id, now, now)
+            await uow.items.insert_subsidy_payment(subsidy_payment_id, item_id, now, now)
             await uow.outbox.add(
                 event_types.PAYMENT_CONFIRMED,
                 events_pb2.PaymentConfirmed(
@@ -159,10 +159,10 @@ async def _stop(
         uuid.UUID(enrollment_id)
     except ValueError as exc:
         raise UnprocessableEvent(f"enrollment_id {enrollment_id!r} is not a UUID") from exc
-    ref = await uow.repo.lock_enrollment_ref(enrollment_id)
+    ref = await uow.items.lock_enrollment_ref(enrollment_id)
     if ref is not None and ref["last_sequence"] > sequence:
         log.info("stop_ignored_stale", enrollment_id=enrollment_id, sequence=sequence)
         return
-    await uow.repo.save_enrollment_ref(enrollment_id, number, region_code, "", "STOPPED", sequence, now)
-    cancelled = await uow.repo.cancel_unpaid_items(enrollment_id, now)
+    await uow.items.save_enrollment_ref(enrollment_id, number, region_code, "", "STOPPED", sequence, now)
+    cancelled = await uow.items.cancel_unpaid_items(enrollment_id, now)
     log.info("items_cancelled", enrollment_id=enrollment_id, resident=mask(number), cancelled=len(cancelled))

@@ -2,25 +2,49 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from medins.collection.v1 import collection_service_pb2 as pb
 from medins.collection.v1 import collection_service_pb2_grpc as pb_grpc
 
-from services.collection import convert, handlers
+from services.collection import convert, notification_intake
+from services.collection.channels.signature import SignatureVerifier
+from services.collection.handlers import items, orders, records, refunds
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.mutations import run_mutation
 from services.common.pagination import page_request
+from services.common.proto_values import range_from_proto, range_to_proto
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
+@dataclass(frozen=True)
+class CollectionConfig:
+    order_ttl: dt.timedelta
+    school_order_ttl: dt.timedelta
+    clock_skew: dt.timedelta
+
+
 class CollectionServicer(pb_grpc.CollectionServiceServicer):
-    def __init__(self, uow_factory: Callable[[], CollectionUnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], CollectionUnitOfWork],
+        clock: Clock,
+        verifier: SignatureVerifier,
+        config: CollectionConfig,
+    ) -> None:
         self._uow = uow_factory
         self._clock = clock
+        self._verifier = verifier
+        self._config = config
+
+    # -- payable items and orders ---------------------------------------------------------------
 
     async def ListPayableItems(
         self, request: pb.ListPayableItemsRequest, context: Context
@@ -37,7 +61,7 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
             maximum=200,
         )
         async with self._uow() as uow:
-            items = await handlers.list_payable_items(
+            found = await items.list_payable_items(
                 request.payer_id_number,
                 request.insured_id_number,
                 request.insured_name,
@@ -47,10 +71,249 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
                 self._clock,
             )
         token = (
-            page.next_token((items[-1].insurance_year, items[-1].fee_type.value, items[-1].payable_item_id), len(items))
-            if items
+            page.next_token((found[-1].insurance_year, found[-1].fee_type.value, found[-1].payable_item_id), len(found))
+            if found
             else ""
         )
         return pb.ListPayableItemsResponse(
-            payable_items=[convert.item_to_proto(i) for i in items], next_page_token=token
+            payable_items=[convert.item_to_proto(i) for i in found], next_page_token=token
         )
+
+    async def CreateOrder(self, request: pb.CreateOrderRequest, context: Context) -> pb.CreateOrderResponse:
+        async def action(uow: CollectionUnitOfWork) -> pb.CreateOrderResponse:
+            order = await orders.create_order(
+                request.payer_id_number, list(request.payable_item_ids), uow, self._clock, self._config.order_ttl
+            )
+            return pb.CreateOrderResponse(order=convert.order_to_proto(order))
+
+        return await run_mutation(self._uow, "CreateOrder", request, pb.CreateOrderResponse, action)
+
+    async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.GetOrderResponse:
+        async with self._uow() as uow:
+            order = await orders.payer_order(uow, request.payer_id_number, request.order_id)
+        return pb.GetOrderResponse(order=convert.order_to_proto(order))
+
+    async def ListOrders(self, request: pb.ListOrdersRequest, context: Context) -> pb.ListOrdersResponse:
+        status = convert.order_status(request.status)
+        page = page_request(
+            request.page_size,
+            request.page_token,
+            filters={"payer": request.payer_id_number, "status": status},
+            default=20,
+            maximum=100,
+        )
+        cursor = page.cursor_of(2)
+        async with self._uow() as uow:
+            found = await uow.orders.list_for_payer(
+                request.payer_id_number.strip().upper(), status, (cursor[0], cursor[1]) if cursor else None, page.size
+            )
+        token = page.next_token((found[-1].created_at.isoformat(), found[-1].order_id), len(found)) if found else ""
+        return pb.ListOrdersResponse(orders=[convert.order_to_proto(o) for o in found], next_page_token=token)
+
+    async def ReinitiateOrder(self, request: pb.ReinitiateOrderRequest, context: Context) -> pb.ReinitiateOrderResponse:
+        async def action(uow: CollectionUnitOfWork) -> pb.ReinitiateOrderResponse:
+            order = await orders.reinitiate_order(
+                request.payer_id_number, request.order_id, uow, self._clock, self._config.order_ttl
+            )
+            return pb.ReinitiateOrderResponse(order=convert.order_to_proto(order))
+
+        return await run_mutation(self._uow, "ReinitiateOrder", request, pb.ReinitiateOrderResponse, action)
+
+    async def CreateSchoolCollectiveOrder(
+        self, request: pb.CreateSchoolCollectiveOrderRequest, context: Context
+    ) -> pb.CreateSchoolCollectiveOrderResponse:
+        students = [orders.Student(s.resident_id_number, s.name) for s in request.students]
+
+        async def action(uow: CollectionUnitOfWork) -> pb.CreateSchoolCollectiveOrderResponse:
+            order, outcomes = await orders.create_school_order(
+                request.payer_id_number,
+                request.school_code,
+                request.insurance_year,
+                students,
+                uow,
+                self._clock,
+                self._config.school_order_ttl,
+            )
+            return pb.CreateSchoolCollectiveOrderResponse(
+                order=convert.order_to_proto(order) if order else None,
+                students=[convert.student_to_proto(o) for o in outcomes],
+            )
+
+        return await run_mutation(
+            self._uow, "CreateSchoolCollectiveOrder", request, pb.CreateSchoolCollectiveOrderResponse, action
+        )
+
+    # -- payments and receipts ------------------------------------------------------------------
+
+    async def NotifyPayment(self, request: pb.NotifyPaymentRequest, context: Context) -> pb.NotifyPaymentResponse:
+        return await notification_intake.notify(
+            request, convert.channel(request.channel), self._uow, self._clock, self._verifier, self._config.clock_skew
+        )
+
+    async def GetReceipt(self, request: pb.GetReceiptRequest, context: Context) -> pb.GetReceiptResponse:
+        lookup = request.WhichOneof("lookup")
+        async with self._uow() as uow:
+            receipt = await uow.payments.receipt(
+                request.payer_id_number.strip().upper(),
+                number=request.receipt_number if lookup == "receipt_number" else None,
+                order_id=request.order_id if lookup == "order_id" else None,
+            )
+            if receipt is None and lookup == "order_id":
+                order = await orders.payer_order(uow, request.payer_id_number, request.order_id)
+                raise _receipt_not_ready(order.order_id)
+        if receipt is None:
+            raise NotFound("RECEIPT_NOT_FOUND", "receipt not found", "缴款凭证不存在", field=lookup or "receipt_number")
+        return pb.GetReceiptResponse(receipt=convert.receipt_to_proto(receipt))
+
+    async def ListPaymentRecords(
+        self, request: pb.ListPaymentRecordsRequest, context: Context
+    ) -> pb.ListPaymentRecordsResponse:
+        scope = convert.scope(request.scope)
+        period = range_from_proto(request.period, field="period") if request.HasField("period") else None
+        page = page_request(
+            request.page_size,
+            request.page_token,
+            filters={
+                "payer": request.payer_id_number,
+                "scope": scope,
+                "minor": request.minor_id_number,
+                "period": period,
+            },
+            default=50,
+            maximum=200,
+        )
+        async with self._uow() as uow:
+            (start, end), found = await records.list_payment_records(
+                request.payer_id_number, scope, request.minor_id_number, period, page, uow, self._clock
+            )
+        token = (
+            page.next_token(
+                (
+                    found[-1].insured_id_number,
+                    found[-1].paid_at.isoformat(),
+                    found[-1].payment_id,
+                    found[-1].payable_item_id,
+                ),
+                len(found),
+            )
+            if found
+            else ""
+        )
+        return pb.ListPaymentRecordsResponse(
+            period=range_to_proto(start, end), groups=convert.record_groups(found), next_page_token=token
+        )
+
+    # -- minors ---------------------------------------------------------------------------------
+
+    async def LinkMinor(self, request: pb.LinkMinorRequest, context: Context) -> pb.LinkMinorResponse:
+        async def action(uow: CollectionUnitOfWork) -> pb.LinkMinorResponse:
+            minor = await records.link_minor(
+                request.payer_id_number, request.minor_id_number, request.minor_name, uow, self._clock
+            )
+            return pb.LinkMinorResponse(minor=convert.minor_to_proto(minor))
+
+        return await run_mutation(self._uow, "LinkMinor", request, pb.LinkMinorResponse, action)
+
+    async def UnlinkMinor(self, request: pb.UnlinkMinorRequest, context: Context) -> pb.UnlinkMinorResponse:
+        async def action(uow: CollectionUnitOfWork) -> pb.UnlinkMinorResponse:
+            minor = await records.unlink_minor(request.payer_id_number, request.minor_id_number, uow, self._clock)
+            return pb.UnlinkMinorResponse(minor=convert.minor_to_proto(minor))
+
+        return await run_mutation(self._uow, "UnlinkMinor", request, pb.UnlinkMinorResponse, action)
+
+    async def ListLinkedMinors(
+        self, request: pb.ListLinkedMinorsRequest, context: Context
+    ) -> pb.ListLinkedMinorsResponse:
+        async with self._uow() as uow:
+            found = await records.linked_minors(request.payer_id_number, uow, self._clock)
+        return pb.ListLinkedMinorsResponse(minors=[convert.minor_to_proto(m) for m in found])
+
+    # -- family mutual-aid accounts -------------------------------------------------------------
+
+    async def GetFamilyAccount(
+        self, request: pb.GetFamilyAccountRequest, context: Context
+    ) -> pb.GetFamilyAccountResponse:
+        async with self._uow() as uow:
+            account = await records.family_account(request.holder_id_number, uow, self._clock)
+        return pb.GetFamilyAccountResponse(account=convert.family_account_to_proto(account))
+
+    async def UpdateFamilyAccount(
+        self, request: pb.UpdateFamilyAccountRequest, context: Context
+    ) -> pb.UpdateFamilyAccountResponse:
+        async def action(uow: CollectionUnitOfWork) -> pb.UpdateFamilyAccountResponse:
+            account = await records.update_family_account(
+                request.holder_id_number, request.balance_fen, uow, self._clock
+            )
+            return pb.UpdateFamilyAccountResponse(account=convert.family_account_to_proto(account))
+
+        return await run_mutation(self._uow, "UpdateFamilyAccount", request, pb.UpdateFamilyAccountResponse, action)
+
+    # -- refunds --------------------------------------------------------------------------------
+
+    async def RequestRefund(self, request: pb.RequestRefundRequest, context: Context) -> pb.RequestRefundResponse:
+        async def action(uow: CollectionUnitOfWork) -> pb.RequestRefundResponse:
+            refund = await refunds.request_refund(
+                request.payment_id, request.requested_by, request.note, uow, self._clock
+            )
+            return pb.RequestRefundResponse(refund=convert.refund_to_proto(refund))
+
+        return await run_mutation(self._uow, "RequestRefund", request, pb.RequestRefundResponse, action)
+
+    async def GetRefund(self, request: pb.GetRefundRequest, context: Context) -> pb.GetRefundResponse:
+        async with self._uow() as uow:
+            refund = await refunds.load_refund(uow, request.refund_id)
+        return pb.GetRefundResponse(refund=convert.refund_to_proto(refund))
+
+    async def ListRefunds(self, request: pb.ListRefundsRequest, context: Context) -> pb.ListRefundsResponse:
+        status = convert.refund_status(request.status)
+        page = page_request(request.page_size, request.page_token, filters={"status": status}, default=50, maximum=500)
+        cursor = page.cursor_of(2)
+        async with self._uow() as uow:
+            found = await uow.refunds.list_refunds(status, (cursor[0], cursor[1]) if cursor else None, page.size)
+        token = page.next_token((found[-1].created_at.isoformat(), found[-1].refund_id), len(found)) if found else ""
+        return pb.ListRefundsResponse(refunds=[convert.refund_to_proto(r) for r in found], next_page_token=token)
+
+    async def NotifyRefundResult(
+        self, request: pb.NotifyRefundResultRequest, context: Context
+    ) -> pb.NotifyRefundResultResponse:
+        async def action(uow: CollectionUnitOfWork) -> pb.NotifyRefundResultResponse:
+            refund = await refunds.notify_refund_result(
+                request.refund_id,
+                request.channel_refund_id,
+                request.succeeded,
+                request.failure_reason,
+                uow,
+                self._clock,
+            )
+            return pb.NotifyRefundResultResponse(refund=convert.refund_to_proto(refund))
+
+        return await run_mutation(self._uow, "NotifyRefundResult", request, pb.NotifyRefundResultResponse, action)
+
+    async def ResolveRefund(self, request: pb.ResolveRefundRequest, context: Context) -> pb.ResolveRefundResponse:
+        resolution = request.resolution
+        if resolution not in (pb.REFUND_RESOLUTION_MARK_SUCCEEDED, pb.REFUND_RESOLUTION_RETRY):
+            raise InvalidArgument(
+                "FIELD_REQUIRED", "resolution must be specified", "请选择处理结果", field="resolution"
+            )
+
+        async def action(uow: CollectionUnitOfWork) -> pb.ResolveRefundResponse:
+            refund = await refunds.resolve_refund(
+                request.refund_id,
+                request.officer_id,
+                resolution == pb.REFUND_RESOLUTION_MARK_SUCCEEDED,
+                request.note,
+                uow,
+                self._clock,
+            )
+            return pb.ResolveRefundResponse(refund=convert.refund_to_proto(refund))
+
+        return await run_mutation(self._uow, "ResolveRefund", request, pb.ResolveRefundResponse, action)
+
+
+def _receipt_not_ready(order_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        "RECEIPT_NOT_AVAILABLE",
+        f"order {order_id} is not paid; a receipt exists only for a completed payment",
+        "缴费尚未完成,暂不能打印电子缴款凭证",
+        metadata={"order_id": order_id},
+    )

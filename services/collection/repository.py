@@ -21,7 +21,7 @@ from services.common.money import Fen
 
 Record = asyncpg.Record
 
-_ITEM_COLUMNS = """i.payable_item_id, i.enrollment_id, i.resident_id_number, p.name AS insured_name, i.region_code,
+ITEM_COLUMNS = """i.payable_item_id, i.enrollment_id, i.resident_id_number, p.name AS insured_name, i.region_code,
     i.category, i.insurance_year, i.fee_type, i.standard_fen, i.subsidy_fen, i.amount_fen, i.status,
     i.policy_version, i.window_start, i.window_end, i.payable_until, i.coverage_start, i.coverage_end,
     i.newborn_current_year, i.paid_by_payment_id,
@@ -159,7 +159,7 @@ class CollectionRepository:
     ) -> list[PayableItem]:
         after_year, after_fee, after_id = after or (0, "", str(uuid.UUID(int=0)))
         rows = await self._conn.fetch(
-            f"""SELECT {_ITEM_COLUMNS} FROM payable_items i JOIN insured_persons p USING (resident_id_number)
+            f"""SELECT {ITEM_COLUMNS} FROM payable_items i JOIN insured_persons p USING (resident_id_number)
                 WHERE i.resident_id_number = $1 AND ($2 OR i.status = 'UNPAID')
                   AND (i.insurance_year, i.fee_type, i.payable_item_id) > ($3, $4, $5::uuid)
                 ORDER BY i.insurance_year, i.fee_type, i.payable_item_id LIMIT $6""",
@@ -171,6 +171,25 @@ class CollectionRepository:
             limit,
         )
         return [item_from_row(r) for r in rows]
+
+    async def unpaid_items_of(self, numbers: Sequence[str], year: int, fee_type: FeeType) -> dict[str, PayableItem]:
+        """Each person's unpaid item of the year and fee type, if any."""
+        rows = await self._conn.fetch(
+            f"""SELECT {ITEM_COLUMNS} FROM payable_items i JOIN insured_persons p USING (resident_id_number)
+                WHERE i.resident_id_number = ANY($1::text[]) AND i.insurance_year = $2 AND i.fee_type = $3
+                  AND i.status = 'UNPAID'""",
+            list(numbers),
+            year,
+            fee_type.value,
+        )
+        return {r["resident_id_number"]: item_from_row(r) for r in rows}
+
+    async def names_of(self, numbers: Sequence[str]) -> dict[str, str]:
+        rows = await self._conn.fetch(
+            "SELECT resident_id_number, name FROM insured_persons WHERE resident_id_number = ANY($1::text[])",
+            list(numbers),
+        )
+        return {r["resident_id_number"]: r["name"] for r in rows}
 
     async def insert_subsidy_payment(
         self, payment_id: str, item_id: str, paid_at: dt.datetime, now: dt.datetime

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     age_out_batch_size: int = 500
 
     order_ttl_seconds: int = 60
+    order_expiry_interval_seconds: float = 1.0
     school_order_ttl_seconds: int = 86_400
     # A channel's reported payment time may run ahead of our clock by this much (R21a).
     payment_clock_skew_seconds: int = 5

@@ -48,6 +48,7 @@ class System:
             "MEDINS_LOG_LEVEL": "INFO",
             "MEDINS_SHUTDOWN_GRACE_SECONDS": "5",
             "MEDINS_WORKER_INTERVAL_SECONDS": "0.2",
+            "MEDINS_ORDER_EXPIRY_INTERVAL_SECONDS": "0.2",
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}

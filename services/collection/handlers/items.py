@@ -25,7 +25,7 @@ async def identify_insured(
     """R18: the payer names the insured person by ID number and name; both must match."""
     insured = parse_resident_id(number, today=clock.now().date(), field=f"{field_prefix}_id_number")
     given = required(name, f"{field_prefix}_name", "姓名")
-    person = await uow.repo.get_person(insured.number)
+    person = await uow.items.get_person(insured.number)
     if person is None or person.name != given:
         raise _insured_not_matched()
     return insured
@@ -44,6 +44,6 @@ async def list_payable_items(
     parse_resident_id(payer_id_number, today=clock.now().date(), field="payer_id_number")
     insured = await identify_insured(uow, clock, insured_id_number, insured_name)
     cursor = (int(page.cursor[0]), str(page.cursor[1]), str(page.cursor[2])) if page.cursor else None
-    return await uow.repo.items_of_person(
+    return await uow.items.items_of_person(
         insured.number, include_settled=include_settled, after=cursor, limit=page.size
     )

@@ -1,0 +1,1 @@
+"""Tax-side use cases, by concern. Each runs in the caller's unit of work; the caller commits."""

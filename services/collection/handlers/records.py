@@ -1,0 +1,129 @@
+"""Payment records (R25), linked minors (R26), family mutual-aid balances."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from services.collection.domain.model import FamilyAccount, LinkedMinor, PaymentRecord
+from services.collection.domain.records import check_linkable_minor, record_period
+from services.collection.unit_of_work import CollectionUnitOfWork
+from services.common.clock import Clock
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, required
+from services.common.money import Fen
+from services.common.pagination import PageRequest
+from services.common.resident_id import parse_resident_id
+
+
+class Scope(enum.StrEnum):
+    MINE = "MINE"
+    FOR_OTHERS = "FOR_OTHERS"
+    LINKED_MINOR = "LINKED_MINOR"
+
+
+async def list_payment_records(
+    payer_id_number: str,
+    scope: Scope,
+    minor_id_number: str,
+    period: tuple[dt.date, dt.date] | None,
+    page: PageRequest,
+    uow: CollectionUnitOfWork,
+    clock: Clock,
+) -> tuple[tuple[dt.date, dt.date], list[PaymentRecord]]:
+    """已缴费查询: my own items (whoever paid), what I paid for others, or a linked minor's items."""
+    today = clock.now().date()
+    payer = parse_resident_id(payer_id_number, today=today, field="payer_id_number").number
+    start, end = record_period(period[0] if period else None, period[1] if period else None, today)
+    insured: str | None = None
+    paid_by: str | None = None
+    exclude: str | None = None
+    if scope is Scope.MINE:
+        insured = payer
+    elif scope is Scope.FOR_OTHERS:
+        paid_by, exclude = payer, payer
+    else:
+        minor = parse_resident_id(minor_id_number, today=today, field="minor_id_number").number
+        if minor not in {m.minor_id_number for m in await uow.records.linked_minors(payer)}:
+            raise FailedPrecondition(
+                "MINOR_NOT_LINKED",
+                "link the minor before querying their records",
+                "请先添加该未成年人",
+                field="minor_id_number",
+            )
+        insured = minor
+    cursor = page.cursor_of(4)
+    records = await uow.records.payment_records(
+        payer=paid_by,
+        insured=insured,
+        exclude_insured=exclude,
+        start=start,
+        end=end,
+        after=(cursor[0], cursor[1], cursor[2], cursor[3]) if cursor else None,
+        limit=page.size,
+    )
+    return (start, end), records
+
+
+async def link_minor(
+    payer_id_number: str, minor_id_number: str, minor_name: str, uow: CollectionUnitOfWork, clock: Clock
+) -> LinkedMinor:
+    """Links a minor (at most four, each under 16 now) so the payer can query their records (R26)."""
+    now = clock.now()
+    payer = parse_resident_id(payer_id_number, today=now.date(), field="payer_id_number").number
+    minor = parse_resident_id(minor_id_number, today=now.date(), field="minor_id_number")
+    name = required(minor_name, "minor_name", "未成年人姓名")
+    known = await uow.items.get_person(minor.number)
+    if known is not None and known.name != name:
+        raise NotFound(
+            "INSURED_PERSON_NOT_MATCHED",
+            "the minor's ID number and name do not match",
+            "证件号码与姓名不匹配",
+        )
+    await uow.records.lock_payer(payer, now)
+    linked = await uow.records.linked_minors(payer)
+    for existing in linked:
+        if existing.minor_id_number == minor.number:
+            return existing
+    check_linkable_minor(minor, len(linked), now.date())
+    created = LinkedMinor(minor.number, name, now)
+    await uow.records.link_minor(payer, created)
+    return created
+
+
+async def unlink_minor(
+    payer_id_number: str, minor_id_number: str, uow: CollectionUnitOfWork, clock: Clock
+) -> LinkedMinor:
+    today = clock.now().date()
+    payer = parse_resident_id(payer_id_number, today=today, field="payer_id_number").number
+    minor = parse_resident_id(minor_id_number, today=today, field="minor_id_number").number
+    await uow.records.lock_payer(payer, clock.now())
+    linked = {m.minor_id_number: m for m in await uow.records.linked_minors(payer)}
+    if minor not in linked or not await uow.records.unlink_minor(payer, minor):
+        raise NotFound("MINOR_NOT_LINKED", "this minor is not linked", "未添加该未成年人", field="minor_id_number")
+    return linked[minor]
+
+
+async def linked_minors(payer_id_number: str, uow: CollectionUnitOfWork, clock: Clock) -> list[LinkedMinor]:
+    payer = parse_resident_id(payer_id_number, today=clock.now().date(), field="payer_id_number").number
+    return await uow.records.linked_minors(payer)
+
+
+async def family_account(holder_id_number: str, uow: CollectionUnitOfWork, clock: Clock) -> FamilyAccount:
+    holder = parse_resident_id(holder_id_number, today=clock.now().date(), field="holder_id_number").number
+    account = await uow.payments.family_account(holder)
+    if account is None:
+        raise NotFound(
+            "FAMILY_ACCOUNT_NOT_FOUND", "no family mutual-aid account", "未绑定家庭共济账户", field="holder_id_number"
+        )
+    return account
+
+
+async def update_family_account(
+    holder_id_number: str, balance_fen: int, uow: CollectionUnitOfWork, clock: Clock
+) -> FamilyAccount:
+    """Records the balance the insurance bureau's account system reports (stand-in for its gateway)."""
+    now = clock.now()
+    holder = parse_resident_id(holder_id_number, today=now.date(), field="holder_id_number").number
+    if balance_fen < 0:
+        raise InvalidArgument("INVALID_AMOUNT", "balance must not be negative", "余额不能为负数", field="balance_fen")
+    return await uow.payments.set_family_account(holder, Fen(balance_fen), now)

@@ -1,0 +1,197 @@
+"""Refunds (退费): raised automatically for double, late or cancelled payments (R23) or on request;
+submitted to the channel by the refund worker; settled by the channel's result or by an officer.
+A succeeded refund reverses the payment and its receipt and publishes payment.refunded, which
+withdraws the coverage that payment granted, if any (R14)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Protocol
+
+import structlog
+
+from services.collection import events
+from services.collection.domain.model import Channel, FeeType, PaymentOutcome, Refund, RefundReason, RefundStatus
+from services.collection.domain.refunds import after_failure, check_manual, check_result_expected
+from services.collection.unit_of_work import CollectionUnitOfWork
+from services.common.clock import Clock
+from services.common.db import Pool
+from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, required
+from services.common.messaging import envelope as event_types
+from services.common.money import Fen
+
+log = structlog.get_logger(__name__)
+
+
+class RefundGateway(Protocol):
+    async def submit(self, refund: Refund) -> str:
+        """Sends the refund to its channel; returns the channel's refund id. Raises on refusal."""
+        ...
+
+
+class SimulatedRefundGateway:
+    """Stands in for the channels' refund APIs (WeChat Pay refunds, Alipay trade.refund, bank
+    reversals): accepts every refund; the channel's result arrives later through NotifyRefundResult."""
+
+    async def submit(self, refund: Refund) -> str:
+        return f"SIM-{refund.channel}-{refund.refund_id[:8]}"
+
+
+async def load_refund(uow: CollectionUnitOfWork, refund_id: str, *, for_update: bool = False) -> Refund:
+    refund = await uow.refunds.get(refund_id, for_update=for_update)
+    if refund is None:
+        raise NotFound(
+            "REFUND_NOT_FOUND",
+            f"refund {refund_id} not found",
+            "退费记录不存在",
+            field="refund_id",
+            metadata={"refund_id": refund_id},
+        )
+    return refund
+
+
+async def request_refund(
+    payment_id: str, requested_by: str, note: str, uow: CollectionUnitOfWork, clock: Clock
+) -> Refund:
+    """A refund of an applied payment on request; coverage is withdrawn when it succeeds."""
+    officer = required(requested_by, "requested_by", "申请人")
+    try:
+        uuid.UUID(payment_id)
+    except ValueError:
+        raise NotFound(
+            "PAYMENT_NOT_FOUND", f"payment {payment_id} not found", "缴费记录不存在", field="payment_id"
+        ) from None
+    payment = await uow.refunds.payment_of(payment_id)
+    if payment is None:
+        raise NotFound("PAYMENT_NOT_FOUND", f"payment {payment_id} not found", "缴费记录不存在", field="payment_id")
+    if payment["outcome"] != PaymentOutcome.APPLIED.value or payment["reversed_at"] is not None:
+        raise FailedPrecondition(
+            "PAYMENT_NOT_REFUNDABLE",
+            f"payment {payment_id} is {payment['outcome']}{' and reversed' if payment['reversed_at'] else ''}",
+            "该缴费不可申请退费",
+            metadata={"payment_id": payment_id},
+        )
+    refund_id = str(uuid.uuid4())
+    raised = await uow.payments.raise_refund(
+        refund_id,
+        payment_id,
+        Channel(payment["channel"]),
+        Fen(payment["amount_fen"]),
+        RefundReason.REQUESTED,
+        clock.now(),
+        requested_by=officer,
+        note=note.strip() or None,
+    )
+    if not raised:
+        raise AlreadyExists(
+            "REFUND_EXISTS",
+            f"payment {payment_id} already has a refund",
+            "该缴费已有退费申请",
+            metadata={"payment_id": payment_id},
+        )
+    return await load_refund(uow, refund_id)
+
+
+async def notify_refund_result(
+    refund_id: str,
+    channel_refund_id: str,
+    succeeded: bool,
+    failure_reason: str,
+    uow: CollectionUnitOfWork,
+    clock: Clock,
+) -> Refund:
+    """The channel's answer to a submitted refund. Repeating a success is harmless."""
+    now = clock.now()
+    refund = await load_refund(uow, refund_id, for_update=True)
+    if refund.status is RefundStatus.SUCCEEDED and succeeded:
+        return refund
+    check_result_expected(refund.status, refund_id)
+    if succeeded:
+        await _finish(uow, refund, now, channel_refund_id=channel_refund_id.strip() or None)
+    else:
+        status, retry_at = after_failure(refund.attempts, now)
+        await uow.refunds.set_state(
+            refund_id, status, now, next_attempt_at=retry_at, failure_reason=failure_reason.strip() or "refused"
+        )
+        log.warning("refund_failed", refund_id=refund_id, status=status, attempts=refund.attempts)
+    return await load_refund(uow, refund_id)
+
+
+async def resolve_refund(
+    refund_id: str, officer_id: str, mark_succeeded: bool, note: str, uow: CollectionUnitOfWork, clock: Clock
+) -> Refund:
+    """An officer settles a refund in manual handling: returned outside the system, or sent again."""
+    now = clock.now()
+    officer = required(officer_id, "officer_id", "经办人")
+    refund = await load_refund(uow, refund_id, for_update=True)
+    check_manual(refund.status, refund_id)
+    if mark_succeeded:
+        await _finish(uow, refund, now)
+    else:
+        await uow.refunds.set_state(refund_id, RefundStatus.PENDING, now, next_attempt_at=now)
+    log.info("refund_resolved", refund_id=refund_id, officer=officer, mark_succeeded=mark_succeeded, note=note)
+    return await load_refund(uow, refund_id)
+
+
+async def _finish(
+    uow: CollectionUnitOfWork, refund: Refund, now: dt.datetime, *, channel_refund_id: str | None = None
+) -> None:
+    """The money is back with the payer: reverse the payment and tell insurance (R14, R23)."""
+    payment = await uow.refunds.payment_of(refund.payment_id)
+    assert payment is not None
+    outcome = PaymentOutcome(payment["outcome"])
+    items = await uow.refunds.paid_items(refund.payment_id) if outcome is PaymentOutcome.APPLIED else []
+    await uow.refunds.set_state(refund.refund_id, RefundStatus.SUCCEEDED, now, channel_refund_id=channel_refund_id)
+    await uow.refunds.reverse_payment(refund.payment_id, outcome, now)
+    await uow.outbox.add(
+        event_types.PAYMENT_REFUNDED,
+        events.payment_refunded(
+            refund_id=refund.refund_id,
+            payment_id=refund.payment_id,
+            amount_fen=refund.amount_fen,
+            refunded_at=now,
+            items=[
+                events.paid_item(
+                    item_id=str(i["payable_item_id"]),
+                    enrollment_id=str(i["enrollment_id"]),
+                    resident_id_number=i["resident_id_number"],
+                    insurance_year=i["insurance_year"],
+                    fee_type=FeeType(i["fee_type"]),
+                    amount_fen=i["amount_fen"],
+                    coverage=(i["coverage_start"], i["coverage_end"]),
+                )
+                for i in items
+            ],
+        ),
+        occurred_at=now,
+    )
+    log.info("refund_succeeded", refund_id=refund.refund_id, payment_id=refund.payment_id, amount_fen=refund.amount_fen)
+
+
+async def submit_due_refunds(pool: Pool, clock: Clock, batch_size: int, gateway: RefundGateway) -> int:
+    """The refund worker's step: send one batch of pending (or failed, now due) refunds to their channels."""
+    now = clock.now()
+    async with CollectionUnitOfWork(pool) as uow:
+        due = await uow.refunds.lock_due(now, batch_size)
+        for refund in due:
+            try:
+                channel_refund_id = await gateway.submit(refund)
+            except Exception as exc:  # the channel refused or is unreachable: retry later, then by hand
+                status, retry_at = after_failure(refund.attempts + 1, now)
+                await uow.refunds.set_state(
+                    refund.refund_id,
+                    status,
+                    now,
+                    next_attempt_at=retry_at,
+                    failure_reason=str(exc)[:500],
+                    attempted=True,
+                )
+                log.warning("refund_submission_failed", refund_id=refund.refund_id, status=status, error=str(exc))
+                continue
+            await uow.refunds.set_state(
+                refund.refund_id, RefundStatus.SUBMITTED, now, channel_refund_id=channel_refund_id, attempted=True
+            )
+            log.info("refund_submitted", refund_id=refund.refund_id, channel=refund.channel)
+        await uow.commit()
+    return len(due)
