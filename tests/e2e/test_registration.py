@@ -290,3 +290,32 @@ async def test_a_minor_turning_18_is_aged_out_and_listed(
         register(number, name="少年", category=common_pb2.CATEGORY_NON_EMPLOYED)
     )
     assert again.enrollment.state == common_pb2.ENROLLMENT_STATE_ACTIVE
+
+
+async def test_lists_page_through_everything_once_and_refuse_a_token_for_other_filters(
+    registration: RegistrationClient,
+) -> None:
+    code = "349903"
+    await create_region(registration, code, "分页测试市", policy(code, 2024, 30000, (D(2023, 9, 1), D(2023, 12, 31))))
+    created = {
+        (await registration.RegisterResident(register(unique_resident_id(), region=code))).enrollment.enrollment_id
+        for _ in range(5)
+    }
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await registration.ListEnrollments(
+            reg.ListEnrollmentsRequest(region_code=code, page_size=2, page_token=token)
+        )
+        seen.extend(e.enrollment_id for e in page.enrollments)
+        token = page.next_page_token
+        if not token:
+            break
+        last_token = token
+    assert sorted(seen) == sorted(created) and len(seen) == len(set(seen))
+    other_filter = await refused(
+        registration.ListEnrollments(
+            reg.ListEnrollmentsRequest(region_code="340800", page_size=2, page_token=last_token)
+        )
+    )
+    assert (other_filter.code, other_filter.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "PAGE_TOKEN_FILTER_CHANGED")

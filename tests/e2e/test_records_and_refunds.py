@@ -1,0 +1,387 @@
+"""Tax side end to end: records and minors (R25, R26), school payment (R28), refunds (R23), family account."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+from medins.collection.v1 import collection_service_pb2 as col
+from medins.common.v1 import common_pb2
+from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
+from medins.registration.v1 import registration_service_pb2 as reg
+
+from services.collection.domain.model import Channel
+from services.common.proto_values import range_to_proto
+from tests.e2e import channels
+from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
+from tests.e2e.conftest import START
+from tests.e2e.requests import new_request_id
+from tests.e2e.system import System
+from tests.e2e.test_payments import check, covered, order_for, registered_person
+from tests.factories import resident_id, unique_resident_id
+from tests.support import eventually, refused
+
+D = dt.date
+
+
+async def pay(
+    collection: CollectionClient, order: col.Order, channel: Channel = Channel.WECHAT
+) -> col.NotifyPaymentResponse:
+    payload = {
+        Channel.WECHAT: channels.wechat,
+        Channel.ALIPAY: channels.alipay,
+        Channel.BANK_COUNTER: channels.bank,
+    }[channel](order.order_id, order.total_fen, START)
+    return await collection.NotifyPayment(channels.notification(channel, payload))
+
+
+async def test_scenario_7_three_years_of_records_and_a_fifth_or_too_old_minor_are_refused(
+    collection: CollectionClient,
+) -> None:
+    payer = unique_resident_id()
+    three_years = await refused(
+        collection.ListPaymentRecords(
+            col.ListPaymentRecordsRequest(
+                payer_id_number=payer,
+                scope=col.RECORD_SCOPE_MINE,
+                period=range_to_proto(D(2021, 1, 1), D(2023, 12, 31)),
+            )
+        )
+    )
+    assert (three_years.code, three_years.reason, three_years.localized) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "PERIOD_TOO_LONG",
+        "查询范围不能超过两年",
+    )
+    exactly_two = await collection.ListPaymentRecords(
+        col.ListPaymentRecordsRequest(
+            payer_id_number=payer, scope=col.RECORD_SCOPE_MINE, period=range_to_proto(D(2021, 11, 20), D(2023, 11, 20))
+        )
+    )
+    assert not exactly_two.groups
+
+    sixteen = resident_id(D(2007, 11, 20), "340802")  # 16 on START's date
+    too_old = await refused(
+        collection.LinkMinor(
+            col.LinkMinorRequest(
+                request_id=new_request_id(), payer_id_number=payer, minor_id_number=sixteen, minor_name="大孩"
+            )
+        )
+    )
+    assert (too_old.code, too_old.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "MINOR_TOO_OLD")
+    for i in range(4):
+        await collection.LinkMinor(
+            col.LinkMinorRequest(
+                request_id=new_request_id(),
+                payer_id_number=payer,
+                minor_id_number=resident_id(D(2010 + i, 1, 1), "340802"),
+                minor_name=f"孩子{i}",
+            )
+        )
+    fifth = await refused(
+        collection.LinkMinor(
+            col.LinkMinorRequest(
+                request_id=new_request_id(),
+                payer_id_number=payer,
+                minor_id_number=resident_id(D(2015, 1, 1), "340802"),
+                minor_name="第五个",
+            )
+        )
+    )
+    assert (fifth.reason, fifth.localized) == ("MINOR_LIMIT_REACHED", "每个账号只支持查询四位未成年人缴费信息")
+    listed = await collection.ListLinkedMinors(col.ListLinkedMinorsRequest(payer_id_number=payer))
+    assert len(listed.minors) == 4
+
+
+async def test_records_show_mine_and_what_i_paid_for_others_grouped_by_person(
+    registration: RegistrationClient, collection: CollectionClient
+) -> None:
+    parent, parent_items = await registered_person(registration, collection, name="家长")
+    child = resident_id(D(2015, 6, 1), "340802")
+    _, child_items = await registered_person(
+        registration, collection, name="孩子", number=child, category=common_pb2.CATEGORY_MINOR
+    )
+    other = resident_id(D(2016, 6, 1), "340802")
+    _, other_items = await registered_person(
+        registration, collection, name="侄子", number=other, category=common_pb2.CATEGORY_MINOR
+    )
+    await pay(collection, await order_for(collection, parent, parent_items))
+    await pay(collection, await order_for(collection, parent, child_items + other_items))
+
+    mine = await collection.ListPaymentRecords(
+        col.ListPaymentRecordsRequest(payer_id_number=parent, scope=col.RECORD_SCOPE_MINE)
+    )
+    assert [(g.insured_id_number, len(g.records)) for g in mine.groups] == [(parent, 1)]
+    assert (mine.period.end.year, mine.period.end.month, mine.period.end.day) == (2023, 11, 20)
+    assert (mine.period.start.year, mine.period.start.month, mine.period.start.day) == (2021, 11, 20)
+    others = await collection.ListPaymentRecords(
+        col.ListPaymentRecordsRequest(payer_id_number=parent, scope=col.RECORD_SCOPE_FOR_OTHERS)
+    )
+    assert sorted((g.insured_name, len(g.records)) for g in others.groups) == [("侄子", 1), ("孩子", 1)]
+    paged: list[str] = []
+    token = ""
+    while True:
+        page = await collection.ListPaymentRecords(
+            col.ListPaymentRecordsRequest(
+                payer_id_number=parent, scope=col.RECORD_SCOPE_FOR_OTHERS, page_size=1, page_token=token
+            )
+        )
+        paged.extend(r.insured_id_number for g in page.groups for r in g.records)
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(paged) == sorted([child, other])
+
+    not_linked = await refused(
+        collection.ListPaymentRecords(
+            col.ListPaymentRecordsRequest(
+                payer_id_number=parent, scope=col.RECORD_SCOPE_LINKED_MINOR, minor_id_number=child
+            )
+        )
+    )
+    assert not_linked.reason == "MINOR_NOT_LINKED"
+    await collection.LinkMinor(
+        col.LinkMinorRequest(
+            request_id=new_request_id(), payer_id_number=parent, minor_id_number=child, minor_name="孩子"
+        )
+    )
+    minor = await collection.ListPaymentRecords(
+        col.ListPaymentRecordsRequest(
+            payer_id_number=parent, scope=col.RECORD_SCOPE_LINKED_MINOR, minor_id_number=child
+        )
+    )
+    assert [(g.insured_id_number, g.records[0].amount_fen) for g in minor.groups] == [(child, 38000)]
+
+
+async def test_a_school_pays_for_200_students_in_one_settlement(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    school = "AQ-S201"
+    await registration.CreateSchool(
+        reg.CreateSchoolRequest(
+            request_id=new_request_id(), school=reg.School(school_code=school, name="安庆二中", region_code="340800")
+        )
+    )
+    students = [(resident_id(D(2005, 1, 1) + dt.timedelta(days=i), "340803"), f"学子{i}") for i in range(200)]
+    rows = [
+        reg.RegistrationRow(
+            row_number=i + 1,
+            resident_id_number=n,
+            name=name,
+            phone="13600136000",
+            school_code=school,
+            category=common_pb2.CATEGORY_COLLEGE_STUDENT,
+        )
+        for i, (n, name) in enumerate(students)
+    ]
+    await registration.BatchRegisterResidents(
+        reg.BatchRegisterResidentsRequest(
+            request_id=new_request_id(), batch_id="aq-s201", submitter_code=school, rows=rows
+        )
+    )
+
+    async def all_assessed() -> None:
+        count = await system.value(
+            "tax",
+            "SELECT count(*) FROM payable_items WHERE resident_id_number = ANY($1::text[])",
+            [n for n, _ in students],
+        )
+        assert count == 200
+
+    await eventually(all_assessed, timeout=60)
+    officer = unique_resident_id()
+    listed = [col.StudentRef(resident_id_number=n, name=name) for n, name in students]
+    listed[7] = col.StudentRef(resident_id_number=students[7][0], name="错名字")
+    listed.append(col.StudentRef(resident_id_number=students[0][0], name=students[0][1]))  # listed twice
+    reply = await collection.CreateSchoolCollectiveOrder(
+        col.CreateSchoolCollectiveOrderRequest(
+            request_id=new_request_id(),
+            payer_id_number=officer,
+            school_code=school,
+            insurance_year=2024,
+            students=listed,
+        )
+    )
+    included = [s for s in reply.students if s.included]
+    assert len(included) == 199 and reply.order.total_fen == 199 * 38000
+    assert {s.error.reason for s in reply.students if not s.included} == {
+        "INSURED_PERSON_NOT_MATCHED",
+        "DUPLICATE_STUDENT",
+    }
+    assert reply.order.kind == col.ORDER_KIND_SCHOOL_COLLECTIVE and reply.order.school_code == school
+
+    paid = await pay(collection, reply.order, Channel.BANK_COUNTER)
+    assert paid.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+
+    async def all_covered() -> None:
+        statuses = await enrollment.BatchCheckEnrollments(
+            chk.BatchCheckEnrollmentsRequest(
+                caller_id="school-check",
+                purpose=chk.CHECK_PURPOSE_INSURANCE_ADMINISTRATION,
+                targets=[chk.CheckTarget(resident_id_number=n, insurance_year=2024) for n, _ in students],
+            )
+        )
+        counts = [r.status for r in statuses.results]
+        assert counts.count(chk.CHECK_STATUS_COVERED) == 199
+        assert statuses.results[7].status == chk.CHECK_STATUS_REGISTERED_UNPAID
+
+    await eventually(all_covered, timeout=60)
+    again = await collection.CreateSchoolCollectiveOrder(
+        col.CreateSchoolCollectiveOrderRequest(
+            request_id=new_request_id(),
+            payer_id_number=officer,
+            school_code=school,
+            insurance_year=2024,
+            students=listed[:10],
+        )
+    )
+    assert not again.HasField("order")  # nothing twice: all ten are paid (or the one mismatch)
+    assert {s.error.reason for s in again.students} == {"NO_PAYABLE_ITEM", "INSURED_PERSON_NOT_MATCHED"}
+
+
+async def test_a_refund_on_request_reverses_the_receipt_and_withdraws_coverage(
+    registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    number, items = await registered_person(registration, collection, name="退费")
+    order = await order_for(collection, number, items)
+    paid = await pay(collection, order)
+    await covered(enrollment, number, 2024)
+    refund = (
+        await collection.RequestRefund(
+            col.RequestRefundRequest(
+                request_id=new_request_id(), payment_id=paid.payment_id, requested_by="officer-7", note="参加职工医保"
+            )
+        )
+    ).refund
+    assert refund.status == col.REFUND_STATUS_PENDING and refund.reason == col.REFUND_REASON_REQUESTED
+
+    async def submitted() -> col.Refund:
+        got = (await collection.GetRefund(col.GetRefundRequest(refund_id=refund.refund_id))).refund
+        assert got.status == col.REFUND_STATUS_SUBMITTED and got.channel_refund_id
+        return got
+
+    sent = await eventually(submitted)
+    result = col.NotifyRefundResultRequest(
+        request_id=new_request_id(),
+        refund_id=refund.refund_id,
+        channel_refund_id=sent.channel_refund_id,
+        succeeded=True,
+    )
+    done = (await collection.NotifyRefundResult(result)).refund
+    assert done.status == col.REFUND_STATUS_SUCCEEDED
+    repeated = await collection.NotifyRefundResult(result)  # the channel tells us twice: same answer
+    assert repeated.refund.status == col.REFUND_STATUS_SUCCEEDED
+
+    async def withdrawn() -> None:
+        assert (await check(enrollment, number, 2024)).status == chk.CHECK_STATUS_REGISTERED_UNPAID
+
+    await eventually(withdrawn)
+    receipt = (
+        await collection.GetReceipt(col.GetReceiptRequest(payer_id_number=number, order_id=order.order_id))
+    ).receipt
+    assert receipt.reversed
+    again = await refused(
+        collection.RequestRefund(
+            col.RequestRefundRequest(request_id=new_request_id(), payment_id=paid.payment_id, requested_by="officer-7")
+        )
+    )
+    assert again.reason == "PAYMENT_NOT_REFUNDABLE"
+
+
+async def test_a_refund_the_channel_keeps_refusing_ends_in_manual_handling(
+    system: System, registration: RegistrationClient, collection: CollectionClient
+) -> None:
+    number, items = await registered_person(registration, collection, name="人工")
+    paid = await pay(collection, await order_for(collection, number, items))
+    refund_id = (
+        await collection.RequestRefund(
+            col.RequestRefundRequest(request_id=new_request_id(), payment_id=paid.payment_id, requested_by="officer-8")
+        )
+    ).refund.refund_id
+    for attempt in range(5):
+
+        async def submitted() -> col.Refund:
+            got = (await collection.GetRefund(col.GetRefundRequest(refund_id=refund_id))).refund
+            assert got.status == col.REFUND_STATUS_SUBMITTED
+            return got
+
+        await eventually(submitted)
+        failed = await collection.NotifyRefundResult(
+            col.NotifyRefundResultRequest(
+                request_id=new_request_id(), refund_id=refund_id, succeeded=False, failure_reason="账户已注销"
+            )
+        )
+        if attempt < 4:
+            assert failed.refund.status == col.REFUND_STATUS_FAILED
+            system.set_clock(START + dt.timedelta(hours=3 * (attempt + 1)))  # past the back-off
+    assert failed.refund.status == col.REFUND_STATUS_MANUAL_HANDLING
+    resolved = await collection.ResolveRefund(
+        col.ResolveRefundRequest(
+            request_id=new_request_id(),
+            refund_id=refund_id,
+            officer_id="officer-8",
+            resolution=col.REFUND_RESOLUTION_MARK_SUCCEEDED,
+            note="已线下退还现金",
+        )
+    )
+    assert resolved.refund.status == col.REFUND_STATUS_SUCCEEDED
+
+
+async def test_a_family_account_pays_only_what_it_holds(
+    registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    number, items = await registered_person(registration, collection, name="共济")
+    holder = unique_resident_id()
+    await collection.UpdateFamilyAccount(
+        col.UpdateFamilyAccountRequest(request_id=new_request_id(), holder_id_number=holder, balance_fen=30000)
+    )
+    order = await order_for(collection, number, items)
+    short = await refused(
+        collection.NotifyPayment(
+            channels.notification(Channel.FAMILY_MUTUAL_AID, channels.family(order.order_id, 38000, START, holder))
+        )
+    )
+    assert (short.reason, short.localized) == ("FAMILY_BALANCE_SHORT", "家庭共济账户余额不足,请选择其他缴费方式")
+    await collection.UpdateFamilyAccount(
+        col.UpdateFamilyAccountRequest(request_id=new_request_id(), holder_id_number=holder, balance_fen=50000)
+    )
+    paid = await collection.NotifyPayment(
+        channels.notification(Channel.FAMILY_MUTUAL_AID, channels.family(order.order_id, 38000, START, holder))
+    )
+    assert paid.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+    account = await collection.GetFamilyAccount(col.GetFamilyAccountRequest(holder_id_number=holder))
+    assert account.account.balance_fen == 12000
+    await covered(enrollment, number, 2024)
+    # Paying the same (now paid) order again from the account takes nothing.
+    twice = await refused(
+        collection.NotifyPayment(
+            channels.notification(Channel.FAMILY_MUTUAL_AID, channels.family(order.order_id, 38000, START, holder))
+        )
+    )
+    assert twice.reason == "ITEMS_NOT_PAYABLE"
+    assert (
+        await collection.GetFamilyAccount(col.GetFamilyAccountRequest(holder_id_number=holder))
+    ).account.balance_fen == 12000
+
+
+async def test_an_unpaid_order_can_be_started_again(
+    system: System, registration: RegistrationClient, collection: CollectionClient
+) -> None:
+    number, items = await registered_person(registration, collection, name="重发")
+    first = await order_for(collection, number, items)
+    system.set_clock(START + dt.timedelta(seconds=30))  # the payer comes back half a minute later
+    again = (
+        await collection.ReinitiateOrder(
+            col.ReinitiateOrderRequest(request_id=new_request_id(), payer_id_number=number, order_id=first.order_id)
+        )
+    ).order
+    assert again.status == col.ORDER_STATUS_PENDING and again.reinitiated_from_order_id == first.order_id
+    assert [line.payable_item_id for line in again.lines] == [line.payable_item_id for line in first.lines]
+    old = await collection.GetOrder(col.GetOrderRequest(payer_id_number=number, order_id=first.order_id))
+    assert old.order.status == col.ORDER_STATUS_EXPIRED
+    listed = await collection.ListOrders(col.ListOrdersRequest(payer_id_number=number))
+    assert [o.order_id for o in listed.orders] == [again.order_id, first.order_id]
+    stranger = await refused(
+        collection.GetOrder(col.GetOrderRequest(payer_id_number=unique_resident_id(), order_id=first.order_id))
+    )
+    assert stranger.code == grpc.StatusCode.NOT_FOUND
