@@ -13,8 +13,9 @@ import structlog
 from medins.common.v1 import common_pb2
 from medins.events.v1 import events_pb2
 
+from services.collection import events
 from services.collection.domain.assessment import AssessmentBasis, InvalidAssessment, assess
-from services.collection.domain.model import DateRange, FeeType, InsuredPerson, ItemStatus
+from services.collection.domain.model import Channel, DateRange, FeeType, InsuredPerson, ItemStatus
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import DomainError
@@ -22,7 +23,7 @@ from services.common.messaging import envelope as event_types
 from services.common.messaging.consumer import Handler
 from services.common.messaging.envelope import UnprocessableEvent
 from services.common.money import Fen
-from services.common.proto_values import date_from_proto, enum_from_proto, range_to_proto, timestamp
+from services.common.proto_values import date_from_proto, enum_from_proto
 from services.common.resident_id import mask
 
 log = structlog.get_logger(__name__)
@@ -97,22 +98,22 @@ async def _assess(
             await uow.items.insert_subsidy_payment(subsidy_payment_id, item_id, now, now)
             await uow.outbox.add(
                 event_types.PAYMENT_CONFIRMED,
-                events_pb2.PaymentConfirmed(
+                events.payment_confirmed(
                     payment_id=subsidy_payment_id,
-                    channel=common_pb2.PAYMENT_CHANNEL_SUBSIDY,
-                    paid_time=timestamp(now),
+                    order_id="",
+                    channel=Channel.SUBSIDY,
+                    paid_at=now,
                     amount_fen=0,
+                    receipt_number="",
                     items=[
-                        events_pb2.PaidItem(
-                            payable_item_id=item_id,
+                        events.paid_item(
+                            item_id=item_id,
                             enrollment_id=enrollment_id,
                             resident_id_number=person.resident_id_number,
                             insurance_year=assessment.basis.insurance_year,
-                            fee_type=common_pb2.FeeType.Value(f"FEE_TYPE_{assessment.basis.fee_type}"),
+                            fee_type=assessment.basis.fee_type,
                             amount_fen=0,
-                            coverage_period=range_to_proto(
-                                assessment.basis.coverage.start, assessment.basis.coverage.end
-                            ),
+                            coverage=(assessment.basis.coverage.start, assessment.basis.coverage.end),
                         )
                     ],
                 ),

@@ -6,11 +6,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import grpc
 import structlog
 from grpc.aio import ServicerContext
 
-from services.common.errors import DomainError
+from services.common.errors import Conflict, DomainError
 from services.common.grpc_errors import GRPC_CODES, internal_status, to_grpc_status
 from services.common.logs import new_correlation_id
 
@@ -70,6 +71,21 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 )
             except grpc.aio.AbortError:
                 raise
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
+                # The database picked this call as the loser of a race; nothing was written.
+                log.warning("rpc_transient_conflict", error=type(exc).__name__, duration_ms=_ms(started))
+                status = to_grpc_status(
+                    Conflict(
+                        "TRANSIENT_CONFLICT",
+                        "a concurrent change got in the way; retry with the same request_id",
+                        "系统繁忙,请使用相同的请求编号重试",
+                    )
+                )
+                await context.abort(
+                    status.code,
+                    status.details,
+                    trailing_metadata=(*status.trailing_metadata, (CORRELATION_HEADER, correlation_id)),
+                )
             except Exception:
                 log.exception("rpc_failed", duration_ms=_ms(started))
                 status = internal_status(correlation_id)

@@ -42,8 +42,29 @@ def mask_personal_numbers(_logger: Any, _method: str, event_dict: MutableMapping
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """JSON lines on stderr, with service name, ISO timestamp, level and bound context."""
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    """JSON lines on stderr, with service name, ISO timestamp, level and bound context. Libraries that
+    log through the standard library (aio-pika, asyncpg) come out as the same JSON lines, their
+    tracebacks folded into an `exception` field."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=False),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                mask_personal_numbers,
+                structlog.processors.JSONRenderer(ensure_ascii=False),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

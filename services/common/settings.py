@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     # A channel's reported payment time may run ahead of our clock by this much (R21a).
     payment_clock_skew_seconds: int = 5
     idempotency_retention_hours: int = 24 * 7
+    outbox_retention_hours: int = 24 * 7
     # Shared secrets of the channel signature hook; a real deployment loads each channel's key.
     channel_secret: str = "demo-channel-secret"
 

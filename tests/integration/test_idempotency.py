@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 from medins.registration.v1 import registration_service_pb2 as pb
 
 from services.common.db import Pool
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from services.common.housekeeping import purge_expired
 from services.common.mutations import run_mutation
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
@@ -82,3 +84,19 @@ async def test_a_missing_request_id_is_invalid(insurance_pool: Pool) -> None:
     with pytest.raises(InvalidArgument) as refused:
         await call(insurance_pool, request(""), CountingAction(insurance_pool))
     assert refused.value.field == "request_id"
+
+
+async def test_housekeeping_removes_only_what_is_past_retention(insurance_pool: Pool) -> None:
+    await call(insurance_pool, request("r-old"), CountingAction(insurance_pool))
+    await call(insurance_pool, request("r-new"), CountingAction(insurance_pool))
+    async with insurance_pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '8 days' WHERE request_id = 'r-old'"
+        )
+    removed = await purge_expired(
+        insurance_pool, idempotency_retention=dt.timedelta(days=7), outbox_retention=dt.timedelta(days=7)
+    )
+    assert removed == 1
+    async with insurance_pool.acquire() as conn:
+        left = [r[0] for r in await conn.fetch("SELECT request_id FROM idempotency_keys ORDER BY request_id")]
+    assert left == ["r-new"]

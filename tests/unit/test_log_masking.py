@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import structlog
 
@@ -33,3 +34,19 @@ def test_the_configured_pipeline_masks_what_a_careless_caller_logs(capsys: objec
     line = json.loads(stream.getvalue().strip().splitlines()[-1])
     assert line["resident"] == "340102********1234"
     assert "6222021234567890" not in stream.getvalue()
+
+
+def test_library_logs_become_single_json_lines_with_the_traceback_inside() -> None:
+    configure_logging("test")
+    stream = io.StringIO()
+    logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    try:
+        raise ConnectionError("broker went away")
+    except ConnectionError:
+        logging.getLogger("aiormq.connection").exception("reader exited for 340102199001011234")
+    lines = stream.getvalue().strip().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["logger"] == "aiormq.connection" and record["service"] == "test"
+    assert "ConnectionError: broker went away" in record["exception"]
+    assert "340102********1234" in record["event"]

@@ -1,15 +1,33 @@
-"""The outbox relay of one agency database (python -m workers.outbox_relay insurance|tax)."""
+"""The outbox relay of one agency database, with its housekeeping (python -m workers.outbox_relay insurance|tax)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 
 from services.common import lifecycle
-from services.common.db import create_pool
+from services.common.db import Pool, create_pool
+from services.common.housekeeping import purge_expired
+from services.common.lifecycle import run_until_stopped
 from services.common.logs import configure_logging
 from services.common.messaging.relay import OutboxRelay
+from services.common.periodic import run_periodically
 from services.common.settings import Settings
+
+HOUSEKEEPING_INTERVAL_SECONDS = 600
+
+
+async def housekeeping(pool: Pool, settings: Settings, stop: asyncio.Event) -> None:
+    async def purge() -> int:
+        await purge_expired(
+            pool,
+            idempotency_retention=dt.timedelta(hours=settings.idempotency_retention_hours),
+            outbox_retention=dt.timedelta(hours=settings.outbox_retention_hours),
+        )
+        return 0  # nothing to hurry for: wait the full interval
+
+    await run_periodically("housekeeping", purge, interval_seconds=HOUSEKEEPING_INTERVAL_SECONDS, stop=stop)
 
 
 def main() -> None:
@@ -22,8 +40,9 @@ def main() -> None:
 
     async def run(stop: asyncio.Event) -> None:
         pool = await create_pool(dsn, min_size=1, max_size=3)
+        relay = OutboxRelay(pool, settings.amqp_url, settings.retry_delays_ms)
         try:
-            await OutboxRelay(pool, settings.amqp_url, settings.retry_delays_ms).run(stop)
+            await run_until_stopped(stop, relay.run, lambda s: housekeeping(pool, settings, s))
         finally:
             await pool.close()
 
