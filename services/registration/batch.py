@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import structlog
 
 from services.common.clock import Clock
-from services.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, required
+from services.common.errors import DomainError, FailedPrecondition, InvalidArgument, required
 from services.common.messaging import envelope as event_types
 from services.common.resident_id import parse_resident_id
 from services.registration import events
@@ -30,13 +29,12 @@ from services.registration.domain.model import (
     RegionPolicy,
     School,
 )
-from services.registration.domain.policy import governing_policy
 from services.registration.domain.registration import (
     Applicant,
     YearAssessment,
     check_applicant,
-    initial_state,
-    years_to_assess,
+    new_enrollment,
+    place_of,
 )
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
@@ -244,7 +242,7 @@ def _decide(
     if isinstance(row.evidence, DomainError):
         raise row.evidence
     resident_id = parse_resident_id(row.resident_id_number, today=today)
-    region, school = _place(row, context)
+    region, school = place_of(row.region_code or None, row.school_code or None, context.regions, context.schools)
     applicant: Applicant = check_applicant(
         resident_id=resident_id,
         name=row.name,
@@ -268,71 +266,9 @@ def _decide(
         held=HeldEnrollment(held[0], context.regions[held[1]]) if held else None,
         external=[context.external[resident_id.number]] if resident_id.number in context.external else [],
     )
-    policies = context.policies.get(region.code, {})
-    state = initial_state(governing_policy(policies.values(), today, region.code).review_mode)
     seen.add(resident_id.number)
-    enrollment = Enrollment(
-        enrollment_id=str(uuid.uuid4()),
-        resident_id_number=resident_id.number,
-        name=applicant.name,
-        phone=applicant.phone,
-        birth_date=resident_id.birth_date,
-        region_code=region.code,
-        school_code=applicant.school_code,
-        category=applicant.category,
-        state=state,
-        sequence=1,
-        evidence=applicant.evidence,
-        created_at=now,
-        updated_at=now,
-    )
-    years = (
-        years_to_assess(
-            category=enrollment.category,
-            birth_date=enrollment.birth_date,
-            registered_on=today,
-            today=today,
-            policies=policies,
-        )
-        if state is EnrollmentState.ACTIVE
-        else []
-    )
-    return enrollment, years
-
-
-def _place(row: Row, context: _Context) -> tuple[Region, School | None]:
-    if row.school_code:
-        school = context.schools.get(row.school_code)
-        if school is None:
-            raise NotFound(
-                "SCHOOL_NOT_FOUND",
-                f"school {row.school_code} is not known",
-                f"学校{row.school_code}不存在",
-                field="school_code",
-                metadata={"school_code": row.school_code},
-            )
-        if row.region_code and row.region_code != school.region_code:
-            raise InvalidArgument(
-                "SCHOOL_REGION_MISMATCH",
-                f"school {row.school_code} belongs to region {school.region_code}",
-                f"学校{row.school_code}不属于统筹区{row.region_code}",
-                field="region_code",
-            )
-        return context.regions[school.region_code], school
-    if not row.region_code:
-        raise InvalidArgument(
-            "FIELD_REQUIRED", "give region_code or school_code", "请填写医保区划或学校代码", field="region_code"
-        )
-    region = context.regions.get(row.region_code)
-    if region is None:
-        raise NotFound(
-            "REGION_NOT_FOUND",
-            f"region {row.region_code} is not known",
-            f"统筹区{row.region_code}不存在",
-            field="region_code",
-            metadata={"region_code": row.region_code},
-        )
-    return region, None
+    decided = new_enrollment(applicant, region, context.policies.get(region.code, {}), now)
+    return decided.enrollment, decided.years
 
 
 def _already_enrolled() -> FailedPrecondition:

@@ -27,8 +27,8 @@ from services.registration.domain.model import (
     School,
     StopReason,
 )
-from services.registration.domain.policy import governing_policy, validate_policy
-from services.registration.domain.registration import check_applicant, initial_state, years_to_assess
+from services.registration.domain.policy import validate_policy
+from services.registration.domain.registration import check_applicant, new_enrollment, place_of, years_to_assess
 from services.registration.repository import RegistrationRepository
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
@@ -93,35 +93,15 @@ async def register_resident(cmd: RegisterResident, uow: RegistrationUnitOfWork, 
     )
     await uow.repo.lock_person(resident_id.number)
     await check_duplicates(uow.repo, resident_id.number, region)
-    policies = await uow.repo.current_policies(region.code)
-    state = initial_state(governing_policy(policies.values(), today, region.code).review_mode)
-    enrollment = Enrollment(
-        enrollment_id=str(uuid.uuid4()),
-        resident_id_number=resident_id.number,
-        name=applicant.name,
-        phone=applicant.phone,
-        birth_date=resident_id.birth_date,
-        region_code=region.code,
-        school_code=applicant.school_code,
-        category=applicant.category,
-        state=state,
-        sequence=1,
-        evidence=applicant.evidence,
-        created_at=now,
-        updated_at=now,
-    )
+    decided = new_enrollment(applicant, region, await uow.repo.current_policies(region.code), now)
+    enrollment = decided.enrollment
     if not await uow.repo.insert_enrollment(enrollment):
         raise _already_enrolled(resident_id.number, region)
-    if state is EnrollmentState.ACTIVE:
-        years = years_to_assess(
-            category=enrollment.category,
-            birth_date=enrollment.birth_date,
-            registered_on=today,
-            today=today,
-            policies=policies,
+    if enrollment.state is EnrollmentState.ACTIVE:
+        await uow.repo.insert_years(enrollment.enrollment_id, decided.years)
+        await uow.outbox.add(
+            event_types.ENROLLMENT_REGISTERED, events.registered(enrollment, decided.years), occurred_at=now
         )
-        await uow.repo.insert_years(enrollment.enrollment_id, years)
-        await uow.outbox.add(event_types.ENROLLMENT_REGISTERED, events.registered(enrollment, years), occurred_at=now)
     await uow.repo.refresh_check_index([resident_id.number], now)
     log.info(
         "resident_registered",
@@ -129,54 +109,23 @@ async def register_resident(cmd: RegisterResident, uow: RegistrationUnitOfWork, 
         resident=mask(resident_id.number),
         region_code=region.code,
         category=enrollment.category,
-        state=state,
+        state=enrollment.state,
     )
     return await load_enrollment(uow.repo, enrollment.enrollment_id)
 
 
 async def resolve_place(
-    repo: RegistrationRepository, region_code: str | None, school_code: str | None, *, field_prefix: str = ""
+    repo: RegistrationRepository, region_code: str | None, school_code: str | None
 ) -> tuple[Region, School | None]:
-    """The region of a registration, given directly or through the school (R6: region or school)."""
-    if school_code:
-        school = await repo.get_school(school_code)
-        if school is None:
-            raise NotFound(
-                "SCHOOL_NOT_FOUND",
-                f"school {school_code} is not known",
-                f"学校{school_code}不存在",
-                field=f"{field_prefix}school_code",
-                metadata={"school_code": school_code},
-            )
-        if region_code and region_code != school.region_code:
-            raise InvalidArgument(
-                "SCHOOL_REGION_MISMATCH",
-                f"school {school_code} belongs to region {school.region_code}, not {region_code}",
-                f"学校{school_code}不属于统筹区{region_code}",
-                field=f"{field_prefix}region_code",
-                metadata={"school_code": school_code, "region_code": region_code},
-            )
-        region = await repo.get_region(school.region_code)
-        assert region is not None  # foreign key
-        return region, school
-    if not region_code:
-        raise InvalidArgument(
-            "FIELD_REQUIRED",
-            "give region_code or school_code",
-            "请选择医保区划或学校",
-            field=f"{field_prefix}region_code",
-            metadata={"field": f"{field_prefix}region_code"},
-        )
-    region = await repo.get_region(region_code)
-    if region is None:
-        raise NotFound(
-            "REGION_NOT_FOUND",
-            f"region {region_code} is not known",
-            f"统筹区{region_code}不存在",
-            field=f"{field_prefix}region_code",
-            metadata={"region_code": region_code},
-        )
-    return region, None
+    """Looks up the school and region named, then applies the place rule."""
+    school = await repo.get_school(school_code) if school_code else None
+    region = await repo.get_region(school.region_code if school else region_code or "")
+    return place_of(
+        region_code,
+        school_code,
+        {region.code: region} if region else {},
+        {school.code: school} if school else {},
+    )
 
 
 async def check_duplicates(repo: RegistrationRepository, number: str, region: Region) -> None:

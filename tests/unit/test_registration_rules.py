@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from services.common.errors import InvalidArgument
+from services.common.errors import DomainError, InvalidArgument
 from services.common.money import Fen
 from services.common.resident_id import parse_resident_id
 from services.registration.domain.model import (
@@ -15,13 +15,16 @@ from services.registration.domain.model import (
     EnrollmentState,
     Evidence,
     EvidenceKind,
+    Region,
     RegionPolicy,
     ReviewMode,
+    School,
 )
 from services.registration.domain.registration import (
     check_applicant,
     initial_state,
     newborn_deadline,
+    place_of,
     years_to_assess,
 )
 from tests.factories import resident_id
@@ -236,3 +239,29 @@ def test_a_fully_subsidised_category_owes_nothing_itself() -> None:
         policies=ANQING,
     )
     assert year.subsidy_fen == year.standard_fen == 38000
+
+
+ANQING_REGION = Region("340800", "安庆市")
+SCHOOL = School("AQ-1", "安庆大学", "340800")
+
+
+def test_a_school_places_the_registration_in_its_region() -> None:
+    assert place_of(None, "AQ-1", {"340800": ANQING_REGION}, {"AQ-1": SCHOOL}) == (ANQING_REGION, SCHOOL)
+    assert place_of("340800", None, {"340800": ANQING_REGION}, {}) == (ANQING_REGION, None)
+
+
+@pytest.mark.parametrize(
+    ("region", "school", "reason", "field"),
+    [
+        ("654000", "AQ-1", "SCHOOL_REGION_MISMATCH", "region_code"),
+        (None, "NOPE", "SCHOOL_NOT_FOUND", "school_code"),
+        ("999999", None, "REGION_NOT_FOUND", "region_code"),
+        (None, None, "FIELD_REQUIRED", "region_code"),
+    ],
+)
+def test_a_place_that_does_not_add_up_is_refused(
+    region: str | None, school: str | None, reason: str, field: str
+) -> None:
+    with pytest.raises(DomainError) as refused:
+        place_of(region, school, {"340800": ANQING_REGION}, {"AQ-1": SCHOOL})
+    assert (refused.value.reason, refused.value.field) == (reason, field)
