@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TypeVar
 
 from medins.common.v1 import common_pb2
 from medins.events.v1 import events_pb2
@@ -39,18 +40,20 @@ def assessment(enrollment: Enrollment, year: YearAssessment) -> events_pb2.Asses
 
 
 def registered(enrollment: Enrollment, years: Sequence[YearAssessment]) -> events_pb2.EnrollmentRegistered:
-    return events_pb2.EnrollmentRegistered(
-        enrollment_id=enrollment.enrollment_id,
-        enrollment_sequence=enrollment.sequence,
-        person=person(enrollment),
-        region_code=enrollment.region_code,
-        category=common_pb2.Category.Value(f"CATEGORY_{enrollment.category}"),
-        assessments=[assessment(enrollment, y) for y in years],
-    )
+    """enrollment.registered: the enrollment turned active; these years are payable now."""
+    return _payable(events_pb2.EnrollmentRegistered, enrollment, years)
 
 
 def renewed(enrollment: Enrollment, years: Sequence[YearAssessment]) -> events_pb2.EnrollmentRenewed:
-    return events_pb2.EnrollmentRenewed(
+    """enrollment.renewed: the enrollment was carried into these years (R10)."""
+    return _payable(events_pb2.EnrollmentRenewed, enrollment, years)
+
+
+P = TypeVar("P", events_pb2.EnrollmentRegistered, events_pb2.EnrollmentRenewed)
+
+
+def _payable(message: type[P], enrollment: Enrollment, years: Sequence[YearAssessment]) -> P:
+    return message(
         enrollment_id=enrollment.enrollment_id,
         enrollment_sequence=enrollment.sequence,
         person=person(enrollment),
