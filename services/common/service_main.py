@@ -1,0 +1,59 @@
+"""The composition root every gRPC service shares: settings, logging, clock, database, server,
+graceful stop. Each service says only what it serves."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from services.common import lifecycle
+from services.common.clock import Clock, clock_from_file
+from services.common.db import Database, Pool
+from services.common.grpc_server import GrpcService, serve
+from services.common.logs import configure_logging
+from services.common.settings import Settings
+
+Background = Callable[[Pool, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def run_grpc_service(
+    *,
+    name: str,
+    port: Callable[[Settings], int],
+    dsn: Callable[[Settings], str],
+    build: Callable[[Database, Clock, Settings], GrpcService],
+    quiet_methods: frozenset[str] = frozenset(),
+    background: Background | None = None,
+) -> None:
+    """Runs one service until SIGTERM/SIGINT; `background` (e.g. a log writer) runs while it serves."""
+    settings = Settings()
+    configure_logging(name, settings.log_level)
+    clock = clock_from_file(settings.clock_file)
+    db = Database(dsn(settings), min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    service = build(db, clock, settings)
+    background_stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        await db.connect()
+        if background is not None:
+            tasks.append(asyncio.create_task(background(db.pool, background_stop)))
+
+    async def close() -> None:
+        background_stop.set()
+        await asyncio.gather(*tasks)
+        await db.close()
+
+    async def run(stop: asyncio.Event) -> None:
+        await serve(
+            address=f"{settings.listen_host}:{port(settings)}",
+            services=[service],
+            start=start,
+            close=close,
+            stop=stop,
+            grace_seconds=settings.shutdown_grace_seconds,
+            quiet_methods=quiet_methods,
+        )
+
+    lifecycle.run(run)
