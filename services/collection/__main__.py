@@ -29,8 +29,7 @@ def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
         lambda: CollectionUnitOfWork(db.pool), clock, HmacSignatures(settings.channel_secret), config
     )
     return GrpcService(
-        pb.DESCRIPTOR.services_by_name["CollectionService"].full_name,
-        lambda server: pb_grpc.add_CollectionServiceServicer_to_server(servicer, server),
+        pb.DESCRIPTOR.services_by_name["CollectionService"], servicer, pb_grpc.add_CollectionServiceServicer_to_server
     )
 
 

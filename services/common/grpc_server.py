@@ -1,4 +1,4 @@
-"""gRPC server bootstrap shared by the three services: health, reflection, the interceptor, graceful stop."""
+"""gRPC server bootstrap shared by the three services: health, reflection, the call policy, graceful stop."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.interceptors import ServiceInterceptor
+from services.common.call_policy import instrument
 
 log = structlog.get_logger(__name__)
 
@@ -21,8 +22,13 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class GrpcService:
-    full_name: str
-    register: Callable[[grpc.aio.Server], None]
+    descriptor: ServiceDescriptor
+    servicer: object
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+
+    @property
+    def full_name(self) -> str:
+        return self.descriptor.full_name
 
 
 async def serve(
@@ -38,7 +44,6 @@ async def serve(
     """Listens at once (health answers NOT_SERVING), runs `start` (connect pools, with retries), turns
     SERVING, and on `stop`: NOT_SERVING, stop accepting, finish in-flight calls within the grace, `close`."""
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(quiet_methods)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -48,7 +53,7 @@ async def serve(
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in services:
-        service.register(server)
+        service.add_to_server(instrument(service.servicer, service.descriptor, quiet_methods), server)
     names = [s.full_name for s in services]
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server

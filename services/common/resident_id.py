@@ -7,6 +7,7 @@ check character computed with ISO 7064 MOD 11-2 (0-9 or X). Pure functions, no I
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 from dataclasses import dataclass
 
@@ -20,8 +21,9 @@ _EARLIEST_BIRTH = dt.date(1890, 1, 1)
 
 def check_character(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character for 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
-    return _CHECK_CHARS[total % 11]
+    if len(first17) != 17:
+        raise ValueError(f"need 17 digits, got {len(first17)}")
+    return _CHECK_CHARS[sum(map(operator.mul, map(int, first17), _WEIGHTS)) % 11]
 
 
 @dataclass(frozen=True)

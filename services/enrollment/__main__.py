@@ -19,8 +19,9 @@ AUDIT = AuditLog()
 def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
     servicer = EnrollmentCheckServicer(db, AUDIT, clock)
     return GrpcService(
-        pb.DESCRIPTOR.services_by_name["EnrollmentCheckService"].full_name,
-        lambda server: pb_grpc.add_EnrollmentCheckServiceServicer_to_server(servicer, server),
+        pb.DESCRIPTOR.services_by_name["EnrollmentCheckService"],
+        servicer,
+        pb_grpc.add_EnrollmentCheckServiceServicer_to_server,
     )
 
 

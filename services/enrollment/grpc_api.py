@@ -17,7 +17,15 @@ from services.common.logs import current_correlation_id
 from services.common.proto_values import enum_from_proto, range_to_proto, timestamp
 from services.common.resident_id import parse_resident_id
 from services.enrollment.audit import AuditLog
-from services.enrollment.domain.check import MAX_BATCH, CheckAnswer, CheckPurpose, answer, for_purpose
+from services.enrollment.domain.check import (
+    MAX_BATCH,
+    VISIBILITY,
+    CheckAnswer,
+    CheckPurpose,
+    CheckStatus,
+    Visibility,
+    answer,
+)
 from services.enrollment.repository import CheckRepository
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -28,15 +36,22 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
         self._db = db
         self._audit = audit
         self._clock = clock
+        self._repository: CheckRepository | None = None
+
+    @property
+    def _reads(self) -> CheckRepository:
+        if self._repository is None:
+            self._repository = CheckRepository(self._db.pool)  # raises UNAVAILABLE until connected
+        return self._repository
 
     async def CheckEnrollment(self, request: pb.CheckEnrollmentRequest, context: Context) -> pb.CheckEnrollmentResponse:
         now = self._clock.now()
         caller, purpose = _caller(request.caller_id, request.purpose)
         number, year = _target(request.target, now.date(), "target")
-        docs = await CheckRepository(self._db.pool).docs([number])
+        doc = await self._reads.doc(number)
         self._audit.record(now, caller, purpose.value, [number], current_correlation_id())
-        result = for_purpose(answer(number, year, docs.get(number)), purpose)
-        return pb.CheckEnrollmentResponse(result=_result_proto(result), as_of_time=timestamp(now))
+        result = _result_proto(answer(number, year, doc), VISIBILITY[purpose])
+        return pb.CheckEnrollmentResponse(result=result, as_of_time=timestamp(now))
 
     async def BatchCheckEnrollments(
         self, request: pb.BatchCheckEnrollmentsRequest, context: Context
@@ -60,8 +75,9 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
             except DomainError as error:
                 checked.append(error)
         numbers = sorted({c[0] for c in checked if isinstance(c, tuple)})
-        docs = await CheckRepository(self._db.pool).docs(numbers) if numbers else {}
+        docs = await self._reads.docs(numbers) if numbers else {}
         self._audit.record(now, caller, purpose.value, numbers, current_correlation_id())
+        visible = VISIBILITY[purpose]
         results = []
         for i, item in enumerate(checked):
             if isinstance(item, DomainError):
@@ -75,7 +91,7 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
                 )
             else:
                 number, year = item
-                results.append(_result_proto(for_purpose(answer(number, year, docs.get(number)), purpose)))
+                results.append(_result_proto(answer(number, year, docs.get(number)), visible))
         return pb.BatchCheckEnrollmentsResponse(results=results, as_of_time=timestamp(now))
 
 
@@ -99,19 +115,28 @@ def _target(target: pb.CheckTarget, today: dt.date, field: str) -> tuple[str, in
     return resident_id.number, year
 
 
-def _result_proto(result: CheckAnswer) -> pb.EnrollmentCheckResult:
+# Enum numbers looked up once: this runs for every ID checked.
+_STATUS = {s: pb.CheckStatus.Value(f"CHECK_STATUS_{s}") for s in CheckStatus}
+_SCHEME = {"": common_pb2.SCHEME_UNSPECIFIED} | {
+    name.removeprefix("SCHEME_"): number for name, number in common_pb2.Scheme.items() if number
+}
+_CATEGORY = {"": common_pb2.CATEGORY_UNSPECIFIED} | {
+    name.removeprefix("CATEGORY_"): number for name, number in common_pb2.Category.items() if number
+}
+
+
+def _result_proto(result: CheckAnswer, visible: Visibility) -> pb.EnrollmentCheckResult:
+    """The answer as the caller may see it (R15: only what the purpose needs)."""
     return pb.EnrollmentCheckResult(
         resident_id_number=result.resident_id_number,
         insurance_year=result.insurance_year,
         enrolled=result.enrolled,
-        status=pb.CheckStatus.Value(f"CHECK_STATUS_{result.status}"),
+        status=_STATUS[result.status],
         region_code=result.region_code,
         region_name=result.region_name,
-        scheme=common_pb2.Scheme.Value(f"SCHEME_{result.scheme}") if result.scheme else common_pb2.SCHEME_UNSPECIFIED,
-        category=(
-            common_pb2.Category.Value(f"CATEGORY_{result.category}")
-            if result.category
-            else common_pb2.CATEGORY_UNSPECIFIED
-        ),
-        covered_periods=[range_to_proto(start, end) for start, end in result.covered_periods],
+        scheme=_SCHEME[result.scheme],
+        category=_CATEGORY[result.category] if visible.category else common_pb2.CATEGORY_UNSPECIFIED,
+        covered_periods=[range_to_proto(start, end) for start, end in result.covered_periods]
+        if visible.covered_periods
+        else [],
     )

@@ -1,28 +1,31 @@
-"""Reads of the enrollment check: one primary-key lookup (or one ANY() lookup) on the read model."""
+"""Reads of the enrollment check: primary-key lookups on the read model."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from services.common.db import Pool
+
+Document = dict[str, Any]
 
 
 class CheckRepository:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
-    async def docs(self, numbers: Sequence[str]) -> dict[str, dict[str, Any]]:
+    async def doc(self, number: str) -> Document | None:
+        """One person's check document, or None when nobody with that number is known."""
+        raw = await self._pool.fetchval("SELECT doc FROM enrollment_check_index WHERE resident_id_number = $1", number)
+        return orjson.loads(raw) if raw is not None else None
+
+    async def docs(self, numbers: Sequence[str]) -> dict[str, Document]:
         """The check documents of these persons (absent persons are missing from the result)."""
-        async with self._pool.acquire() as conn:
-            if len(numbers) == 1:
-                raw = await conn.fetchval(
-                    "SELECT doc FROM enrollment_check_index WHERE resident_id_number = $1", numbers[0]
-                )
-                return {numbers[0]: json.loads(raw)} if raw is not None else {}
-            rows = await conn.fetch(
-                "SELECT resident_id_number, doc FROM enrollment_check_index WHERE resident_id_number = ANY($1::text[])",
-                list(numbers),
-            )
-        return {r["resident_id_number"]: json.loads(r["doc"]) for r in rows}
+        rows = await self._pool.fetch(
+            "SELECT resident_id_number, doc FROM enrollment_check_index WHERE resident_id_number = ANY($1::text[])",
+            list(numbers),
+        )
+        # orjson: about four times faster than json here, which shows on a batch of 1,000.
+        return {r["resident_id_number"]: orjson.loads(r["doc"]) for r in rows}

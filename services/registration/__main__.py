@@ -17,8 +17,9 @@ from services.registration.unit_of_work import RegistrationUnitOfWork
 def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
     servicer = RegistrationServicer(lambda: RegistrationUnitOfWork(db.pool), clock)
     return GrpcService(
-        pb.DESCRIPTOR.services_by_name["RegistrationService"].full_name,
-        lambda server: pb_grpc.add_RegistrationServiceServicer_to_server(servicer, server),
+        pb.DESCRIPTOR.services_by_name["RegistrationService"],
+        servicer,
+        pb_grpc.add_RegistrationServiceServicer_to_server,
     )
 
 

@@ -111,13 +111,30 @@ def _resident(
     )
 
 
+@dataclass(frozen=True)
+class Visibility:
+    """Which optional parts of an answer a purpose may see."""
+
+    category: bool
+    covered_periods: bool
+
+
+# Only what the purpose needs: a hospital learns coverage, not the (possibly sensitive) category;
+# the tax side learns the category it subsidises by, not the periods; another region learns where and
+# under which scheme, neither category nor periods.
+VISIBILITY = {
+    CheckPurpose.HOSPITAL_SETTLEMENT: Visibility(category=False, covered_periods=True),
+    CheckPurpose.TAX_COLLECTION: Visibility(category=True, covered_periods=False),
+    CheckPurpose.CROSS_REGION_REGISTRATION: Visibility(category=False, covered_periods=False),
+    CheckPurpose.INSURANCE_ADMINISTRATION: Visibility(category=True, covered_periods=True),
+}
+
+
 def for_purpose(result: CheckAnswer, purpose: CheckPurpose) -> CheckAnswer:
-    """Only what the purpose needs: a hospital learns coverage, not the (possibly sensitive) category;
-    another region learns where and under which scheme, not the periods."""
-    if purpose is CheckPurpose.HOSPITAL_SETTLEMENT:
-        return replace(result, category="")
-    if purpose is CheckPurpose.TAX_COLLECTION:
-        return replace(result, covered_periods=())
-    if purpose is CheckPurpose.CROSS_REGION_REGISTRATION:
-        return replace(result, category="", covered_periods=())
-    return result
+    """The answer with what the purpose may not see left empty."""
+    visible = VISIBILITY[purpose]
+    return replace(
+        result,
+        category=result.category if visible.category else "",
+        covered_periods=result.covered_periods if visible.covered_periods else (),
+    )
