@@ -424,6 +424,8 @@ async def run(options: Options, command: str) -> dict[str, Any]:
         rows, found["load"] = await prepare_data(options, settings, children)
         say("verifying loaded check documents against refresh_check_index")
         found["documents"] = await loader.verify_documents(settings.insurance_dsn, rows)
+        say("settling: checkpoint, then the check table and its key read into the page cache")
+        found["settle_seconds"] = await loader.settle(settings.insurance_dsn)
         say("starting the enrollment, registration and echo servers and the registration writer")
         first_writer_person = await workloads.next_writer_person(settings.insurance_dsn)
         servers = await start_servers(children, options, first_writer_person)
@@ -463,6 +465,7 @@ def _results(options: Options, settings: Settings, rows: int, found: dict[str, A
             "service_pool_size": settings.db_pool_max,
         },
         "load": found["load"],
+        "settle_seconds": found["settle_seconds"],
         "verification": {"documents": found["documents"], "answers": ANSWERS_VERIFIED, "statuses": found["statuses"]},
         "phases": found["phases"],
         "logs": str(log_dir.relative_to(ROOT)),

@@ -200,6 +200,10 @@ def _load_section(results: dict[str, Any]) -> list[str]:
         f"what `refresh_check_index` rebuilds (in a rolled-back transaction); {verification['answers']} "
         f"CheckEnrollment answers match the domain rule (statuses: {statuses}).",
         "",
+        f"Then, to measure steady-state serving rather than the aftermath of the bulk load, a CHECKPOINT and "
+        f"`pg_prewarm(..., 'read')` of the check table and its primary key into the OS page cache "
+        f"({results['settle_seconds']} s).",
+        "",
     ]
     return lines
 
@@ -318,14 +322,16 @@ def write_json(results: dict[str, Any], stamp: str) -> Path:
     return path
 
 
-def update_doc(section: str, path: Path = DOC_PATH) -> None:
-    """Replaces this benchmark's section between its markers, keeping the rest of the file."""
+def update_doc(
+    section: str, path: Path = DOC_PATH, *, start_marker: str = START_MARKER, end_marker: str = END_MARKER
+) -> None:
+    """Replaces a benchmark's section between its markers, keeping the rest of the file."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("# Benchmarks\n\nFigures written by the benchmarks themselves; rerun to refresh.\n\n" + section)
         return
     text = path.read_text()
-    pattern = re.compile(re.escape(START_MARKER) + r".*?" + re.escape(END_MARKER) + r"\n?", re.DOTALL)
+    pattern = re.compile(re.escape(start_marker) + r".*?" + re.escape(end_marker) + r"\n?", re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:
