@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from services.common.db import Pool, create_pool
+from services.common.messaging.broker import connect_broker
 from services.common.messaging.topology import CONSUMER_QUEUES, UNROUTED_QUEUE
 from tests.infra import TEST_RETRY_DELAYS_MS, Stack, create_stack, drop_stack, remove_leftovers
 
@@ -36,9 +36,10 @@ async def tax_pool(stack: Stack) -> AsyncIterator[Pool]:
     await pool.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def broker(stack: Stack) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await aio_pika.connect_robust(stack.settings().amqp_url)
+    """A connection per test: one shared by the session could be reconnecting after a broker restart."""
+    connection = await connect_broker(stack.settings().amqp_url, attempts=20)
     yield connection
     await connection.close()
 
@@ -60,15 +61,17 @@ async def _empty_tables(pool: Pool) -> None:
 
 
 @pytest.fixture(autouse=True)
-async def clean_state(insurance_pool: Pool, tax_pool: Pool, broker: AbstractRobustConnection) -> None:
-    """Every integration test starts with empty tables and empty queues."""
+async def clean_state(stack: Stack, insurance_pool: Pool, tax_pool: Pool) -> None:
+    """Every integration test starts with empty tables and empty queues. A connection of its own: the
+    session's may still be reconnecting after a test that restarted the broker."""
     await _empty_tables(insurance_pool)
     await _empty_tables(tax_pool)
-    channel = await broker.channel()
+    connection = await connect_broker(stack.settings().amqp_url, attempts=20)
     try:
+        channel = await connection.channel()
         for consumer in CONSUMER_QUEUES:
             for name in (consumer.name, consumer.dlq, *(consumer.retry_queue(d) for d in TEST_RETRY_DELAYS_MS)):
                 await (await channel.get_queue(name)).purge()
         await (await channel.get_queue(UNROUTED_QUEUE)).purge()
     finally:
-        await channel.close()
+        await connection.close()

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
+import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel
 from medins.common.v1 import common_pb2
@@ -23,7 +24,7 @@ from services.common.messaging.topology import COLLECTION_ENROLLMENT_EVENTS
 from services.common.proto_values import date_to_proto, range_to_proto
 from tests.factories import resident_id
 from tests.infra import TEST_RETRY_DELAYS_MS, Stack
-from tests.integration.messaging_helpers import NOW, envelope, publish, wait_for_messages
+from tests.integration.messaging_helpers import NOW, broker_down_then_up, envelope, publish, wait_for_messages
 from tests.support import eventually
 
 D = dt.date
@@ -209,3 +210,58 @@ async def test_a_parked_event_is_visible_and_replays_once_its_cause_is_fixed(
 
     await eventually(applied)
     assert await peek(channel, QUEUE) == []
+
+
+async def test_the_consumer_resumes_after_a_broker_restart_and_still_stops_cleanly(
+    stack: Stack, tax_pool: Pool
+) -> None:
+    stop = asyncio.Event()
+    consumer = EventConsumer(
+        consumer="collection",
+        queue=QUEUE,
+        uow_factory=lambda: CollectionUnitOfWork(tax_pool),
+        handlers=enrollment_event_handlers(FixedClock(NOW)),
+        amqp_url=stack.settings().amqp_url,
+        retry_delays_ms=TEST_RETRY_DELAYS_MS,
+    )
+    task = asyncio.create_task(consumer.run(stop))
+
+    async def nothing_while_down() -> None:
+        return None
+
+    await broker_down_then_up(nothing_while_down)
+    connection = await aio_pika.connect_robust(stack.settings().amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        event = registered(resident_id())
+        await publish(channel, event.SerializeToString(), event.event_type, event.event_id)
+
+        async def applied() -> None:
+            assert await count(tax_pool, "SELECT count(*) FROM payable_items") == 1
+
+        await eventually(applied, timeout=60)
+    finally:
+        await connection.close()
+    stop.set()
+    await asyncio.wait_for(task, timeout=30)  # raises if the consumer's stop path failed
+
+
+async def test_a_consumer_told_to_stop_while_the_broker_is_down_stops_cleanly(stack: Stack, tax_pool: Pool) -> None:
+    stop = asyncio.Event()
+    consumer = EventConsumer(
+        consumer="collection",
+        queue=QUEUE,
+        uow_factory=lambda: CollectionUnitOfWork(tax_pool),
+        handlers=enrollment_event_handlers(FixedClock(NOW)),
+        amqp_url=stack.settings().amqp_url,
+        retry_delays_ms=TEST_RETRY_DELAYS_MS,
+    )
+    connected = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop, started=connected))
+    await asyncio.wait_for(connected.wait(), timeout=30)
+
+    async def stop_while_down() -> None:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)  # raises if the stop path failed
+
+    await broker_down_then_up(stop_while_down)

@@ -21,7 +21,7 @@ from pamqp.common import FieldTable
 
 from services.common.db import UnitOfWork
 from services.common.logs import bind_correlation_id
-from services.common.messaging.broker import connect_broker
+from services.common.messaging.broker import CLOSE_TIMEOUT_SECONDS, close_quietly, connect_broker
 from services.common.messaging.envelope import UnprocessableEvent, parse_envelope
 from services.common.messaging.inbox import first_delivery
 from services.common.messaging.topology import ConsumerQueue, declare_topology
@@ -57,8 +57,9 @@ class EventConsumer(Generic[U]):
         self._prefetch = prefetch
         self._in_flight: set[asyncio.Task[None]] = set()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Consumes until `stop` is set, then lets in-flight messages finish."""
+    async def run(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
+        """Consumes until `stop` is set, then lets in-flight messages finish. `started` is set once
+        consuming has begun."""
         connection = await connect_broker(self._amqp_url)
         try:
             channel = await connection.channel(publisher_confirms=True)
@@ -68,12 +69,17 @@ class EventConsumer(Generic[U]):
             queue = await channel.get_queue(self._queue.name)
             tag = await queue.consume(self._on_message)
             log.info("consumer_started", queue=self._queue.name, prefetch=self._prefetch)
+            if started is not None:
+                started.set()
             await stop.wait()
-            await queue.cancel(tag)
+            try:
+                await asyncio.wait_for(queue.cancel(tag), timeout=CLOSE_TIMEOUT_SECONDS)
+            except Exception as exc:  # the channel went down with the broker: there is nothing to cancel
+                log.warning("consumer_cancel_failed", queue=self._queue.name, error=f"{type(exc).__name__}: {exc}")
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=30)
         finally:
-            await connection.close()
+            await close_quietly(connection)
             log.info("consumer_stopped", queue=self._queue.name)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:

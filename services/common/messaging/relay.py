@@ -16,7 +16,7 @@ import structlog
 from aio_pika.abc import AbstractExchange
 
 from services.common.db import Pool
-from services.common.messaging.broker import connect_broker
+from services.common.messaging.broker import close_quietly, connect_broker
 from services.common.messaging.topology import EVENTS_EXCHANGE, declare_topology
 
 log = structlog.get_logger(__name__)
@@ -65,7 +65,7 @@ class OutboxRelay:
         finally:
             await listener.remove_listener("outbox", self._on_notify)
             await self._pool.release(listener)
-            await connection.close()
+            await close_quietly(connection)
             log.info("relay_stopped")
 
     def _on_notify(self, *_args: object) -> None:
