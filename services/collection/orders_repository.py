@@ -62,45 +62,32 @@ class OrdersRepository:
         )
         return [item_from_row(r) for r in rows]
 
-    async def insert(
-        self,
-        *,
-        order_id: str,
-        payer: str,
-        kind: OrderKind,
-        total: Fen,
-        items: Sequence[PayableItem],
-        now: dt.datetime,
-        expires_at: dt.datetime,
-        school_code: str | None = None,
-        reinitiated_from: str | None = None,
-    ) -> bool:
-        """Creates a pending order holding its items; False if an item got held meanwhile."""
-        await self._conn.execute(
-            """INSERT INTO orders (order_id, payer_id_number, kind, status, total_fen, school_code, reinitiated_from,
-                   created_at, expires_at, updated_at)
-               VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $7)""",
-            uuid.UUID(order_id),
-            payer,
-            kind.value,
-            total,
-            school_code,
-            uuid.UUID(reinitiated_from) if reinitiated_from else None,
-            now,
-            expires_at,
+    async def insert(self, order: Order, items: Sequence[PayableItem]) -> bool:
+        """Creates a pending order holding its items, in one round trip; False if an item got held by
+        another order meanwhile (the caller then refuses, which rolls the order back)."""
+        held = await self._conn.fetchval(
+            """WITH new_order AS (
+                   INSERT INTO orders (order_id, payer_id_number, kind, status, total_fen, school_code,
+                       reinitiated_from, created_at, expires_at, updated_at)
+                   VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $7)),
+               lines AS (
+                   INSERT INTO order_lines (order_id, payable_item_id, amount_fen, holds_item)
+                   SELECT $1, l.item, l.amount, true FROM unnest($9::uuid[], $10::bigint[]) AS l(item, amount)
+                   ON CONFLICT (payable_item_id) WHERE holds_item DO NOTHING
+                   RETURNING 1)
+               SELECT count(*) FROM lines""",
+            uuid.UUID(order.order_id),
+            order.payer_id_number,
+            order.kind.value,
+            order.total_fen,
+            order.school_code,
+            uuid.UUID(order.reinitiated_from) if order.reinitiated_from else None,
+            order.created_at,
+            order.expires_at,
+            [uuid.UUID(i.payable_item_id) for i in items],
+            [i.amount_fen for i in items],
         )
-        try:
-            async with self._conn.transaction():
-                await self._conn.execute(
-                    """INSERT INTO order_lines (order_id, payable_item_id, amount_fen, holds_item)
-                       SELECT $1, unnest($2::uuid[]), unnest($3::bigint[]), true""",
-                    uuid.UUID(order_id),
-                    [uuid.UUID(i.payable_item_id) for i in items],
-                    [i.amount_fen for i in items],
-                )
-        except asyncpg.UniqueViolationError:
-            return False
-        return True
+        return bool(held == len(items))
 
     async def expire_now(self, order_id: str, now: dt.datetime) -> None:
         """Expires a pending order at once (it is being re-initiated) and frees its items."""
@@ -137,19 +124,18 @@ class OrdersRepository:
         items = [item_from_row(r) for r in rows]
         return [(ItemState(i.payable_item_id, i.status, i.payable_until), i) for i in items]
 
-    async def mark_paid(self, order_id: str, payment_id: str, paid_at: dt.datetime, now: dt.datetime) -> None:
+    async def mark_paid(
+        self, order_id: str, payment_id: str, paid_at: dt.datetime, now: dt.datetime, item_ids: Sequence[str]
+    ) -> None:
+        """The order is paid; its items are freed from every order holding them (they are paid now)."""
         await self._conn.execute(
-            """UPDATE orders SET status = 'PAID', payment_id = $2, paid_at = $3, updated_at = $4 WHERE order_id = $1""",
+            """WITH freed AS (
+                   UPDATE order_lines SET holds_item = false WHERE payable_item_id = ANY($5::uuid[]) AND holds_item)
+               UPDATE orders SET status = 'PAID', payment_id = $2, paid_at = $3, updated_at = $4 WHERE order_id = $1""",
             uuid.UUID(order_id),
             uuid.UUID(payment_id),
             paid_at,
             now,
-        )
-
-    async def release_holds(self, item_ids: Sequence[str]) -> None:
-        """Frees these items from every order holding them (they are paid now)."""
-        await self._conn.execute(
-            "UPDATE order_lines SET holds_item = false WHERE payable_item_id = ANY($1::uuid[]) AND holds_item",
             [uuid.UUID(i) for i in item_ids],
         )
 

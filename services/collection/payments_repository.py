@@ -57,20 +57,11 @@ class PaymentsRepository:
         self, payment_id: str, payment: ChannelPayment, payer: str, outcome: PaymentOutcome, now: dt.datetime
     ) -> bool:
         """Records the payment; False when this channel transaction was recorded meanwhile."""
-        try:
-            async with self._conn.transaction():
-                await self._insert(payment_id, payment, payer, outcome, now)
-        except asyncpg.UniqueViolationError:
-            return False
-        return True
-
-    async def _insert(
-        self, payment_id: str, payment: ChannelPayment, payer: str, outcome: PaymentOutcome, now: dt.datetime
-    ) -> None:
-        await self._conn.execute(
+        inserted = await self._conn.fetchval(
             """INSERT INTO payments (payment_id, order_id, payer_id_number, channel, channel_transaction_id, amount_fen,
                    paid_at, outcome, payload_sha256, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               ON CONFLICT (channel, channel_transaction_id) DO NOTHING RETURNING true""",
             uuid.UUID(payment_id),
             uuid.UUID(payment.order_id),
             payer,
@@ -82,22 +73,18 @@ class PaymentsRepository:
             payment.payload_sha256,
             now,
         )
+        return bool(inserted)
 
-    async def apply_to_items(self, payment_id: str, items: Sequence[tuple[str, Fen]], now: dt.datetime) -> None:
-        """Marks the items paid by this payment and records which ones it paid."""
-        ids = [uuid.UUID(i) for i, _ in items]
+    async def apply_to_items(self, payment_id: str, item_ids: Sequence[str], now: dt.datetime) -> None:
+        """Marks the items paid by this payment and records which ones it paid, for how much."""
         await self._conn.execute(
-            """INSERT INTO payment_items (payment_id, payable_item_id, amount_fen)
-               SELECT $1, unnest($2::uuid[]), unnest($3::bigint[])""",
+            """WITH paid AS (
+                   UPDATE payable_items SET status = 'PAID', paid_by_payment_id = $1, updated_at = $3
+                   WHERE payable_item_id = ANY($2::uuid[]) RETURNING payable_item_id, amount_fen)
+               INSERT INTO payment_items (payment_id, payable_item_id, amount_fen)
+               SELECT $1, payable_item_id, amount_fen FROM paid""",
             uuid.UUID(payment_id),
-            ids,
-            [fen for _, fen in items],
-        )
-        await self._conn.execute(
-            """UPDATE payable_items SET status = 'PAID', paid_by_payment_id = $1, updated_at = $3
-               WHERE payable_item_id = ANY($2::uuid[])""",
-            uuid.UUID(payment_id),
-            ids,
+            [uuid.UUID(i) for i in item_ids],
             now,
         )
 
@@ -125,24 +112,21 @@ class PaymentsRepository:
         note: str | None = None,
     ) -> bool:
         """False when the payment already has a refund under way or done."""
-        try:
-            async with self._conn.transaction():
-                await self._conn.execute(
-                    """INSERT INTO refunds (refund_id, payment_id, channel, amount_fen, reason, status, next_attempt_at,
-                           requested_by, note, created_at, updated_at)
-                       VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $6, $6)""",
-                    uuid.UUID(refund_id),
-                    uuid.UUID(payment_id),
-                    channel.value,
-                    amount,
-                    reason.value,
-                    now,
-                    requested_by,
-                    note,
-                )
-        except asyncpg.UniqueViolationError:
-            return False
-        return True
+        inserted = await self._conn.fetchval(
+            """INSERT INTO refunds (refund_id, payment_id, channel, amount_fen, reason, status, next_attempt_at,
+                   requested_by, note, created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $6, $6)
+               ON CONFLICT (payment_id) WHERE status <> 'FAILED' DO NOTHING RETURNING true""",
+            uuid.UUID(refund_id),
+            uuid.UUID(payment_id),
+            channel.value,
+            amount,
+            reason.value,
+            now,
+            requested_by,
+            note,
+        )
+        return bool(inserted)
 
     async def record_notification(
         self,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from services.collection.domain.model import FeeType, Order, OrderKind, OrderStatus, PayableItem
+from services.collection.domain.model import FeeType, Order, OrderKind, OrderLine, OrderStatus, PayableItem
 from services.collection.domain.orders import (
     check_payable,
     check_reinitiable,
@@ -65,27 +65,41 @@ async def _insert(
     reinitiated_from: str | None = None,
     school_code: str | None = None,
 ) -> Order:
-    order_id = str(uuid.uuid4())
-    inserted = await uow.orders.insert(
-        order_id=order_id,
-        payer=payer,
+    order = Order(
+        order_id=str(uuid.uuid4()),
+        payer_id_number=payer,
+        status=OrderStatus.PENDING,
         kind=kind,
-        total=order_total(items),
-        items=items,
-        now=now,
+        total_fen=order_total(items),
+        lines=tuple(
+            sorted(
+                (
+                    OrderLine(
+                        i.payable_item_id,
+                        i.resident_id_number,
+                        i.insured_name,
+                        i.insurance_year,
+                        i.fee_type,
+                        i.amount_fen,
+                        i.coverage,
+                    )
+                    for i in items
+                ),
+                key=lambda line: (line.insured_id_number, line.insurance_year, line.fee_type),
+            )
+        ),
+        created_at=now,
         expires_at=now + ttl,
-        school_code=school_code,
         reinitiated_from=reinitiated_from,
+        school_code=school_code,
     )
-    if not inserted:
+    if not await uow.orders.insert(order, items):
         raise FailedPrecondition(
             "ITEM_IN_PENDING_ORDER",
             "an item was put into another pending order at the same moment",
             "该明细已在待支付订单中,请完成支付或待订单失效后重新发起",
         )
-    order = await uow.orders.get(order_id)
-    assert order is not None
-    log.info("order_created", order_id=order_id, kind=kind, items=len(items), total_fen=order.total_fen)
+    log.info("order_created", order_id=order.order_id, kind=kind, items=len(items), total_fen=order.total_fen)
     return order
 
 

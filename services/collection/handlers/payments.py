@@ -91,9 +91,8 @@ async def apply_payment(
         )
         return PaymentResult(PaymentOutcome.REFUND_RAISED, payment_id, order.order_id, refund_id=refund_id), False
     items = [item for _, item in pairs]
-    await uow.payments.apply_to_items(payment_id, [(i.payable_item_id, i.amount_fen) for i in items], now)
-    await uow.orders.mark_paid(order.order_id, payment_id, payment.paid_at, now)
-    await uow.orders.release_holds([i.payable_item_id for i in items])
+    await uow.payments.apply_to_items(payment_id, [i.payable_item_id for i in items], now)
+    await uow.orders.mark_paid(order.order_id, payment_id, payment.paid_at, now, [i.payable_item_id for i in items])
     receipt = await uow.payments.issue_receipt(payment_id, payment.paid_at.astimezone(CST).date(), now)
     await uow.outbox.add(
         event_types.PAYMENT_CONFIRMED,
