@@ -194,11 +194,6 @@ class PaymentsRepository:
             reversed_at=row["reversed_at"],
         )
 
-    async def order_has_payment(self, order_id: str) -> bool:
-        return bool(
-            await self._conn.fetchval("SELECT true FROM payments WHERE order_id = $1 LIMIT 1", uuid.UUID(order_id))
-        )
-
     async def debit_family_account(self, holder: str, amount: Fen, now: dt.datetime) -> bool:
         """Takes the amount if the balance covers it; False (nothing taken) otherwise."""
         debited = await self._conn.fetchval(

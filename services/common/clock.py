@@ -27,11 +27,6 @@ def today(clock: Clock) -> dt.date:
     return clock.now().date()
 
 
-def cst_midnight(day: dt.date) -> dt.datetime:
-    """00:00:00 CST at the start of `day`."""
-    return dt.datetime.combine(day, dt.time.min, tzinfo=CST)
-
-
 class SystemClock:
     def now(self) -> dt.datetime:
         return dt.datetime.now(CST)

@@ -370,15 +370,6 @@ class RegistrationRepository:
             uuid.UUID(enrollment_id),
         )
 
-    async def bump_sequence(self, enrollment_id: str, now: dt.datetime) -> int:
-        value = await self._conn.fetchval(
-            """UPDATE enrollments SET sequence = sequence + 1, updated_at = $2 WHERE enrollment_id = $1
-               RETURNING sequence""",
-            uuid.UUID(enrollment_id),
-            now,
-        )
-        return int(value)
-
     async def set_year_covered(self, enrollment_id: str, year: int, payment_id: str, now: dt.datetime) -> None:
         await self._conn.execute(
             """UPDATE enrollment_years SET status = 'COVERED', paid_by_payment_id = $3, covered_at = $4
