@@ -18,8 +18,18 @@ from typing import Any
 
 from ops import demo_data
 from services.common.clock import CST
+from services.common.periods import DateRange, cst_date
 from services.common.resident_id import check_character
-from services.registration.domain.model import Category, DateRange, RegionPolicy, ReviewMode
+from services.enrollment.domain.check_document import (
+    CheckDocument,
+    EnrollmentEntry,
+    EntryState,
+    EntryYearStatus,
+    YearEntry,
+    read_document,
+    write_document,
+)
+from services.registration.domain.model import Category, RegionPolicy, ReviewMode
 from services.registration.domain.registration import ordinary_year
 
 # The population is described as of this day: benefit year 2027 is on sale in most regions.
@@ -269,31 +279,37 @@ def _shifted(day: dt.date, years: int) -> dt.date:
 
 @cache
 def check_doc(profile: Profile) -> str:
-    """The person's check document, as RegistrationRepository.refresh_check_index builds it."""
-    enrollments = []
-    for e in profile.enrollments:
-        years = []
-        for year, status in e.years:
-            coverage = year_policy(e.region, year).benefit_period
-            years.append({"year": year, "status": status, "from": str(coverage.start), "to": str(coverage.end)})
-        enrollments.append(
-            {
-                "region": e.region,
-                "region_name": REGION_NAMES[e.region],
-                "category": profile.category.value,
-                "state": e.state,
-                "stop_year": e.stop_year,
-                "since": e.created_at.year,
-                "years": years,
-            }
+    """The person's check document, built with the one writer the registration service uses."""
+    document = CheckDocument(
+        enrollments=tuple(
+            EnrollmentEntry(
+                region_code=e.region,
+                region_name=REGION_NAMES[e.region],
+                category=profile.category.value,
+                state=EntryState(e.state),
+                since=cst_date(e.created_at).year,
+                years=tuple(
+                    YearEntry(
+                        year,
+                        EntryYearStatus(status),
+                        year_policy(e.region, year).benefit_period.start,
+                        year_policy(e.region, year).benefit_period.end,
+                    )
+                    for year, status in e.years
+                ),
+                stop_year=e.stop_year,
+                ended_on=cst_date(e.stopped_at) if e.stopped_at else None,
+                end_reason=e.stop_reason,
+            )
+            for e in profile.enrollments
         )
-    return json.dumps({"enrollments": enrollments, "external": []}, ensure_ascii=False)
+    )
+    return json.dumps(write_document(document), ensure_ascii=False)
 
 
-def check_doc_of(i: int) -> dict[str, Any]:
-    """Person i's check document, parsed (what the check service reads)."""
-    parsed: dict[str, Any] = json.loads(check_doc(profile_of(i)))
-    return parsed
+def check_doc_of(i: int) -> CheckDocument:
+    """Person i's check document, as the check service reads it."""
+    return read_document(json.loads(check_doc(profile_of(i))))
 
 
 @cache

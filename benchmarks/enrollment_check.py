@@ -422,7 +422,7 @@ async def run(options: Options, command: str) -> dict[str, Any]:
     try:
         found["machine"] = await report.machine_info(settings.admin_dsn)
         rows, found["load"] = await prepare_data(options, settings, children)
-        say("verifying loaded check documents against refresh_check_index")
+        say("verifying loaded check documents against the check projection")
         found["documents"] = await loader.verify_documents(settings.insurance_dsn, rows)
         say("settling: checkpoint, then the check table and its key read into the page cache")
         found["settle_seconds"] = await loader.settle(settings.insurance_dsn)

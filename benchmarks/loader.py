@@ -27,9 +27,10 @@ import asyncpg
 from benchmarks import dataset
 from benchmarks.processes import Children
 from ops.setup import load_demo_data
+from services.common.db import create_pool
 from services.common.migrations import drop_database, ensure_database, migrate_database
 from services.common.settings import Settings
-from services.registration.repository import RegistrationRepository
+from services.registration.unit_of_work import RegistrationUnitOfWork
 
 LOADED_TABLES = ("enrollments", "enrollment_years", "enrollment_check_index")
 # Rebuilt biggest first, so that the two connections finish at about the same time.
@@ -198,26 +199,22 @@ async def _run_workers(children: Children, dsn: str, rows: int, workers: int, ch
 
 async def verify_documents(dsn: str, rows: int, sample: int = VERIFY_SAMPLE) -> int:
     """Rebuilds the check documents of a sample of loaded people with the registration service's own
-    refresh_check_index, inside a transaction that is rolled back, and fails unless every rebuilt
+    the check projection, inside a transaction that is rolled back, and fails unless every rebuilt
     document equals the loaded one: the read model is exactly what the service would have written."""
     numbers = sorted({dataset.person_number(random.randrange(rows)) for _ in range(sample)})
-    conn = await asyncpg.connect(dsn)
+    read = "SELECT resident_id_number, doc FROM enrollment_check_index WHERE resident_id_number = ANY($1::text[])"
+    pool = await create_pool(dsn, min_size=1, max_size=1, attempts=3)
     try:
-        read = "SELECT resident_id_number, doc FROM enrollment_check_index WHERE resident_id_number = ANY($1::text[])"
-        loaded = {r[0]: json.loads(r[1]) for r in await conn.fetch(read, numbers)}
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            await RegistrationRepository(conn).refresh_check_index(numbers, dt.datetime.now(dt.UTC))
-            rebuilt = {r[0]: json.loads(r[1]) for r in await conn.fetch(read, numbers)}
-        finally:
-            await transaction.rollback()
+        async with RegistrationUnitOfWork(pool) as uow:  # never committed: rolled back on exit
+            loaded = {r[0]: r[1] for r in await uow.conn.fetch(read, numbers)}
+            await uow.projection.refresh(numbers, dt.datetime.now(dt.UTC))
+            rebuilt = {r[0]: r[1] for r in await uow.conn.fetch(read, numbers)}
     finally:
-        await conn.close()
+        await pool.close()
     for number in numbers:
         if loaded.get(number) != rebuilt.get(number):
             raise AssertionError(
-                f"loaded check document of {number} differs from refresh_check_index:\n"
+                f"loaded check document of {number} differs from the check projection:\n"
                 f"loaded:  {loaded.get(number)}\nrebuilt: {rebuilt.get(number)}"
             )
     return len(numbers)

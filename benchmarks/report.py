@@ -197,7 +197,7 @@ def _load_section(results: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Checked before measuring: {verification['documents']} loaded check documents are identical to "
-        f"what `refresh_check_index` rebuilds (in a rolled-back transaction); {verification['answers']} "
+        f"what the check projection rebuilds (in a rolled-back transaction); {verification['answers']} "
         f"CheckEnrollment answers match the domain rule (statuses: {statuses}).",
         "",
         f"Then, to measure steady-state serving rather than the aftermath of the bulk load, a CHECKPOINT and "

@@ -27,7 +27,7 @@ from medins.registration.v1 import registration_service_pb2 as pb
 from medins.registration.v1 import registration_service_pb2_grpc as pb_grpc
 
 from ops.grpc_cli import describe_error
-from services.registration.batch import MAX_ROWS_PER_CALL
+from services.registration.domain.batch import MAX_ROWS_PER_CALL
 from services.registration.domain.model import CATEGORY_ZH, EVIDENCE_ZH
 
 COLUMNS = ("row_number", "resident_id_number", "name", "phone", "region_code", "school_code", "category", "evidence")

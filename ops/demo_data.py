@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 from services.common.money import Fen
-from services.registration.domain.model import Category, DateRange, Region, RegionPolicy, ReviewMode, School
+from services.common.periods import DateRange
+from services.registration.domain.model import Category, Region, RegionPolicy, ReviewMode, School
 
 D = dt.date
 AUTO, MANUAL = ReviewMode.AUTOMATIC, ReviewMode.MANUAL

@@ -16,7 +16,7 @@ from services.common.messaging.broker import connect_broker
 from services.common.messaging.topology import declare_topology
 from services.common.migrations import ensure_database, migrate_database
 from services.common.settings import Settings
-from services.registration import handlers
+from services.registration.handlers import administration as handlers
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
 log = structlog.get_logger(__name__)

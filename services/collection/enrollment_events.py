@@ -6,6 +6,7 @@ stop wins over any registration or renewal of the same enrollment, whichever arr
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -15,7 +16,7 @@ from medins.events.v1 import events_pb2
 
 from services.collection import events
 from services.collection.domain.assessment import AssessmentBasis, InvalidAssessment, assess
-from services.collection.domain.model import Channel, DateRange, FeeType, InsuredPerson, ItemStatus
+from services.collection.domain.model import Channel, FeeType, InsuredPerson, ItemStatus
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import DomainError
@@ -23,6 +24,7 @@ from services.common.messaging import envelope as event_types
 from services.common.messaging.consumer import Handler
 from services.common.messaging.envelope import UnprocessableEvent
 from services.common.money import Fen
+from services.common.periods import DateRange
 from services.common.proto_values import date_from_proto, enum_from_proto
 from services.common.resident_id import mask
 
@@ -146,10 +148,18 @@ def _basis(a: events_pb2.AssessmentBasis) -> AssessmentBasis:
             date_from_proto(a.coverage_period.end, field="coverage_period.end"),
         ),
         newborn_current_year=a.newborn_current_year,
-        payable_until=date_from_proto(a.newborn_deadline, field="newborn_deadline")
-        if a.HasField("newborn_deadline")
-        else window_end,
+        payable_until=_payable_until(a, window_end),
     )
+
+
+def _payable_until(a: events_pb2.AssessmentBasis, window_end: dt.date) -> dt.date:
+    """The last day the year may be paid (R7a, R13a); events from before payable_until carried the
+    extended deadline as newborn_deadline only."""
+    if a.HasField("payable_until"):
+        return date_from_proto(a.payable_until, field="payable_until")
+    if a.HasField("newborn_deadline"):
+        return date_from_proto(a.newborn_deadline, field="newborn_deadline")
+    return window_end
 
 
 async def _stop(

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.collection.domain.model import (
-    DateRange,
     FeeType,
     Order,
     OrderKind,
@@ -21,6 +20,7 @@ from services.collection.domain.payments import ItemState, OrderState
 from services.collection.repository import ITEM_COLUMNS, item_from_row
 from services.common.db import Connection
 from services.common.money import Fen
+from services.common.periods import DateRange
 
 Record = asyncpg.Record
 

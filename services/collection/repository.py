@@ -10,7 +10,6 @@ import asyncpg
 
 from services.collection.domain.assessment import Assessment
 from services.collection.domain.model import (
-    DateRange,
     FeeType,
     InsuredPerson,
     ItemStatus,
@@ -18,6 +17,7 @@ from services.collection.domain.model import (
 )
 from services.common.db import Connection
 from services.common.money import Fen
+from services.common.periods import DateRange
 
 Record = asyncpg.Record
 

@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-CST = ZoneInfo("Asia/Shanghai")
+from services.common import periods
+
+CST = periods.CST  # the zone every caller takes from the clock module
 
 
 class Clock(Protocol):

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Self
 
 import asyncpg
+import orjson
 import structlog
 
 from services.common.errors import Unavailable
@@ -23,6 +24,14 @@ async def _keep_session(_connection: object) -> None:
     release; what we skip is its RESET ALL / UNLISTEN / advisory-unlock round trip, which costs as much
     as a whole lookup on the hot read path. Our sessions keep no state to reset: advisory locks are all
     transaction-scoped, settings are set at connect, and the relay removes its LISTEN itself."""
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    """jsonb arrives as Python values and is sent from them, on every connection alike: no caller has to
+    guess whether a document comes back as text."""
+    await connection.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=lambda value: orjson.dumps(value).decode(), decoder=orjson.loads
+    )
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 0) -> Pool:
@@ -42,6 +51,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attemp
                 command_timeout=30,
                 server_settings={"timezone": "Asia/Shanghai", "application_name": "medins"},
                 reset=_keep_session,
+                init=_init_connection,
             )
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             if attempts and attempt >= attempts:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from google.protobuf.message import Message
 
@@ -19,12 +19,6 @@ from services.common.errors import AlreadyExists, InvalidArgument
 
 MAX_REQUEST_ID_LENGTH = 128
 R = TypeVar("R", bound=Message)
-
-
-class HasRequestId(Protocol):
-    request_id: str
-
-    def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...
 
 
 def request_fingerprint(request: Message) -> bytes:
@@ -53,6 +47,14 @@ def checked_request_id(request_id: str) -> str:
     return request_id
 
 
+def _request_id_of(request: Message) -> str:
+    """Every mutating request has a request_id (AIP-155); a message without one is a wiring bug."""
+    value = getattr(request, "request_id", None)
+    if not isinstance(value, str):
+        raise TypeError(f"{type(request).__name__} has no request_id field")
+    return value
+
+
 async def idempotent(
     conn: Connection,
     method: str,
@@ -61,7 +63,7 @@ async def idempotent(
     action: Callable[[], Awaitable[R]],
 ) -> R:
     """Runs `action` once per (method, request_id) within the caller's transaction."""
-    request_id = checked_request_id(request.request_id)  # type: ignore[attr-defined]
+    request_id = checked_request_id(_request_id_of(request))
     fingerprint = request_fingerprint(request)
     inserted = await conn.fetchval(
         """INSERT INTO idempotency_keys (method, request_id, fingerprint) VALUES ($1, $2, $3)

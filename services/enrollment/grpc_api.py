@@ -14,18 +14,10 @@ from services.common.clock import Clock
 from services.common.db import Database
 from services.common.errors import DomainError, InvalidArgument, required
 from services.common.logs import current_correlation_id
-from services.common.proto_values import enum_from_proto, range_to_proto, timestamp
+from services.common.proto_values import date_to_proto, enum_from_proto, range_to_proto, timestamp
 from services.common.resident_id import parse_resident_id
 from services.enrollment.audit import AuditLog
-from services.enrollment.domain.check import (
-    MAX_BATCH,
-    VISIBILITY,
-    CheckAnswer,
-    CheckPurpose,
-    CheckStatus,
-    Visibility,
-    answer,
-)
+from services.enrollment.domain.check import MAX_BATCH, CheckAnswer, CheckPurpose, CheckStatus, answer, for_purpose
 from services.enrollment.repository import CheckRepository
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -50,7 +42,7 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
         number, year = _target(request.target, now.date(), "target")
         doc = await self._reads.doc(number)
         self._audit.record(now, caller, purpose.value, [number], current_correlation_id())
-        result = _result_proto(answer(number, year, doc), VISIBILITY[purpose])
+        result = _result_proto(for_purpose(answer(number, year, doc), purpose))
         return pb.CheckEnrollmentResponse(result=result, as_of_time=timestamp(now))
 
     async def BatchCheckEnrollments(
@@ -77,7 +69,6 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
         numbers = sorted({c[0] for c in checked if isinstance(c, tuple)})
         docs = await self._reads.docs(numbers) if numbers else {}
         self._audit.record(now, caller, purpose.value, numbers, current_correlation_id())
-        visible = VISIBILITY[purpose]
         results = []
         for i, item in enumerate(checked):
             if isinstance(item, DomainError):
@@ -91,7 +82,7 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
                 )
             else:
                 number, year = item
-                results.append(_result_proto(answer(number, year, docs.get(number)), visible))
+                results.append(_result_proto(for_purpose(answer(number, year, docs.get(number)), purpose)))
         return pb.BatchCheckEnrollmentsResponse(results=results, as_of_time=timestamp(now))
 
 
@@ -125,8 +116,13 @@ _CATEGORY = {"": common_pb2.CATEGORY_UNSPECIFIED} | {
 }
 
 
-def _result_proto(result: CheckAnswer, visible: Visibility) -> pb.EnrollmentCheckResult:
-    """The answer as the caller may see it (R15: only what the purpose needs)."""
+_END_REASON = {"": pb.END_REASON_UNSPECIFIED} | {
+    name.removeprefix("END_REASON_"): number for name, number in pb.EndReason.items() if number
+}
+
+
+def _result_proto(result: CheckAnswer) -> pb.EnrollmentCheckResult:
+    """The answer as built for the caller's purpose (for_purpose has left out what it may not see)."""
     return pb.EnrollmentCheckResult(
         resident_id_number=result.resident_id_number,
         insurance_year=result.insurance_year,
@@ -135,8 +131,8 @@ def _result_proto(result: CheckAnswer, visible: Visibility) -> pb.EnrollmentChec
         region_code=result.region_code,
         region_name=result.region_name,
         scheme=_SCHEME[result.scheme],
-        category=_CATEGORY[result.category] if visible.category else common_pb2.CATEGORY_UNSPECIFIED,
-        covered_periods=[range_to_proto(start, end) for start, end in result.covered_periods]
-        if visible.covered_periods
-        else [],
+        category=_CATEGORY[result.category],
+        covered_periods=[range_to_proto(start, end) for start, end in result.covered_periods],
+        ended_on=date_to_proto(result.ended_on) if result.ended_on else None,
+        end_reason=_END_REASON.get(result.end_reason, pb.END_REASON_UNSPECIFIED),
     )

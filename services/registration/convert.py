@@ -9,6 +9,7 @@ from medins.registration.v1 import registration_service_pb2 as pb
 
 from services.common.errors import DomainError, InvalidArgument
 from services.common.money import Fen
+from services.common.periods import DateRange
 from services.common.proto_values import (
     date_to_proto,
     enum_from_proto,
@@ -17,10 +18,10 @@ from services.common.proto_values import (
     range_to_proto,
     timestamp,
 )
-from services.registration import batch
+from services.registration.domain import batch
 from services.registration.domain.model import (
+    DEFAULT_REVIEW_GRACE_DAYS,
     Category,
-    DateRange,
     Enrollment,
     EnrollmentState,
     Evidence,
@@ -97,7 +98,7 @@ def batch_row(row: pb.RegistrationRow) -> batch.Row:
 
 def row_result_to_proto(result: batch.RowResult) -> pb.RowResult:
     error = None
-    if result.outcome == "REFUSED":
+    if result.outcome is batch.RowOutcome.REFUSED:
         error = common_pb2.ItemError(
             reason=result.error_reason or "",
             field=result.error_field or "",
@@ -141,6 +142,7 @@ def policy_from_proto(value: pb.RegionPolicy) -> RegionPolicy:
         benefit_period=DateRange(*benefit),
         review_mode=mode,
         demo_data=value.demo_data,
+        review_grace_days=value.review_grace_days if value.HasField("review_grace_days") else DEFAULT_REVIEW_GRACE_DAYS,
     )
 
 
@@ -161,6 +163,7 @@ def policy_to_proto(policy: RegionPolicy) -> pb.RegionPolicy:
         review_mode=enum_to_proto(common_pb2.ReviewMode, policy.review_mode, prefix="REVIEW_MODE_"),
         demo_data=policy.demo_data,
         create_time=timestamp(policy.created_at),
+        review_grace_days=policy.review_grace_days,
     )
 
 

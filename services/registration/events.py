@@ -11,7 +11,7 @@ from medins.events.v1 import events_pb2
 
 from services.common.proto_values import date_to_proto, range_to_proto, timestamp
 from services.registration.domain.lifecycle import eighteenth_birthday
-from services.registration.domain.model import Enrollment, StopReason
+from services.registration.domain.model import Enrollment
 from services.registration.domain.registration import YearAssessment
 
 
@@ -34,8 +34,9 @@ def assessment(enrollment: Enrollment, year: YearAssessment) -> events_pb2.Asses
         coverage_period=range_to_proto(year.coverage.start, year.coverage.end),
         newborn_current_year=year.newborn_current_year,
     )
+    basis.payable_until.CopyFrom(date_to_proto(year.payable.end))
     if year.newborn_current_year or year.payable != year.collection_window:
-        basis.newborn_deadline.CopyFrom(date_to_proto(year.payable.end))
+        basis.newborn_deadline.CopyFrom(date_to_proto(year.payable.end))  # for consumers before payable_until
     return basis
 
 
@@ -63,21 +64,24 @@ def _payable(message: type[P], enrollment: Enrollment, years: Sequence[YearAsses
     )
 
 
-def stopped(enrollment: Enrollment, reason: StopReason, sequence: int, at: dt.datetime) -> events_pb2.EnrollmentStopped:
+def stopped(enrollment: Enrollment, at: dt.datetime) -> events_pb2.EnrollmentStopped:
+    """enrollment.stopped, from the enrollment as the stop left it."""
+    assert enrollment.stop_reason is not None
     return events_pb2.EnrollmentStopped(
         enrollment_id=enrollment.enrollment_id,
-        enrollment_sequence=sequence,
+        enrollment_sequence=enrollment.sequence,
         resident_id_number=enrollment.resident_id_number,
         region_code=enrollment.region_code,
-        reason=reason.value,
+        reason=enrollment.stop_reason.value,
         stop_time=timestamp(at),
     )
 
 
-def aged_out(enrollment: Enrollment, sequence: int, at: dt.datetime) -> events_pb2.EnrollmentAgedOut:
+def aged_out(enrollment: Enrollment, at: dt.datetime) -> events_pb2.EnrollmentAgedOut:
+    """enrollment.aged_out, from the enrollment as the age-out left it."""
     return events_pb2.EnrollmentAgedOut(
         enrollment_id=enrollment.enrollment_id,
-        enrollment_sequence=sequence,
+        enrollment_sequence=enrollment.sequence,
         resident_id_number=enrollment.resident_id_number,
         region_code=enrollment.region_code,
         eighteenth_birthday=date_to_proto(eighteenth_birthday(enrollment.birth_date)),

@@ -13,8 +13,12 @@ from services.common.clock import Clock
 from services.common.errors import NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
-from services.registration import batch, convert, handlers
-from services.registration.domain.model import Region, School
+from services.registration import convert
+from services.registration.domain.model import EnrollmentState, Region, School
+from services.registration.handlers import administration, external, review, stop
+from services.registration.handlers.batch import register_batch
+from services.registration.handlers.lookups import load_enrollment, load_policy
+from services.registration.handlers.registration import Application, register_resident
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -28,7 +32,8 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
     async def RegisterResident(
         self, request: pb.RegisterResidentRequest, context: Context
     ) -> pb.RegisterResidentResponse:
-        command = handlers.RegisterResident(
+        application = Application(
+            key=0,
             resident_id_number=request.resident_id_number,
             name=request.name,
             phone=request.phone,
@@ -39,7 +44,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
         )
 
         async def action(uow: RegistrationUnitOfWork) -> pb.RegisterResidentResponse:
-            enrollment = await handlers.register_resident(command, uow, self._clock)
+            enrollment = await register_resident(application, uow, self._clock)
             return pb.RegisterResidentResponse(enrollment=convert.enrollment_to_proto(enrollment))
 
         return await run_mutation(self._uow, "RegisterResident", request, pb.RegisterResidentResponse, action)
@@ -50,7 +55,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
         rows = [convert.batch_row(row) for row in request.rows]
 
         async def action(uow: RegistrationUnitOfWork) -> pb.BatchRegisterResidentsResponse:
-            results = await batch.register_batch(request.batch_id, request.submitter_code, rows, uow, self._clock)
+            results = await register_batch(request.batch_id, request.submitter_code, rows, uow, self._clock)
             return pb.BatchRegisterResidentsResponse(
                 batch_id=request.batch_id, results=[convert.row_result_to_proto(r) for r in results]
             )
@@ -70,7 +75,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             maximum=2000,
         )
         async with self._uow() as uow:
-            summary = await uow.repo.batch_summary(request.batch_id)
+            summary = await uow.batches.summary(request.batch_id)
             if summary is None:
                 raise NotFound(
                     "BATCH_NOT_FOUND",
@@ -79,16 +84,15 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
                     field="batch_id",
                     metadata={"batch_id": request.batch_id},
                 )
-            records = await uow.repo.batch_page(
+            results = await uow.batches.page(
                 request.batch_id, request.refused_only, int(page.cursor[0]) if page.cursor else 0, page.size
             )
-        results = [batch.stored_result(r) for r in records]
         return pb.GetRegistrationBatchResponse(
-            batch_id=summary["batch_id"],
-            submitter_code=summary["submitter_code"],
-            row_count=summary["row_count"],
-            accepted_count=summary["accepted_count"],
-            refused_count=summary["refused_count"],
+            batch_id=summary.batch_id,
+            submitter_code=summary.submitter_code,
+            row_count=summary.row_count,
+            accepted_count=summary.accepted_count,
+            refused_count=summary.refused_count,
             results=[convert.row_result_to_proto(r) for r in results],
             next_page_token=page.next_token((results[-1].row_number,), len(results)) if results else "",
         )
@@ -96,10 +100,10 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
     async def ApproveRegistration(
         self, request: pb.ApproveRegistrationRequest, context: Context
     ) -> pb.ApproveRegistrationResponse:
-        command = handlers.ReviewRegistration(request.enrollment_id, request.officer_id, request.note)
+        command = review.ReviewRegistration(request.enrollment_id, request.officer_id, request.note)
 
         async def action(uow: RegistrationUnitOfWork) -> pb.ApproveRegistrationResponse:
-            enrollment = await handlers.approve_registration(command, uow, self._clock)
+            enrollment = await review.approve_registration(command, uow, self._clock)
             return pb.ApproveRegistrationResponse(enrollment=convert.enrollment_to_proto(enrollment))
 
         return await run_mutation(self._uow, "ApproveRegistration", request, pb.ApproveRegistrationResponse, action)
@@ -107,26 +111,26 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
     async def RejectRegistration(
         self, request: pb.RejectRegistrationRequest, context: Context
     ) -> pb.RejectRegistrationResponse:
-        command = handlers.ReviewRegistration(request.enrollment_id, request.officer_id, request.reason)
+        command = review.ReviewRegistration(request.enrollment_id, request.officer_id, request.reason)
 
         async def action(uow: RegistrationUnitOfWork) -> pb.RejectRegistrationResponse:
-            enrollment = await handlers.reject_registration(command, uow, self._clock)
+            enrollment = await review.reject_registration(command, uow, self._clock)
             return pb.RejectRegistrationResponse(enrollment=convert.enrollment_to_proto(enrollment))
 
         return await run_mutation(self._uow, "RejectRegistration", request, pb.RejectRegistrationResponse, action)
 
     async def StopEnrollment(self, request: pb.StopEnrollmentRequest, context: Context) -> pb.StopEnrollmentResponse:
-        command = handlers.StopEnrollment(request.enrollment_id, convert.stop_reason(request.reason), request.note)
+        command = stop.StopEnrollment(request.enrollment_id, convert.stop_reason(request.reason), request.note)
 
         async def action(uow: RegistrationUnitOfWork) -> pb.StopEnrollmentResponse:
-            enrollment = await handlers.stop_enrollment(command, uow, self._clock)
+            enrollment = await stop.stop_enrollment(command, uow, self._clock)
             return pb.StopEnrollmentResponse(enrollment=convert.enrollment_to_proto(enrollment))
 
         return await run_mutation(self._uow, "StopEnrollment", request, pb.StopEnrollmentResponse, action)
 
     async def GetEnrollment(self, request: pb.GetEnrollmentRequest, context: Context) -> pb.GetEnrollmentResponse:
         async with self._uow() as uow:
-            enrollment = await handlers.load_enrollment(uow.repo, request.enrollment_id)
+            enrollment = await load_enrollment(uow, request.enrollment_id)
         return pb.GetEnrollmentResponse(enrollment=convert.enrollment_to_proto(enrollment))
 
     async def ListEnrollments(self, request: pb.ListEnrollmentsRequest, context: Context) -> pb.ListEnrollmentsResponse:
@@ -139,7 +143,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             maximum=1000,
         )
         async with self._uow() as uow:
-            found = await uow.repo.list_enrollments(
+            found = await uow.selection.list_by_region(
                 request.region_code, state, (page.cursor[0], page.cursor[1]) if page.cursor else None, page.size
             )
         token = (
@@ -160,8 +164,12 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             maximum=1000,
         )
         async with self._uow() as uow:
-            found = await uow.repo.list_aged_out(
-                request.region_code, request.insurance_year, page.cursor[0] if page.cursor else None, page.size
+            found = await uow.selection.list_ended_in(
+                EnrollmentState.AGED_OUT,
+                request.region_code,
+                request.insurance_year,
+                page.cursor[0] if page.cursor else None,
+                page.size,
             )
         token = page.next_token((found[-1].enrollment_id,), len(found)) if found else ""
         return pb.ListAgedOutEnrollmentsResponse(
@@ -171,7 +179,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
     async def RecordExternalEnrollment(
         self, request: pb.RecordExternalEnrollmentRequest, context: Context
     ) -> pb.RecordExternalEnrollmentResponse:
-        command = handlers.RecordExternalEnrollment(
+        command = external.RecordExternalEnrollment(
             resident_id_number=request.resident_id_number,
             name=request.name,
             region_code=request.region_code,
@@ -181,8 +189,8 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
         )
 
         async def action(uow: RegistrationUnitOfWork) -> pb.RecordExternalEnrollmentResponse:
-            external = await handlers.record_external_enrollment(command, uow, self._clock)
-            return pb.RecordExternalEnrollmentResponse(external_enrollment=convert.external_to_proto(external))
+            recorded = await external.record_external_enrollment(command, uow, self._clock)
+            return pb.RecordExternalEnrollmentResponse(external_enrollment=convert.external_to_proto(recorded))
 
         return await run_mutation(
             self._uow, "RecordExternalEnrollment", request, pb.RecordExternalEnrollmentResponse, action
@@ -192,10 +200,10 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
         self, request: pb.EndExternalEnrollmentRequest, context: Context
     ) -> pb.EndExternalEnrollmentResponse:
         async def action(uow: RegistrationUnitOfWork) -> pb.EndExternalEnrollmentResponse:
-            external = await handlers.end_external_enrollment(
+            ended = await external.end_external_enrollment(
                 request.external_enrollment_id, request.reason, uow, self._clock
             )
-            return pb.EndExternalEnrollmentResponse(external_enrollment=convert.external_to_proto(external))
+            return pb.EndExternalEnrollmentResponse(external_enrollment=convert.external_to_proto(ended))
 
         return await run_mutation(self._uow, "EndExternalEnrollment", request, pb.EndExternalEnrollmentResponse, action)
 
@@ -203,7 +211,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
         region = Region(request.region.region_code, request.region.name)
 
         async def action(uow: RegistrationUnitOfWork) -> pb.CreateRegionResponse:
-            created = await handlers.create_region(region, uow, self._clock)
+            created = await administration.create_region(region, uow, self._clock)
             return pb.CreateRegionResponse(region=convert.region_to_proto(created))
 
         return await run_mutation(self._uow, "CreateRegion", request, pb.CreateRegionResponse, action)
@@ -211,7 +219,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
     async def ListRegions(self, request: pb.ListRegionsRequest, context: Context) -> pb.ListRegionsResponse:
         page = page_request(request.page_size, request.page_token, filters={}, default=100, maximum=1000)
         async with self._uow() as uow:
-            found = await uow.repo.list_regions(page.cursor[0] if page.cursor else None, page.size)
+            found = await uow.regions.list_regions(page.cursor[0] if page.cursor else None, page.size)
         token = page.next_token((found[-1].code,), len(found)) if found else ""
         return pb.ListRegionsResponse(regions=[convert.region_to_proto(r) for r in found], next_page_token=token)
 
@@ -219,7 +227,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
         school = School(request.school.school_code, request.school.name, request.school.region_code)
 
         async def action(uow: RegistrationUnitOfWork) -> pb.CreateSchoolResponse:
-            created = await handlers.create_school(school, uow, self._clock)
+            created = await administration.create_school(school, uow, self._clock)
             return pb.CreateSchoolResponse(school=convert.school_to_proto(created))
 
         return await run_mutation(self._uow, "CreateSchool", request, pb.CreateSchoolResponse, action)
@@ -229,7 +237,9 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             request.page_size, request.page_token, filters={"region": request.region_code}, default=100, maximum=1000
         )
         async with self._uow() as uow:
-            found = await uow.repo.list_schools(request.region_code, page.cursor[0] if page.cursor else None, page.size)
+            found = await uow.regions.list_schools(
+                request.region_code, page.cursor[0] if page.cursor else None, page.size
+            )
         token = page.next_token((found[-1].code,), len(found)) if found else ""
         return pb.ListSchoolsResponse(schools=[convert.school_to_proto(s) for s in found], next_page_token=token)
 
@@ -237,16 +247,14 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
         policy = convert.policy_from_proto(request.policy)
 
         async def action(uow: RegistrationUnitOfWork) -> pb.SetRegionPolicyResponse:
-            stored = await handlers.set_region_policy(policy, uow, self._clock)
+            stored = await administration.set_region_policy(policy, uow, self._clock)
             return pb.SetRegionPolicyResponse(policy=convert.policy_to_proto(stored))
 
         return await run_mutation(self._uow, "SetRegionPolicy", request, pb.SetRegionPolicyResponse, action)
 
     async def GetRegionPolicy(self, request: pb.GetRegionPolicyRequest, context: Context) -> pb.GetRegionPolicyResponse:
         async with self._uow() as uow:
-            policy = await handlers.get_region_policy(
-                request.region_code, request.insurance_year, request.version, uow.repo
-            )
+            policy = await load_policy(uow, request.region_code, request.insurance_year, request.version)
         return pb.GetRegionPolicyResponse(policy=convert.policy_to_proto(policy))
 
     async def ListRegionPolicies(
@@ -256,7 +264,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             request.page_size, request.page_token, filters={"region": request.region_code}, default=100, maximum=1000
         )
         async with self._uow() as uow:
-            found = await uow.repo.list_current_policies(
+            found = await uow.regions.list_current_policies(
                 request.region_code, (page.cursor[0], page.cursor[1]) if page.cursor else None, page.size
             )
         token = page.next_token((found[-1].region_code, found[-1].insurance_year), len(found)) if found else ""

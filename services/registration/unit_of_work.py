@@ -1,18 +1,34 @@
-"""The insurance database's unit of work: repository and outbox over one transaction."""
+"""The insurance database's unit of work: the repositories, the check projection and the outbox over
+one transaction."""
 
 from __future__ import annotations
 
 from services.common.db import UnitOfWork
 from services.common.messaging.outbox import Outbox
-from services.registration.repository import RegistrationRepository
+from services.registration.batches_repository import BatchesRepository
+from services.registration.check_projection import CheckProjection
+from services.registration.enrollment_selection import EnrollmentSelection
+from services.registration.enrollments_repository import EnrollmentsRepository
+from services.registration.external_repository import ExternalRepository
+from services.registration.regions_repository import RegionsRepository
 
 PRODUCER = "registration"
 
 
 class RegistrationUnitOfWork(UnitOfWork):
-    repo: RegistrationRepository
+    regions: RegionsRepository
+    enrollments: EnrollmentsRepository
+    selection: EnrollmentSelection
+    external: ExternalRepository
+    batches: BatchesRepository
+    projection: CheckProjection
     outbox: Outbox
 
     def _open(self) -> None:
-        self.repo = RegistrationRepository(self.conn)
+        self.regions = RegionsRepository(self.conn)
+        self.enrollments = EnrollmentsRepository(self.conn)
+        self.selection = EnrollmentSelection(self.conn, self.enrollments)
+        self.external = ExternalRepository(self.conn)
+        self.batches = BatchesRepository(self.conn)
+        self.projection = CheckProjection(self.conn, self.enrollments, self.external)
         self.outbox = Outbox(self.conn, PRODUCER)

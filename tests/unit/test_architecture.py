@@ -7,7 +7,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("grpc", "asyncpg", "aio_pika", "aiormq", "structlog", "medins", "google", "pydantic", "uvloop")
-PURE_COMMON = ("services/common/errors.py", "services/common/money.py", "services/common/resident_id.py")
+PURE_COMMON = (
+    "services/common/errors.py",
+    "services/common/money.py",
+    "services/common/periods.py",
+    "services/common/resident_id.py",
+)
 
 
 def _imports(path: Path) -> set[str]:

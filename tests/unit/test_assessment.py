@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.collection.domain.assessment import AssessmentBasis, InvalidAssessment, assess
-from services.collection.domain.model import DateRange, FeeType, ItemStatus
+from services.collection.domain.model import FeeType, ItemStatus
 from services.common.money import Fen
+from services.common.periods import DateRange
 
 D = dt.date
 

@@ -1,40 +1,58 @@
-"""R15: the enrollment check's answer for a year, and what each purpose may see."""
+"""R15: the enrollment check's answer for a year, what each purpose may see, and the check document's
+stored form (one writer, one reader)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+
+import pytest
 
 from services.enrollment.domain.check import CheckPurpose, CheckStatus, answer, for_purpose
+from services.enrollment.domain.check_document import (
+    CheckDocument,
+    EnrollmentEntry,
+    EntryState,
+    EntryYearStatus,
+    ExternalEntry,
+    YearEntry,
+    read_document,
+    write_document,
+)
 
 N = "340802198001011234"
+D = dt.date
 
 
-def doc(*enrollments: dict[str, Any], external: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"enrollments": list(enrollments), "external": external or []}
+def doc(*enrollments: EnrollmentEntry, external: tuple[ExternalEntry, ...] = ()) -> CheckDocument:
+    return CheckDocument(enrollments=enrollments, external=external)
 
 
 def enrollment(
     state: str,
-    years: list[dict[str, Any]] | None = None,
+    years: tuple[YearEntry, ...] = (),
     *,
     since: int = 2023,
     stop_year: int | None = None,
     region: str = "340800",
-) -> dict[str, Any]:
-    return {
-        "region": region,
-        "region_name": "安庆市",
-        "category": "MINOR",
-        "state": state,
-        "since": since,
-        "stop_year": stop_year,
-        "years": years or [],
-    }
+    region_name: str = "安庆市",
+    ended_on: dt.date | None = None,
+    end_reason: str | None = None,
+) -> EnrollmentEntry:
+    return EnrollmentEntry(
+        region_code=region,
+        region_name=region_name,
+        category="MINOR",
+        state=EntryState(state),
+        since=since,
+        years=years,
+        stop_year=stop_year,
+        ended_on=ended_on,
+        end_reason=end_reason,
+    )
 
 
-def year(y: int, status: str, start: str | None = None) -> dict[str, Any]:
-    return {"year": y, "status": status, "from": start or f"{y}-01-01", "to": f"{y}-12-31"}
+def year(y: int, status: str, start: dt.date | None = None) -> YearEntry:
+    return YearEntry(y, EntryYearStatus(status), start or D(y, 1, 1), D(y, 12, 31))
 
 
 def test_nobody_known_is_not_enrolled() -> None:
@@ -44,20 +62,52 @@ def test_nobody_known_is_not_enrolled() -> None:
 
 def test_a_paid_year_is_covered_with_its_period() -> None:
     result = answer(
-        N, 2023, doc(enrollment("ACTIVE", [year(2023, "COVERED", "2023-11-15"), year(2024, "AWAITING_PAYMENT")]))
+        N, 2023, doc(enrollment("ACTIVE", (year(2023, "COVERED", D(2023, 11, 15)), year(2024, "AWAITING_PAYMENT"))))
     )
     assert result.status is CheckStatus.COVERED and result.enrolled
-    assert result.covered_periods == ((dt.date(2023, 11, 15), dt.date(2023, 12, 31)),)
+    assert result.covered_periods == ((D(2023, 11, 15), D(2023, 12, 31)),)
     assert (
-        answer(N, 2024, doc(enrollment("ACTIVE", [year(2024, "AWAITING_PAYMENT")]))).status
+        answer(N, 2024, doc(enrollment("ACTIVE", (year(2024, "AWAITING_PAYMENT"),)))).status
         is CheckStatus.REGISTERED_UNPAID
     )
 
 
-def test_coverage_survives_a_stop() -> None:
-    stopped = enrollment("STOPPED", [year(2024, "COVERED")], since=2023, stop_year=2024)
+def test_coverage_survives_a_stop_and_later_years_say_stopped_with_date_and_reason() -> None:
+    stopped = enrollment(
+        "STOPPED", (year(2024, "COVERED"),), since=2023, stop_year=2024, ended_on=D(2024, 6, 3), end_reason="MOVED_AWAY"
+    )
     assert answer(N, 2024, doc(stopped)).status is CheckStatus.COVERED
-    assert answer(N, 2025, doc(stopped)).status is CheckStatus.NOT_ENROLLED
+    after = answer(N, 2026, doc(stopped))
+    assert (after.status, after.ended_on, after.end_reason) == (CheckStatus.STOPPED, D(2024, 6, 3), "MOVED_AWAY")
+    assert not after.enrolled
+
+
+def test_a_move_between_regions_is_answered_for_the_live_enrollment() -> None:
+    """Stopped in Anqing, registered in Xiamen the same year (both created at the same instant, as a
+    controlled clock makes them): the year is answered for Xiamen, whatever the order in the document."""
+    anqing = enrollment(
+        "STOPPED",
+        (year(2026, "CANCELLED"),),
+        since=2026,
+        stop_year=2026,
+        ended_on=D(2026, 3, 1),
+        end_reason="MOVED_AWAY",
+    )
+    xiamen = enrollment("ACTIVE", (year(2026, "AWAITING_PAYMENT"),), since=2026, region="350200", region_name="厦门市")
+    for ordered in (doc(anqing, xiamen), doc(xiamen, anqing)):
+        result = answer(N, 2026, ordered)
+        assert (result.status, result.region_code) == (CheckStatus.REGISTERED_UNPAID, "350200")
+        assert result.ended_on is None and result.end_reason == ""
+
+
+def test_an_aged_out_minor_is_aged_out_in_later_years_with_the_birthday() -> None:
+    aged = enrollment(
+        "AGED_OUT", (year(2026, "COVERED"),), since=2020, stop_year=2026, ended_on=D(2026, 5, 8), end_reason="AGED_OUT"
+    )
+    assert answer(N, 2026, doc(aged)).status is CheckStatus.COVERED
+    for later in (2027, 2030):
+        result = answer(N, later, doc(aged))
+        assert (result.status, result.ended_on, result.end_reason) == (CheckStatus.AGED_OUT, D(2026, 5, 8), "AGED_OUT")
 
 
 def test_pending_review_and_aged_out_are_reported() -> None:
@@ -67,12 +117,20 @@ def test_pending_review_and_aged_out_are_reported() -> None:
 
 def test_years_before_the_enrollment_are_not_enrolled() -> None:
     assert answer(N, 2021, doc(enrollment("ACTIVE", since=2023))).status is CheckStatus.NOT_ENROLLED
+    assert answer(N, 2021, doc(enrollment("STOPPED", since=2023, stop_year=2024))).status is CheckStatus.NOT_ENROLLED
 
 
 def test_an_external_employee_enrollment_is_enrolled_elsewhere() -> None:
-    result = answer(N, 2024, doc(external=[{"region": "320400", "region_name": "常州市", "scheme": "EMPLOYEE"}]))
+    result = answer(N, 2024, doc(external=(ExternalEntry("320400", "常州市", "EMPLOYEE"),)))
     assert result.status is CheckStatus.ENROLLED_ELSEWHERE and result.enrolled
     assert (result.region_name, result.scheme) == ("常州市", "EMPLOYEE")
+
+
+def test_after_a_stop_an_enrollment_held_elsewhere_wins_but_not_during_the_stopped_enrollment() -> None:
+    stopped = enrollment("STOPPED", since=2023, stop_year=2024, ended_on=D(2024, 3, 1), end_reason="MOVED_AWAY")
+    elsewhere = (ExternalEntry("320400", "常州市", "RESIDENT"),)
+    assert answer(N, 2024, doc(stopped, external=elsewhere)).status is CheckStatus.STOPPED
+    assert answer(N, 2025, doc(stopped, external=elsewhere)).status is CheckStatus.ENROLLED_ELSEWHERE
 
 
 def test_rejected_registrations_do_not_count() -> None:
@@ -80,7 +138,7 @@ def test_rejected_registrations_do_not_count() -> None:
 
 
 def test_each_purpose_sees_only_what_it_needs() -> None:
-    full = answer(N, 2023, doc(enrollment("ACTIVE", [year(2023, "COVERED")])))
+    full = answer(N, 2023, doc(enrollment("ACTIVE", (year(2023, "COVERED"),))))
     hospital = for_purpose(full, CheckPurpose.HOSPITAL_SETTLEMENT)
     assert hospital.covered_periods and not hospital.category
     tax = for_purpose(full, CheckPurpose.TAX_COLLECTION)
@@ -88,3 +146,45 @@ def test_each_purpose_sees_only_what_it_needs() -> None:
     other_region = for_purpose(full, CheckPurpose.CROSS_REGION_REGISTRATION)
     assert other_region.region_code and not other_region.category and not other_region.covered_periods
     assert for_purpose(full, CheckPurpose.INSURANCE_ADMINISTRATION) == full
+
+
+def test_a_hospital_learns_when_coverage_ended_but_not_why() -> None:
+    stopped = enrollment("STOPPED", since=2023, stop_year=2024, ended_on=D(2024, 3, 1), end_reason="DECEASED")
+    full = answer(N, 2025, doc(stopped))
+    hospital = for_purpose(full, CheckPurpose.HOSPITAL_SETTLEMENT)
+    assert (hospital.ended_on, hospital.end_reason) == (D(2024, 3, 1), "")
+    other_region = for_purpose(full, CheckPurpose.CROSS_REGION_REGISTRATION)
+    assert other_region.end_reason == "DECEASED"
+
+
+def test_the_stored_document_reads_back_as_written() -> None:
+    written = doc(
+        enrollment("STOPPED", (year(2024, "CANCELLED"),), stop_year=2024, ended_on=D(2024, 3, 1), end_reason="OTHER"),
+        enrollment("ACTIVE", (year(2025, "COVERED", D(2025, 2, 1)),), since=2025),
+        external=(ExternalEntry("320400", "常州市", "EMPLOYEE"),),
+    )
+    assert read_document(write_document(written)) == written
+    assert write_document(written)["v"] == 2
+
+
+def test_a_version_1_document_still_reads() -> None:
+    stored = {
+        "enrollments": [
+            {
+                "region": "340800",
+                "region_name": "安庆市",
+                "category": "MINOR",
+                "state": "ACTIVE",
+                "since": 2023,
+                "stop_year": None,
+                "years": [{"year": 2024, "status": "COVERED", "from": "2024-01-01", "to": "2024-12-31"}],
+            }
+        ],
+        "external": [],
+    }
+    assert answer(N, 2024, read_document(stored)).status is CheckStatus.COVERED
+
+
+def test_a_document_of_an_unknown_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="version 3"):
+        read_document({"v": 3, "enrollments": [], "external": []})

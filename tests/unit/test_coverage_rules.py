@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import replace
 
 from services.common.money import Fen
+from services.common.periods import DateRange
 from services.registration.domain.coverage import GrantDecision, decide_grant, should_withdraw
-from services.registration.domain.model import DateRange, EnrollmentYear, YearStatus
+from services.registration.domain.model import EnrollmentYear, YearStatus
 
 D = dt.date
 YEAR = EnrollmentYear(

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from services.collection.domain.model import (
     Channel,
-    DateRange,
     FeeType,
     ItemStatus,
     OrderStatus,
@@ -34,6 +33,7 @@ from services.collection.domain.refunds import MAX_ATTEMPTS, after_failure
 from services.common.clock import CST
 from services.common.errors import Conflict, FailedPrecondition, InvalidArgument
 from services.common.money import Fen
+from services.common.periods import DateRange
 
 D = dt.date
 LAST_DAY = D(2023, 12, 31)

@@ -9,7 +9,8 @@ import pytest
 
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.money import Fen
-from services.registration.domain.model import Category, DateRange, RegionPolicy, ReviewMode
+from services.common.periods import DateRange
+from services.registration.domain.model import Category, RegionPolicy, ReviewMode
 from services.registration.domain.policy import governing_policy, on_sale, subsidy_for, validate_policy
 
 D = dt.date

@@ -1,6 +1,6 @@
 """Stops minors who turned 18 (R12): python -m workers.age_out."""
 
-from services.registration.age_out import age_out_due
+from services.registration.handlers.stop import age_out_due
 from workers.periodic_runner import run_job
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Insurance side: consumes payment events and grants or withdraws coverage (python -m workers.coverage)."""
 
 from services.common.messaging.topology import REGISTRATION_PAYMENT_EVENTS
-from services.registration.payment_events import payment_event_handlers
+from services.registration.handlers.coverage import payment_event_handlers
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from workers.consumer_runner import run_consumer
 

@@ -1,6 +1,6 @@
 """Carries active enrollments into the year whose window opened (R10): python -m workers.renewal."""
 
-from services.registration.renewal import renew_due
+from services.registration.handlers.renewal import renew_due
 from workers.periodic_runner import run_job
 
 if __name__ == "__main__":

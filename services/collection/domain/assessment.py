@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from services.collection.domain.model import DateRange, FeeType, ItemStatus
+from services.collection.domain.model import FeeType, ItemStatus
 from services.common.money import Fen
+from services.common.periods import DateRange
 
 
 class InvalidAssessment(ValueError):

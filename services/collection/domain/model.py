@@ -7,14 +7,12 @@ import enum
 from dataclasses import dataclass
 
 from services.common.money import Fen
+from services.common.periods import DateRange
 
 
 class FeeType(enum.StrEnum):
     RESIDENT_MEDICAL = "RESIDENT_MEDICAL"
     RESIDENT_PENSION = "RESIDENT_PENSION"
-
-
-FEE_TYPE_ZH = {FeeType.RESIDENT_MEDICAL: "城乡居民基本医疗保险", FeeType.RESIDENT_PENSION: "城乡居民基本养老保险"}
 
 
 class ItemStatus(enum.StrEnum):
@@ -69,12 +67,6 @@ class RefundStatus(enum.StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     MANUAL_HANDLING = "MANUAL_HANDLING"
-
-
-@dataclass(frozen=True)
-class DateRange:
-    start: dt.date
-    end: dt.date
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, replace
-from typing import Any
+
+from services.enrollment.domain.check_document import CheckDocument, EnrollmentEntry, EntryState, EntryYearStatus
 
 
 class CheckPurpose(enum.StrEnum):
@@ -42,72 +43,97 @@ class CheckAnswer:
     scheme: str = ""
     category: str = ""
     covered_periods: tuple[tuple[dt.date, dt.date], ...] = ()
+    ended_on: dt.date | None = None  # STOPPED / AGED_OUT: the stop date or the 18th birthday
+    end_reason: str = ""
 
     @property
     def enrolled(self) -> bool:
         return self.status in ENROLLED
 
 
-def answer(number: str, year: int, doc: dict[str, Any] | None) -> CheckAnswer:
-    """Status for `year`: covered if any enrollment paid it; else the newest enrollment that concerns
-    the year (pending, unpaid, stopped, aged out); else an active enrollment held elsewhere."""
+_ENDED = {EntryState.STOPPED: CheckStatus.STOPPED, EntryState.AGED_OUT: CheckStatus.AGED_OUT}
+COVERED = EntryYearStatus.COVERED
+
+
+def answer(number: str, year: int, doc: CheckDocument | None) -> CheckAnswer:
+    """A person's status for `year`, the first of these that applies (R15):
+
+    1. covered, if any enrollment paid the year;
+    2. the live (pending or active) enrollment, when it concerns the year: it wins over ended ones, so
+       a person who stopped in one region and registered in another is answered for the new one;
+    3. an ended enrollment during its life (registered by the year, ended in or after it);
+    4. an active enrollment held elsewhere (employee insurance, another region);
+    5. the most recent ended enrollment for the years after it ended: STOPPED / AGED_OUT with the date
+       and reason, so another region can tell why, not NOT_ENROLLED.
+    """
     if doc is None:
         return CheckAnswer(number, year, CheckStatus.NOT_ENROLLED)
-    enrollments: list[dict[str, Any]] = doc.get("enrollments", [])
-    covered = [
-        (e, y) for e in enrollments for y in e.get("years", []) if y["year"] == year and y["status"] == "COVERED"
-    ]
-    if covered:
-        enrollment = covered[0][0]
-        periods = tuple(sorted((dt.date.fromisoformat(y["from"]), dt.date.fromisoformat(y["to"])) for _, y in covered))
-        return _resident(number, year, CheckStatus.COVERED, enrollment, periods)
-    for enrollment in enrollments:  # newest first
-        status = _status_in_year(enrollment, year)
-        if status is not None:
-            return _resident(number, year, status, enrollment, ())
-    for held in doc.get("external", []):
-        return CheckAnswer(
+    found = _covered(number, year, doc) or _live(number, year, doc) or _ended(number, year, doc, during=True)
+    if found is None and doc.external:
+        held = doc.external[0]
+        found = CheckAnswer(
             number,
             year,
             CheckStatus.ENROLLED_ELSEWHERE,
-            region_code=held["region"],
-            region_name=held["region_name"],
-            scheme=held["scheme"],
+            region_code=held.region_code,
+            region_name=held.region_name,
+            scheme=held.scheme,
         )
-    return CheckAnswer(number, year, CheckStatus.NOT_ENROLLED)
+    found = found or _ended(number, year, doc, during=False)
+    return found or CheckAnswer(number, year, CheckStatus.NOT_ENROLLED)
 
 
-def _status_in_year(enrollment: dict[str, Any], year: int) -> CheckStatus | None:
-    state = enrollment["state"]
-    has_year = any(y["year"] == year for y in enrollment.get("years", []))
-    since = int(enrollment.get("since") or 0)
-    if state == "ACTIVE" and (has_year or year >= since):
-        return CheckStatus.REGISTERED_UNPAID
-    if state == "PENDING_REVIEW" and year >= since:
-        return CheckStatus.PENDING_REVIEW
-    if state in ("STOPPED", "AGED_OUT"):
-        stop_year = int(enrollment.get("stop_year") or since)
-        if has_year or since <= year <= stop_year:
-            return CheckStatus.STOPPED if state == "STOPPED" else CheckStatus.AGED_OUT
+def _covered(number: str, year: int, doc: CheckDocument) -> CheckAnswer | None:
+    paid = [(e, y) for e in doc.enrollments for y in e.years if y.year == year and y.status is COVERED]
+    if not paid:
+        return None
+    return _resident(number, year, CheckStatus.COVERED, paid[0][0], tuple(sorted((y.start, y.end) for _, y in paid)))
+
+
+def _live(number: str, year: int, doc: CheckDocument) -> CheckAnswer | None:
+    for entry in doc.enrollments:
+        if entry.state is EntryState.ACTIVE and (entry.since <= year or _has_year(entry, year)):
+            return _resident(number, year, CheckStatus.REGISTERED_UNPAID, entry)
+        if entry.state is EntryState.PENDING_REVIEW and entry.since <= year:
+            return _resident(number, year, CheckStatus.PENDING_REVIEW, entry)
     return None
+
+
+def _ended(number: str, year: int, doc: CheckDocument, *, during: bool) -> CheckAnswer | None:
+    """An ended enrollment that concerns the year: during its life, or (newest first) after its end."""
+    for entry in doc.enrollments:
+        if entry.state not in _ENDED:
+            continue
+        last = entry.stop_year if entry.stop_year is not None else entry.since
+        concerned = (_has_year(entry, year) or entry.since <= year <= last) if during else entry.since <= year
+        if concerned:
+            return _resident(number, year, _ENDED[entry.state], entry)
+    return None
+
+
+def _has_year(entry: EnrollmentEntry, year: int) -> bool:
+    return any(y.year == year for y in entry.years)
 
 
 def _resident(
     number: str,
     year: int,
     status: CheckStatus,
-    enrollment: dict[str, Any],
-    periods: tuple[tuple[dt.date, dt.date], ...],
+    entry: EnrollmentEntry,
+    periods: tuple[tuple[dt.date, dt.date], ...] = (),
 ) -> CheckAnswer:
+    ended = status in (CheckStatus.STOPPED, CheckStatus.AGED_OUT)
     return CheckAnswer(
         number,
         year,
         status,
-        region_code=enrollment["region"],
-        region_name=enrollment["region_name"],
+        region_code=entry.region_code,
+        region_name=entry.region_name,
         scheme="RESIDENT",
-        category=enrollment["category"],
+        category=entry.category,
         covered_periods=periods,
+        ended_on=entry.ended_on if ended else None,
+        end_reason=(entry.end_reason or "") if ended else "",
     )
 
 
@@ -117,24 +143,29 @@ class Visibility:
 
     category: bool
     covered_periods: bool
+    end_reason: bool
 
 
-# Only what the purpose needs: a hospital learns coverage, not the (possibly sensitive) category;
-# the tax side learns the category it subsidises by, not the periods; another region learns where and
-# under which scheme, neither category nor periods.
+# Only what the purpose needs: a hospital learns coverage and when it ended, not the (possibly
+# sensitive) category or why it ended; the tax side learns the category it subsidises by and why an
+# enrollment ended, not the periods; another region learns where, under which scheme and why it ended
+# (it must know whether the person moved away), neither category nor periods.
 VISIBILITY = {
-    CheckPurpose.HOSPITAL_SETTLEMENT: Visibility(category=False, covered_periods=True),
-    CheckPurpose.TAX_COLLECTION: Visibility(category=True, covered_periods=False),
-    CheckPurpose.CROSS_REGION_REGISTRATION: Visibility(category=False, covered_periods=False),
-    CheckPurpose.INSURANCE_ADMINISTRATION: Visibility(category=True, covered_periods=True),
+    CheckPurpose.HOSPITAL_SETTLEMENT: Visibility(category=False, covered_periods=True, end_reason=False),
+    CheckPurpose.TAX_COLLECTION: Visibility(category=True, covered_periods=False, end_reason=True),
+    CheckPurpose.CROSS_REGION_REGISTRATION: Visibility(category=False, covered_periods=False, end_reason=True),
+    CheckPurpose.INSURANCE_ADMINISTRATION: Visibility(category=True, covered_periods=True, end_reason=True),
 }
 
 
 def for_purpose(result: CheckAnswer, purpose: CheckPurpose) -> CheckAnswer:
-    """The answer with what the purpose may not see left empty."""
+    """The answer with what the purpose may not see left empty: the one masking rule (R15)."""
     visible = VISIBILITY[purpose]
+    if visible.category and visible.covered_periods and visible.end_reason:
+        return result
     return replace(
         result,
         category=result.category if visible.category else "",
         covered_periods=result.covered_periods if visible.covered_periods else (),
+        end_reason=result.end_reason if visible.end_reason else "",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from services.registration.domain.model import EnrollmentYear, YearStatus
+from services.registration.domain.model import EnrollmentState, EnrollmentYear, YearStatus
 
 
 class GrantDecision(enum.Enum):
@@ -33,3 +33,9 @@ def decide_grant(year: EnrollmentYear, payment_id: str, paid_on: dt.date) -> Gra
 def should_withdraw(year: EnrollmentYear, payment_id: str) -> bool:
     """A refund withdraws coverage only when this very payment granted it."""
     return year.status is YearStatus.COVERED and year.paid_by_payment_id == payment_id
+
+
+def status_after_refund(state: EnrollmentState) -> YearStatus:
+    """A year whose payment was refunded is payable again while the enrollment is active; an ended
+    enrollment's year stays cancelled (R11, R14)."""
+    return YearStatus.AWAITING_PAYMENT if state is EnrollmentState.ACTIVE else YearStatus.CANCELLED

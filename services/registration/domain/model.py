@@ -8,6 +8,9 @@ import enum
 from dataclasses import dataclass, field
 
 from services.common.money import Fen
+from services.common.periods import DateRange
+
+DEFAULT_REVIEW_GRACE_DAYS = 15
 
 
 class Category(enum.StrEnum):
@@ -62,7 +65,9 @@ class EnrollmentState(enum.StrEnum):
     AGED_OUT = "AGED_OUT"
 
 
+# R8: a person holds at most one open enrollment, across all regions.
 OPEN_STATES = frozenset({EnrollmentState.PENDING_REVIEW, EnrollmentState.ACTIVE})
+ENDED_STATES = frozenset({EnrollmentState.STOPPED, EnrollmentState.AGED_OUT})
 
 
 class StopReason(enum.StrEnum):
@@ -90,20 +95,6 @@ class Scheme(enum.StrEnum):
 
 
 SCHEME_ZH = {Scheme.RESIDENT: "居民", Scheme.EMPLOYEE: "职工"}
-
-
-class FeeType(enum.StrEnum):
-    RESIDENT_MEDICAL = "RESIDENT_MEDICAL"
-    RESIDENT_PENSION = "RESIDENT_PENSION"
-
-
-@dataclass(frozen=True)
-class DateRange:
-    start: dt.date
-    end: dt.date
-
-    def __contains__(self, day: object) -> bool:
-        return isinstance(day, dt.date) and self.start <= day <= self.end
 
 
 @dataclass(frozen=True)
@@ -161,6 +152,15 @@ class Enrollment:
     stopped_at: dt.datetime | None = None
     stop_year: int | None = None
 
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def open_resident_id(self) -> str | None:
+        """The key of the one-open-enrollment-per-person constraint (R8): the ID number while open."""
+        return self.resident_id_number if self.is_open else None
+
 
 @dataclass(frozen=True)
 class ExternalEnrollment:
@@ -190,6 +190,8 @@ class RegionPolicy:
     review_mode: ReviewMode
     demo_data: bool = False
     version: int = 0
+    # R7a: how long a registration approved after its window closed stays payable.
+    review_grace_days: int = DEFAULT_REVIEW_GRACE_DAYS
     created_at: dt.datetime | None = field(default=None, compare=False)
 
     def same_terms(self, other: RegionPolicy) -> bool:
@@ -205,6 +207,7 @@ class RegionPolicy:
             self.benefit_period,
             self.review_mode,
             self.demo_data,
+            self.review_grace_days,
         ) == (
             other.region_code,
             other.insurance_year,
@@ -216,4 +219,5 @@ class RegionPolicy:
             other.benefit_period,
             other.review_mode,
             other.demo_data,
+            other.review_grace_days,
         )

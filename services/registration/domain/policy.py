@@ -11,6 +11,7 @@ from services.common.money import Fen
 from services.registration.domain.model import Category, RegionPolicy
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
+MAX_REVIEW_GRACE_DAYS = 366
 
 
 def validate_policy(policy: RegionPolicy) -> RegionPolicy:
@@ -33,6 +34,12 @@ def validate_policy(policy: RegionPolicy) -> RegionPolicy:
                 f"subsidy for {category} must be between 0 and the standard ({ceiling} fen)",
                 f"{category}的资助金额必须在0至缴费标准之间",
             )
+    if not 0 <= policy.review_grace_days <= MAX_REVIEW_GRACE_DAYS:
+        raise _bad(
+            "policy.review_grace_days",
+            f"review grace period must be 0-{MAX_REVIEW_GRACE_DAYS} days",
+            f"审核宽限期应为0至{MAX_REVIEW_GRACE_DAYS}天",
+        )
     window, benefit = policy.collection_window, policy.benefit_period
     if window.start > window.end:
         raise _bad("policy.collection_window", "collection window ends before it starts", "缴费期结束日期早于开始日期")

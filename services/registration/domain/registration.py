@@ -7,16 +7,16 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.common.errors import InvalidArgument, NotFound
 from services.common.money import Fen
+from services.common.periods import DateRange
 from services.common.resident_id import ResidentId
 from services.registration.domain.model import (
     CATEGORY_ZH,
     EVIDENCE_ZH,
     Category,
-    DateRange,
     Enrollment,
     EnrollmentState,
     Evidence,
@@ -161,22 +161,20 @@ def years_to_assess(
     category: Category,
     birth_date: dt.date,
     registered_on: dt.date,
-    today: dt.date,
     policies: Mapping[int, RegionPolicy],
-    already: frozenset[int] = frozenset(),
 ) -> list[YearAssessment]:
-    """The years that become payable when an enrollment turns active on `today` (registration, or
-    approval of a registration made on `registered_on`).
+    """The years a registration made on `registered_on` owes: every year whose collection window is open
+    that day (R7a: judged on the registration date, also when an officer approves it later).
 
-    Every year whose collection window is open today. A newborn registered within 90 days of birth also
-    owes the year of birth, covered from the birth date, and, when born last year, the year in progress;
-    both payable until birth + 90 days (R13: born 15 Nov 2023, registered 20 Nov → 2023 at 350 and 2024
-    at 380).
+    A newborn registered within 90 days of birth also owes the year of birth, covered from the birth
+    date, and, when born last year, the year in progress (R13: born 15 Nov 2023, registered 20 Nov →
+    2023 at 350 and 2024 at 380). Every year it owes is payable until the later of the window's end and
+    birth + 90 days, so registering early is never worse than registering late (R13a).
     """
     chosen: dict[int, YearAssessment] = {}
-    if category is Category.NEWBORN and registered_on <= newborn_deadline(birth_date):
-        deadline = newborn_deadline(birth_date)
-        for year in sorted({birth_date.year, today.year}):
+    newborn = category is Category.NEWBORN and registered_on <= newborn_deadline(birth_date)
+    if newborn:
+        for year in sorted({birth_date.year, registered_on.year}):
             policy = policies.get(year)
             if policy is None:
                 continue
@@ -189,14 +187,36 @@ def years_to_assess(
                 subsidy_fen=subsidy_for(policy, category, standard),
                 collection_window=policy.collection_window,
                 coverage=DateRange(birth_date if current else policy.benefit_period.start, policy.benefit_period.end),
-                payable=DateRange(birth_date, max(deadline, policy.collection_window.end)),
+                payable=DateRange(birth_date, policy.collection_window.end),
                 newborn_current_year=current,
             )
-    for policy in on_sale(policies.values(), today):
-        if policy.insurance_year in chosen:
-            continue
-        chosen[policy.insurance_year] = ordinary_year(policy, category)
-    return [chosen[y] for y in sorted(chosen) if y not in already]
+    for policy in on_sale(policies.values(), registered_on):
+        if policy.insurance_year not in chosen:
+            chosen[policy.insurance_year] = ordinary_year(policy, category)
+    years = [chosen[y] for y in sorted(chosen)]
+    if newborn:
+        years = [payable_until_at_least(y, newborn_deadline(birth_date)) for y in years]
+    return years
+
+
+def years_on_approval(
+    years: list[YearAssessment], approved_on: dt.date, policies: Mapping[int, RegionPolicy]
+) -> list[YearAssessment]:
+    """R7a: nobody loses a year because review was slow. Each year stays payable for the region's review
+    grace period after the approval (registered 30 Dec, approved 3 Jan → payable until 18 Jan)."""
+    return [
+        payable_until_at_least(y, approved_on + dt.timedelta(days=policies[y.insurance_year].review_grace_days))
+        if y.insurance_year in policies
+        else y
+        for y in years
+    ]
+
+
+def payable_until_at_least(year: YearAssessment, last_day: dt.date) -> YearAssessment:
+    """The year with its payable period reaching at least `last_day`."""
+    if year.payable.end >= last_day:
+        return year
+    return replace(year, payable=DateRange(year.payable.start, last_day))
 
 
 def ordinary_year(policy: RegionPolicy, category: Category) -> YearAssessment:
@@ -297,7 +317,6 @@ def new_enrollment(
         category=applicant.category,
         birth_date=applicant.resident_id.birth_date,
         registered_on=today,
-        today=today,
         policies=policies,
     )
     return NewEnrollment(enrollment, years)

@@ -14,9 +14,9 @@ from services.common.clock import Clock
 from services.common.messaging import envelope as event_types
 from services.common.messaging.consumer import Handler
 from services.common.messaging.envelope import UnprocessableEvent
+from services.common.periods import cst_date
 from services.common.proto_values import from_timestamp
-from services.registration.domain.coverage import GrantDecision, decide_grant, should_withdraw
-from services.registration.domain.model import EnrollmentState, YearStatus
+from services.registration.domain.coverage import GrantDecision, decide_grant, should_withdraw, status_after_refund
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -43,16 +43,18 @@ def _medical_items(items: Iterable[events_pb2.PaidItem]) -> list[events_pb2.Paid
 
 
 async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUnitOfWork, clock: Clock) -> None:
-    paid_on = from_timestamp(event.paid_time).date()
+    paid_on = cst_date(from_timestamp(event.paid_time))
     touched: set[str] = set()
     for item in _medical_items(event.items):
-        years = {y.insurance_year: y for y in await uow.repo.years_of(item.enrollment_id, for_update=True)}
+        years = {y.insurance_year: y for y in await uow.enrollments.years_of(item.enrollment_id, for_update=True)}
         year = years.get(item.insurance_year)
         if year is None:
             raise LookupError(f"enrollment {item.enrollment_id} has no year {item.insurance_year} yet")
         decision = decide_grant(year, event.payment_id, paid_on)
         if decision is GrantDecision.GRANT:
-            await uow.repo.set_year_covered(item.enrollment_id, item.insurance_year, event.payment_id, clock.now())
+            await uow.enrollments.set_year_covered(
+                item.enrollment_id, item.insurance_year, event.payment_id, clock.now()
+            )
             touched.add(item.resident_id_number)
         log.info(
             "coverage_decided",
@@ -61,23 +63,21 @@ async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUn
             insurance_year=item.insurance_year,
             payment_id=event.payment_id,
         )
-    if touched:
-        await uow.repo.refresh_check_index(sorted(touched), clock.now())
+    await uow.projection.refresh(sorted(touched), clock.now())
 
 
 async def withdraw_coverage(event: events_pb2.PaymentRefunded, uow: RegistrationUnitOfWork, clock: Clock) -> None:
     touched: set[str] = set()
     for item in _medical_items(event.items):
-        enrollment = await uow.repo.get_enrollment(item.enrollment_id, for_update=True)
+        enrollment = await uow.enrollments.get(item.enrollment_id, for_update=True)
         if enrollment is None:
             raise LookupError(f"enrollment {item.enrollment_id} not found")
-        years = {y.insurance_year: y for y in await uow.repo.years_of(item.enrollment_id, for_update=True)}
-        year = years.get(item.insurance_year)
+        year = next((y for y in enrollment.years if y.insurance_year == item.insurance_year), None)
         if year is None or not should_withdraw(year, event.payment_id):
             continue
-        status = YearStatus.AWAITING_PAYMENT if enrollment.state is EnrollmentState.ACTIVE else YearStatus.CANCELLED
-        await uow.repo.set_year_uncovered(item.enrollment_id, item.insurance_year, status.value)
+        await uow.enrollments.set_years_uncovered(
+            item.enrollment_id, [item.insurance_year], status_after_refund(enrollment.state)
+        )
         touched.add(item.resident_id_number)
         log.info("coverage_withdrawn", enrollment_id=item.enrollment_id, insurance_year=item.insurance_year)
-    if touched:
-        await uow.repo.refresh_check_index(sorted(touched), clock.now())
+    await uow.projection.refresh(sorted(touched), clock.now())

@@ -15,6 +15,8 @@ from services.common.clock import Clock
 from services.common.db import Pool
 from services.common.messaging import envelope as event_types
 from services.registration import events
+from services.registration.domain.lifecycle import AGE_OUT_CATEGORIES, adult_birth_cutoff
+from services.registration.domain.model import EnrollmentState
 from services.registration.domain.policy import on_sale
 from services.registration.domain.registration import ordinary_year
 from services.registration.unit_of_work import RegistrationUnitOfWork
@@ -25,22 +27,30 @@ log = structlog.get_logger(__name__)
 async def renew_due(pool: Pool, clock: Clock, batch_size: int) -> int:
     """Carries one batch of due enrollments into the years on sale today; returns how many."""
     now = clock.now()
+    today = now.date()
     async with RegistrationUnitOfWork(pool) as uow:
-        for region_code, policies in (await uow.repo.regions_with_windows_open(now.date())).items():
-            for policy in on_sale(policies, now.date()):
-                due = await uow.repo.lock_due_for_year(region_code, policy.insurance_year, now.date(), batch_size)
+        for region_code, policies in (await uow.regions.regions_with_windows_open(today)).items():
+            for policy in on_sale(policies, today):
+                # Minors already 18 are left to the age-out (R12), not carried into a new year.
+                due = await uow.selection.lock_due_for_year(
+                    region_code,
+                    policy.insurance_year,
+                    EnrollmentState.ACTIVE,
+                    (AGE_OUT_CATEGORIES, adult_birth_cutoff(today)),
+                    batch_size,
+                )
                 if not due:
                     continue
                 pairs = [(e.enrollment_id, ordinary_year(policy, e.category)) for e in due]
-                carried = await uow.repo.insert_years_returning(pairs)
-                sequences = await uow.repo.bump_sequences(sorted(carried), now)
+                carried = await uow.enrollments.insert_years(pairs)
+                sequences = await uow.enrollments.bump_sequences(sorted(carried), now)
                 payloads = [
                     events.renewed(replace(e, sequence=sequences[e.enrollment_id]), [year])
                     for e, (_, year) in zip(due, pairs, strict=True)
                     if e.enrollment_id in carried
                 ]
                 await uow.outbox.add_many(event_types.ENROLLMENT_RENEWED, payloads, occurred_at=now)
-                await uow.repo.refresh_check_index(sorted({e.resident_id_number for e in due}), now)
+                await uow.projection.refresh([e.resident_id_number for e in due], now)
                 await uow.commit()
                 log.info(
                     "enrollments_renewed",
