@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from medins.common.v1 import common_pb2
@@ -34,7 +35,7 @@ from services.registration.handlers.batch import register_batch
 from services.registration.handlers.external import RecordExternalEnrollment, record_external_enrollment
 from services.registration.handlers.registration import Application, register_resident
 from services.registration.handlers.review import ReviewRegistration, approve_registration
-from services.registration.handlers.stop import StopEnrollment, stop_enrollment
+from services.registration.handlers.stop import StopEnrollment, age_out_due, stop_enrollment
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from tests.factories import resident_id
 from tests.support import eventually
@@ -206,3 +207,24 @@ async def test_a_move_between_regions_and_its_stop_read_back_through_the_check_p
     hospital_later = await check(insurance_pool, gone, 2028, chk.CHECK_PURPOSE_HOSPITAL_SETTLEMENT)
     assert hospital_later.status == chk.CHECK_STATUS_STOPPED
     assert hospital_later.end_reason == chk.END_REASON_UNSPECIFIED and hospital_later.ended_on.year == 2026
+
+
+async def test_a_minor_aged_out_on_the_18th_birthday_is_answered_aged_out_in_later_years(insurance_pool: Pool) -> None:
+    """R12, R15: the age-out worker's batch stops the minor; the check then says AGED_OUT, with the
+    birthday, for the years after, not NOT_ENROLLED."""
+    await set_up(insurance_pool)
+    number = resident_id(D(2008, 11, 2))
+    async with RegistrationUnitOfWork(insurance_pool) as uow:
+        minor = await register_resident(
+            replace(application(number, AUTO_REGION), category=Category.MINOR), uow, at(D(2026, 10, 1))
+        )
+        await uow.commit()
+    assert await age_out_due(insurance_pool, at(D(2026, 11, 1)), 100) == 0  # not 18 yet
+    assert await age_out_due(insurance_pool, at(D(2026, 11, 2)), 100) == 1
+    async with RegistrationUnitOfWork(insurance_pool) as uow:
+        aged = await uow.enrollments.get(minor.enrollment_id)
+    assert aged is not None and aged.state is EnrollmentState.AGED_OUT and aged.stop_year == 2026
+    assert [(y.insurance_year, y.status.value) for y in aged.years] == [(2027, "CANCELLED")]
+    later = await check(insurance_pool, number, 2028, chk.CHECK_PURPOSE_CROSS_REGION_REGISTRATION)
+    assert (later.status, later.end_reason) == (chk.CHECK_STATUS_AGED_OUT, chk.END_REASON_AGED_OUT)
+    assert (later.ended_on.year, later.ended_on.month, later.ended_on.day) == (2026, 11, 2)

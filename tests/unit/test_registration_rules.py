@@ -20,11 +20,11 @@ from services.registration.domain.model import (
     ReviewMode,
     School,
 )
+from services.registration.domain.regions import place_of
 from services.registration.domain.registration import (
     check_applicant,
     initial_state,
     newborn_deadline,
-    place_of,
     years_to_assess,
 )
 from tests.factories import resident_id

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import InvalidArgument
 from services.common.money import Fen
 from services.common.periods import DateRange
 from services.common.resident_id import ResidentId
@@ -24,7 +24,6 @@ from services.registration.domain.model import (
     Region,
     RegionPolicy,
     ReviewMode,
-    School,
 )
 from services.registration.domain.policy import governing_policy, on_sale, subsidy_for
 
@@ -236,51 +235,6 @@ def ordinary_year(policy: RegionPolicy, category: Category) -> YearAssessment:
 
 def _invalid(reason: str, field: str, message: str, message_zh: str) -> InvalidArgument:
     return InvalidArgument(reason, message, message_zh, field=field, metadata={"field": field})
-
-
-def place_of(
-    region_code: str | None,
-    school_code: str | None,
-    regions: Mapping[str, Region],
-    schools: Mapping[str, School],
-    *,
-    field_prefix: str = "",
-) -> tuple[Region, School | None]:
-    """The region of a registration, given directly or through the school (R6: region or school).
-    `regions` and `schools` hold whatever the caller found for these codes."""
-    if school_code:
-        school = schools.get(school_code)
-        if school is None:
-            raise NotFound(
-                "SCHOOL_NOT_FOUND",
-                f"school {school_code} is not known",
-                f"学校{school_code}不存在",
-                field=f"{field_prefix}school_code",
-                metadata={"school_code": school_code},
-            )
-        if region_code and region_code != school.region_code:
-            raise InvalidArgument(
-                "SCHOOL_REGION_MISMATCH",
-                f"school {school_code} belongs to region {school.region_code}, not {region_code}",
-                f"学校{school_code}不属于统筹区{region_code}",
-                field=f"{field_prefix}region_code",
-                metadata={"school_code": school_code, "region_code": region_code},
-            )
-        return regions[school.region_code], school
-    if not region_code:
-        raise _invalid(
-            "FIELD_REQUIRED", f"{field_prefix}region_code", "give region_code or school_code", "请选择医保区划或学校"
-        )
-    region = regions.get(region_code)
-    if region is None:
-        raise NotFound(
-            "REGION_NOT_FOUND",
-            f"region {region_code} is not known",
-            f"统筹区{region_code}不存在",
-            field=f"{field_prefix}region_code",
-            metadata={"region_code": region_code},
-        )
-    return region, None
 
 
 @dataclass(frozen=True)

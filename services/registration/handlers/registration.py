@@ -21,12 +21,12 @@ from services.registration import events
 from services.registration.domain.duplicates import HeldEnrollment, check_not_enrolled
 from services.registration.domain.lifecycle import approved
 from services.registration.domain.model import Category, Enrollment, EnrollmentState, Evidence, Region, School
+from services.registration.domain.regions import place_of
 from services.registration.domain.registration import (
     Applicant,
     YearAssessment,
     check_applicant,
     new_enrollment,
-    place_of,
 )
 from services.registration.handlers.lookups import load_enrollment
 from services.registration.unit_of_work import RegistrationUnitOfWork
