@@ -39,6 +39,8 @@ COPY services services
 COPY workers workers
 COPY ops ops
 COPY deploy/migrations deploy/migrations
+# Compiled now: the root file system is read-only at run time (Kubernetes readOnlyRootFilesystem).
+RUN python -m compileall -q services workers ops
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app:/app/gen \
     PYTHONDONTWRITEBYTECODE=1 \
