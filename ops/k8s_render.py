@@ -109,17 +109,17 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
     """Strategic merge patch for the lists in MERGE_KEYS; otherwise the same as a JSON merge patch."""
     if isinstance(patch, list) and isinstance(target, list) and field in MERGE_KEYS:
         key = MERGE_KEYS[field]
-        merged = copy.deepcopy(target)
+        items: list[Any] = copy.deepcopy(target)
         for item in patch:
-            found = next((i for i, existing in enumerate(merged) if existing.get(key) == item.get(key)), None)
+            found = next((i for i, existing in enumerate(items) if existing.get(key) == item.get(key)), None)
             if found is None:
-                merged.append(copy.deepcopy(item))
+                items.append(copy.deepcopy(item))
             else:
-                merged[found] = strategic_merge(merged[found], item)
-        return merged
+                items[found] = strategic_merge(items[found], item)
+        return items
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    merged = copy.deepcopy(target) if isinstance(target, dict) else {}
+    merged: dict[str, Any] = copy.deepcopy(target) if isinstance(target, dict) else {}
     for name, value in patch.items():
         if value is None:
             merged.pop(name, None)
