@@ -29,6 +29,9 @@ def process_problem(pid: int, module: str, proc: Path = Path("/proc")) -> str | 
         stat = (proc / str(pid) / "stat").read_text()
     except OSError as error:
         return f"process {pid} not found ({error.strerror})"
+    if cmdline == [b""]:
+        # A process that has just exec'd shows no command line for a moment.
+        return f"process {pid} has no command line yet"
     if module.encode() not in cmdline:
         return f"process {pid} does not run {module}"
     # The state follows the command name, which is in parentheses and may itself contain spaces.

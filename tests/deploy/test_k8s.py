@@ -311,3 +311,21 @@ def test_every_namespace_denies_ingress_by_default(which: str) -> None:
         if p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"] and "ingress" not in p["spec"]
     }
     assert denying == namespaces
+
+
+@pytest.mark.parametrize("which", WHICH)
+def test_our_pods_meet_the_restricted_pod_security_standard(which: str) -> None:
+    # The agency namespaces enforce pod-security "restricted"; a pod that does not meet it is refused.
+    for workload in of_kind(which, "Deployment") + of_kind(which, "Job"):
+        pod = workload["spec"]["template"]["spec"]
+        name = workload["metadata"]["name"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["automountServiceAccountToken"] is False, name
+        security = container(workload)["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False, name
+        assert security["capabilities"]["drop"] == ["ALL"], name
+        assert security["readOnlyRootFilesystem"] is True, name
+    for namespace in of_kind(which, "Namespace"):
+        if namespace["metadata"]["labels"]["medins.io/agency"] in {"insurance", "tax"}:
+            assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"

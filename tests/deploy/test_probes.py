@@ -124,3 +124,25 @@ def test_worker_readiness_fails_when_a_dependency_refuses_connections() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         assert worker_probe.endpoint_problem("127.0.0.1", listener.getsockname()[1], 1.0) is None
+
+
+def _fake_proc(root: Path, cmdline: bytes, stat: str) -> Path:
+    (root / "7").mkdir()
+    (root / "7" / "cmdline").write_bytes(cmdline)
+    (root / "7" / "stat").write_text(stat)
+    return root
+
+
+def test_worker_probe_fails_a_zombie_even_when_its_name_has_spaces_and_parentheses(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path, b"python\0-m\0workers.coverage\0", "7 (py (x) y) Z 1 7 7 0 -1")
+    assert worker_probe.process_problem(7, "workers.coverage", proc) == "process 7 is in state Z"
+
+
+def test_worker_probe_fails_a_process_without_a_command_line_yet(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path, b"", "7 (python) R 1 7 7 0 -1")
+    assert worker_probe.process_problem(7, "workers.coverage", proc) == "process 7 has no command line yet"
+
+
+def test_worker_probe_passes_a_sleeping_worker(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path, b"python\0-m\0workers.coverage\0", "7 (python) S 1 7 7 0 -1")
+    assert worker_probe.process_problem(7, "workers.coverage", proc) is None
