@@ -329,3 +329,10 @@ def test_our_pods_meet_the_restricted_pod_security_standard(which: str) -> None:
     for namespace in of_kind(which, "Namespace"):
         if namespace["metadata"]["labels"]["medins.io/agency"] in {"insurance", "tax"}:
             assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.parametrize("which", WHICH)
+def test_autoscaled_deployments_leave_the_replica_count_to_their_hpa(which: str) -> None:
+    # A replica count in the manifest would reset the HPA's choice at every apply.
+    for name in GRPC_SERVICES:
+        assert "replicas" not in _deployment_of(which, name)["spec"]
