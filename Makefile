@@ -67,3 +67,13 @@ load: gen
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(STAMPS) gen .pytest_cache .mypy_cache .ruff_cache
+
+# Offline checks of the deployment files (no Docker engine, no cluster): compose against the compose
+# spec, the kustomize base and production overlay against the Kubernetes and operators' schemas.
+# The same tests run in `make test`.
+.PHONY: deploy-check k8s-render
+deploy-check: gen
+	$(PY) -m pytest tests/deploy
+
+k8s-render: install
+	@$(PY) -m ops.k8s_render deploy/k8s/overlays/$(or $(OVERLAY),production)

@@ -1,0 +1,76 @@
+"""Liveness and readiness probe for a worker container (python -m ops.worker_probe MODULE [--ready]).
+
+Workers serve no gRPC, so they have no health service to ask. Liveness: the container's main process
+(PID 1) is the expected worker module and is neither a zombie nor stopped. Readiness (--ready): also,
+the worker's PostgreSQL and RabbitMQ accept TCP connections, so a rollout does not go on while new
+pods cannot reach what they need. A hung event loop is not seen by this probe: that needs a heartbeat
+or metrics endpoint in the worker itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from services.common.settings import Settings
+
+# States of /proc/<pid>/stat in which a process will never do work again.
+DEAD_STATES = frozenset("ZXxTt")
+AMQP_DEFAULT_PORT = 5672
+
+
+def process_problem(pid: int, module: str, proc: Path = Path("/proc")) -> str | None:
+    """Why process `pid` is not a live `python -m module` (None when it is)."""
+    try:
+        cmdline = (proc / str(pid) / "cmdline").read_bytes().split(b"\0")
+        stat = (proc / str(pid) / "stat").read_text()
+    except OSError as error:
+        return f"process {pid} not found ({error.strerror})"
+    if cmdline == [b""]:
+        # A process that has just exec'd shows no command line for a moment.
+        return f"process {pid} has no command line yet"
+    if module.encode() not in cmdline:
+        return f"process {pid} does not run {module}"
+    # The state follows the command name, which is in parentheses and may itself contain spaces.
+    state = stat.rsplit(")", 1)[1].split()[0]
+    if state in DEAD_STATES:
+        return f"process {pid} is in state {state}"
+    return None
+
+
+def endpoint_problem(host: str, port: int, timeout_seconds: float) -> str | None:
+    """Why a TCP connection to host:port cannot be opened (None when it can)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_seconds):
+            return None
+    except OSError as error:
+        return f"{host}:{port} unreachable ({error})"
+
+
+def dependency_endpoints(settings: Settings) -> list[tuple[str, int]]:
+    """The PostgreSQL server and the RabbitMQ broker a worker uses."""
+    amqp = urlsplit(settings.amqp_url)
+    return [(settings.pg_host, settings.pg_port), (amqp.hostname or "localhost", amqp.port or AMQP_DEFAULT_PORT)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("module", help="the worker module PID 1 must run, e.g. workers.coverage")
+    parser.add_argument("--ready", action="store_true", help="also require PostgreSQL and RabbitMQ reachable")
+    parser.add_argument("--pid", type=int, default=1, help="the worker's process id (1 in its container)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per TCP connection attempt")
+    args = parser.parse_args(argv)
+    problems = [process_problem(args.pid, args.module)]
+    if args.ready:
+        problems += [endpoint_problem(h, p, args.timeout) for h, p in dependency_endpoints(Settings())]
+    found = [p for p in problems if p is not None]
+    for problem in found:
+        sys.stderr.write(problem + "\n")
+    sys.exit(1 if found else 0)
+
+
+if __name__ == "__main__":
+    main()
