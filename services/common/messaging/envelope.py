@@ -23,6 +23,7 @@ ENROLLMENT_STOPPED = EventType("enrollment.stopped", "enrollment_stopped", 1)
 ENROLLMENT_AGED_OUT = EventType("enrollment.aged_out", "enrollment_aged_out", 1)
 PAYMENT_CONFIRMED = EventType("payment.confirmed", "payment_confirmed", 1)
 PAYMENT_REFUNDED = EventType("payment.refunded", "payment_refunded", 1)
+COVERAGE_REFUSED = EventType("coverage.refused", "coverage_refused", 1)
 
 EVENT_TYPES = {
     t.name: t
@@ -33,6 +34,7 @@ EVENT_TYPES = {
         ENROLLMENT_AGED_OUT,
         PAYMENT_CONFIRMED,
         PAYMENT_REFUNDED,
+        COVERAGE_REFUSED,
     )
 }
 

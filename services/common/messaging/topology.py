@@ -40,7 +40,7 @@ class ConsumerQueue:
         return f"{self.name}.retry.{delay_ms}ms"
 
 
-COLLECTION_ENROLLMENT_EVENTS = ConsumerQueue("collection.enrollment-events", ("enrollment.*",))
+COLLECTION_ENROLLMENT_EVENTS = ConsumerQueue("collection.enrollment-events", ("enrollment.*", "coverage.*"))
 REGISTRATION_PAYMENT_EVENTS = ConsumerQueue("registration.payment-events", ("payment.*",))
 CONSUMER_QUEUES = (COLLECTION_ENROLLMENT_EVENTS, REGISTRATION_PAYMENT_EVENTS)
 
