@@ -1,4 +1,5 @@
-"""The tax side's reactions to insurance events (R17, R11, R12): assess items, cancel unpaid ones.
+"""The tax side's reactions to insurance events (R17, R11, R12): assess items, cancel unpaid ones, and
+return a payment insurance could not grant (R14a).
 
 Events are not ordered (retries, concurrent consumers). Each carries the enrollment's sequence; a
 stop wins over any registration or renewal of the same enrollment, whichever arrives first.
@@ -15,8 +16,9 @@ from medins.common.v1 import common_pb2
 from medins.events.v1 import events_pb2
 
 from services.collection import events
-from services.collection.domain.assessment import AssessmentBasis, InvalidAssessment, assess
+from services.collection.domain.assessment import AssessmentBasis, InvalidAssessment, assess, conflict_is_early
 from services.collection.domain.model import Channel, FeeType, InsuredPerson, ItemStatus
+from services.collection.handlers.refunds import refund_refused_payment
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import DomainError
@@ -52,7 +54,11 @@ def enrollment_event_handlers(clock: Clock) -> Mapping[str, Handler[CollectionUn
         e = envelope.enrollment_aged_out
         await _stop(uow, clock, e.enrollment_id, e.enrollment_sequence, e.resident_id_number, e.region_code)
 
+    async def coverage_refused(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
+        await _refuse_coverage(envelope.coverage_refused, uow, clock)
+
     return {
+        event_types.COVERAGE_REFUSED.name: coverage_refused,
         event_types.ENROLLMENT_REGISTERED.name: registered,
         event_types.ENROLLMENT_RENEWED.name: renewed,
         event_types.ENROLLMENT_STOPPED.name: stopped,
@@ -86,6 +92,16 @@ async def _assess(
     if ref is not None and ref["state"] == "STOPPED":
         log.info("assessment_ignored_enrollment_stopped", enrollment_id=enrollment_id, sequence=sequence)
         return
+    others = await uow.items.live_items_of_others(
+        enrollment_id, person.resident_id_number, [(a.basis.insurance_year, a.basis.fee_type) for a in assessments]
+    )
+    early = {key: held for key, held in others.items() if conflict_is_early(held[1])}
+    if early:
+        # R17a: the stop of the other enrollment has not arrived yet; retried with back-off, never skipped.
+        raise EarlyEvent(
+            f"enrollment {enrollment_id}: the person still owes {sorted(k[0] for k in early)} "
+            f"through enrollment {next(iter(early.values()))[0]}, whose stop has not arrived"
+        )
     await uow.items.upsert_person(person, now)
     await uow.items.save_enrollment_ref(
         enrollment_id, person.resident_id_number, region_code, category, "ACTIVE", sequence, now
@@ -128,6 +144,20 @@ async def _assess(
         assessed=len(inserted),
         skipped=len(rows) - len(inserted),
     )
+
+
+class EarlyEvent(Exception):
+    """An event that depends on another not applied yet; the consumer retries it with back-off (R17a)."""
+
+
+async def _refuse_coverage(event: events_pb2.CoverageRefused, uow: CollectionUnitOfWork, clock: Clock) -> None:
+    try:
+        uuid.UUID(event.payment_id)
+        item_ids = [str(uuid.UUID(i.payable_item_id)) for i in event.items]
+    except ValueError as exc:
+        raise UnprocessableEvent(f"coverage.refused names payment {event.payment_id!r}: {exc}") from exc
+    reason = events_pb2.CoverageRefusalReason.Name(event.reason).removeprefix("COVERAGE_REFUSAL_REASON_")
+    await refund_refused_payment(event.payment_id, item_ids, reason, uow, clock)
 
 
 def _basis(a: events_pb2.AssessmentBasis) -> AssessmentBasis:

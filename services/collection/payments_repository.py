@@ -194,16 +194,43 @@ class PaymentsRepository:
             reversed_at=row["reversed_at"],
         )
 
-    async def debit_family_account(self, holder: str, amount: Fen, now: dt.datetime) -> bool:
-        """Takes the amount if the balance covers it; False (nothing taken) otherwise."""
+    async def debit_family_account(self, holder: str, amount: Fen, payment_id: str, now: dt.datetime) -> bool:
+        """Takes the amount for a payment if the balance covers it, with its ledger entry (R20a); False
+        (nothing taken) otherwise."""
         debited = await self._conn.fetchval(
-            """UPDATE family_accounts SET balance_fen = balance_fen - $2, updated_at = $3
-               WHERE holder_id_number = $1 AND balance_fen >= $2 RETURNING true""",
+            """WITH debited AS (
+                   UPDATE family_accounts SET balance_fen = balance_fen - $2, updated_at = $4
+                   WHERE holder_id_number = $1 AND balance_fen >= $2 RETURNING balance_fen)
+               INSERT INTO family_account_entries (holder_id_number, kind, amount_fen, balance_after_fen,
+                   payment_id, recorded_at)
+               SELECT $1, 'DEBIT', $2, balance_fen, $3, $4 FROM debited RETURNING true""",
             holder,
             amount,
+            uuid.UUID(payment_id),
             now,
         )
         return bool(debited)
+
+    async def credit_family_account(self, payment_id: str, refund_id: str, amount: Fen, now: dt.datetime) -> bool:
+        """Returns a refunded amount to the account the payment was debited from, once per refund (R20a);
+        False when that refund was credited already."""
+        credited = await self._conn.fetchval(
+            """WITH debit AS (
+                   SELECT holder_id_number FROM family_account_entries WHERE kind = 'DEBIT' AND payment_id = $1),
+               credited AS (
+                   UPDATE family_accounts a SET balance_fen = a.balance_fen + $3, updated_at = $4
+                   FROM debit WHERE a.holder_id_number = debit.holder_id_number
+                     AND NOT EXISTS (SELECT 1 FROM family_account_entries WHERE kind = 'CREDIT' AND refund_id = $2)
+                   RETURNING a.holder_id_number, a.balance_fen)
+               INSERT INTO family_account_entries (holder_id_number, kind, amount_fen, balance_after_fen,
+                   payment_id, refund_id, recorded_at)
+               SELECT holder_id_number, 'CREDIT', $3, balance_fen, $1, $2, $4 FROM credited RETURNING true""",
+            uuid.UUID(payment_id),
+            uuid.UUID(refund_id),
+            amount,
+            now,
+        )
+        return bool(credited)
 
     async def family_account(self, holder: str) -> FamilyAccount | None:
         row = await self._conn.fetchrow(
@@ -212,10 +239,15 @@ class PaymentsRepository:
         return FamilyAccount(row["holder_id_number"], Fen(row["balance_fen"]), row["updated_at"]) if row else None
 
     async def set_family_account(self, holder: str, balance: Fen, now: dt.datetime) -> FamilyAccount:
+        """Sets the balance the insurance bureau's account system reports; the ledger records it as SET."""
         await self._conn.execute(
-            """INSERT INTO family_accounts (holder_id_number, balance_fen, updated_at) VALUES ($1, $2, $3)
-               ON CONFLICT (holder_id_number) DO UPDATE SET balance_fen = EXCLUDED.balance_fen,
-                   updated_at = EXCLUDED.updated_at""",
+            """WITH account AS (
+                   INSERT INTO family_accounts (holder_id_number, balance_fen, updated_at) VALUES ($1, $2, $3)
+                   ON CONFLICT (holder_id_number) DO UPDATE SET balance_fen = EXCLUDED.balance_fen,
+                       updated_at = EXCLUDED.updated_at
+                   RETURNING holder_id_number)
+               INSERT INTO family_account_entries (holder_id_number, kind, amount_fen, balance_after_fen, recorded_at)
+               SELECT holder_id_number, 'SET', $2, $2, $3 FROM account""",
             holder,
             balance,
             now,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection, Mapping, Sequence
 
 import asyncpg
 
-from services.collection.domain.model import Channel, PaymentOutcome, Refund, RefundReason, RefundStatus
+from services.collection.domain.model import Channel, ItemStatus, Refund, RefundReason, RefundStatus
 from services.common.db import Connection
 from services.common.money import Fen
 
@@ -43,12 +44,21 @@ class RefundsRepository:
         )
         return [refund_from_row(r) for r in rows]
 
-    async def lock_due(self, now: dt.datetime, limit: int) -> list[Refund]:
-        """Refunds waiting to be (re)submitted, locked; those another worker holds are skipped."""
+    async def claim_due(
+        self, statuses: Collection[RefundStatus], now: dt.datetime, lease_until: dt.datetime, limit: int
+    ) -> list[Refund]:
+        """Marks due refunds in these statuses SUBMITTING, counting the attempt, with a lease until
+        `lease_until`; those another worker holds are skipped. Commit before calling the gateway."""
         rows = await self._conn.fetch(
-            f"""SELECT {_COLUMNS} FROM refunds WHERE status IN ('PENDING', 'FAILED') AND next_attempt_at <= $1
-                ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            f"""UPDATE refunds SET status = $4, attempts = attempts + 1, next_attempt_at = $3, updated_at = $2
+                WHERE refund_id IN (
+                    SELECT refund_id FROM refunds WHERE status = ANY($1::text[]) AND next_attempt_at <= $2
+                    ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+                RETURNING {_COLUMNS}""",
+            sorted(s.value for s in statuses),
             now,
+            lease_until,
+            RefundStatus.SUBMITTING.value,
             limit,
         )
         return [refund_from_row(r) for r in rows]
@@ -96,19 +106,42 @@ class RefundsRepository:
             )
         )
 
-    async def reverse_payment(self, payment_id: str, outcome: PaymentOutcome, now: dt.datetime) -> None:
-        """The money went back: the payment and its receipt are reversed (冲红); the items it paid are
-        owed again."""
+    async def reverse_payment(
+        self, payment_id: str, item_statuses: Mapping[str, ItemStatus], note: str | None, now: dt.datetime
+    ) -> None:
+        """The money went back: the payment and its receipt are reversed (冲红); each item it paid takes
+        the status the domain decided (owed again, or cancelled)."""
         key = uuid.UUID(payment_id)
         await self._conn.execute("UPDATE payments SET reversed_at = $2 WHERE payment_id = $1", key, now)
         await self._conn.execute("UPDATE receipts SET reversed_at = $2 WHERE payment_id = $1", key, now)
-        if outcome is PaymentOutcome.APPLIED:
+        if item_statuses:
             await self._conn.execute(
-                """UPDATE payable_items SET status = 'UNPAID', paid_by_payment_id = NULL, updated_at = $2
-                   WHERE paid_by_payment_id = $1 AND status = 'PAID'""",
+                """UPDATE payable_items i SET status = s.status, paid_by_payment_id = NULL, updated_at = $4,
+                       note = COALESCE(i.note, $5)
+                   FROM unnest($2::uuid[], $3::text[]) AS s(id, status)
+                   WHERE i.payable_item_id = s.id AND i.paid_by_payment_id = $1""",
                 key,
+                [uuid.UUID(i) for i in item_statuses],
+                [st.value for st in item_statuses.values()],
                 now,
+                note,
             )
+
+    async def enrollment_states(self, enrollment_ids: Sequence[str]) -> dict[str, str]:
+        """The tax side's view of these enrollments' states (ACTIVE or STOPPED)."""
+        rows = await self._conn.fetch(
+            "SELECT enrollment_id, state FROM enrollment_refs WHERE enrollment_id = ANY($1::uuid[])",
+            [uuid.UUID(i) for i in enrollment_ids],
+        )
+        return {str(r["enrollment_id"]): r["state"] for r in rows}
+
+    async def note_items(self, item_ids: Sequence[str], note: str, now: dt.datetime) -> None:
+        await self._conn.execute(
+            "UPDATE payable_items SET note = $2, updated_at = $3 WHERE payable_item_id = ANY($1::uuid[])",
+            [uuid.UUID(i) for i in item_ids],
+            note,
+            now,
+        )
 
 
 def refund_from_row(r: Record) -> Refund:

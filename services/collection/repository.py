@@ -139,6 +139,26 @@ class CollectionRepository:
         )
         return {str(r["payable_item_id"]) for r in rows}
 
+    async def live_items_of_others(
+        self, enrollment_id: str, number: str, keys: Sequence[tuple[int, FeeType]]
+    ) -> dict[tuple[int, FeeType], tuple[str, ItemStatus]]:
+        """Live (not cancelled) items of this person for these years and fee types that belong to another
+        enrollment: (year, fee type) → (enrollment id, status)."""
+        rows = await self._conn.fetch(
+            """SELECT insurance_year, fee_type, enrollment_id, status FROM payable_items
+               WHERE resident_id_number = $1 AND enrollment_id <> $2 AND status <> $5
+                 AND (insurance_year, fee_type) IN (SELECT * FROM unnest($3::int[], $4::text[]))""",
+            number,
+            uuid.UUID(enrollment_id),
+            [y for y, _ in keys],
+            [f.value for _, f in keys],
+            ItemStatus.CANCELLED.value,
+        )
+        return {
+            (r["insurance_year"], FeeType(r["fee_type"])): (str(r["enrollment_id"]), ItemStatus(r["status"]))
+            for r in rows
+        }
+
     async def cancel_unpaid_items(self, enrollment_id: str, now: dt.datetime) -> list[str]:
         """Cancels the enrollment's unpaid items and releases them from pending orders (R11)."""
         rows = await self._conn.fetch(

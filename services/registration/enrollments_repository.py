@@ -57,6 +57,20 @@ class EnrollmentsRepository:
         )
         return {r["open_resident_id"]: (str(r["enrollment_id"]), r["region_code"]) for r in rows}
 
+    async def years_with_status(self, numbers: Sequence[str], status: YearStatus) -> dict[str, set[int]]:
+        """The insurance years in `status` of any enrollment of these persons, per person."""
+        rows = await self._conn.fetch(
+            """SELECT e.resident_id_number, y.insurance_year FROM enrollments e
+               JOIN enrollment_years y USING (enrollment_id)
+               WHERE e.resident_id_number = ANY($1::text[]) AND y.status = $2""",
+            list(numbers),
+            status.value,
+        )
+        found: dict[str, set[int]] = {}
+        for r in rows:
+            found.setdefault(r["resident_id_number"], set()).add(r["insurance_year"])
+        return found
+
     async def get(self, enrollment_id: str, *, for_update: bool = False) -> Enrollment | None:
         try:
             key = uuid.UUID(enrollment_id)

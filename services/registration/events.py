@@ -87,3 +87,15 @@ def aged_out(enrollment: Enrollment, at: dt.datetime) -> events_pb2.EnrollmentAg
         eighteenth_birthday=date_to_proto(eighteenth_birthday(enrollment.birth_date)),
         stop_time=timestamp(at),
     )
+
+
+def coverage_refused(
+    payment_id: str, items: Sequence[events_pb2.PaidItem], reason: str, at: dt.datetime
+) -> events_pb2.CoverageRefused:
+    """coverage.refused: these paid items grant nothing here; tax returns the payment (R14a)."""
+    return events_pb2.CoverageRefused(
+        payment_id=payment_id,
+        items=list(items),
+        reason=events_pb2.CoverageRefusalReason.Value(f"COVERAGE_REFUSAL_REASON_{reason}"),
+        decided_time=timestamp(at),
+    )

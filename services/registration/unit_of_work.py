@@ -7,6 +7,7 @@ from services.common.db import UnitOfWork
 from services.common.messaging.outbox import Outbox
 from services.registration.batches_repository import BatchesRepository
 from services.registration.check_projection import CheckProjection
+from services.registration.coverage_records_repository import CoverageRecordsRepository
 from services.registration.enrollment_selection import EnrollmentSelection
 from services.registration.enrollments_repository import EnrollmentsRepository
 from services.registration.external_repository import ExternalRepository
@@ -22,6 +23,7 @@ class RegistrationUnitOfWork(UnitOfWork):
     external: ExternalRepository
     batches: BatchesRepository
     projection: CheckProjection
+    coverage: CoverageRecordsRepository
     outbox: Outbox
 
     def _open(self) -> None:
@@ -31,4 +33,5 @@ class RegistrationUnitOfWork(UnitOfWork):
         self.external = ExternalRepository(self.conn)
         self.batches = BatchesRepository(self.conn)
         self.projection = CheckProjection(self.conn, self.enrollments, self.external)
+        self.coverage = CoverageRecordsRepository(self.conn)
         self.outbox = Outbox(self.conn, PRODUCER)

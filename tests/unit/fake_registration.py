@@ -64,6 +64,14 @@ class FakeEnrollments:
     async def get(self, enrollment_id: str, *, for_update: bool = False) -> Enrollment | None:
         return self.rows.get(enrollment_id)
 
+    async def years_with_status(self, numbers: Sequence[str], status: YearStatus) -> dict[str, set[int]]:
+        found: dict[str, set[int]] = {}
+        for e in self.rows.values():
+            for y in e.years:
+                if e.resident_id_number in numbers and y.status is status:
+                    found.setdefault(e.resident_id_number, set()).add(y.insurance_year)
+        return found
+
     async def insert(self, enrollments: Sequence[Enrollment]) -> set[str]:
         inserted = set()
         for e in enrollments:

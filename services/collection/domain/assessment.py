@@ -43,3 +43,11 @@ def assess(basis: AssessmentBasis) -> Assessment:
         raise InvalidAssessment(f"subsidy {basis.subsidy_fen} outside 0..{basis.standard_fen}")
     amount = Fen(basis.standard_fen - basis.subsidy_fen)
     return Assessment(basis, amount, ItemStatus.SETTLED_BY_SUBSIDY if amount == 0 else ItemStatus.UNPAID)
+
+
+def conflict_is_early(other_item_status: ItemStatus) -> bool:
+    """A new item collides with a live item of the same person, year and fee type held by another
+    enrollment. An unpaid one will be cancelled by that enrollment's stop, which has not arrived yet:
+    the event is early and is retried, never skipped (R17a). A paid or subsidised one means the year is
+    settled already: nobody pays twice (R23)."""
+    return other_item_status is ItemStatus.UNPAID

@@ -59,10 +59,12 @@ class RefundReason(enum.StrEnum):
     OUTSIDE_WINDOW = "OUTSIDE_WINDOW"
     ITEMS_CANCELLED = "ITEMS_CANCELLED"
     REQUESTED = "REQUESTED"
+    COVERAGE_REFUSED = "COVERAGE_REFUSED"  # R14a: insurance could not grant the year
 
 
 class RefundStatus(enum.StrEnum):
     PENDING = "PENDING"
+    SUBMITTING = "SUBMITTING"
     SUBMITTED = "SUBMITTED"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"

@@ -1,18 +1,25 @@
 """The refund state machine (退费):
 
-PENDING --submitted--> SUBMITTED --channel: succeeded--> SUCCEEDED
-                           └------channel: failed----> FAILED --retry--> PENDING
+PENDING / FAILED --claimed--> SUBMITTING --gateway accepted--> SUBMITTED --channel: succeeded--> SUCCEEDED
+                                   └-----gateway refused / channel: failed------> FAILED --retry--> ...
 FAILED (after the last attempt) --> MANUAL_HANDLING --officer: mark succeeded / retry-->
+
+The gateway is called with no transaction open: SUBMITTING records the intent with a lease; a refund
+left SUBMITTING by a crash is claimed again when the lease runs out, and the channel deduplicates by
+refund id, so a crash between any two steps resolves on the next pass.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from services.collection.domain.model import RefundStatus
+from services.collection.domain.model import ItemStatus, RefundStatus
 from services.common.errors import FailedPrecondition
 
 MAX_ATTEMPTS = 5
+CLAIM_LEASE = dt.timedelta(minutes=2)
+CLAIMABLE = frozenset({RefundStatus.PENDING, RefundStatus.SUBMITTING, RefundStatus.FAILED})
+AWAITING_CHANNEL = frozenset({RefundStatus.SUBMITTING, RefundStatus.SUBMITTED})
 _BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2))
 
 
@@ -24,8 +31,8 @@ def after_failure(attempts: int, now: dt.datetime) -> tuple[RefundStatus, dt.dat
 
 
 def check_result_expected(status: RefundStatus, refund_id: str) -> None:
-    """A channel reports results only for refunds it was sent."""
-    if status is not RefundStatus.SUBMITTED:
+    """A channel reports results only for refunds it was sent (its answer may beat our record of the call)."""
+    if status not in AWAITING_CHANNEL:
         raise FailedPrecondition(
             "REFUND_NOT_SUBMITTED",
             f"refund {refund_id} is {status}, not waiting for a channel result",
@@ -42,3 +49,8 @@ def check_manual(status: RefundStatus, refund_id: str) -> None:
             "该退费不在人工处理状态",
             metadata={"refund_id": refund_id, "status": status},
         )
+
+
+def item_status_after_refund(enrollment_state: str) -> ItemStatus:
+    """An item whose payment went back is owed again, unless its enrollment was stopped meanwhile (R11, R14a)."""
+    return ItemStatus.CANCELLED if enrollment_state == "STOPPED" else ItemStatus.UNPAID

@@ -65,11 +65,11 @@ async def apply_payment(
         return recorded[1], True
     pairs = await uow.orders.lock_order_items(order.order_id)
     decision = decide(order, [state for state, _ in pairs], payment)
+    payment_id = str(uuid.uuid4())
     if payment.channel is Channel.FAMILY_MUTUAL_AID:
         if decision.outcome is Outcome.REFUND:
             raise refused_family_payment(decision)
-        await _debit_family_account(uow, payment, now)
-    payment_id = str(uuid.uuid4())
+        await _debit_family_account(uow, payment, payment_id, now)
     outcome = PaymentOutcome.APPLIED if decision.outcome is Outcome.APPLY else PaymentOutcome.REFUND_RAISED
     if not await uow.payments.insert(payment_id, payment, order.payer_id_number, outcome, now):
         recorded = await uow.payments.by_transaction(payment.channel, payment.transaction_id)
@@ -122,11 +122,13 @@ async def apply_payment(
     return PaymentResult(PaymentOutcome.APPLIED, payment_id, order.order_id, receipt_number=receipt), False
 
 
-async def _debit_family_account(uow: CollectionUnitOfWork, payment: ChannelPayment, now: dt.datetime) -> None:
+async def _debit_family_account(
+    uow: CollectionUnitOfWork, payment: ChannelPayment, payment_id: str, now: dt.datetime
+) -> None:
     holder = parse_resident_id(
         payment.family_holder_id_number or "", today=now.date(), field="payload.holder_id_number"
     )
-    if not await uow.payments.debit_family_account(holder.number, payment.amount_fen, now):
+    if not await uow.payments.debit_family_account(holder.number, payment.amount_fen, payment_id, now):
         account = await uow.payments.family_account(holder.number)
         raise FailedPrecondition(
             "FAMILY_BALANCE_SHORT",

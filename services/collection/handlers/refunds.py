@@ -12,8 +12,23 @@ from typing import Protocol
 import structlog
 
 from services.collection import events
-from services.collection.domain.model import Channel, FeeType, PaymentOutcome, Refund, RefundReason, RefundStatus
-from services.collection.domain.refunds import after_failure, check_manual, check_result_expected
+from services.collection.domain.model import (
+    Channel,
+    FeeType,
+    ItemStatus,
+    PaymentOutcome,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
+from services.collection.domain.refunds import (
+    CLAIM_LEASE,
+    CLAIMABLE,
+    after_failure,
+    check_manual,
+    check_result_expected,
+    item_status_after_refund,
+)
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
@@ -32,7 +47,8 @@ class RefundGateway(Protocol):
 
 class SimulatedRefundGateway:
     """Stands in for the channels' refund APIs (WeChat Pay refunds, Alipay trade.refund, bank
-    reversals): accepts every refund; the channel's result arrives later through NotifyRefundResult."""
+    reversals): accepts every refund; the channel's result arrives later through NotifyRefundResult.
+    Like the real ones it is idempotent by our refund id: the same refund sent twice is one refund."""
 
     async def submit(self, refund: Refund) -> str:
         return f"SIM-{refund.channel}-{refund.refund_id[:8]}"
@@ -137,13 +153,22 @@ async def resolve_refund(
 async def _finish(
     uow: CollectionUnitOfWork, refund: Refund, now: dt.datetime, *, channel_refund_id: str | None = None
 ) -> None:
-    """The money is back with the payer: reverse the payment and tell insurance (R14, R23)."""
+    """The money is back with the payer: reverse the payment and its receipt, return a family account's
+    money to the account (R20a), and tell insurance (R14, R23)."""
     payment = await uow.refunds.payment_of(refund.payment_id)
     assert payment is not None
     outcome = PaymentOutcome(payment["outcome"])
     items = await uow.refunds.paid_items(refund.payment_id) if outcome is PaymentOutcome.APPLIED else []
+    states = await uow.refunds.enrollment_states([str(i["enrollment_id"]) for i in items])
     await uow.refunds.set_state(refund.refund_id, RefundStatus.SUCCEEDED, now, channel_refund_id=channel_refund_id)
-    await uow.refunds.reverse_payment(refund.payment_id, outcome, now)
+    await uow.refunds.reverse_payment(
+        refund.payment_id,
+        {str(i["payable_item_id"]): item_status_after_refund(states.get(str(i["enrollment_id"]), "")) for i in items},
+        f"REFUNDED: {refund.reason}",
+        now,
+    )
+    if refund.channel is Channel.FAMILY_MUTUAL_AID:
+        await uow.payments.credit_family_account(refund.payment_id, refund.refund_id, refund.amount_fen, now)
     await uow.outbox.add(
         event_types.PAYMENT_REFUNDED,
         events.payment_refunded(
@@ -169,29 +194,86 @@ async def _finish(
     log.info("refund_succeeded", refund_id=refund.refund_id, payment_id=refund.payment_id, amount_fen=refund.amount_fen)
 
 
+async def refund_refused_payment(
+    payment_id: str, item_ids: list[str], reason: str, uow: CollectionUnitOfWork, clock: Clock
+) -> str | None:
+    """R14a: insurance could not grant coverage for this payment, so its money goes back automatically
+    and the items say why. Returns the refund raised, or None when one was under way already or the
+    payment moved no money (a subsidy settlement is undone instead)."""
+    now = clock.now()
+    note = f"COVERAGE_REFUSED: {reason}"
+    payment = await uow.refunds.payment_of(payment_id)
+    if payment is None:
+        raise LookupError(f"payment {payment_id} is not recorded here")
+    await uow.refunds.note_items(item_ids, note, now)
+    if payment["reversed_at"] is not None or PaymentOutcome(payment["outcome"]) is not PaymentOutcome.APPLIED:
+        return None
+    if payment["amount_fen"] == 0:  # settled by a subsidy: no money to return, the item is simply cancelled
+        await uow.refunds.reverse_payment(payment_id, dict.fromkeys(item_ids, ItemStatus.CANCELLED), note, now)
+        return None
+    refund_id = str(uuid.uuid4())
+    raised = await uow.payments.raise_refund(
+        refund_id,
+        payment_id,
+        Channel(payment["channel"]),
+        Fen(payment["amount_fen"]),
+        RefundReason.COVERAGE_REFUSED,
+        now,
+        note=note,
+    )
+    if not raised:
+        return None
+    log.warning("coverage_refused_refund_raised", payment_id=payment_id, refund_id=refund_id, reason=reason)
+    return refund_id
+
+
 async def submit_due_refunds(pool: Pool, clock: Clock, batch_size: int, gateway: RefundGateway) -> int:
-    """The refund worker's step: send one batch of pending (or failed, now due) refunds to their channels."""
+    """The refund worker's step. The gateway is called with no transaction open: claim (SUBMITTING,
+    committed), call, record the result. A crash between any two steps leaves the refund SUBMITTING
+    until its lease runs out, then it is claimed and sent again; channels deduplicate by refund id.
+    A family account refund needs no channel: the money goes back to the account at once (R20a)."""
     now = clock.now()
     async with CollectionUnitOfWork(pool) as uow:
-        due = await uow.refunds.lock_due(now, batch_size)
-        for refund in due:
-            try:
-                channel_refund_id = await gateway.submit(refund)
-            except Exception as exc:  # the channel refused or is unreachable: retry later, then by hand
-                status, retry_at = after_failure(refund.attempts + 1, now)
-                await uow.refunds.set_state(
-                    refund.refund_id,
-                    status,
-                    now,
-                    next_attempt_at=retry_at,
-                    failure_reason=str(exc)[:500],
-                    attempted=True,
-                )
-                log.warning("refund_submission_failed", refund_id=refund.refund_id, status=status, error=str(exc))
-                continue
+        claimed = await uow.refunds.claim_due(CLAIMABLE, now, now + CLAIM_LEASE, batch_size)
+        await uow.commit()
+    for refund in claimed:
+        if refund.channel is Channel.FAMILY_MUTUAL_AID:
+            await _record(pool, refund, clock, channel_refund_id=f"FAMILY-{refund.refund_id}", settled=True)
+            continue
+        try:
+            channel_refund_id = await gateway.submit(refund)
+        except Exception as exc:  # the channel refused or is unreachable: retry later, then by hand
+            await _record(pool, refund, clock, failure=str(exc)[:500])
+            continue
+        await _record(pool, refund, clock, channel_refund_id=channel_refund_id)
+    return len(claimed)
+
+
+async def _record(
+    pool: Pool,
+    claimed: Refund,
+    clock: Clock,
+    *,
+    channel_refund_id: str | None = None,
+    failure: str | None = None,
+    settled: bool = False,
+) -> None:
+    """Records a gateway call's result, unless the refund moved on meanwhile (the channel's answer came
+    first, or another worker took it over after the lease)."""
+    now = clock.now()
+    async with CollectionUnitOfWork(pool) as uow:
+        refund = await load_refund(uow, claimed.refund_id, for_update=True)
+        if refund.status is not RefundStatus.SUBMITTING or refund.attempts != claimed.attempts:
+            return
+        if settled:
+            await _finish(uow, refund, now, channel_refund_id=channel_refund_id)
+        elif failure is not None:
+            status, retry_at = after_failure(refund.attempts, now)
+            await uow.refunds.set_state(refund.refund_id, status, now, next_attempt_at=retry_at, failure_reason=failure)
+            log.warning("refund_submission_failed", refund_id=refund.refund_id, status=status, error=failure)
+        else:
             await uow.refunds.set_state(
-                refund.refund_id, RefundStatus.SUBMITTED, now, channel_refund_id=channel_refund_id, attempted=True
+                refund.refund_id, RefundStatus.SUBMITTED, now, channel_refund_id=channel_refund_id
             )
             log.info("refund_submitted", refund_id=refund.refund_id, channel=refund.channel)
         await uow.commit()
-    return len(due)

@@ -39,3 +39,14 @@ def status_after_refund(state: EnrollmentState) -> YearStatus:
     """A year whose payment was refunded is payable again while the enrollment is active; an ended
     enrollment's year stays cancelled (R11, R14)."""
     return YearStatus.AWAITING_PAYMENT if state is EnrollmentState.ACTIVE else YearStatus.CANCELLED
+
+
+# R14a: a confirmed payment that grants nothing is answered with coverage.refused, so tax returns the money.
+REFUSALS = frozenset(
+    {GrantDecision.YEAR_CANCELLED, GrantDecision.PAID_OUTSIDE_PERIOD, GrantDecision.COVERED_BY_OTHER_PAYMENT}
+)
+
+
+def is_refusal(decision: GrantDecision) -> bool:
+    """Whether the payment must be returned because it covers nothing here (R14a)."""
+    return decision in REFUSALS

@@ -211,6 +211,12 @@ def years_on_approval(
     ]
 
 
+def not_yet_covered(years: list[YearAssessment], covered: set[int]) -> list[YearAssessment]:
+    """A year the person is already covered for, by an enrollment that ended (paid years stay covered to
+    the year's end, R11), is not owed again: nobody pays twice for one year (R17a, R23)."""
+    return [y for y in years if y.insurance_year not in covered]
+
+
 def payable_until_at_least(year: YearAssessment, last_day: dt.date) -> YearAssessment:
     """The year with its payable period reaching at least `last_day`."""
     if year.payable.end >= last_day:

@@ -16,7 +16,15 @@ from services.common.messaging.consumer import Handler
 from services.common.messaging.envelope import UnprocessableEvent
 from services.common.periods import cst_date
 from services.common.proto_values import from_timestamp
-from services.registration.domain.coverage import GrantDecision, decide_grant, should_withdraw, status_after_refund
+from services.registration import events
+from services.registration.coverage_records_repository import RecordKind
+from services.registration.domain.coverage import (
+    GrantDecision,
+    decide_grant,
+    is_refusal,
+    should_withdraw,
+    status_after_refund,
+)
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -43,19 +51,32 @@ def _medical_items(items: Iterable[events_pb2.PaidItem]) -> list[events_pb2.Paid
 
 
 async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUnitOfWork, clock: Clock) -> None:
+    """Grants each paid year (R14). A year this payment cannot cover (cancelled by a stop, paid outside
+    its period, covered by another payment) is recorded as refused and answered with coverage.refused,
+    so tax returns the money: none is kept without coverage (R14a)."""
+    now = clock.now()
     paid_on = cst_date(from_timestamp(event.paid_time))
     touched: set[str] = set()
+    refused: list[tuple[events_pb2.PaidItem, GrantDecision]] = []
     for item in _medical_items(event.items):
+        if await uow.enrollments.get(item.enrollment_id) is None:
+            raise LookupError(f"enrollment {item.enrollment_id} is not known here yet")
         years = {y.insurance_year: y for y in await uow.enrollments.years_of(item.enrollment_id, for_update=True)}
         year = years.get(item.insurance_year)
         if year is None:
             raise LookupError(f"enrollment {item.enrollment_id} has no year {item.insurance_year} yet")
         decision = decide_grant(year, event.payment_id, paid_on)
         if decision is GrantDecision.GRANT:
-            await uow.enrollments.set_year_covered(
-                item.enrollment_id, item.insurance_year, event.payment_id, clock.now()
-            )
+            await uow.enrollments.set_year_covered(item.enrollment_id, item.insurance_year, event.payment_id, now)
+            if not await uow.coverage.record(
+                RecordKind.GRANT, event.payment_id, item.enrollment_id, item.insurance_year, now
+            ):
+                log.error("grant_already_recorded", payment_id=event.payment_id, enrollment_id=item.enrollment_id)
             touched.add(item.resident_id_number)
+        elif is_refusal(decision) and await uow.coverage.record_refusal(
+            event.payment_id, item.enrollment_id, item.insurance_year, decision.value, now
+        ):
+            refused.append((item, decision))
         log.info(
             "coverage_decided",
             decision=decision.value,
@@ -63,7 +84,14 @@ async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUn
             insurance_year=item.insurance_year,
             payment_id=event.payment_id,
         )
-    await uow.projection.refresh(sorted(touched), clock.now())
+    if refused:
+        await uow.outbox.add(
+            event_types.COVERAGE_REFUSED,
+            events.coverage_refused(event.payment_id, [i for i, _ in refused], refused[0][1].value, now),
+            occurred_at=now,
+        )
+        log.warning("coverage_refused", payment_id=event.payment_id, items=len(refused), reason=refused[0][1].value)
+    await uow.projection.refresh(sorted(touched), now)
 
 
 async def withdraw_coverage(event: events_pb2.PaymentRefunded, uow: RegistrationUnitOfWork, clock: Clock) -> None:
@@ -77,6 +105,9 @@ async def withdraw_coverage(event: events_pb2.PaymentRefunded, uow: Registration
             continue
         await uow.enrollments.set_years_uncovered(
             item.enrollment_id, [item.insurance_year], status_after_refund(enrollment.state)
+        )
+        await uow.coverage.record(
+            RecordKind.WITHDRAWAL, event.payment_id, item.enrollment_id, item.insurance_year, clock.now()
         )
         touched.add(item.resident_id_number)
         log.info("coverage_withdrawn", enrollment_id=item.enrollment_id, insurance_year=item.insurance_year)

@@ -20,13 +20,22 @@ from services.common.resident_id import mask, parse_resident_id
 from services.registration import events
 from services.registration.domain.duplicates import HeldEnrollment, check_not_enrolled
 from services.registration.domain.lifecycle import approved
-from services.registration.domain.model import Category, Enrollment, EnrollmentState, Evidence, Region, School
+from services.registration.domain.model import (
+    Category,
+    Enrollment,
+    EnrollmentState,
+    Evidence,
+    Region,
+    School,
+    YearStatus,
+)
 from services.registration.domain.regions import place_of
 from services.registration.domain.registration import (
     Applicant,
     YearAssessment,
     check_applicant,
     new_enrollment,
+    not_yet_covered,
 )
 from services.registration.handlers.lookups import load_enrollment
 from services.registration.unit_of_work import RegistrationUnitOfWork
@@ -137,6 +146,7 @@ async def admit(candidates: Sequence[Candidate], uow: RegistrationUnitOfWork, no
     regions = {c.region.code: c.region for c in candidates}
     regions |= await uow.regions.regions_of(sorted({code for _, code in held.values()} - set(regions)))
     policies = await uow.regions.current_policies_of(sorted({c.region.code for c in candidates}))
+    covered = await uow.enrollments.years_with_status(numbers, YearStatus.COVERED)
     outcomes: dict[int, Outcome] = {}
     decided: list[tuple[Candidate, Enrollment, list[YearAssessment]]] = []
     for c in candidates:
@@ -159,7 +169,7 @@ async def admit(candidates: Sequence[Candidate], uow: RegistrationUnitOfWork, no
         except DomainError as error:
             outcomes[c.key] = error
             continue
-        decided.append((c, enrollment, years))
+        decided.append((c, enrollment, not_yet_covered(years, covered.get(c.number, set()))))
     inserted = await uow.enrollments.insert([e for c, e, _ in decided if c.pending is None])
     active: list[tuple[Enrollment, list[YearAssessment]]] = []
     for c, enrollment, years in decided:
