@@ -174,6 +174,7 @@ async def test_a_payment_for_a_year_a_stop_cancelled_is_refunded_and_its_receipt
     await deliver(tax_pool, CollectionUnitOfWork, assess, held_back)  # the stop arrives at last
 
     refund = await tax_pool.fetchrow("SELECT refund_id, reason, status FROM refunds WHERE payment_id = $1", payment_id)
+    assert refund is not None
     assert (refund["reason"], refund["status"]) == ("COVERAGE_REFUSED", "PENDING")
     assert await submit_due_refunds(tax_pool, CLOCK, 10, _AcceptingGateway()) == 1
     async with CollectionUnitOfWork(tax_pool) as uow:
@@ -287,6 +288,7 @@ async def test_a_refund_worker_killed_between_the_call_and_its_record_resends_on
     later = FixedClock(CLOCK.now() + dt.timedelta(minutes=3))
     assert await submit_due_refunds(tax_pool, later, 10, no_crash) == 1
     row = await tax_pool.fetchrow("SELECT status, attempts, channel_refund_id FROM refunds")
+    assert row is not None
     assert (row["status"], row["attempts"]) == ("SUBMITTED", 2)
     assert row["channel_refund_id"] == f"CH-{refund.refund_id[:8]}"
     assert crashing.calls == no_crash.calls == {refund.refund_id: 1}
