@@ -182,3 +182,20 @@ async def test_one_person_twice_in_a_submission_is_refused_on_the_second_row() -
     assert not isinstance(outcomes[1], DomainError)
     assert isinstance(outcomes[2], DomainError) and outcomes[2].reason == "DUPLICATE_IN_BATCH"
     assert len(fake.enrollments.rows) == 1
+
+
+async def test_a_year_already_covered_before_a_move_is_not_owed_again_in_the_new_region() -> None:
+    """R17a, R23: paid 2027 in Anqing, stopped, registered in Xuancheng the same window → nothing owed."""
+    fake = world()
+    number = resident_id(D(1980, 1, 1))
+    first = await register_resident(application(number, AUTO), fake.as_uow(), clock(D(2026, 10, 1)))
+    paid = replace(first.years[0], status=YearStatus.COVERED, paid_by_payment_id="p-1")
+    fake.enrollments.rows[first.enrollment_id] = replace(fake.enrollments.rows[first.enrollment_id], years=(paid,))
+    await stop_enrollment(
+        StopEnrollment(first.enrollment_id, StopReason.MOVED_AWAY, ""), fake.as_uow(), clock(D(2026, 10, 2))
+    )
+    fake.regions.policies[MANUAL.code] = {
+        y: replace(p, review_mode=ReviewMode.AUTOMATIC) for y, p in fake.regions.policies[MANUAL.code].items()
+    }
+    moved = await register_resident(application(number, MANUAL), fake.as_uow(), clock(D(2026, 10, 3)))
+    assert moved.state is EnrollmentState.ACTIVE and moved.years == ()
