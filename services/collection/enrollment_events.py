@@ -24,7 +24,7 @@ from services.common.clock import Clock
 from services.common.errors import DomainError
 from services.common.messaging import envelope as event_types
 from services.common.messaging.consumer import Handler
-from services.common.messaging.envelope import UnprocessableEvent
+from services.common.messaging.envelope import EventNotReady, UnprocessableEvent
 from services.common.money import Fen
 from services.common.periods import DateRange
 from services.common.proto_values import date_from_proto, enum_from_proto
@@ -98,7 +98,7 @@ async def _assess(
     early = {key: held for key, held in others.items() if conflict_is_early(held[1])}
     if early:
         # R17a: the stop of the other enrollment has not arrived yet; retried with back-off, never skipped.
-        raise EarlyEvent(
+        raise EventNotReady(
             f"enrollment {enrollment_id}: the person still owes {sorted(k[0] for k in early)} "
             f"through enrollment {next(iter(early.values()))[0]}, whose stop has not arrived"
         )
@@ -144,10 +144,6 @@ async def _assess(
         assessed=len(inserted),
         skipped=len(rows) - len(inserted),
     )
-
-
-class EarlyEvent(Exception):
-    """An event that depends on another not applied yet; the consumer retries it with back-off (R17a)."""
 
 
 async def _refuse_coverage(event: events_pb2.CoverageRefused, uow: CollectionUnitOfWork, clock: Clock) -> None:

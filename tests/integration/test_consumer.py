@@ -19,7 +19,7 @@ from services.common.clock import FixedClock
 from services.common.db import Pool
 from services.common.messaging.consumer import ATTEMPT_HEADER, DEAD_LETTER_REASON_HEADER, EventConsumer, Handler
 from services.common.messaging.dead_letters import ParkedMessage, peek, replay
-from services.common.messaging.envelope import ENROLLMENT_REGISTERED, ENROLLMENT_STOPPED
+from services.common.messaging.envelope import ENROLLMENT_REGISTERED, ENROLLMENT_STOPPED, EventNotReady
 from services.common.messaging.topology import COLLECTION_ENROLLMENT_EVENTS
 from services.common.proto_values import date_to_proto, range_to_proto
 from tests.factories import resident_id
@@ -175,6 +175,33 @@ async def test_a_failure_that_outlasts_every_retry_is_dead_lettered_with_the_las
     assert f"failed {len(TEST_RETRY_DELAYS_MS) + 1} times" in reason and "downstream refuses" in reason
     assert len(calls) == len(TEST_RETRY_DELAYS_MS) + 1
     assert parked.headers["x-original-routing-key"] == "enrollment.stopped"
+
+
+async def test_an_early_event_waits_past_every_retry_tier_until_what_it_depends_on_arrives(
+    run_consumer: RunConsumer, channel: AbstractChannel, tax_pool: Pool
+) -> None:
+    """R17a: an event that is early is retried for as long as it may still be early, never parked
+    for its number of attempts; here it waits through three times as many tries as there are tiers."""
+    tries = 3 * len(TEST_RETRY_DELAYS_MS) + 1
+    attempts: list[int] = []
+    real = enrollment_event_handlers(FixedClock(NOW))[ENROLLMENT_REGISTERED.name]
+
+    async def waiting(env: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) < tries:
+            raise EventNotReady("the stop this registration waits for has not arrived")
+        await real(env, uow)
+
+    await run_consumer({ENROLLMENT_REGISTERED.name: waiting})
+    event = registered(resident_id())
+    await publish(channel, event.SerializeToString(), event.event_type, event.event_id)
+
+    async def applied() -> None:
+        assert await count(tax_pool, "SELECT count(*) FROM payable_items") == 1
+
+    await eventually(applied, timeout=30)
+    assert len(attempts) == tries
+    assert (await channel.declare_queue(QUEUE.dlq, passive=True)).declaration_result.message_count == 0
 
 
 async def test_a_parked_event_is_visible_and_replays_once_its_cause_is_fixed(

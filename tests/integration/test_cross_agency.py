@@ -16,7 +16,7 @@ from medins.events.v1 import events_pb2
 
 from services.collection.domain.model import Channel, PaymentOutcome, RefundStatus
 from services.collection.domain.payments import ChannelPayment
-from services.collection.enrollment_events import EarlyEvent, enrollment_event_handlers
+from services.collection.enrollment_events import enrollment_event_handlers
 from services.collection.handlers.orders import create_order
 from services.collection.handlers.payments import apply_payment
 from services.collection.handlers.records import update_family_account
@@ -28,7 +28,7 @@ from services.collection.handlers.refunds import (
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import CST, FixedClock
 from services.common.db import Pool, UnitOfWork
-from services.common.messaging.envelope import parse_envelope
+from services.common.messaging.envelope import EventNotReady, parse_envelope
 from services.common.money import Fen
 from services.common.periods import DateRange
 from services.registration.domain.model import (
@@ -204,7 +204,7 @@ async def test_a_registration_in_y_delivered_before_the_stop_in_x_waits_for_it(
     await register(insurance_pool, number, Y)
     stopped_x, registered_y = await from_insurance.new()
     assert (stopped_x.event_type, registered_y.event_type) == ("enrollment.stopped", "enrollment.registered")
-    with pytest.raises(EarlyEvent):  # the consumer sends it to a retry tier
+    with pytest.raises(EventNotReady):  # the consumer sends it to a retry tier
         await deliver(tax_pool, CollectionUnitOfWork, assess, registered_y)
     await deliver(tax_pool, CollectionUnitOfWork, assess, stopped_x)
     await deliver(tax_pool, CollectionUnitOfWork, assess, registered_y)  # the retry

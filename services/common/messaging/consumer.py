@@ -10,6 +10,8 @@ broker, so a message is never lost and never blocks the queue behind it.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Generic, TypeVar
 
@@ -22,7 +24,7 @@ from pamqp.common import FieldTable
 from services.common.db import UnitOfWork
 from services.common.logs import bind_correlation_id
 from services.common.messaging.broker import CLOSE_TIMEOUT_SECONDS, close_quietly, connect_broker
-from services.common.messaging.envelope import UnprocessableEvent, parse_envelope
+from services.common.messaging.envelope import EventNotReady, UnprocessableEvent, parse_envelope
 from services.common.messaging.inbox import first_delivery
 from services.common.messaging.topology import ConsumerQueue, declare_topology
 
@@ -34,6 +36,10 @@ Handler = Callable[[events_pb2.EventEnvelope, U], Awaitable[None]]
 ATTEMPT_HEADER = "x-attempt"
 ERROR_HEADER = "x-last-error"
 DEAD_LETTER_REASON_HEADER = "x-dead-letter-reason"
+FIRST_FAILURE_HEADER = "x-first-failure"  # wall-clock seconds: how long an early event has waited
+# An event waiting for another (R17a) is parked only after waiting longer than relays, retry tiers and
+# a broker outage can explain; then an operator must see it (R32).
+MAX_WAIT_FOR_ORDER = dt.timedelta(hours=24)
 
 
 class EventConsumer(Generic[U]):
@@ -47,6 +53,7 @@ class EventConsumer(Generic[U]):
         amqp_url: str,
         retry_delays_ms: tuple[int, ...],
         prefetch: int = 32,
+        max_wait_for_order: dt.timedelta = MAX_WAIT_FOR_ORDER,
     ) -> None:
         self._consumer = consumer
         self._queue = queue
@@ -55,6 +62,7 @@ class EventConsumer(Generic[U]):
         self._amqp_url = amqp_url
         self._retry_delays_ms = retry_delays_ms
         self._prefetch = prefetch
+        self._max_wait_for_order = max_wait_for_order
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
@@ -133,13 +141,21 @@ class EventConsumer(Generic[U]):
     ) -> None:
         attempt = int(str((message.headers or {}).get(ATTEMPT_HEADER) or 0)) + 1
         error = f"{type(exc).__name__}: {exc}"[:500]
+        first_failed = float(str((message.headers or {}).get(FIRST_FAILURE_HEADER) or time.time()))
+        if isinstance(exc, EventNotReady) and time.time() - first_failed < self._max_wait_for_order.total_seconds():
+            # Waits at the longest tier for the event it depends on, not counted out by attempts.
+            attempt = min(attempt, len(self._retry_delays_ms))
         if attempt > len(self._retry_delays_ms):
             log.error("event_failed_dead_lettered", event_id=envelope.event_id, attempts=attempt, error=error)
             await self._dead_letter(message, f"failed {attempt} times; last error: {error}")
             return
         delay = self._retry_delays_ms[attempt - 1]
         log.warning("event_failed_will_retry", event_id=envelope.event_id, attempt=attempt, delay_ms=delay, error=error)
-        await self._forward(message, self._queue.retry_queue(delay), {ATTEMPT_HEADER: attempt, ERROR_HEADER: error})
+        await self._forward(
+            message,
+            self._queue.retry_queue(delay),
+            {ATTEMPT_HEADER: attempt, ERROR_HEADER: error, FIRST_FAILURE_HEADER: str(first_failed)},
+        )
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         log.error("event_dead_lettered", queue=self._queue.dlq, reason=reason, message_id=message.message_id)

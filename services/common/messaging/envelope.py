@@ -39,6 +39,12 @@ EVENT_TYPES = {
 }
 
 
+class EventNotReady(Exception):
+    """The event depends on another one not applied yet (events about one person arrive out of order,
+    R17a). It is retried at the back-off tiers for as long as it may still be early, never dead-lettered
+    for the number of its attempts alone."""
+
+
 class UnprocessableEvent(Exception):
     """An event no retry can fix (malformed, unknown type or schema version): goes to the DLQ at once."""
 
