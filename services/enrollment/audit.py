@@ -53,6 +53,8 @@ class AuditLog:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._flush_seconds)
             await self.flush()
+        # Also when the stop came before the first wait: nothing recorded is left unwritten.
+        await self.flush()
 
     async def flush(self) -> None:
         if not self._rows or self._pool is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import json
 import os
 import threading
@@ -22,11 +23,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ops.setup import load_demo_data
-from tests.e2e.conftest import START
+from services.common.clock import CST
 from tests.e2e.system import System
 from tests.infra import Stack, create_stack, drop_stack
 
 T = TypeVar("T")
+# Inside Anqing's window for benefit year 2024, as in the end-to-end tests.
+START = dt.datetime(2023, 11, 20, 10, 0, tzinfo=CST)
 SERVICES = ("registration", "enrollment", "collection")
 # Written behind the calls' backs (the audit writer flushes a moment after a check is answered): not
 # evidence of what a call wrote.
@@ -99,7 +102,11 @@ def _wait_serving(system: System, channel: grpc.Channel, name: str, timeout: flo
         time.sleep(0.1)  # poll interval, within the deadline above
 
 
-@pytest.fixture(scope="session")
+# Small pools: the suite calls one RPC at a time, and the machine's PostgreSQL is shared.
+SMALL_POOLS = {"MEDINS_DB_POOL_MIN": "1", "MEDINS_DB_POOL_MAX": "2"}
+
+
+@pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     loop = LoopThread()
     stack = Stack("fuzz")
@@ -108,7 +115,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
     system = System(stack, Path(tmp_path_factory.mktemp("fuzz")))
     system.set_clock(START)
     for name in SERVICES:
-        system.start(name)
+        system.start(name, SMALL_POOLS)
     settings = stack.settings()
     connections = {
         "insurance": loop.run(asyncpg.connect(settings.insurance_dsn)),
