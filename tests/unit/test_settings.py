@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from services.common.settings import DEMO_CHANNEL_SECRET, Settings, load_settings
 
 REAL = "r" * 40
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_development_runs_with_the_demo_secrets() -> None:
@@ -37,3 +43,19 @@ def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("MEDINS_CHANNEL_SECRET", REAL)
     monkeypatch.setenv("MEDINS_PAGE_TOKEN_KEY", REAL + "k")
     assert load_settings().environment == "production"
+
+
+@pytest.mark.parametrize("service", ["services.registration", "services.enrollment", "services.collection"])
+def test_a_service_in_production_with_demo_secrets_refuses_to_start(service: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDINS_")}
+    started = subprocess.run(
+        [sys.executable, "-m", service],
+        env={**env, "MEDINS_ENVIRONMENT": "production"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode != 0
+    assert "MEDINS_CHANNEL_SECRET" in started.stderr and "Traceback" not in started.stderr
