@@ -1,11 +1,12 @@
 """List pagination per AIP-158, one helper for every list RPC: page sizes with a default and a maximum,
 and opaque page tokens authenticated with an HMAC under the server's key and bound to the method and
-the filters they were issued for (R34).
+the filters they were issued for, and expiring (R34).
 
 A token is `base64url(payload) "." base64url(mac)`. Its size is bounded before anything is decoded, and
 its payload is parsed only after the MAC checks out, so a garbage, tampered or foreign token never
 reaches a JSON parser or a query: it is INVALID_ARGUMENT `INVALID_PAGE_TOKEN`. A token of the same
-method used with other filters is `PAGE_TOKEN_FILTER_CHANGED`; an old one is `PAGE_TOKEN_EXPIRED`.
+method used with other filters is `PAGE_TOKEN_FILTER_CHANGED`; an expired one is `INVALID_PAGE_TOKEN`
+with metadata why=expired.
 
 The call policy binds the signer and the RPC's name for each call (`issuing_for`), so servicers call
 `page_request` without knowing the key.
@@ -127,10 +128,11 @@ def page_request(
         )
     if int(payload.get("e", 0)) < tokens.now().timestamp():
         raise InvalidArgument(
-            "PAGE_TOKEN_EXPIRED",
+            "INVALID_PAGE_TOKEN",
             "page_token has expired; start again without a token",
             "分页标记已过期,请不带分页标记重新查询",
             field="page_token",
+            metadata={"why": "expired"},
         )
     return PageRequest(size=size, cursor=tuple(payload["c"]), filters_key=key, tokens=tokens, method=method)
 

@@ -98,7 +98,10 @@ def test_a_token_signed_with_another_key_is_refused() -> None:
 def test_an_expired_token_is_refused() -> None:
     token = _token()
     CLOCK.set(CLOCK.now() + dt.timedelta(hours=1, seconds=1))
-    assert _reason(token) == "PAGE_TOKEN_EXPIRED"
+    assert _reason(token) == "INVALID_PAGE_TOKEN"
+    with pytest.raises(InvalidArgument) as refused:
+        page_request(2, token, filters={}, default=50, maximum=200)
+    assert refused.value.metadata == {"why": "expired"}
 
 
 def test_a_token_of_another_shape_is_refused_not_crashed_on() -> None:
