@@ -42,8 +42,12 @@ setup: gen
 run: setup
 	$(PY) -m ops.supervisor
 
+# Temporary files (the end-to-end clock file and process logs) under .make/: the default
+# /tmp/pytest-of-<user> is shared with every other pytest run of the user, which prunes it.
+PYTEST_TMP := --basetemp=$(STAMPS)/pytest-tmp
+
 test: gen
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_TMP)
 
 test-unit: gen
 	$(PY) -m pytest tests/unit
@@ -52,7 +56,7 @@ test-unit: gen
 # runs the same suite with a short profile.
 fuzz: gen
 	MEDINS_FUZZ_EXAMPLES=120 MEDINS_FUZZ_MIN_CALLS=5000 MEDINS_FUZZ_REPORT=.make/fuzz-report.json \
-		$(PY) -m pytest tests/fuzz -q -s -p no:logging
+		$(PY) -m pytest $(PYTEST_TMP) tests/fuzz -q -s -p no:logging
 
 lint: gen
 	$(VENV)/bin/ruff check .
