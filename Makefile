@@ -11,11 +11,12 @@ PY := $(VENV)/bin/python
 STAMPS := .make
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: help install gen setup run test test-unit lint fmt bench bench-enrollment load clean
+.PHONY: help install gen setup run test test-unit fuzz lint fmt bench bench-enrollment load clean
 
 help:
 	@echo "make run    set up everything and start every service and worker (Ctrl-C stops them)"
 	@echo "make test   the whole test suite against the local PostgreSQL and RabbitMQ"
+	@echo "make fuzz   at least 5,000 hostile calls over every RPC (R34); prints the counts by status code"
 	@echo "make lint   ruff, mypy and buf lint"
 	@echo "make bench  benchmarks (see docs/BENCHMARKS.md)"
 
@@ -41,11 +42,21 @@ setup: gen
 run: setup
 	$(PY) -m ops.supervisor
 
+# Temporary files (the end-to-end clock file and process logs) under .make/: the default
+# /tmp/pytest-of-<user> is shared with every other pytest run of the user, which prunes it.
+PYTEST_TMP := --basetemp=$(STAMPS)/pytest-tmp
+
 test: gen
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_TMP)
 
 test-unit: gen
 	$(PY) -m pytest tests/unit
+
+# The fuzz suite's long profile: 120 hostile calls per RPC (47 RPCs), at least 5,000 in all. `make test`
+# runs the same suite with a short profile.
+fuzz: gen
+	MEDINS_FUZZ_EXAMPLES=120 MEDINS_FUZZ_MIN_CALLS=5000 MEDINS_FUZZ_REPORT=.make/fuzz-report.json \
+		$(PY) -m pytest $(PYTEST_TMP) tests/fuzz -q -s -p no:logging
 
 lint: gen
 	$(VENV)/bin/ruff check .

@@ -23,9 +23,7 @@ def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
         school_order_ttl=dt.timedelta(seconds=settings.school_order_ttl_seconds),
         clock_skew=dt.timedelta(seconds=settings.payment_clock_skew_seconds),
     )
-    # Deduction agreements (R27), reconciliation (R30) and collection results (R29) belong to a later
-    # issue: not overridden yet, they answer UNIMPLEMENTED from the generated base class.
-    servicer = CollectionServicer(  # type: ignore[abstract]
+    servicer = CollectionServicer(
         lambda: CollectionUnitOfWork(db.pool), clock, HmacSignatures(settings.channel_secret), config
     )
     return GrpcService(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from medins.collection.v1 import collection_service_pb2 as pb
 from medins.collection.v1 import collection_service_pb2_grpc as pb_grpc
 
@@ -16,7 +17,7 @@ from services.collection.channels.signature import SignatureVerifier
 from services.collection.handlers import items, orders, records, refunds
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.common.proto_values import range_from_proto, range_to_proto
@@ -147,8 +148,15 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
 
     async def NotifyPayment(self, request: pb.NotifyPaymentRequest, context: Context) -> pb.NotifyPaymentResponse:
         return await notification_intake.notify(
-            request, convert.channel(request.channel), self._uow, self._clock, self._verifier, self._config.clock_skew
+            request, self._uow, self._clock, self._verifier, self._config.clock_skew
         )
+
+    async def record_refusal(self, method: str, request: Message | None, raw: bytes, error: DomainError) -> None:
+        """The call policy's hook for what the edge refuses: a refused notification is still stored (R21b)."""
+        if method != "NotifyPayment":
+            return
+        notification = request if isinstance(request, pb.NotifyPaymentRequest) else None
+        await notification_intake.record_edge_refusal(notification, raw, error, self._uow, self._clock)
 
     async def GetReceipt(self, request: pb.GetReceiptRequest, context: Context) -> pb.GetReceiptResponse:
         lookup = request.WhichOneof("lookup")
@@ -308,6 +316,52 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
             return pb.ResolveRefundResponse(refund=convert.refund_to_proto(refund))
 
         return await run_mutation(self._uow, "ResolveRefund", request, pb.ResolveRefundResponse, action)
+
+    # -- not yet implemented (issue 11: R27 agreements, R29 results, R30 reconciliation) -----------
+
+    async def CreateDeductionAgreement(
+        self, request: pb.CreateDeductionAgreementRequest, context: Context
+    ) -> pb.CreateDeductionAgreementResponse:
+        raise _not_yet("R27")
+
+    async def ConfirmDeductionAgreement(
+        self, request: pb.ConfirmDeductionAgreementRequest, context: Context
+    ) -> pb.ConfirmDeductionAgreementResponse:
+        raise _not_yet("R27")
+
+    async def ListDeductionAgreements(
+        self, request: pb.ListDeductionAgreementsRequest, context: Context
+    ) -> pb.ListDeductionAgreementsResponse:
+        raise _not_yet("R27")
+
+    async def RevokeDeductionAgreement(
+        self, request: pb.RevokeDeductionAgreementRequest, context: Context
+    ) -> pb.RevokeDeductionAgreementResponse:
+        raise _not_yet("R27")
+
+    async def ImportChannelSettlement(
+        self, request: pb.ImportChannelSettlementRequest, context: Context
+    ) -> pb.ImportChannelSettlementResponse:
+        raise _not_yet("R30")
+
+    async def GetReconciliationReport(
+        self, request: pb.GetReconciliationReportRequest, context: Context
+    ) -> pb.GetReconciliationReportResponse:
+        raise _not_yet("R30")
+
+    async def GetCollectionResults(
+        self, request: pb.GetCollectionResultsRequest, context: Context
+    ) -> pb.GetCollectionResultsResponse:
+        raise _not_yet("R29")
+
+
+def _not_yet(rule: str) -> Unimplemented:
+    return Unimplemented(
+        "NOT_IMPLEMENTED_YET",
+        f"this RPC ({rule}) is part of the API but not implemented yet",
+        "该功能尚未开放",
+        metadata={"rule": rule},
+    )
 
 
 def _receipt_not_ready(order_id: str) -> FailedPrecondition:

@@ -130,8 +130,10 @@ class PaymentsRepository:
 
     async def record_notification(
         self,
-        channel: Channel,
+        channel: str,
         payload_sha256: bytes,
+        payload_size: int,
+        payload_sample: str,
         outcome: str,
         received_at: dt.datetime,
         *,
@@ -142,14 +144,16 @@ class PaymentsRepository:
         """Keeps what a channel sent and what became of it, whatever that was."""
         await self._conn.execute(
             """INSERT INTO channel_notifications (channel, channel_transaction_id, order_id, amount_fen, paid_at,
-                   payload_sha256, outcome, payment_id, detail, received_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-            channel.value,
+                   payload_sha256, payload_size, payload_sample, outcome, payment_id, detail, received_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+            channel,
             payment.transaction_id if payment else None,
             payment.order_id if payment else None,
             payment.amount_fen if payment else None,
             payment.paid_at if payment else None,
             payload_sha256,
+            payload_size,
+            payload_sample,
             outcome,
             uuid.UUID(payment_id) if payment_id else None,
             detail,

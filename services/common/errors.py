@@ -21,6 +21,7 @@ class ErrorKind(enum.Enum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     UNAVAILABLE = "UNAVAILABLE"
+    UNIMPLEMENTED = "UNIMPLEMENTED"
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,12 @@ class PermissionDenied(DomainError):
 
 class Unavailable(DomainError):
     kind = ErrorKind.UNAVAILABLE
+
+
+class Unimplemented(DomainError):
+    """An RPC of the API whose issue has not landed yet."""
+
+    kind = ErrorKind.UNIMPLEMENTED
 
 
 def required(value: str, field: str, label_zh: str) -> str:

@@ -8,6 +8,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.errors import DomainError, ErrorKind
+from services.common.logs import mask_text
 
 ERROR_DOMAIN = "medins"
 
@@ -20,7 +21,24 @@ GRPC_CODES: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
     ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
 }
+
+# An error never echoes more than a short, masked prefix of what the caller sent (R34): every text that
+# goes into the status is clipped, so the trailers stay far below 8 kB whatever the input was.
+MAX_MESSAGE_CHARS = 300
+MAX_METADATA_CHARS = 64
+MAX_METADATA_ENTRIES = 12
+MAX_VIOLATIONS = 10
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` masked (ID and card numbers) and cut to `limit` characters, marking the cut."""
+    # Mask a little more than is kept, so a number cut at the edge was already masked whole.
+    masked = mask_text(text[: limit + 40])
+    if len(text) <= limit and len(masked) <= limit:
+        return masked
+    return masked[: limit - 1] + "…"
 
 
 def _packed(message: object) -> any_pb2.Any:
@@ -32,22 +50,31 @@ def _packed(message: object) -> any_pb2.Any:
 def to_status_proto(error: DomainError) -> status_pb2.Status:
     """google.rpc.Status with ErrorInfo, BadRequest (when a field is at fault) and a zh-CN LocalizedMessage."""
     code = GRPC_CODES[error.kind]
+    metadata = {
+        clip(key, MAX_METADATA_CHARS): clip(value, MAX_METADATA_CHARS)
+        for key, value in list(error.metadata.items())[:MAX_METADATA_ENTRIES]
+    }
     details = [
-        _packed(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)),
+        _packed(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)),
     ]
     if error.violations:
         details.append(
             _packed(
                 error_details_pb2.BadRequest(
                     field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                        for v in error.violations
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=clip(v.field, MAX_METADATA_CHARS * 2),
+                            description=clip(v.description, MAX_MESSAGE_CHARS),
+                        )
+                        for v in error.violations[:MAX_VIOLATIONS]
                     ]
                 )
             )
         )
-    details.append(_packed(error_details_pb2.LocalizedMessage(locale="zh-CN", message=error.message_zh)))
-    return status_pb2.Status(code=code.value[0], message=error.message, details=details)
+    details.append(
+        _packed(error_details_pb2.LocalizedMessage(locale="zh-CN", message=clip(error.message_zh, MAX_MESSAGE_CHARS)))
+    )
+    return status_pb2.Status(code=code.value[0], message=clip(error.message, MAX_MESSAGE_CHARS), details=details)
 
 
 def to_grpc_status(error: DomainError) -> grpc.Status:

@@ -13,11 +13,21 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.call_policy import instrument
+from services.common.call_policy import policed_handlers
+from services.common.pagination import PageTokens
 
 log = structlog.get_logger(__name__)
 
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# What a caller may send, set per service (R34; README "Limits"). Above it grpc answers
+# RESOURCE_EXHAUSTED before any of our code runs. Batch registration takes chunks of 2,000 rows
+# (~0.5 MB); a batch check 1,000 IDs (~25 kB); collection a school order of 5,000 students or a day's
+# settlement file of up to 20,000 records (~1.5 MB).
+MAX_REQUEST_BYTES = {
+    "medins.registration.v1.RegistrationService": 2 * 1024 * 1024,
+    "medins.enrollment.v1.EnrollmentCheckService": 256 * 1024,
+    "medins.collection.v1.CollectionService": 4 * 1024 * 1024,
+}
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,21 +49,26 @@ async def serve(
     close: Callable[[], Coroutine[Any, Any, None]],
     stop: asyncio.Event,
     grace_seconds: float,
+    page_tokens: PageTokens,
     quiet_methods: frozenset[str] = frozenset(),
 ) -> None:
     """Listens at once (health answers NOT_SERVING), runs `start` (connect pools, with retries), turns
     SERVING, and on `stop`: NOT_SERVING, stop accepting, finish in-flight calls within the grace, `close`."""
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", max(MAX_REQUEST_BYTES[s.full_name] for s in services)),
+            ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in services:
-        service.add_to_server(instrument(service.servicer, service.descriptor, quiet_methods), server)
+        handlers = policed_handlers(
+            service.servicer, service.descriptor, service.add_to_server, quiet_methods, page_tokens
+        )
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+        server.add_registered_method_handlers(service.full_name, handlers)  # type: ignore[attr-defined]
     names = [s.full_name for s in services]
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server

@@ -7,6 +7,10 @@ from typing import NewType
 
 Fen = NewType("Fen", int)
 
+# The largest amount any request or channel may state (ten billion yuan): far above any premium, far
+# below where sums could overflow a bigint. Proto fields carry the same bound as a field rule.
+MAX_AMOUNT_FEN = 1_000_000_000_000
+
 _YUAN = re.compile(r"(0|[1-9][0-9]{0,13})(?:\.([0-9]{1,2}))?")
 
 

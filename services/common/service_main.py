@@ -4,6 +4,7 @@ graceful stop. Each service says only what it serves."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gc
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -13,7 +14,8 @@ from services.common.clock import Clock, clock_from_file
 from services.common.db import Database, Pool
 from services.common.grpc_server import GrpcService, serve
 from services.common.logs import configure_logging
-from services.common.settings import Settings
+from services.common.pagination import PageTokens
+from services.common.settings import Settings, load_settings
 
 Background = Callable[[Pool, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -28,9 +30,12 @@ def run_grpc_service(
     background: Background | None = None,
 ) -> None:
     """Runs one service until SIGTERM/SIGINT; `background` (e.g. a log writer) runs while it serves."""
-    settings = Settings()
+    settings = load_settings()
     configure_logging(name, settings.log_level)
     clock = clock_from_file(settings.clock_file)
+    page_tokens = PageTokens(
+        settings.page_token_key.encode(), clock.now, dt.timedelta(seconds=settings.page_token_ttl_seconds)
+    )
     db = Database(dsn(settings), min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     service = build(db, clock, settings)
     background_stop = asyncio.Event()
@@ -58,6 +63,7 @@ def run_grpc_service(
             close=close,
             stop=stop,
             grace_seconds=settings.shutdown_grace_seconds,
+            page_tokens=page_tokens,
             quiet_methods=quiet_methods,
         )
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The secrets' defaults work on a developer's machine only; production refuses to start with them.
+DEMO_CHANNEL_SECRET = "demo-channel-secret"
+DEMO_PAGE_TOKEN_KEY = "demo-page-token-key"
+MIN_SECRET_CHARS = 32
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDINS_", frozen=True)
+
+    # "production" refuses demo secrets (see check_secrets).
+    environment: Literal["development", "production"] = "development"
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 5432
@@ -46,7 +57,30 @@ class Settings(BaseSettings):
     idempotency_retention_hours: int = 24 * 7
     outbox_retention_hours: int = 24 * 7
     # Shared secrets of the channel signature hook; a real deployment loads each channel's key.
-    channel_secret: str = "demo-channel-secret"
+    channel_secret: str = DEMO_CHANNEL_SECRET
+    # Key of the HMAC over page tokens (R34); tokens live this long.
+    page_token_key: str = DEMO_PAGE_TOKEN_KEY
+    page_token_ttl_seconds: int = 3600
+
+    @model_validator(mode="after")
+    def check_secrets(self) -> Settings:
+        """In production every secret must be set, and not to a demo value."""
+        if self.environment != "production":
+            return self
+        weak = [
+            name
+            for name, value, demo in (
+                ("MEDINS_CHANNEL_SECRET", self.channel_secret, DEMO_CHANNEL_SECRET),
+                ("MEDINS_PAGE_TOKEN_KEY", self.page_token_key, DEMO_PAGE_TOKEN_KEY),
+            )
+            if value == demo or len(value) < MIN_SECRET_CHARS
+        ]
+        if weak:
+            raise ValueError(
+                f"production mode needs real secrets: set {', '.join(weak)} "
+                f"(at least {MIN_SECRET_CHARS} characters, not the demo value)"
+            )
+        return self
 
     def dsn(self, database: str) -> str:
         auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
@@ -63,3 +97,12 @@ class Settings(BaseSettings):
     @property
     def admin_dsn(self) -> str:
         return self.dsn("postgres")
+
+
+def load_settings() -> Settings:
+    """The process's settings; a configuration mistake ends the process with its message, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(str(e["msg"]) for e in error.errors())
+        raise SystemExit(f"invalid settings: {problems}") from None

@@ -32,3 +32,13 @@ def test_an_error_without_a_field_has_no_bad_request() -> None:
 
 def test_conflicts_are_aborted() -> None:
     assert GRPC_CODES[Conflict.kind] is grpc.StatusCode.ABORTED
+
+
+def test_an_error_never_echoes_more_than_a_short_masked_prefix() -> None:
+    huge = "34080220051125001X " + "x" * 4_000_000
+    error = InvalidArgument(
+        "INVALID_RESIDENT_ID", f"{huge} is not an ID", f"{huge}无效", field="x", metadata={"value": huge, huge: "k"}
+    )
+    status = to_status_proto(error)
+    assert len(status.SerializeToString()) < 2_000
+    assert "34080220051125001X" not in str(status) and "340802" in status.message

@@ -26,4 +26,6 @@ class HmacSignatures:
         return hmac.new(self._key(channel), payload, hashlib.sha256).hexdigest()
 
     def verify(self, channel: Channel, payload: bytes, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(channel, payload), signature.strip().lower())
+        # Bytes on both sides: compare_digest refuses non-ASCII str, and a signature is whatever was sent.
+        given = signature.strip().lower().encode("utf-8", "replace")
+        return hmac.compare_digest(self.sign(channel, payload).encode(), given)

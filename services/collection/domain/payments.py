@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from services.collection.domain.model import Channel, ItemStatus, OrderStatus, RefundReason
 from services.common.clock import CST
 from services.common.errors import Conflict, FailedPrecondition, InvalidArgument
-from services.common.money import Fen
+from services.common.money import MAX_AMOUNT_FEN, Fen
 
 
 @dataclass(frozen=True)
@@ -135,10 +135,19 @@ def refused_family_payment(decision: Decision) -> FailedPrecondition:
 
 
 def check_positive_amount(amount: int) -> Fen:
-    """Zero or negative amounts where a payment is meant are invalid input (R3)."""
+    """Zero or negative amounts where a payment is meant are invalid input (R3), and so is anything above
+    the largest amount a payment may have (R34), before any arithmetic or SQL sees it."""
     if amount <= 0:
         raise InvalidArgument(
             "INVALID_AMOUNT", f"amount must be positive fen, got {amount}", "支付金额必须大于0", field="payload"
+        )
+    if amount > MAX_AMOUNT_FEN:
+        raise InvalidArgument(
+            "INVALID_AMOUNT",
+            f"amount must be at most {MAX_AMOUNT_FEN} fen",
+            "支付金额超出上限",
+            field="payload",
+            metadata={"maximum_fen": MAX_AMOUNT_FEN},
         )
     return Fen(amount)
 

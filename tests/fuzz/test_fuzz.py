@@ -1,0 +1,106 @@
+"""R34, R21b: hostile calls to every RPC of the three services, generated from the descriptors.
+
+For each call: never INTERNAL or UNKNOWN; every INVALID_ARGUMENT carries ErrorInfo and a field
+violation; trailers stay under 8 kB; a refused call writes nothing (row counts of both databases),
+except that every NotifyPayment, refused or not, leaves exactly one stored notification. Afterwards
+every service is still healthy.
+
+`make test` runs a short profile; `make fuzz` runs at least 5,000 calls (MEDINS_FUZZ_EXAMPLES per RPC).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import cast
+
+import grpc
+import pytest
+from google.protobuf.descriptor import MethodDescriptor
+from google.rpc import error_details_pb2, status_pb2
+from hypothesis import HealthCheck, given, settings
+from medins.collection.v1 import collection_service_pb2 as col
+from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
+from medins.registration.v1 import registration_service_pb2 as reg
+
+from tests.fuzz.conftest import FuzzTarget
+from tests.fuzz.strategies import calls
+
+EXAMPLES = int(os.environ.get("MEDINS_FUZZ_EXAMPLES", "6"))
+MIN_CALLS = int(os.environ.get("MEDINS_FUZZ_MIN_CALLS", "0"))
+SERVICES = {
+    "registration": reg.DESCRIPTOR.services_by_name["RegistrationService"],
+    "enrollment": chk.DESCRIPTOR.services_by_name["EnrollmentCheckService"],
+    "collection": col.DESCRIPTOR.services_by_name["CollectionService"],
+}
+METHODS = [(name, method) for name, service in SERVICES.items() for method in service.methods]
+NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+MAX_TRAILER_BYTES = 8 * 1024
+
+
+def _trailers(error: grpc.RpcError) -> list[tuple[str, str | bytes]]:
+    call = cast(grpc.Call, error)
+    return [(str(k), v) for k, v in cast(Iterable[tuple[str, str | bytes]], call.trailing_metadata() or ())]
+
+
+def _status(error: grpc.RpcError) -> status_pb2.Status | None:
+    for key, value in _trailers(error):
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    return None
+
+
+def _check_refusal(error: grpc.RpcError, method: str) -> grpc.StatusCode:
+    call = cast(grpc.Call, error)
+    code = call.code()
+    assert code not in NEVER, f"{method} answered {code.name}: {call.details()}"
+    trailers = sum(len(k) + len(v) for k, v in _trailers(error))
+    assert trailers < MAX_TRAILER_BYTES, f"{method}: trailers of {trailers} bytes"
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        status = _status(error)
+        assert status is not None, f"{method}: INVALID_ARGUMENT without details"
+        info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+        assert any(d.Unpack(info) for d in status.details) and info.reason, f"{method}: no ErrorInfo"
+        assert any(d.Unpack(bad) for d in status.details) and bad.field_violations, f"{method}: no field violation"
+    return code
+
+
+@pytest.mark.parametrize(("service", "method"), METHODS, ids=[f"{s}.{m.name}" for s, m in METHODS])
+def test_hostile_calls_are_refused_cleanly_and_write_nothing(
+    fuzz_target: FuzzTarget, service: str, method: MethodDescriptor
+) -> None:
+    call = fuzz_target.channels[service].unary_unary(f"/{SERVICES[service].full_name}/{method.name}", None, None)
+    path = f"{service}.{method.name}"
+    notifies = method.name == "NotifyPayment"
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+    )
+    @given(body=calls(method))
+    def hostile_call(body: bytes) -> None:
+        before = fuzz_target.counts()
+        try:
+            call(body, timeout=30)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as error:
+            code = _check_refusal(error, path)
+        fuzz_target.codes[code.name] += 1
+        after = fuzz_target.counts()
+        if notifies and code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+            stored = after.pop("tax.channel_notifications") - before.pop("tax.channel_notifications")
+            assert stored == 1, f"{path} ({code.name}) stored {stored} notifications, not 1 (R21b)"
+        if code != grpc.StatusCode.OK:
+            changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
+            assert not changed, f"{path} was refused ({code.name}) but wrote {changed}"
+
+    hostile_call()
+
+
+def test_every_service_is_healthy_after_the_run(fuzz_target: FuzzTarget) -> None:
+    fuzz_target.healthy()
+    calls_made = sum(fuzz_target.codes.values())
+    assert calls_made >= max(MIN_CALLS, len(METHODS)), f"only {calls_made} calls"
+    assert not {c for c in fuzz_target.codes if c in {"INTERNAL", "UNKNOWN"}}

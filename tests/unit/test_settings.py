@@ -1,0 +1,61 @@
+"""Issue 9: the signing secret and the page-token key have no usable defaults outside development."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.common.settings import DEMO_CHANNEL_SECRET, Settings, load_settings
+
+REAL = "r" * 40
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_development_runs_with_the_demo_secrets() -> None:
+    assert Settings(environment="development").channel_secret == DEMO_CHANNEL_SECRET
+
+
+@pytest.mark.parametrize(
+    ("channel_secret", "page_token_key", "named"),
+    [
+        (DEMO_CHANNEL_SECRET, REAL, "MEDINS_CHANNEL_SECRET"),
+        (REAL, "demo-page-token-key", "MEDINS_PAGE_TOKEN_KEY"),
+        (REAL, "short", "MEDINS_PAGE_TOKEN_KEY"),
+    ],
+)
+def test_production_refuses_demo_or_short_secrets(
+    monkeypatch: pytest.MonkeyPatch, channel_secret: str, page_token_key: str, named: str
+) -> None:
+    monkeypatch.setenv("MEDINS_ENVIRONMENT", "production")
+    monkeypatch.setenv("MEDINS_CHANNEL_SECRET", channel_secret)
+    monkeypatch.setenv("MEDINS_PAGE_TOKEN_KEY", page_token_key)
+    with pytest.raises(SystemExit) as refused:
+        load_settings()
+    assert named in str(refused.value) and "Traceback" not in str(refused.value)
+
+
+def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDINS_ENVIRONMENT", "production")
+    monkeypatch.setenv("MEDINS_CHANNEL_SECRET", REAL)
+    monkeypatch.setenv("MEDINS_PAGE_TOKEN_KEY", REAL + "k")
+    assert load_settings().environment == "production"
+
+
+@pytest.mark.parametrize("service", ["services.registration", "services.enrollment", "services.collection"])
+def test_a_service_in_production_with_demo_secrets_refuses_to_start(service: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDINS_")}
+    started = subprocess.run(
+        [sys.executable, "-m", service],
+        env={**env, "MEDINS_ENVIRONMENT": "production"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode != 0
+    assert "MEDINS_CHANNEL_SECRET" in started.stderr and "Traceback" not in started.stderr
