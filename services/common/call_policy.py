@@ -22,7 +22,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from grpc.aio import ServicerContext
 
-from services.common.errors import Conflict, DomainError, InvalidArgument, Unimplemented
+from services.common.errors import Conflict, DomainError, InvalidArgument, Unavailable, Unimplemented
 from services.common.grpc_errors import GRPC_CODES, clip, internal_status, to_grpc_status
 from services.common.logs import new_correlation_id
 from services.common.pagination import PageTokens, issuing_for
@@ -181,6 +181,16 @@ def _wrap(
                 "系统繁忙,请使用相同的请求编号重试",
             )
             await _abort(context, to_grpc_status(conflict), correlation_id)
+        except _DATABASE_UNREACHABLE as exc:
+            # The database is down, full or dropped us mid-call: the transaction never committed, so
+            # the caller may retry with the same request_id.
+            log.warning("rpc_database_unavailable", error=type(exc).__name__, duration_ms=_ms(started))
+            unavailable = Unavailable(
+                "DATABASE_UNAVAILABLE",
+                "the database cannot be reached just now; retry with the same request_id",
+                "系统繁忙,请稍后使用相同的请求编号重试",
+            )
+            await _abort(context, to_grpc_status(unavailable), correlation_id)
         except Exception:
             log.exception("rpc_failed", duration_ms=_ms(started))
             await _abort(context, internal_status(correlation_id), correlation_id)
@@ -189,6 +199,16 @@ def _wrap(
         return response
 
     return policed
+
+
+_DATABASE_UNREACHABLE = (
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def _correlation_id(context: Context) -> str:
