@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from services.common import lifecycle
 from services.common.clock import Clock, clock_from_file
-from services.common.db import Pool, UnitOfWork, create_pool
+from services.common.db import Pool, UnitOfWork, close_pool, create_pool
 from services.common.logs import configure_logging
 from services.common.messaging.consumer import EventConsumer, Handler
 from services.common.messaging.topology import ConsumerQueue
@@ -43,6 +43,6 @@ def run_consumer(
                 prefetch=settings.consumer_prefetch,
             ).run(stop)
         finally:
-            await pool.close()
+            await close_pool(pool)
 
     lifecycle.run(run)

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from services.common import lifecycle
 from services.common.clock import Clock, clock_from_file
-from services.common.db import Pool, create_pool
+from services.common.db import Pool, close_pool, create_pool
 from services.common.logs import configure_logging
 from services.common.periodic import run_periodically
 from services.common.settings import Settings
@@ -40,6 +40,6 @@ def run_job(
                 stop=stop,
             )
         finally:
-            await pool.close()
+            await close_pool(pool)
 
     lifecycle.run(run)

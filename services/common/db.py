@@ -34,6 +34,19 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
+CLOSE_TIMEOUT_SECONDS = 10.0
+
+
+async def close_pool(pool: Pool, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
+    """Closes gracefully within a bound; connections still held after it are terminated, so a process
+    told to stop always stops (a connection lost mid-call must not keep it alive)."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout=timeout)
+    except TimeoutError:
+        log.warning("database_pool_terminated", timeout_seconds=timeout)
+        pool.terminate()
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 0) -> Pool:
     """Connects, retrying with back-off while the server is unreachable (attempts=0: forever).
 
@@ -83,8 +96,14 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.conn = await self._pool.acquire()
-        self._tx = self.conn.transaction()
-        await self._tx.start()
+        try:
+            self._tx = self.conn.transaction()
+            await self._tx.start()
+        except BaseException:
+            # __aexit__ never runs when __aenter__ fails: give the connection back here, or the pool
+            # can never close (a shutdown would hang on it).
+            await self._pool.release(self.conn)
+            raise
         self._committed = False
         self._open()
         return self
@@ -130,5 +149,5 @@ class Database:
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
+            await close_pool(self._pool)
             self._pool = None

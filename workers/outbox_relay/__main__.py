@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 
 from services.common import lifecycle
-from services.common.db import Pool, create_pool
+from services.common.db import Pool, close_pool, create_pool
 from services.common.housekeeping import purge_expired
 from services.common.lifecycle import run_until_stopped
 from services.common.logs import configure_logging
@@ -44,7 +44,7 @@ def main() -> None:
         try:
             await run_until_stopped(stop, relay.run, lambda s: housekeeping(pool, settings, s))
         finally:
-            await pool.close()
+            await close_pool(pool)
 
     lifecycle.run(run)
 
