@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import TextIO
@@ -29,6 +31,9 @@ from services.common.settings import Settings
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_UNREACHABLE = 0, 1, 2
 CONNECT_TIMEOUT_SECONDS = 10.0
+# How long to keep trying a database or the broker before saying it is unreachable: long enough to ride
+# out a restart, short enough for an operator waiting at a prompt.
+CONNECT_PATIENCE_SECONDS = 20.0
 EXAMPLES = 3
 DEAD_LETTERS_LISTED = 1000
 
@@ -55,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Runs the audit for the `audit` subcommand; returns the exit status."""
+    # aio-pika logs each failed connection attempt itself; the audit says what matters once.
+    logging.getLogger("aio_pika").setLevel(logging.CRITICAL)
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
     try:
         snapshot = asyncio.run(read_snapshot(Settings()))
     except Unreachable as exc:
@@ -97,11 +105,22 @@ async def read_snapshot(settings: Settings) -> checks.Snapshot:
 
 
 async def _connect(agency: str, dsn: str) -> asyncpg.Connection:
-    try:
-        return await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_SECONDS)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        where = dsn.rsplit("@", 1)[-1]
-        raise Unreachable(f"cannot reach the {agency} database at {where}: {type(exc).__name__}: {exc}") from exc
+    deadline = time.monotonic() + CONNECT_PATIENCE_SECONDS
+    while True:
+        try:
+            return await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+        except asyncpg.InvalidCatalogNameError as exc:  # no such database: waiting will not help
+            raise Unreachable(f"cannot reach the {agency} database at {_where(dsn)}: {exc}") from exc
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            if time.monotonic() > deadline:
+                raise Unreachable(
+                    f"cannot reach the {agency} database at {_where(dsn)}: {type(exc).__name__}: {exc}"
+                ) from exc
+        await asyncio.sleep(1.0)
+
+
+def _where(dsn: str) -> str:
+    return dsn.rsplit("@", 1)[-1]  # host, port and database; never the credentials
 
 
 async def _stale_outbox(conn: asyncpg.Connection, agency: str) -> list[checks.StaleOutboxRow]:
@@ -212,10 +231,15 @@ async def _read_insurance(conn: asyncpg.Connection) -> dict[str, object]:
 
 
 async def _read_dead_letters(amqp_url: str) -> list[checks.DeadLetter]:
-    try:
-        connection = await aio_pika.connect(amqp_url, timeout=CONNECT_TIMEOUT_SECONDS)
-    except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
-        raise Unreachable(f"cannot reach the broker: {type(exc).__name__}: {exc}") from exc
+    deadline = time.monotonic() + CONNECT_PATIENCE_SECONDS
+    while True:
+        try:
+            connection = await aio_pika.connect(amqp_url, timeout=CONNECT_TIMEOUT_SECONDS)
+            break
+        except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+            if time.monotonic() > deadline:
+                raise Unreachable(f"cannot reach the broker: {type(exc).__name__}: {exc}") from exc
+        await asyncio.sleep(1.0)
     letters: list[checks.DeadLetter] = []
     try:
         channel = await connection.channel()
