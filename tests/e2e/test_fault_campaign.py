@@ -350,7 +350,8 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
         answered = await responder
         payments = len({t for p in people for t in p.transactions})
         print(  # noqa: T201 - the figures the issue asks for, in the test log (-s or -rP)
-            f"campaign: {len(people)} people, {campaign.total} actions, {payments} transactions over {drive_seconds:.0f} s;"
+            f"campaign: {len(people)} people, {campaign.total} actions, {payments} transactions"
+            f" over {drive_seconds:.0f} s;"
             f" client resends after faults {dict(campaign.collection.retries)}, refunds answered {answered};"
             f" settled (accounted for, audit clean) {settled:.1f} s after the last fault (-1: did not settle)\n"
             + "\n".join(
