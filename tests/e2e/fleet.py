@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as reg
 
 from services.common.resident_id import check_character
+from services.common.settings import Settings
 from tests.e2e.clients import RegistrationClient
 from tests.e2e.conftest import START
 from tests.e2e.requests import new_request_id
@@ -41,11 +43,26 @@ FULL = os.environ.get("MEDINS_CHAOS_PROFILE") == "full"
 TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
 
 
+# Retry tiers closer to production's (1 s, 5 s, 30 s, 120 s) than the other tests' 200/500 ms: the
+# database server is shared with other runs, and a few seconds without a free connection must not park
+# an event that would succeed a moment later. The audit still fails on anything parked.
+FLEET_RETRY_DELAYS_MS = (500, 2_000, 10_000)
+
+
+@dataclass(frozen=True)
+class FleetStack(Stack):
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "MEDINS_RETRY_DELAYS_MS": json.dumps(list(FLEET_RETRY_DELAYS_MS))}
+
+    def settings(self, **overrides: object) -> Settings:
+        return super().settings(**overrides).model_copy(update={"retry_delays_ms": FLEET_RETRY_DELAYS_MS})
+
+
 @asynccontextmanager
 async def own_system(name: str, workdir: Path, *, replicas: int = 1) -> AsyncIterator[System]:
     """A whole system on a stack of its own, stopped and dropped afterwards."""
     await remove_leftovers()
-    stack = Stack(name)
+    stack = FleetStack(name)
     await create_stack(stack)
     system = System(stack, workdir, replicas=replicas)
     # Small pools: the PostgreSQL server (max_connections 100) is shared with every other test run, and
@@ -179,32 +196,45 @@ class Replicas:
         return reply
 
 
-async def answer_refunds(system: System, collection: Replicas, stop: asyncio.Event) -> int:
+@dataclass
+class RefundDesk:
     """The channels' side of refunds: every refund our gateway submitted is reported returned (the
-    stand-in gateway only accepts; the result comes back through NotifyRefundResult). Runs until told
-    to stop; returns how many it answered."""
-    answered: set[str] = set()
-    while not stop.is_set():
+    stand-in gateway only accepts; the result comes back through NotifyRefundResult, with a request id
+    of its own per refund, so telling it twice is harmless). A result the service refuses is kept with
+    its error, and the desk goes on with the others."""
+
+    system: System
+    collection: Replicas
+    answered: set[str] = field(default_factory=set)
+    refused: dict[str, str] = field(default_factory=dict)  # refund id → the service's error
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                rows = await self.system.query(
+                    "tax", "SELECT refund_id::text, channel_refund_id FROM refunds WHERE status = 'SUBMITTED'"
+                )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):  # a campaign may cut this session
+                rows = []
+            for refund_id, channel_refund_id in rows:
+                await self.answer(refund_id, channel_refund_id or "")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+
+    async def answer(self, refund_id: str, channel_refund_id: str) -> None:
+        request = col.NotifyRefundResultRequest(
+            request_id=f"refund-result-{refund_id}",
+            refund_id=refund_id,
+            channel_refund_id=channel_refund_id,
+            succeeded=True,
+        )
         try:
-            rows = await system.query(
-                "tax", "SELECT refund_id::text, channel_refund_id FROM refunds WHERE status = 'SUBMITTED'"
-            )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):  # a campaign may cut this session too
-            rows = []
-        for refund_id, channel_refund_id in rows:
-            await collection.call(
-                "NotifyRefundResult",
-                col.NotifyRefundResultRequest(
-                    request_id=f"refund-result-{refund_id}",
-                    refund_id=refund_id,
-                    channel_refund_id=channel_refund_id or "",
-                    succeeded=True,
-                ),
-            )
-            answered.add(refund_id)
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=0.5)
-    return len(answered)
+            await self.collection.call("NotifyRefundResult", request, deadline_seconds=20)
+        except grpc.aio.AioRpcError as error:
+            self.refused[refund_id] = f"{error.code().name}: {error.details()}"
+            return
+        self.answered.add(refund_id)
+        self.refused.pop(refund_id, None)
 
 
 def audit(system: System) -> subprocess.CompletedProcess[str]:

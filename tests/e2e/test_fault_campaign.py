@@ -28,8 +28,8 @@ from tests.e2e.clients import CollectionClient, RegistrationClient
 from tests.e2e.conftest import START
 from tests.e2e.fleet import (
     FULL,
+    RefundDesk,
     Replicas,
-    answer_refunds,
     audit_clean,
     bounded,
     own_system,
@@ -320,7 +320,8 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
         campaign.done += 1
 
     refunds_done = asyncio.Event()
-    responder = asyncio.create_task(answer_refunds(system, campaign.collection, refunds_done))
+    desk = RefundDesk(system, campaign.collection)
+    responder = asyncio.create_task(desk.run(refunds_done))
     campaign.began = time.monotonic()
     gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -335,7 +336,7 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
 
     async def accounted_for() -> None:
         try:
-            await every_payment_accounted_for(system, people)
+            await every_payment_accounted_for(system, people, desk)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # The oracle's own connection (the server is shared; it may be full for a moment).
             raise AssertionError(f"could not read: {exc}") from exc
@@ -347,12 +348,13 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
         settled = time.monotonic() - last_fault_end
     finally:
         refunds_done.set()
-        answered = await responder
+        await responder
         payments = len({t for p in people for t in p.transactions})
         print(  # noqa: T201 - the figures the issue asks for, in the test log (-s or -rP)
             f"campaign: {len(people)} people, {campaign.total} actions, {payments} transactions"
             f" over {drive_seconds:.0f} s;"
-            f" client resends after faults {dict(campaign.collection.retries)}, refunds answered {answered};"
+            f" client resends after faults {dict(campaign.collection.retries)}, refunds answered {len(desk.answered)},"
+            f" refund results refused {len(desk.refused)} {list(desk.refused.values())[:1]};"
             f" settled (accounted for, audit clean) {settled:.1f} s after the last fault (-1: did not settle)\n"
             + "\n".join(
                 f"  fault at {f.at_seconds:6.1f} s ({f.done}/{f.total} done, {f.in_flight} calls in flight): {f.name}"
@@ -363,9 +365,10 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
     assert campaign.collection.retries, "no call was in flight when a collection server died"
 
 
-async def every_payment_accounted_for(system: System, people: list[Person]) -> None:
+async def every_payment_accounted_for(system: System, people: list[Person], desk: RefundDesk) -> None:
     """Every transaction sent is one payment; each person ends covered, refunded or moved as the
     cohort says, and the money of each double payment went back."""
+    assert not desk.refused, f"the service refused {len(desk.refused)} refund result(s): {desk.refused}"
     rows = await system.query(
         "tax",
         """SELECT p.channel_transaction_id, p.payment_id::text, p.outcome, p.reversed_at IS NOT NULL AS reversed,
