@@ -58,6 +58,14 @@ class FleetStack(Stack):
         return super().settings(**overrides).model_copy(update={"retry_delays_ms": FLEET_RETRY_DELAYS_MS})
 
 
+_STARTED = time.monotonic()
+
+
+def say(message: str) -> None:
+    """A progress line on stderr, shown at once with `pytest -s` (long runs show their phases)."""
+    print(f"[{time.monotonic() - _STARTED:7.1f} s] {message}", file=sys.stderr, flush=True)  # noqa: T201
+
+
 @asynccontextmanager
 async def own_system(name: str, workdir: Path, *, replicas: int = 1) -> AsyncIterator[System]:
     """A whole system on a stack of its own, stopped and dropped afterwards."""
@@ -72,6 +80,7 @@ async def own_system(name: str, workdir: Path, *, replicas: int = 1) -> AsyncIte
     system.start_all()
     try:
         await system.wait_ready(timeout=120)
+        say(f"{name}: {len(system.processes)} processes ready")
         yield system
     finally:
         await system.close_channels()

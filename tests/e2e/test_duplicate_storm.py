@@ -19,7 +19,17 @@ from services.collection.domain.model import Channel
 from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, RegistrationClient
 from tests.e2e.conftest import START
-from tests.e2e.fleet import FULL, Replicas, audit_clean, bounded, own_system, payable_items, person, register_people
+from tests.e2e.fleet import (
+    FULL,
+    Replicas,
+    audit_clean,
+    bounded,
+    own_system,
+    payable_items,
+    person,
+    register_people,
+    say,
+)
 from tests.e2e.requests import create_region, new_request_id, policy
 from tests.e2e.system import System
 from tests.support import eventually
@@ -78,6 +88,7 @@ async def test_ten_deliveries_of_each_transaction_concurrent_and_shuffled_have_o
         deliveries += [(k, channels.notification(channel, payload)) for _ in range(DELIVERIES)]
     random.Random(8).shuffle(deliveries)
 
+    say(f"storm: {TRANSACTIONS} orders made; sending {len(deliveries)} notifications")
     client = Replicas([collection])
     began = time.monotonic()
     replies = await bounded(
@@ -85,6 +96,7 @@ async def test_ten_deliveries_of_each_transaction_concurrent_and_shuffled_have_o
         CONCURRENCY,
     )
     sent_in = time.monotonic() - began
+    say(f"storm: sent in {sent_in:.1f} s")
 
     # Every delivery of a transaction got the original answer: one payment each, all applied.
     per_transaction: dict[int, set[tuple[int, str, str]]] = {}

@@ -36,6 +36,7 @@ from tests.e2e.fleet import (
     payable_items,
     person,
     register_people,
+    say,
 )
 from tests.e2e.requests import create_region, new_request_id, policy, register
 from tests.e2e.system import System
@@ -98,6 +99,7 @@ class Campaign:
         # Landed while payments flow: actions remain, so payments are sent after this fault too.
         assert fault.done < fault.total, f"{name} landed after the drive finished ({fault.done}/{fault.total})"
         self.faults.append(fault)
+        say(f"fault at {fault.at_seconds:.1f} s ({fault.done}/{fault.total} done, {fault.in_flight} in flight): {name}")
         return fault
 
     async def at_progress(self, fraction: float) -> None:
@@ -269,6 +271,7 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
     numbers = [person(REGION, i) for i in range(PEOPLE)]
     enrollment_ids = await register_people(registration, REGION, numbers)
     items = await payable_items(system, enrollment_ids)
+    say(f"campaign: {PEOPLE} people registered and assessed")
     people = [
         Person(i, n, e, items[e][0], cohort(i)) for i, (n, e) in enumerate(zip(numbers, enrollment_ids, strict=True))
     ]
@@ -312,6 +315,7 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
         actions += [move_action(p, campaign)] if p.kind == "mover" else payment_actions(p, campaign)
     random.Random(10).shuffle(actions)
     campaign.total = len(actions)
+    say(f"campaign: orders made; driving {campaign.total} actions over {DRIVE_SECONDS} s")
     interval = DRIVE_SECONDS / len(actions)
 
     async def paced(j: int, action: Callable[[], Awaitable[object]]) -> None:
@@ -333,6 +337,7 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
     drive_seconds = time.monotonic() - campaign.began
     last_fault_end = campaign.began + max(f.ended_at for f in campaign.faults)
     await system.wait_ready(timeout=180)
+    say(f"campaign: drive done in {drive_seconds:.1f} s; every process back; settling")
 
     async def accounted_for() -> None:
         try:
@@ -344,6 +349,7 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
     settled = -1.0
     try:
         await eventually(accounted_for, timeout=600 if FULL else 120, interval=1)
+        say("campaign: every payment accounted for; auditing")
         await audit_clean(system, timeout=300 if FULL else 60)
         settled = time.monotonic() - last_fault_end
     finally:
