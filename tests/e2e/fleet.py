@@ -105,6 +105,27 @@ def stop_every_process(system: System) -> list[str]:
     return hung
 
 
+CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.TooManyConnectionsError)
+
+
+async def read(system: System, agency: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """The tests' oracle read, riding out a full or restarting database server for up to a minute (the
+    server is shared with other runs, and the campaign cuts sessions on purpose)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await system.query(agency, sql, *args)
+        except CONNECTION_ERRORS:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.5)
+
+
+async def read_value(system: System, agency: str, sql: str, *args: object) -> Any:
+    rows = await read(system, agency, sql, *args)
+    return rows[0][0] if rows else None
+
+
 def person(region: str, i: int) -> str:
     """A valid resident ID number of the region, distinct per i (up to 36,000 people)."""
     body = f"{region}{dt.date(1950, 1, 1) + dt.timedelta(days=i // 1000):%Y%m%d}{i % 1000:03d}"
@@ -156,7 +177,8 @@ async def payable_items(
     """Waits until tax has assessed every enrollment; returns enrollment id → (live item id, amount)."""
 
     async def assessed() -> dict[str, tuple[str, int]]:
-        rows = await system.query(
+        rows = await read(
+            system,
             "tax",
             """SELECT enrollment_id::text, payable_item_id::text, amount_fen FROM payable_items
                WHERE enrollment_id = ANY($1::uuid[]) AND status = 'UNPAID'""",
@@ -219,12 +241,9 @@ class RefundDesk:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
-                rows = await self.system.query(
-                    "tax", "SELECT refund_id::text, channel_refund_id FROM refunds WHERE status = 'SUBMITTED'"
-                )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):  # a campaign may cut this session
-                rows = []
+            rows = await read(
+                self.system, "tax", "SELECT refund_id::text, channel_refund_id FROM refunds WHERE status = 'SUBMITTED'"
+            )
             for refund_id, channel_refund_id in rows:
                 await self.answer(refund_id, channel_refund_id or "")
             with suppress(TimeoutError):

@@ -27,6 +27,8 @@ from tests.e2e.fleet import (
     own_system,
     payable_items,
     person,
+    read,
+    read_value,
     register_people,
     say,
 )
@@ -108,24 +110,30 @@ async def test_ten_deliveries_of_each_transaction_concurrent_and_shuffled_have_o
     }
     assert len(applied) == TRANSACTIONS
 
-    payments = await system.value("tax", "SELECT count(*) FROM payments WHERE channel_transaction_id LIKE 'storm%'")
+    payments = await read_value(
+        system, "tax", "SELECT count(*) FROM payments WHERE channel_transaction_id LIKE 'storm%'"
+    )
     assert payments == TRANSACTIONS
-    receipts = await system.value(
-        "tax", "SELECT count(*) FROM receipts WHERE payment_id = ANY($1::uuid[])", list(applied)
+    receipts = await read_value(
+        system, "tax", "SELECT count(*) FROM receipts WHERE payment_id = ANY($1::uuid[])", list(applied)
     )
     assert receipts == TRANSACTIONS
     confirmed: dict[str, int] = {}
-    for row in await system.query("tax", "SELECT envelope FROM outbox WHERE event_type = 'payment.confirmed'"):
+    for row in await read(system, "tax", "SELECT envelope FROM outbox WHERE event_type = 'payment.confirmed'"):
         payment_id = events_pb2.EventEnvelope.FromString(row[0]).payment_confirmed.payment_id
         confirmed[payment_id] = confirmed.get(payment_id, 0) + 1
     assert confirmed == dict.fromkeys(applied, 1)
 
     async def granted_once_each() -> None:
-        covered = await system.value("insurance", "SELECT count(*) FROM enrollment_years WHERE status = 'COVERED'")
+        covered = await read_value(
+            system, "insurance", "SELECT count(*) FROM enrollment_years WHERE status = 'COVERED'"
+        )
         assert covered == TRANSACTIONS
         # Grants as records (issue 10 item 4): a doubled grant would be a second row, or a refused key.
-        grants = await system.query(
-            "insurance", "SELECT payment_id, count(*) FROM coverage_grants WHERE kind = 'GRANT' GROUP BY payment_id"
+        grants = await read(
+            system,
+            "insurance",
+            "SELECT payment_id, count(*) FROM coverage_grants WHERE kind = 'GRANT' GROUP BY payment_id",
         )
         assert {r[0]: r[1] for r in grants} == dict.fromkeys(applied, 1)
 
