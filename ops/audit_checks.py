@@ -11,6 +11,9 @@ What counts, per check (R14, R14a, R17, R17a, R20a, R21, R23, R24, R31, R32):
   kept without coverage. A SUBSIDY settlement (R17) has one confirmation and one net grant per item. A
   REFUND_RAISED payment (R23) has no receipt, no confirmation and a refund. A net grant that belongs to
   no payment eligible for coverage, or a withdrawal without its grant, is a violation.
+  Confirmations are counted in the tax outbox, whose published rows the relay's retention sweep deletes
+  after outbox_retention_hours (7 days by default): run the audit within that horizon, or a payment
+  older than it shows 0 confirmations. (An event log kept beyond the sweep would lift this.)
 - refunds reversed: a SUCCEEDED refund reversed its payment and its receipt and left no net grant; a
   reversed payment or receipt has a SUCCEEDED refund.
 - money per channel and day: for each channel and CST day of the payment time, money paid (every
