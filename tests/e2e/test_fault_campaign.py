@@ -275,7 +275,7 @@ def move_action(p: Person, campaign: Campaign) -> Callable[[], Awaitable[object]
     return move
 
 
-@pytest.mark.timeout(3600 if FULL else 300)
+@pytest.mark.timeout(3600 if FULL else 600)
 async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_accounted_for(
     chaos_system: System,
 ) -> None:
