@@ -429,7 +429,11 @@ async def every_payment_accounted_for(system: System, people: list[Person], desk
             applied = mine[0]
             covered = years[(p.enrollment_id, 2024)] == ("COVERED", applied[1])
             refunded = applied[4] == "SUCCEEDED" and applied[3]
-            assert covered != bool(refunded), (p.i, "a raced stop must end either covered or refunded in full (R14a)", applied)
+            assert covered != bool(refunded), (
+                p.i,
+                "a raced stop must end either covered or refunded in full (R14a)",
+                applied,
+            )
         else:
             applied = next(m for m in mine if m[2] == "APPLIED")
             assert years[(p.enrollment_id, 2024)] == ("COVERED", applied[1]), (p.i, p.kind)
