@@ -88,3 +88,10 @@ deploy-check: gen
 
 k8s-render: install
 	@$(PY) -m ops.k8s_render deploy/k8s/overlays/$(or $(OVERLAY),production)
+
+# Issue 10: the duplicate storm (10,000 notifications carrying 1,000 transactions) and the fault campaign
+# (5,000 people, two replicas of every process, faults while payments flow) at full size, each audited
+# by `medins audit`. Their small profiles run in `make test`. Progress and figures print as they go.
+.PHONY: chaos
+chaos: gen
+	MEDINS_CHAOS_PROFILE=full $(PY) -m pytest -s -p no:cacheprovider tests/e2e/test_duplicate_storm.py tests/e2e/test_fault_campaign.py

@@ -1,5 +1,10 @@
 """The running system for end-to-end tests: the real processes of ops/processes.py, each with its own
-log file, pointed at a test stack, all reading one file clock."""
+log file, pointed at a test stack, all reading one file clock.
+
+Replicas (issue 10 item 9): `System(..., replicas=2)` runs two instances of every process. The first
+keeps the plain name ("coverage"), the others are "coverage#2" and so on; a gRPC service's replica
+listens on a port of its own (`ports["collection#2"]`), so a test can spread and fail over its calls.
+The default is one instance of each, as before."""
 
 from __future__ import annotations
 
@@ -31,13 +36,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def replica_name(name: str, replica: int) -> str:
+    """The instance name of a process's n-th replica (1 is the process itself)."""
+    return name if replica == 1 else f"{name}#{replica}"
+
+
+def base_name(instance: str) -> str:
+    return instance.split("#", 1)[0]
+
+
 class System:
-    def __init__(self, stack: Stack, workdir: Path) -> None:
+    def __init__(self, stack: Stack, workdir: Path, *, replicas: int = 1) -> None:
         self.stack = stack
+        self.replicas = replicas
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.clock_file = workdir / "clock"
-        self.ports = {"registration": free_port(), "enrollment": free_port(), "collection": free_port()}
+        self.ports = {
+            replica_name(service, k): free_port()
+            for service in ("registration", "enrollment", "collection")
+            for k in range(1, replicas + 1)
+        }
         self.env = {
             **os.environ,
             **stack.env(),
@@ -53,7 +72,7 @@ class System:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
-        self._specs = {spec.name: spec for spec in PROCESSES}
+        self._specs = {replica_name(spec.name, k): spec for spec in PROCESSES for k in range(1, replicas + 1)}
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -67,17 +86,23 @@ class System:
         spec = self._specs[name]
         self._log_offsets[name] = len(self.log_text(name))
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        # A service's replica listens on its own port; the first instance keeps the shared settings.
+        own_port = {f"MEDINS_{base_name(name).upper()}_PORT": str(self.ports[name])} if name in self.ports else {}
         self.processes[name] = subprocess.Popen(
             [sys.executable, *spec.args],
-            env={**self.env, **(extra_env or {})},
+            env={**self.env, **own_port, **(extra_env or {})},
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
 
     def start_all(self) -> None:
-        for spec in PROCESSES:
-            self.start(spec.name)
+        for name in self._specs:
+            self.start(name)
+
+    def instances(self, name: str) -> list[str]:
+        """Every instance of a process: the process itself and its replicas."""
+        return [replica_name(name, k) for k in range(1, self.replicas + 1)]
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         process = self.processes.pop(name)
