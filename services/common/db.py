@@ -37,13 +37,13 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 CLOSE_TIMEOUT_SECONDS = 10.0
 
 
-async def close_pool(pool: Pool, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
+async def close_pool(pool: Pool, grace_seconds: float = CLOSE_TIMEOUT_SECONDS) -> None:
     """Closes gracefully within a bound; connections still held after it are terminated, so a process
     told to stop always stops (a connection lost mid-call must not keep it alive)."""
     try:
-        await asyncio.wait_for(pool.close(), timeout=timeout)
+        await asyncio.wait_for(pool.close(), timeout=grace_seconds)
     except TimeoutError:
-        log.warning("database_pool_terminated", timeout_seconds=timeout)
+        log.warning("database_pool_terminated", grace_seconds=grace_seconds)
         pool.terminate()
 
 

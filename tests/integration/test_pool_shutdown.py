@@ -14,6 +14,6 @@ async def test_a_pool_with_a_connection_never_released_still_closes_within_its_b
     pool = await create_pool(stack.settings().insurance_dsn, min_size=1, max_size=2, attempts=3)
     held = await pool.acquire()  # never released, as by a task that was lost
     started = time.monotonic()
-    await asyncio.wait_for(close_pool(pool, timeout=0.5), timeout=10)
+    await asyncio.wait_for(close_pool(pool, grace_seconds=0.5), timeout=10)
     assert time.monotonic() - started < 5
     assert held is not None and pool.is_closing()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+
+from services.common.messaging.topology import declare_topology
 
 log = structlog.get_logger(__name__)
 
@@ -40,3 +43,25 @@ async def connect_broker(url: str, *, attempts: int = 0) -> AbstractRobustConnec
             continue
         log.info("broker_connected")
         return connection
+
+
+async def open_declared_channel(
+    url: str, retry_delays_ms: tuple[int, ...], stop: asyncio.Event
+) -> tuple[AbstractRobustConnection, AbstractChannel] | None:
+    """A confirming channel with the topology declared, retried until it works or `stop` is set (then
+    None). The broker may go away between connecting and declaring (a restart): that is retried too,
+    not a reason for the process to exit."""
+    delay = 0.5
+    while not stop.is_set():
+        connection = await connect_broker(url)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            await declare_topology(channel, retry_delays_ms)
+            return connection, channel
+        except Exception as exc:  # the broker closed on us mid-setup: start again
+            log.warning("broker_setup_failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay)
+            await close_quietly(connection)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 10.0)
+    return None

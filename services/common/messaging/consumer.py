@@ -23,10 +23,10 @@ from pamqp.common import FieldTable
 
 from services.common.db import UnitOfWork
 from services.common.logs import bind_correlation_id
-from services.common.messaging.broker import CLOSE_TIMEOUT_SECONDS, close_quietly, connect_broker
+from services.common.messaging.broker import CLOSE_TIMEOUT_SECONDS, close_quietly, open_declared_channel
 from services.common.messaging.envelope import EventNotReady, UnprocessableEvent, parse_envelope
 from services.common.messaging.inbox import first_delivery
-from services.common.messaging.topology import ConsumerQueue, declare_topology
+from services.common.messaging.topology import ConsumerQueue
 
 log = structlog.get_logger(__name__)
 
@@ -68,10 +68,11 @@ class EventConsumer(Generic[U]):
     async def run(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
         """Consumes until `stop` is set, then lets in-flight messages finish. `started` is set once
         consuming has begun."""
-        connection = await connect_broker(self._amqp_url)
+        opened = await open_declared_channel(self._amqp_url, self._retry_delays_ms, stop)
+        if opened is None:
+            return
+        connection, channel = opened
         try:
-            channel = await connection.channel(publisher_confirms=True)
-            await declare_topology(channel, self._retry_delays_ms)
             await channel.set_qos(prefetch_count=self._prefetch)
             self._channel: AbstractChannel = channel
             queue = await channel.get_queue(self._queue.name)

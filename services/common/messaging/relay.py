@@ -16,8 +16,8 @@ import structlog
 from aio_pika.abc import AbstractExchange
 
 from services.common.db import Pool
-from services.common.messaging.broker import close_quietly, connect_broker
-from services.common.messaging.topology import EVENTS_EXCHANGE, declare_topology
+from services.common.messaging.broker import close_quietly, open_declared_channel
+from services.common.messaging.topology import EVENTS_EXCHANGE
 
 log = structlog.get_logger(__name__)
 
@@ -41,9 +41,10 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relays until `stop` is set; survives broker and database outages."""
-        connection = await connect_broker(self._amqp_url)
-        channel = await connection.channel(publisher_confirms=True)
-        await declare_topology(channel, self._retry_delays_ms)
+        opened = await open_declared_channel(self._amqp_url, self._retry_delays_ms, stop)
+        if opened is None:
+            return
+        connection, channel = opened
         exchange = await channel.get_exchange(EVENTS_EXCHANGE)
         listener = await self._pool.acquire()
         await listener.add_listener("outbox", self._on_notify)
