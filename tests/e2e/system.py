@@ -38,6 +38,10 @@ class System:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.clock_file = workdir / "clock"
         self.ports = {"registration": free_port(), "enrollment": free_port(), "collection": free_port()}
+        # What the local SMS gateway, notifier and simulated bank keep, for tests to read (R27, R29).
+        self.sms_file = workdir / "sms.jsonl"
+        self.notifier_file = workdir / "notifications.jsonl"
+        self.bank_file = workdir / "bank.json"
         self.env = {
             **os.environ,
             **stack.env(),
@@ -49,6 +53,9 @@ class System:
             "MEDINS_SHUTDOWN_GRACE_SECONDS": "5",
             "MEDINS_WORKER_INTERVAL_SECONDS": "0.2",
             "MEDINS_ORDER_EXPIRY_INTERVAL_SECONDS": "0.2",
+            "MEDINS_SMS_OUTBOX_FILE": str(self.sms_file),
+            "MEDINS_NOTIFIER_OUTBOX_FILE": str(self.notifier_file),
+            "MEDINS_BANK_SIMULATOR_FILE": str(self.bank_file),
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
