@@ -52,7 +52,7 @@ class RemindersRepository:
             return 0
         created = await self._conn.fetch(
             """INSERT INTO reminders (reminder_id, round_id, resident_id_number, unpaid_fen, status)
-               SELECT gen_random_uuid(), $1, resident_id_number, sum(amount_fen), 'PENDING' FROM payable_items
+               SELECT gen_random_uuid(), $1, resident_id_number, sum(amount_fen)::bigint, 'PENDING' FROM payable_items
                WHERE region_code = $2 AND insurance_year = $3 AND window_end = $4 AND status = 'UNPAID'
                GROUP BY resident_id_number
                ON CONFLICT DO NOTHING RETURNING 1""",
@@ -67,7 +67,7 @@ class RemindersRepository:
         """One pending reminder no other sender holds, with what the person still owes now."""
         row = await self._conn.fetchrow(
             """SELECT m.reminder_id, m.resident_id_number, p.name, r.region_code, r.insurance_year, r.window_end,
-                      (SELECT COALESCE(sum(i.amount_fen), 0) FROM payable_items i
+                      (SELECT COALESCE(sum(i.amount_fen), 0)::bigint FROM payable_items i
                        WHERE i.resident_id_number = m.resident_id_number AND i.region_code = r.region_code
                          AND i.insurance_year = r.insurance_year AND i.status = 'UNPAID') AS unpaid_fen
                FROM reminders m JOIN reminder_rounds r USING (round_id)
@@ -84,7 +84,7 @@ class RemindersRepository:
             row["region_code"],
             row["insurance_year"],
             row["window_end"],
-            Fen(row["unpaid_fen"]),
+            Fen(int(row["unpaid_fen"])),
         )
 
     async def finish(self, reminder_id: str, status: str, now: dt.datetime) -> None:

@@ -18,7 +18,7 @@ from services.collection.domain.reconciliation import (
     matched_totals,
     reconcile,
 )
-from services.collection.domain.reminders import Window, due_rounds
+from services.collection.domain.reminders import Window, due_rounds, reminder_text
 from services.collection.domain.results import daily_series
 from services.common.clock import CST
 from services.common.errors import InvalidArgument
@@ -120,3 +120,8 @@ def test_a_reminder_round_is_due_from_the_configured_days_before_the_close_until
     assert due_rounds(windows, D(2023, 12, 3), 7) == [windows[1]]
     assert due_rounds(windows, D(2023, 12, 24), 7) == [windows[0]]
     assert due_rounds(windows, D(2023, 12, 2), 7) == []
+
+
+def test_a_reminder_names_the_person_the_amount_and_the_closing_day() -> None:
+    text = reminder_text("张三", 2024, Fen(38000), D(2023, 12, 31))
+    assert "张三" in text and "380.00元" in text and "2023年12月31日截止" in text

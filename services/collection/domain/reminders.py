@@ -28,5 +28,6 @@ def due_rounds(windows: list[Window], today: dt.date, days_before: int) -> list[
 def reminder_text(name: str, insurance_year: int, unpaid_fen: Fen, window_end: dt.date) -> str:
     return (
         f"{name}您好:您{insurance_year}年度城乡居民基本医疗保险费{yuan_text(unpaid_fen)}元尚未缴纳,"
-        f"缴费期将于{window_end:%Y年%m月%d日}截止,请及时缴费。"
+        # Spelled out: strftime refuses non-ASCII formats under a C locale.
+        f"缴费期将于{window_end.year}年{window_end.month:02d}月{window_end.day:02d}日截止,请及时缴费。"
     )
