@@ -36,9 +36,8 @@ class ReconciliationRepository:
     async def lock_day(self, channel: Channel, day: dt.date) -> None:
         """Serialises imports of one channel and day until the transaction ends."""
         await self._conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('settlement:' || $1 || ':' || $2::text, 0))",
-            channel.value,
-            day,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            f"settlement:{channel.value}:{day.isoformat()}",
         )
 
     async def chunk_count_of(self, channel: Channel, day: dt.date, upload_id: str, count: int, now: dt.datetime) -> int:
