@@ -8,6 +8,8 @@ not decrypt."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 
@@ -66,6 +68,12 @@ class CardVault:
         except InvalidTag:
             raise CardKeyError("a stored card does not authenticate under its key") from None
         return plain.decode()
+
+    def blind(self, card_number: str) -> str:
+        """A keyed digest standing in for the card where a request is fingerprinted (request ids, R21):
+        a plain hash of a card number is reversed by trying every number, a keyed one is not."""
+        key = hmac.new(self._keys[self._current], b"card-fingerprint", hashlib.sha256).digest()
+        return hmac.new(key, card_number.encode(), hashlib.sha256).hexdigest()
 
     def reencrypt(self, key_id: str, ciphertext: bytes, agreement_id: str) -> EncryptedCard | None:
         """The card under the current key, or None when it already is."""

@@ -331,8 +331,12 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
             agreement = await agreements.sign_agreement(command, uow, self._clock, self._vault, self._sms)
             return pb.CreateDeductionAgreementResponse(agreement=reports_convert.agreement_to_proto(agreement))
 
+        # The request id's fingerprint is stored: it is taken over a keyed digest of the card, not the card.
+        fingerprinted = pb.CreateDeductionAgreementRequest()
+        fingerprinted.CopyFrom(request)
+        fingerprinted.card_number = self._vault.blind(request.card_number)
         return await run_mutation(
-            self._uow, "CreateDeductionAgreement", request, pb.CreateDeductionAgreementResponse, action
+            self._uow, "CreateDeductionAgreement", fingerprinted, pb.CreateDeductionAgreementResponse, action
         )
 
     async def ConfirmDeductionAgreement(

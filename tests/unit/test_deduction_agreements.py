@@ -23,6 +23,7 @@ from services.collection.domain.agreements import (
     check_signable,
     checked_card_number,
     checked_mobile,
+    checked_text,
     code_digest,
     code_from_number,
     judge_code,
@@ -75,6 +76,14 @@ def test_card_numbers_are_12_to_19_digits_and_the_error_never_repeats_them() -> 
     with pytest.raises(InvalidArgument) as refused:
         checked_card_number("62220212345678901234")
     assert "62220212345678901234" not in str(refused.value) and refused.value.field == "card_number"
+
+
+def test_names_are_short_printable_text() -> None:
+    assert checked_text(" 工商银行 ", "bank_name", "开户银行") == "工商银行"
+    for bad in ("", "银\x00行", "x" * 65):
+        with pytest.raises(InvalidArgument) as refused:
+            checked_text(bad, "bank_name", "开户银行")
+        assert refused.value.field == "bank_name"
 
 
 def test_phones_are_mainland_mobiles_and_shown_masked() -> None:
@@ -145,6 +154,14 @@ def test_a_new_current_key_still_reads_cards_under_the_old_one_and_reencrypts_th
     assert rotated.reencrypt("k2", again.ciphertext, "a-1") is None
     with pytest.raises(CardKeyError):
         CardVault(parse_keys(f"k2:{KEY_B}"), "k2").decrypt("k1", old.ciphertext, "a-1")
+
+
+def test_a_request_fingerprint_sees_a_keyed_digest_of_the_card_not_a_plain_hash() -> None:
+    vault = CardVault(parse_keys(f"k1:{KEY_A}"), "k1")
+    other = CardVault(parse_keys(f"k1:{KEY_B}"), "k1")
+    card = "6222021234567890123"
+    assert vault.blind(card) == vault.blind(card) != vault.blind("6222021234567890124")
+    assert vault.blind(card) != other.blind(card) and card not in vault.blind(card)
 
 
 def _item(**changes: Any) -> PayableItem:
