@@ -26,6 +26,7 @@ from services.collection.domain.agreements import (
     check_signable,
     checked_card_number,
     checked_mobile,
+    checked_text,
     code_digest,
     code_from_number,
     judge_code,
@@ -36,6 +37,7 @@ from services.collection.gateways.sms import SmsGateway
 from services.collection.handlers.items import identify_insured
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
+from services.common.db import Pool
 from services.common.errors import DomainError, required
 from services.common.logs import mask_text
 from services.common.resident_id import parse_resident_id
@@ -72,8 +74,8 @@ async def sign_agreement(
     now = clock.now()
     payer = parse_resident_id(command.payer_id_number, today=now.date(), field="payer_id_number").number
     insured = await identify_insured(uow, clock, command.insured_id_number, command.insured_name)
-    bank = required(command.bank_name, "bank_name", "开户银行")
-    holder = required(command.card_holder_name, "card_holder_name", "持卡人姓名")
+    bank = checked_text(command.bank_name, "bank_name", "开户银行")
+    holder = checked_text(command.card_holder_name, "card_holder_name", "持卡人姓名")
     card_number = checked_card_number(command.card_number)
     phone = checked_mobile(command.card_phone)
     check_signable(command.relationship, holder, command.insured_name.strip(), command.consent_given)
@@ -165,3 +167,21 @@ async def revoke_agreement(
 async def list_agreements(payer_id_number: str, uow: CollectionUnitOfWork, clock: Clock) -> list[Agreement]:
     payer = parse_resident_id(payer_id_number, today=clock.now().date(), field="payer_id_number").number
     return await uow.agreements.list_for_payer(payer)
+
+
+async def reencrypt_cards(pool: Pool, vault: CardVault, clock: Clock, batch_size: int = 500) -> int:
+    """Key rotation: every card not under the current key is re-encrypted under it; returns how many.
+    Once it returns, the old key can leave the configuration."""
+    done = 0
+    while True:
+        async with CollectionUnitOfWork(pool) as uow:
+            stale = await uow.agreements.cards_not_under(vault.current_key_id, batch_size)
+            for card in stale:
+                fresh = vault.reencrypt(card.key_id, card.ciphertext, card.agreement_id)
+                if fresh is not None:
+                    await uow.agreements.replace_card(card.agreement_id, fresh, clock.now())
+            await uow.commit()
+        done += len(stale)
+        if len(stale) < batch_size:
+            log.info("cards_reencrypted", count=done, key_id=vault.current_key_id)
+            return done

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from services.collection.card_vault import CardVault
+from services.collection.card_vault import CardKeyError, CardVault
 from services.collection.domain.agreements import Agreement, AgreementStatus, after_failed_run
 from services.collection.domain.deductions import deductible, deduction_payment, fallback_text
 from services.collection.domain.model import OrderKind
@@ -133,6 +133,12 @@ async def _deduct_for(
         due = deductible(items, now.date())
         if not due:
             return
+        stored = await uow.agreements.card(agreement_id)
+        try:
+            card_number = services.vault.decrypt(stored.key_id, stored.ciphertext, agreement_id)
+        except CardKeyError:  # a key taken out of the configuration too early: an operator must act
+            log.error("deduction_card_unreadable", agreement_id=agreement_id, key_id=stored.key_id)
+            return
         try:
             order = await create_order(
                 agreement.payer_id_number,
@@ -153,11 +159,10 @@ async def _deduct_for(
     async with CollectionUnitOfWork(pool) as uow:
         attempt = await uow.agreements.lock_open_attempt(attempt_id)
         assert attempt is not None  # ours, just committed
-        stored = await uow.agreements.card(agreement_id)
         request = DeductionRequest(
             attempt_id=attempt_id,
             order_id=order.order_id,
-            card_number=services.vault.decrypt(stored.key_id, stored.ciphertext, agreement_id),
+            card_number=card_number,
             holder_name=agreement.card_holder_name,
             amount_fen=order.total_fen,
         )
