@@ -74,6 +74,24 @@ class EncryptedCard:
     last_four: str
 
 
+MAX_TEXT_LENGTH = 64
+
+
+def checked_text(value: str, field: str, label_zh: str) -> str:
+    """A required name-like field: 1-64 printable characters (no control or NUL characters)."""
+    text = value.strip()
+    if not text:
+        raise InvalidArgument("FIELD_REQUIRED", f"{field} is required", f"{label_zh}不能为空", field=field)
+    if len(text) > MAX_TEXT_LENGTH or not text.isprintable():
+        raise InvalidArgument(
+            "INVALID_TEXT",
+            f"{field} must be at most {MAX_TEXT_LENGTH} printable characters",
+            f"{label_zh}应为不超过{MAX_TEXT_LENGTH}个可打印字符",
+            field=field,
+        )
+    return text
+
+
 def checked_card_number(value: str) -> str:
     """12-19 digits (spaces allowed between groups). The error never repeats the number."""
     digits = value.replace(" ", "")

@@ -103,7 +103,7 @@ def checked_chunk(upload_id: str, index: int, count: int, records: int, request_
             "分片上传须提供上传编号",
             field="upload_id",
         )
-    if len(upload) > MAX_ID_LENGTH:
+    if len(upload) > MAX_ID_LENGTH or not upload.isprintable():
         raise InvalidArgument("INVALID_UPLOAD_ID", "upload_id is too long", "上传编号过长", field="upload_id")
     return Chunk(upload or f"single:{request_id}", index, count)
 
