@@ -364,7 +364,7 @@ async def test_no_card_number_is_in_the_logs_or_the_database_in_clear(
     await active_agreement(system, registration, collection, "蒋十", 100_000, timeouts=1)
     await run_deductions(system)
     await run_deductions(system)
-    assert len(CARDS) >= 3
+    assert len(CARDS) >= 2, "the two cards signed here, and any earlier test's"
 
     settings = system.stack.settings()
     dumps = ""

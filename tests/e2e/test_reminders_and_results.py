@@ -72,7 +72,7 @@ def reminders_to(system: System, people: set[str]) -> Counter[str]:
 async def test_a_reminder_round_reaches_each_unpaid_person_once_across_a_killed_worker(
     system: System, registration: RegistrationClient, collection: CollectionClient
 ) -> None:
-    region = "349902"
+    region = "349911"
     await create_region(registration, region, "提醒测试市", policy(region, YEAR, 40000, WINDOW))
     system.set_clock(at(D(2040, 10, 1)))
     people = [await enroll(registration, collection, region, f"提醒{i}") for i in range(7)]
@@ -117,12 +117,12 @@ async def test_a_reminder_round_reaches_each_unpaid_person_once_across_a_killed_
 async def test_collection_results_by_category_channel_and_day_export_as_csv_and_chart(
     system: System, registration: RegistrationClient, collection: CollectionClient
 ) -> None:
-    regions = {"349903": "公示甲市", "349904": "公示乙市"}
+    regions = {"349912": "公示甲市", "349913": "公示乙市"}
     for code, name in regions.items():
         await create_region(registration, code, name, policy(code, YEAR, 40000, WINDOW))
     plan = {
-        "349903": [(D(2040, 9, 5), D(2040, 9, 20)), (D(2040, 9, 5), None), (D(2040, 10, 10), D(2040, 11, 1))],
-        "349904": [(D(2040, 9, 10), D(2040, 9, 12)), (D(2040, 11, 2), None), (D(2040, 11, 2), None)],
+        "349912": [(D(2040, 9, 5), D(2040, 9, 20)), (D(2040, 9, 5), None), (D(2040, 10, 10), D(2040, 11, 1))],
+        "349913": [(D(2040, 9, 10), D(2040, 9, 12)), (D(2040, 11, 2), None), (D(2040, 11, 2), None)],
     }
     for code, people in plan.items():
         for i, (registered_on, paid_on) in enumerate(people):
@@ -134,7 +134,7 @@ async def test_collection_results_by_category_channel_and_day_export_as_csv_and_
     system.set_clock(at(D(2040, 12, 1)))
 
     results = await collection.GetCollectionResults(
-        col.GetCollectionResultsRequest(region_code="349903", insurance_year=YEAR)
+        col.GetCollectionResultsRequest(region_code="349912", insurance_year=YEAR)
     )
     assert (results.enrolled_count, results.assessed_count, results.paid_count, results.unpaid_count) == (3, 3, 2, 1)
     assert (results.paid_amount_fen, results.unpaid_amount_fen, results.paid_person_count) == (80000, 40000, 2)
@@ -146,7 +146,7 @@ async def test_collection_results_by_category_channel_and_day_export_as_csv_and_
     assert by_day[D(2040, 10, 10)] == (1, 2) and by_day[D(2040, 11, 1)] == (2, 1)
 
     nothing = await refused(
-        collection.GetCollectionResults(col.GetCollectionResultsRequest(region_code="349903", insurance_year=2039))
+        collection.GetCollectionResults(col.GetCollectionResultsRequest(region_code="349912", insurance_year=2039))
     )
     assert nothing.reason == "NO_COLLECTION_RESULTS"
     bad = await refused(
@@ -162,9 +162,9 @@ async def test_collection_results_by_category_channel_and_day_export_as_csv_and_
         "--year",
         str(YEAR),
         "--region",
-        "349903",
+        "349912",
         "--region",
-        "349904",
+        "349913",
         "--csv",
         str(out_csv),
         "--chart",
@@ -180,9 +180,9 @@ async def test_collection_results_by_category_channel_and_day_export_as_csv_and_
     assert process.returncode == 0, output.decode()
     rows = list(csv.DictReader(out_csv.read_text().splitlines()))
     totals = {r["region_code"]: r for r in rows if r["breakdown"] == "total"}
-    assert (totals["349903"]["paid"], totals["349903"]["unpaid"], totals["349903"]["paid_yuan"]) == ("2", "1", "800.00")
-    assert (totals["349904"]["paid"], totals["349904"]["unpaid"]) == ("1", "2")
-    days = [r for r in rows if r["breakdown"] == "day" and r["region_code"] == "349904"]
+    assert (totals["349912"]["paid"], totals["349912"]["unpaid"], totals["349912"]["paid_yuan"]) == ("2", "1", "800.00")
+    assert (totals["349913"]["paid"], totals["349913"]["unpaid"]) == ("1", "2")
+    days = [r for r in rows if r["breakdown"] == "day" and r["region_code"] == "349913"]
     assert (days[0]["key"], days[-1]["key"], days[-1]["paid"], days[-1]["unpaid"]) == (
         "2040-09-01",
         "2040-12-01",
@@ -198,7 +198,7 @@ async def test_collection_results_by_category_channel_and_day_export_as_csv_and_
         "--year",
         "2039",
         "--region",
-        "349903",
+        "349912",
         "--csv",
         str(out_csv) + ".x",
         "--chart",
