@@ -18,10 +18,14 @@ def notifier_from(settings: Settings) -> LocalNotifier:
     return LocalNotifier(path, settings.notifier_delay_ms / 1000)
 
 
+def bank_ledger(settings: Settings) -> Path:
+    """The simulated bank's file; without one configured it lives in run/, which git ignores."""
+    return Path(settings.bank_simulator_file or "run/bank_simulator.json")
+
+
 def deduction_services(settings: Settings, clock: Clock) -> DeductionServices:
-    bank_file = Path(settings.bank_simulator_file or ".run/bank_simulator.json")
     return DeductionServices(
-        bank=SimulatedBank(bank_file, clock),
+        bank=SimulatedBank(bank_ledger(settings), clock),
         vault=CardVault.from_settings(settings.card_keys, settings.card_key_id),
         notifier=notifier_from(settings),
     )
