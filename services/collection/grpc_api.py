@@ -20,7 +20,6 @@ from services.collection.handlers import agreements, items, orders, reconciliati
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.idempotency import idempotent
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.common.proto_values import date_from_proto, range_from_proto, range_to_proto
@@ -348,23 +347,9 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
             )
             return pb.ConfirmDeductionAgreementResponse(agreement=reports_convert.agreement_to_proto(agreement))
 
-        # A wrong code is refused, yet it must count toward the lock: the attempt commits on its own.
-        async with self._uow() as uow:
-            try:
-                async with uow.conn.transaction():
-                    response = await idempotent(
-                        uow.conn,
-                        "ConfirmDeductionAgreement",
-                        request,
-                        pb.ConfirmDeductionAgreementResponse,
-                        lambda: action(uow),
-                    )
-            except agreements.WrongCode as wrong:
-                refusal = await agreements.count_wrong_code(wrong, uow, self._clock)
-                await uow.commit()
-                raise refusal from None
-            await uow.commit()
-        return response
+        return await agreements.confirm_counting_wrong_codes(
+            self._uow, request, pb.ConfirmDeductionAgreementResponse, action, self._clock
+        )
 
     async def ListDeductionAgreements(
         self, request: pb.ListDeductionAgreementsRequest, context: Context

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
+from google.protobuf.message import Message
 
 from services.collection.card_vault import CardVault
 from services.collection.domain.agreements import (
@@ -39,10 +41,13 @@ from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
 from services.common.errors import DomainError, required
+from services.common.idempotency import idempotent
 from services.common.logs import mask_text
 from services.common.resident_id import parse_resident_id
 
 log = structlog.get_logger(__name__)
+
+R = TypeVar("R", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,29 @@ async def count_wrong_code(wrong: WrongCode, uow: CollectionUnitOfWork, clock: C
     attempts = await uow.agreements.count_wrong_code(wrong.agreement_id, wrong.locks, clock.now())
     log.warning("agreement_wrong_code", agreement_id=wrong.agreement_id, attempts=attempts, locked=wrong.locks)
     return wrong_code(wrong.agreement_id, attempts)
+
+
+async def confirm_counting_wrong_codes(
+    uow_factory: Callable[[], CollectionUnitOfWork],
+    request: Message,
+    response_type: type[R],
+    action: Callable[[CollectionUnitOfWork], Awaitable[R]],
+    clock: Clock,
+) -> R:
+    """Runs the confirmation once per request id. A wrong code is refused, yet it must count toward
+    the lock: the confirmation runs in a savepoint, and the counted attempt commits without it."""
+    async with uow_factory() as uow:
+        try:
+            async with uow.conn.transaction():
+                response = await idempotent(
+                    uow.conn, "ConfirmDeductionAgreement", request, response_type, lambda: action(uow)
+                )
+        except WrongCode as wrong:
+            refusal = await count_wrong_code(wrong, uow, clock)
+            await uow.commit()
+            raise refusal from None
+        await uow.commit()
+    return response
 
 
 async def revoke_agreement(
