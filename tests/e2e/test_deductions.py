@@ -339,6 +339,55 @@ async def test_after_too_many_failed_runs_the_payer_is_told_to_pay_by_an_ordinar
     assert order.order.kind == col.ORDER_KIND_PERSONAL and order.order.total_fen == item.amount_fen
 
 
+async def test_a_repeated_request_signs_once_and_a_revoked_agreement_deducts_nothing(
+    system: System, registration: RegistrationClient, collection: CollectionClient
+) -> None:
+    insured, items = await registered_person(registration, collection, name="韩九")
+    payer, card = unique_resident_id(), new_card()
+    bank_of(system).open_account(card, 100_000)
+    request = col.CreateDeductionAgreementRequest(
+        request_id=new_request_id(),
+        payer_id_number=payer,
+        insured_id_type=col.ID_TYPE_RESIDENT_ID_CARD,
+        insured_id_number=insured,
+        insured_name="韩九",
+        bank_name="中国银行",
+        card_number=card,
+        card_holder_name="韩九",
+        card_phone="13912345678",
+        relationship=col.RELATIONSHIP_SELF,
+        consent_given=True,
+    )
+    first = (await collection.CreateDeductionAgreement(request)).agreement
+    again = (await collection.CreateDeductionAgreement(request)).agreement
+    assert again == first
+    listed = await collection.ListDeductionAgreements(col.ListDeductionAgreementsRequest(payer_id_number=payer))
+    assert [a.agreement_id for a in listed.agreements] == [first.agreement_id]
+    await confirm(collection, payer, first.agreement_id, sms_code(system, first.agreement_id))
+
+    revoked = await collection.RevokeDeductionAgreement(
+        col.RevokeDeductionAgreementRequest(
+            request_id=new_request_id(), payer_id_number=payer, agreement_id=first.agreement_id
+        )
+    )
+    assert revoked.agreement.status == col.AGREEMENT_STATUS_REVOKED
+    await run_deductions(system)
+    assert (await item_state(collection, insured, "韩九", items[0].payable_item_id)).status == (
+        col.PAYABLE_ITEM_STATUS_UNPAID
+    )
+    assert bank_of(system).balance(card) == 100_000
+    twice = await refused(
+        collection.RevokeDeductionAgreement(
+            col.RevokeDeductionAgreementRequest(
+                request_id=new_request_id(), payer_id_number=payer, agreement_id=first.agreement_id
+            )
+        )
+    )
+    assert twice.reason == "AGREEMENT_REVOKED"
+    stranger = await refused(confirm(collection, unique_resident_id(), first.agreement_id, "000000"))
+    assert stranger.reason == "AGREEMENT_NOT_FOUND"
+
+
 async def test_bad_agreement_input_is_refused_without_echoing_the_card(
     registration: RegistrationClient, collection: CollectionClient
 ) -> None:
