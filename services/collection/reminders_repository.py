@@ -64,7 +64,8 @@ class RemindersRepository:
         return len(created)
 
     async def lock_next_pending(self) -> PendingReminder | None:
-        """One pending reminder no other sender holds, with what the person still owes now."""
+        """One pending reminder no other sender holds, with what the person still owes now. The window
+        that closes first goes first: a large round never holds back one that is more urgent."""
         row = await self._conn.fetchrow(
             """SELECT m.reminder_id, m.resident_id_number, p.name, r.region_code, r.insurance_year, r.window_end,
                       (SELECT COALESCE(sum(i.amount_fen), 0)::bigint FROM payable_items i
@@ -72,7 +73,7 @@ class RemindersRepository:
                          AND i.insurance_year = r.insurance_year AND i.status = 'UNPAID') AS unpaid_fen
                FROM reminders m JOIN reminder_rounds r USING (round_id)
                JOIN insured_persons p ON p.resident_id_number = m.resident_id_number
-               WHERE m.status = 'PENDING' ORDER BY m.round_id, m.resident_id_number
+               WHERE m.status = 'PENDING' ORDER BY r.window_end, m.round_id, m.resident_id_number
                LIMIT 1 FOR UPDATE OF m SKIP LOCKED"""
         )
         if row is None:
