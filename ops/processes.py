@@ -31,4 +31,6 @@ PROCESSES = (
     ProcessSpec("age-out", ("-m", "workers.age_out")),
     ProcessSpec("order-expiry", ("-m", "workers.order_expiry")),
     ProcessSpec("refunds", ("-m", "workers.refunds")),
+    ProcessSpec("deductions", ("-m", "workers.deductions")),
+    ProcessSpec("reminders", ("-m", "workers.reminders")),
 )

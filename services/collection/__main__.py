@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from medins.collection.v1 import collection_service_pb2 as pb
 from medins.collection.v1 import collection_service_pb2_grpc as pb_grpc
 
+from services.collection.card_vault import CardVault
 from services.collection.channels.signature import HmacSignatures
+from services.collection.gateways.sms import LocalSmsGateway
 from services.collection.grpc_api import CollectionConfig, CollectionServicer
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
@@ -24,7 +27,12 @@ def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
         clock_skew=dt.timedelta(seconds=settings.payment_clock_skew_seconds),
     )
     servicer = CollectionServicer(
-        lambda: CollectionUnitOfWork(db.pool), clock, HmacSignatures(settings.channel_secret), config
+        lambda: CollectionUnitOfWork(db.pool),
+        clock,
+        HmacSignatures(settings.channel_secret),
+        config,
+        vault=CardVault.from_settings(settings.card_keys, settings.card_key_id),
+        sms=LocalSmsGateway(Path(settings.sms_outbox_file) if settings.sms_outbox_file else None),
     )
     return GrpcService(
         pb.DESCRIPTOR.services_by_name["CollectionService"], servicer, pb_grpc.add_CollectionServiceServicer_to_server

@@ -12,15 +12,19 @@ from google.protobuf.message import Message
 from medins.collection.v1 import collection_service_pb2 as pb
 from medins.collection.v1 import collection_service_pb2_grpc as pb_grpc
 
-from services.collection import convert, notification_intake
+from services.collection import convert, notification_intake, reports_convert
+from services.collection.card_vault import CardVault
 from services.collection.channels.signature import SignatureVerifier
-from services.collection.handlers import items, orders, records, refunds
+from services.collection.domain.reconciliation import checked_chunk
+from services.collection.gateways.sms import LocalSmsGateway, SmsGateway
+from services.collection.handlers import agreements, items, orders, reconciliation, records, refunds, results
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
-from services.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from services.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
-from services.common.proto_values import range_from_proto, range_to_proto
+from services.common.proto_values import date_from_proto, range_from_proto, range_to_proto
+from services.common.settings import Settings
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -39,11 +43,17 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
         clock: Clock,
         verifier: SignatureVerifier,
         config: CollectionConfig,
+        *,
+        vault: CardVault | None = None,
+        sms: SmsGateway | None = None,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
         self._verifier = verifier
         self._config = config
+        settings = Settings()
+        self._vault = vault or CardVault.from_settings(settings.card_keys, settings.card_key_id)
+        self._sms: SmsGateway = sms or LocalSmsGateway(None)
 
     # -- payable items and orders ---------------------------------------------------------------
 
@@ -317,51 +327,99 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
 
         return await run_mutation(self._uow, "ResolveRefund", request, pb.ResolveRefundResponse, action)
 
-    # -- not yet implemented (issue 11: R27 agreements, R29 results, R30 reconciliation) -----------
+    # -- deduction agreements (R27) ---------------------------------------------------------------
 
     async def CreateDeductionAgreement(
         self, request: pb.CreateDeductionAgreementRequest, context: Context
     ) -> pb.CreateDeductionAgreementResponse:
-        raise _not_yet("R27")
+        command = reports_convert.sign_command(request)
+
+        async def action(uow: CollectionUnitOfWork) -> pb.CreateDeductionAgreementResponse:
+            agreement = await agreements.sign_agreement(command, uow, self._clock, self._vault, self._sms)
+            return pb.CreateDeductionAgreementResponse(agreement=reports_convert.agreement_to_proto(agreement))
+
+        # The request id's fingerprint is stored: it is taken over a keyed digest of the card, not the card.
+        fingerprinted = pb.CreateDeductionAgreementRequest()
+        fingerprinted.CopyFrom(request)
+        fingerprinted.card_number = self._vault.blind(request.card_number)
+        return await run_mutation(
+            self._uow, "CreateDeductionAgreement", fingerprinted, pb.CreateDeductionAgreementResponse, action
+        )
 
     async def ConfirmDeductionAgreement(
         self, request: pb.ConfirmDeductionAgreementRequest, context: Context
     ) -> pb.ConfirmDeductionAgreementResponse:
-        raise _not_yet("R27")
+        async def action(uow: CollectionUnitOfWork) -> pb.ConfirmDeductionAgreementResponse:
+            agreement = await agreements.confirm_agreement(
+                request.payer_id_number, request.agreement_id, request.verification_code, uow, self._clock
+            )
+            return pb.ConfirmDeductionAgreementResponse(agreement=reports_convert.agreement_to_proto(agreement))
+
+        return await agreements.confirm_counting_wrong_codes(
+            self._uow, request, pb.ConfirmDeductionAgreementResponse, action, self._clock
+        )
 
     async def ListDeductionAgreements(
         self, request: pb.ListDeductionAgreementsRequest, context: Context
     ) -> pb.ListDeductionAgreementsResponse:
-        raise _not_yet("R27")
+        async with self._uow() as uow:
+            found = await agreements.list_agreements(request.payer_id_number, uow, self._clock)
+        return pb.ListDeductionAgreementsResponse(agreements=[reports_convert.agreement_to_proto(a) for a in found])
 
     async def RevokeDeductionAgreement(
         self, request: pb.RevokeDeductionAgreementRequest, context: Context
     ) -> pb.RevokeDeductionAgreementResponse:
-        raise _not_yet("R27")
+        async def action(uow: CollectionUnitOfWork) -> pb.RevokeDeductionAgreementResponse:
+            agreement = await agreements.revoke_agreement(
+                request.payer_id_number, request.agreement_id, uow, self._clock
+            )
+            return pb.RevokeDeductionAgreementResponse(agreement=reports_convert.agreement_to_proto(agreement))
+
+        return await run_mutation(
+            self._uow, "RevokeDeductionAgreement", request, pb.RevokeDeductionAgreementResponse, action
+        )
+
+    # -- reconciliation (R30) and results (R29) ---------------------------------------------------
 
     async def ImportChannelSettlement(
         self, request: pb.ImportChannelSettlementRequest, context: Context
     ) -> pb.ImportChannelSettlementResponse:
-        raise _not_yet("R30")
+        channel = convert.channel(request.channel)
+        day = date_from_proto(request.settlement_date, field="settlement_date")
+        chunk = checked_chunk(
+            request.upload_id, request.chunk_index, request.chunk_count, len(request.records), request.request_id
+        )
+        lines = reports_convert.settlement_lines(request, single_chunk=chunk.count == 1)
+
+        async def action(uow: CollectionUnitOfWork) -> pb.ImportChannelSettlementResponse:
+            result = await reconciliation.import_settlement(channel, day, chunk, lines, uow, self._clock)
+            return pb.ImportChannelSettlementResponse(
+                record_count=result.record_count,
+                complete=result.complete,
+                report_version=result.version,
+                unchanged=result.unchanged,
+                chunks_received=result.chunks_received,
+            )
+
+        return await run_mutation(
+            self._uow, "ImportChannelSettlement", request, pb.ImportChannelSettlementResponse, action
+        )
 
     async def GetReconciliationReport(
         self, request: pb.GetReconciliationReportRequest, context: Context
     ) -> pb.GetReconciliationReportResponse:
-        raise _not_yet("R30")
+        channel = convert.channel(request.channel)
+        day = date_from_proto(request.settlement_date, field="settlement_date")
+        async with self._uow() as uow:
+            report = await reconciliation.reconciliation_report(channel, day, request.version, uow)
+        return reports_convert.report_to_proto(report)
 
     async def GetCollectionResults(
         self, request: pb.GetCollectionResultsRequest, context: Context
     ) -> pb.GetCollectionResultsResponse:
-        raise _not_yet("R29")
-
-
-def _not_yet(rule: str) -> Unimplemented:
-    return Unimplemented(
-        "NOT_IMPLEMENTED_YET",
-        f"this RPC ({rule}) is part of the API but not implemented yet",
-        "该功能尚未开放",
-        metadata={"rule": rule},
-    )
+        async with self._uow() as uow:
+            found = await results.collection_results(request.region_code, request.insurance_year, uow, self._clock)
+        return reports_convert.results_to_proto(found)
 
 
 def _receipt_not_ready(order_id: str) -> FailedPrecondition:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from services.collection.agreements_repository import AgreementsRepository
 from services.collection.orders_repository import OrdersRepository
 from services.collection.payments_repository import PaymentsRepository
+from services.collection.reconciliation_repository import ReconciliationRepository
 from services.collection.records_repository import RecordsRepository
 from services.collection.refunds_repository import RefundsRepository
+from services.collection.reminders_repository import RemindersRepository
 from services.collection.repository import CollectionRepository
+from services.collection.results_repository import ResultsRepository
 from services.common.db import UnitOfWork
 from services.common.messaging.outbox import Outbox
 
@@ -20,6 +24,10 @@ class CollectionUnitOfWork(UnitOfWork):
     refunds: RefundsRepository
     records: RecordsRepository
     outbox: Outbox
+    agreements: AgreementsRepository
+    reminders: RemindersRepository
+    reconciliation: ReconciliationRepository
+    results: ResultsRepository
 
     def _open(self) -> None:
         self.items = CollectionRepository(self.conn)
@@ -28,3 +36,7 @@ class CollectionUnitOfWork(UnitOfWork):
         self.refunds = RefundsRepository(self.conn)
         self.records = RecordsRepository(self.conn)
         self.outbox = Outbox(self.conn, PRODUCER)
+        self.agreements = AgreementsRepository(self.conn)
+        self.reminders = RemindersRepository(self.conn)
+        self.reconciliation = ReconciliationRepository(self.conn)
+        self.results = ResultsRepository(self.conn)

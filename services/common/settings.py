@@ -82,6 +82,31 @@ class Settings(BaseSettings):
             )
         return self
 
+    # R27 deduction agreements. Card numbers are encrypted with AES-GCM under the key named by
+    # card_key_id; card_keys holds every key still needed to decrypt ("id:base64-of-32-bytes,..."), so a
+    # new key can be made current while rows under the old one are still read. The default is a demo key.
+    card_key_id: str = "demo-1"
+    card_keys: str = "demo-1:ZGVtby1jYXJkLWtleS0zMi1ieXRlcy1mb3ItbG9jYWw="
+    # The local SMS gateway appends what it sends (masked phone, code) to this file; None: kept in memory.
+    sms_outbox_file: str | None = None
+    # The local notifier appends each message once per message id to this file; None: kept in memory.
+    notifier_outbox_file: str | None = None
+    # Simulated slowness of the local notifier per message, to stand in for a real gateway.
+    notifier_delay_ms: int = 0
+    # The simulated bank's ledger (accounts and deductions by attempt id).
+    bank_simulator_file: str | None = None
+    # How long the deduction worker waits for the bank before it treats the answer as unknown.
+    bank_timeout_seconds: float = 5.0
+    # Scheduled deduction runs: how often; a run can also be started on demand (workers.deductions --once).
+    deduction_interval_seconds: float = 86_400.0
+    # After this many failed runs in a row an agreement is suspended and the person pays by an ordinary order.
+    deduction_max_failed_runs: int = 3
+    # How long a deduction order holds its items while the bank's answer is awaited.
+    deduction_order_ttl_seconds: int = 86_400
+    # R29: a reminder round starts this many days before a region's collection window closes.
+    reminder_days_before: int = 7
+    reminder_batch_size: int = 100
+
     def dsn(self, database: str) -> str:
         auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
         return f"postgresql://{auth}@{self.pg_host}:{self.pg_port}/{database}"

@@ -31,6 +31,8 @@ AGENCY_OF = {
     "assessment": "tax",
     "order-expiry": "tax",
     "refunds": "tax",
+    "deductions": "tax",
+    "reminders": "tax",
     "outbox-relay-tax": "tax",
 }
 

@@ -57,6 +57,10 @@ class System:
             for service in ("registration", "enrollment", "collection")
             for k in range(1, replicas + 1)
         }
+        # What the local SMS gateway, notifier and simulated bank keep, for tests to read (R27, R29).
+        self.sms_file = workdir / "sms.jsonl"
+        self.notifier_file = workdir / "notifications.jsonl"
+        self.bank_file = workdir / "bank.json"
         self.env = {
             **os.environ,
             **stack.env(),
@@ -68,6 +72,9 @@ class System:
             "MEDINS_SHUTDOWN_GRACE_SECONDS": "5",
             "MEDINS_WORKER_INTERVAL_SECONDS": "0.2",
             "MEDINS_ORDER_EXPIRY_INTERVAL_SECONDS": "0.2",
+            "MEDINS_SMS_OUTBOX_FILE": str(self.sms_file),
+            "MEDINS_NOTIFIER_OUTBOX_FILE": str(self.notifier_file),
+            "MEDINS_BANK_SIMULATOR_FILE": str(self.bank_file),
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}

@@ -35,6 +35,7 @@ async def create_order(
     ttl: dt.timedelta,
     *,
     reinitiated_from: str | None = None,
+    kind: OrderKind = OrderKind.PERSONAL,
 ) -> Order:
     """A pending order over the selected items, holding them until it is paid or expires (R19)."""
     now = clock.now()
@@ -44,7 +45,7 @@ async def create_order(
     found_all(ids, items)
     for item in items:
         check_payable(item, now.date())
-    return await _insert(uow, payer.number, OrderKind.PERSONAL, items, now, ttl, reinitiated_from=reinitiated_from)
+    return await _insert(uow, payer.number, kind, items, now, ttl, reinitiated_from=reinitiated_from)
 
 
 async def _lock_payable(uow: CollectionUnitOfWork, ids: Sequence[str], now: dt.datetime) -> list[PayableItem]:
