@@ -5,7 +5,6 @@ and every payment notification is stored with its outcome however it was refused
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -80,21 +79,6 @@ async def test_bytes_that_do_not_parse_are_malformed_request_on_every_service(sy
                 "MALFORMED_REQUEST",
                 ["request"],
             ), (service, method)
-
-
-async def test_rpcs_not_implemented_yet_answer_in_the_projects_format(collection: CollectionClient) -> None:
-    calls: list[Awaitable[object]] = [
-        collection.CreateDeductionAgreement(col.CreateDeductionAgreementRequest(request_id=new_request_id())),
-        collection.ConfirmDeductionAgreement(col.ConfirmDeductionAgreementRequest(request_id=new_request_id())),
-        collection.ListDeductionAgreements(col.ListDeductionAgreementsRequest()),
-        collection.RevokeDeductionAgreement(col.RevokeDeductionAgreementRequest(request_id=new_request_id())),
-        collection.ImportChannelSettlement(col.ImportChannelSettlementRequest(request_id=new_request_id())),
-        collection.GetReconciliationReport(col.GetReconciliationReportRequest()),
-        collection.GetCollectionResults(col.GetCollectionResultsRequest()),
-    ]
-    for call in calls:
-        error = await refused(call)
-        assert (error.code, error.reason) == (grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED_YET")
 
 
 async def test_a_huge_value_gets_a_short_answer_and_nothing_is_written(

@@ -11,9 +11,13 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from medins.registration.v1 import registration_service_pb2 as pb
+from medins.registration.v1 import registration_service_pb2_grpc as pb_grpc
 
-from services.common.call_policy import _Admission, _wrap
+from services.common.call_policy import _Admission, _wrap, policed_handlers
 from services.common.pagination import PageTokens
+
+# The generated base class as is: every RPC exists but none is implemented.
+_Nothing = type("_Nothing", (pb_grpc.RegistrationServiceServicer,), {})
 
 
 class Aborted(Exception):
@@ -53,3 +57,23 @@ async def test_a_database_that_cannot_be_reached_is_unavailable_not_internal(fai
     status = status_pb2.Status.FromString(dict(context.trailers)["grpc-status-details-bin"])
     info = error_details_pb2.ErrorInfo()
     assert any(d.Unpack(info) for d in status.details) and info.reason == "DATABASE_UNAVAILABLE"
+
+
+async def test_an_rpc_the_servicer_does_not_implement_answers_unimplemented_in_the_projects_format() -> None:
+    """Every RPC of the API is served; one a servicer lacks answers UNIMPLEMENTED with an ErrorInfo
+    reason, not grpc's bare text (R34)."""
+    tokens = PageTokens(b"k" * 32, lambda: dt.datetime.now(dt.UTC), dt.timedelta(hours=1))
+    handlers = policed_handlers(
+        _Nothing(),
+        pb.DESCRIPTOR.services_by_name["RegistrationService"],
+        pb_grpc.add_RegistrationServiceServicer_to_server,
+        frozenset(),
+        tokens,
+    )
+    context = FakeContext()
+    with pytest.raises(Aborted):
+        await handlers["ListRegions"].unary_unary(pb.ListRegionsRequest(), context)  # type: ignore[arg-type, misc]
+    assert context.code is grpc.StatusCode.UNIMPLEMENTED
+    status = status_pb2.Status.FromString(dict(context.trailers)["grpc-status-details-bin"])
+    info = error_details_pb2.ErrorInfo()
+    assert any(d.Unpack(info) for d in status.details) and info.reason == "NOT_IMPLEMENTED_YET"
