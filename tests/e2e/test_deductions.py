@@ -393,9 +393,13 @@ async def test_bad_agreement_input_is_refused_without_echoing_the_card(
 ) -> None:
     insured, _ = await registered_person(registration, collection, name="褚八")
     payer = unique_resident_id()
+    # Letters never reach the rule: the edge refuses the characters (R34), naming the field.
     failure = await refused(sign(collection, payer, insured, "褚八", "6222-not-a-card-1234"))
-    assert (failure.reason, failure.fields) == ("INVALID_CARD_NUMBER", ["card_number"])
+    assert (failure.reason, failure.fields) == ("INVALID_CHARACTERS", ["card_number"])
     assert "6222" not in failure.message
+    too_short = await refused(sign(collection, payer, insured, "褚八", "62220012345"))
+    assert (too_short.reason, too_short.fields) == ("INVALID_CARD_NUMBER", ["card_number"])
+    assert "62220012345" not in too_short.message
     mismatch = await refused(sign(collection, payer, insured, "别人", new_card()))
     assert mismatch.reason == "INSURED_PERSON_NOT_MATCHED"
     own_card = await refused(
