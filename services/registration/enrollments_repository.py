@@ -99,9 +99,6 @@ class EnrollmentsRepository:
         years = await self.years_of_many(ids, for_update=lock_years)
         return [enrollment_from_row(r, tuple(evidence[r["enrollment_id"]]), years[r["enrollment_id"]]) for r in rows]
 
-    async def years_of(self, enrollment_id: str, *, for_update: bool = False) -> tuple[EnrollmentYear, ...]:
-        return (await self.years_of_many([uuid.UUID(enrollment_id)], for_update=for_update))[uuid.UUID(enrollment_id)]
-
     async def years_of_many(
         self, ids: Sequence[uuid.UUID], *, for_update: bool = False
     ) -> dict[uuid.UUID, tuple[EnrollmentYear, ...]]:

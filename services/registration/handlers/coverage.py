@@ -59,10 +59,10 @@ async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUn
     touched: set[str] = set()
     refused: list[tuple[events_pb2.PaidItem, GrantDecision]] = []
     for item in _medical_items(event.items):
-        if await uow.enrollments.get(item.enrollment_id) is None:
+        enrollment = await uow.enrollments.get(item.enrollment_id, for_update=True)
+        if enrollment is None:
             raise LookupError(f"enrollment {item.enrollment_id} is not known here yet")
-        years = {y.insurance_year: y for y in await uow.enrollments.years_of(item.enrollment_id, for_update=True)}
-        year = years.get(item.insurance_year)
+        year = next((y for y in enrollment.years if y.insurance_year == item.insurance_year), None)
         if year is None:
             raise LookupError(f"enrollment {item.enrollment_id} has no year {item.insurance_year} yet")
         decision = decide_grant(year, event.payment_id, paid_on)
