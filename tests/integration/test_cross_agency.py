@@ -30,22 +30,20 @@ from services.common.clock import CST, FixedClock
 from services.common.db import Pool, UnitOfWork
 from services.common.messaging.envelope import EventNotReady, parse_envelope
 from services.common.money import Fen
-from services.common.periods import DateRange
 from services.registration.domain.model import (
     Category,
     Evidence,
     EvidenceKind,
     Region,
-    RegionPolicy,
     ReviewMode,
     StopReason,
 )
-from services.registration.handlers import administration
 from services.registration.handlers.coverage import payment_event_handlers
 from services.registration.handlers.registration import Application, register_resident
 from services.registration.handlers.stop import StopEnrollment, stop_enrollment
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from tests.factories import resident_id
+from tests.integration.insurance_setup import regions_selling_2027
 
 D = dt.date
 X, Y = Region("340800", "安庆市"), Region("320400", "常州市")
@@ -80,25 +78,7 @@ async def deliver(
 
 
 async def set_up(insurance: Pool) -> None:
-    async with RegistrationUnitOfWork(insurance) as uow:
-        for region in (X, Y):
-            await administration.create_region(region, uow, CLOCK)
-            await administration.set_region_policy(
-                RegionPolicy(
-                    region_code=region.code,
-                    insurance_year=2027,
-                    individual_standard_fen=Fen(40000),
-                    fiscal_subsidy_fen=Fen(0),
-                    newborn_standard_fen=Fen(0),
-                    category_subsidies={},
-                    collection_window=DateRange(D(2026, 9, 1), D(2026, 12, 31)),
-                    benefit_period=DateRange(D(2027, 1, 1), D(2027, 12, 31)),
-                    review_mode=ReviewMode.AUTOMATIC,
-                ),
-                uow,
-                CLOCK,
-            )
-        await uow.commit()
+    await regions_selling_2027(insurance, CLOCK, {X: ReviewMode.AUTOMATIC, Y: ReviewMode.AUTOMATIC})
 
 
 async def register(insurance: Pool, number: str, region: Region) -> str:

@@ -14,7 +14,6 @@ from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 
 from services.common.clock import CST, FixedClock
 from services.common.db import Database, Pool
-from services.common.money import Fen
 from services.common.periods import DateRange
 from services.enrollment.audit import AuditLog
 from services.enrollment.grpc_api import EnrollmentCheckServicer
@@ -25,12 +24,10 @@ from services.registration.domain.model import (
     Evidence,
     EvidenceKind,
     Region,
-    RegionPolicy,
     ReviewMode,
     Scheme,
     StopReason,
 )
-from services.registration.handlers import administration
 from services.registration.handlers.batch import register_batch
 from services.registration.handlers.external import RecordExternalEnrollment, record_external_enrollment
 from services.registration.handlers.registration import Application, register_resident
@@ -38,6 +35,7 @@ from services.registration.handlers.review import ReviewRegistration, approve_re
 from services.registration.handlers.stop import StopEnrollment, age_out_due, stop_enrollment
 from services.registration.unit_of_work import RegistrationUnitOfWork
 from tests.factories import resident_id
+from tests.integration.insurance_setup import regions_selling_2027
 from tests.support import eventually
 
 D = dt.date
@@ -50,26 +48,9 @@ def at(day: dt.date, hour: int = 10) -> FixedClock:
 
 
 async def set_up(pool: Pool) -> None:
-    clock = at(D(2026, 8, 1))
-    async with RegistrationUnitOfWork(pool) as uow:
-        for region, mode in ((AUTO_REGION, ReviewMode.AUTOMATIC), (MANUAL_REGION, ReviewMode.MANUAL)):
-            await administration.create_region(region, uow, clock)
-            await administration.set_region_policy(
-                RegionPolicy(
-                    region_code=region.code,
-                    insurance_year=2027,
-                    individual_standard_fen=Fen(40000),
-                    fiscal_subsidy_fen=Fen(0),
-                    newborn_standard_fen=Fen(0),
-                    category_subsidies={},
-                    collection_window=DateRange(D(2026, 9, 1), D(2026, 12, 31)),
-                    benefit_period=DateRange(D(2027, 1, 1), D(2027, 12, 31)),
-                    review_mode=mode,
-                ),
-                uow,
-                clock,
-            )
-        await uow.commit()
+    await regions_selling_2027(
+        pool, at(D(2026, 8, 1)), {AUTO_REGION: ReviewMode.AUTOMATIC, MANUAL_REGION: ReviewMode.MANUAL}
+    )
 
 
 def application(number: str, region: Region, key: int = 0) -> Application:
