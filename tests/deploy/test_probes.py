@@ -9,8 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -18,6 +19,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ops import grpc_health_probe, worker_probe
 from services.common.settings import Settings
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -65,15 +68,24 @@ def test_health_probe_reports_an_unreachable_server() -> None:
     assert grpc_health_probe.check(address, timeout_seconds=1.0) == grpc_health_probe.EXIT_UNREACHABLE
 
 
+def polled(observe: Callable[[], T]) -> T:
+    """What `observe` returns once it is truthy, or its last answer when 10 s have passed (these probes
+    are synchronous, so tests.support.eventually does not fit)."""
+    deadline = time.monotonic() + 10
+    seen = observe()
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+        seen = observe()
+    return seen
+
+
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     # A process whose command line names a worker module, as `python -m workers.renewal` would.
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "workers.renewal"])
     try:
         # Just after exec the kernel may show an empty command line for a moment: wait until it is there.
-        deadline = time.monotonic() + 10
-        while not Path(f"/proc/{process.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        polled(lambda: Path(f"/proc/{process.pid}/cmdline").read_bytes())
         yield process
     finally:
         process.kill()
@@ -93,11 +105,7 @@ def test_worker_probe_fails_a_stopped_process(sleeper: subprocess.Popen[bytes]) 
     sleeper.send_signal(signal.SIGSTOP)
     try:
         # The stop takes effect asynchronously after the signal: poll for it, with a deadline.
-        deadline = time.monotonic() + 10
-        problem = worker_probe.process_problem(sleeper.pid, "workers.renewal")
-        while problem is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-            problem = worker_probe.process_problem(sleeper.pid, "workers.renewal")
+        problem = polled(lambda: worker_probe.process_problem(sleeper.pid, "workers.renewal"))
         assert problem is not None and "state T" in problem
     finally:
         sleeper.send_signal(signal.SIGCONT)
