@@ -198,22 +198,14 @@ class PaymentsRepository:
             reversed_at=row["reversed_at"],
         )
 
-    async def debit_family_account(self, holder: str, amount: Fen, payment_id: str, now: dt.datetime) -> bool:
-        """Takes the amount for a payment if the balance covers it, with its ledger entry (R20a); False
-        (nothing taken) otherwise."""
-        debited = await self._conn.fetchval(
-            """WITH debited AS (
-                   UPDATE family_accounts SET balance_fen = balance_fen - $2, updated_at = $4
-                   WHERE holder_id_number = $1 AND balance_fen >= $2 RETURNING balance_fen)
-               INSERT INTO family_account_entries (holder_id_number, kind, amount_fen, balance_after_fen,
-                   payment_id, recorded_at)
-               SELECT $1, 'DEBIT', $2, balance_fen, $3, $4 FROM debited RETURNING true""",
+    async def lock_family_account(self, holder: str) -> FamilyAccount | None:
+        """The account, locked until the transaction ends: a debit decided on its balance stays right."""
+        row = await self._conn.fetchrow(
+            """SELECT holder_id_number, balance_fen, updated_at FROM family_accounts WHERE holder_id_number = $1
+               FOR UPDATE""",
             holder,
-            amount,
-            uuid.UUID(payment_id),
-            now,
         )
-        return bool(debited)
+        return FamilyAccount(row["holder_id_number"], Fen(row["balance_fen"]), row["updated_at"]) if row else None
 
     async def credit_family_account(self, payment_id: str, refund_id: str, amount: Fen, now: dt.datetime) -> bool:
         """Returns a refunded amount to the account the payment was debited from, once per refund (R20a);
