@@ -71,7 +71,7 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
             default=50,
             maximum=200,
         )
-        async with self._uow() as uow:
+        async with self._uow().for_reading() as uow:
             found = await items.list_payable_items(
                 request.payer_id_number,
                 request.insured_id_number,

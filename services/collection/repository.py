@@ -176,13 +176,18 @@ class CollectionRepository:
 
     async def items_of_person(
         self, number: str, *, include_settled: bool, after: tuple[int, str, str] | None, limit: int
-    ) -> list[PayableItem]:
+    ) -> tuple[str, list[PayableItem]] | None:
+        """The person's name and a page of their items, in one statement; None for no such person."""
         after_year, after_fee, after_id = after or (0, "", str(uuid.UUID(int=0)))
         rows = await self._conn.fetch(
-            f"""SELECT {ITEM_COLUMNS} FROM payable_items i JOIN insured_persons p USING (resident_id_number)
-                WHERE i.resident_id_number = $1 AND ($2 OR i.status = 'UNPAID')
-                  AND (i.insurance_year, i.fee_type, i.payable_item_id) > ($3, $4, $5::uuid)
-                ORDER BY i.insurance_year, i.fee_type, i.payable_item_id LIMIT $6""",
+            f"""SELECT p.name AS person_name, listed.* FROM insured_persons p
+                LEFT JOIN LATERAL (
+                    SELECT {ITEM_COLUMNS} FROM payable_items i JOIN insured_persons p USING (resident_id_number)
+                    WHERE i.resident_id_number = $1 AND ($2 OR i.status = 'UNPAID')
+                      AND (i.insurance_year, i.fee_type, i.payable_item_id) > ($3, $4, $5::uuid)
+                    ORDER BY i.insurance_year, i.fee_type, i.payable_item_id LIMIT $6) listed ON true
+                WHERE p.resident_id_number = $1
+                ORDER BY listed.insurance_year, listed.fee_type, listed.payable_item_id""",
             number,
             include_settled,
             after_year,
@@ -190,7 +195,9 @@ class CollectionRepository:
             uuid.UUID(after_id),
             limit,
         )
-        return [item_from_row(r) for r in rows]
+        if not rows:
+            return None
+        return rows[0]["person_name"], [item_from_row(r) for r in rows if r["payable_item_id"] is not None]
 
     async def unpaid_items_of(self, numbers: Sequence[str], year: int, fee_type: FeeType) -> dict[str, PayableItem]:
         """Each person's unpaid item of the year and fee type, if any."""

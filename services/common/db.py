@@ -93,9 +93,19 @@ class UnitOfWork:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self._committed = False
+        self._transactional = True
+
+    def for_reading(self) -> Self:
+        """This unit only reads, each statement on its own: no BEGIN and no ROLLBACK round trips. For a
+        read that is one statement, or whose statements need not agree on one snapshot."""
+        self._transactional = False
+        return self
 
     async def __aenter__(self) -> Self:
         self.conn = await self._pool.acquire()
+        if not self._transactional:
+            self._open()
+            return self
         try:
             self._tx = self.conn.transaction()
             await self._tx.start()
@@ -112,6 +122,8 @@ class UnitOfWork:
         """Hook for subclasses to build repositories over self.conn."""
 
     async def commit(self) -> None:
+        if not self._transactional:
+            raise RuntimeError("a unit of work for reading has nothing to commit")
         await self._tx.commit()
         self._committed = True
 
@@ -122,7 +134,7 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if not self._committed:
+            if self._transactional and not self._committed:
                 await self._tx.rollback()
         finally:
             await self._pool.release(self.conn)

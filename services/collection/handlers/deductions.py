@@ -127,10 +127,10 @@ async def _deduct_for(
         if agreement is None or await uow.agreements.has_open_attempt(agreement_id):
             return  # revoked meanwhile, deducted by a concurrent run, or an answer still outstanding
         now = clock.now()
-        items = await uow.items.items_of_person(
+        found = await uow.items.items_of_person(
             agreement.insured_id_number, include_settled=False, after=None, limit=MAX_ITEMS_PER_DEDUCTION
         )
-        due = deductible(items, now.date())
+        due = deductible(found[1] if found else [], now.date())
         if not due:
             return
         stored = await uow.agreements.card(agreement_id)

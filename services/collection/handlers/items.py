@@ -26,9 +26,14 @@ async def identify_insured(
     insured = parse_resident_id(number, today=clock.now().date(), field=f"{field_prefix}_id_number")
     given = required(name, f"{field_prefix}_name", "姓名")
     person = await uow.items.get_person(insured.number)
-    if person is None or person.name != given:
-        raise _insured_not_matched()
+    check_named(person.name if person else None, given)
     return insured
+
+
+def check_named(name_on_record: str | None, given: str) -> None:
+    """R18: the name given must be the insured person's; an unknown person answers the same."""
+    if name_on_record is None or name_on_record != given:
+        raise _insured_not_matched()
 
 
 async def list_payable_items(
@@ -42,8 +47,14 @@ async def list_payable_items(
 ) -> list[PayableItem]:
     """The insured person's items for a payer paying for themselves or for another (为本人/为他人缴费)."""
     parse_resident_id(payer_id_number, today=clock.now().date(), field="payer_id_number")
-    insured = await identify_insured(uow, clock, insured_id_number, insured_name)
+    insured = parse_resident_id(insured_id_number, today=clock.now().date(), field="insured_id_number")
+    given = required(insured_name, "insured_name", "姓名")
     cursor = (int(page.cursor[0]), str(page.cursor[1]), str(page.cursor[2])) if page.cursor else None
-    return await uow.items.items_of_person(
+    # The person and the page in one statement; the name is compared after, and a mismatch answers as
+    # an unknown person would (R18).
+    found = await uow.items.items_of_person(
         insured.number, include_settled=include_settled, after=cursor, limit=page.size
     )
+    check_named(found[0] if found else None, given)
+    assert found is not None
+    return found[1]
