@@ -23,7 +23,7 @@ from services.collection import convert
 from services.collection.channels.signature import SignatureVerifier
 from services.collection.domain.model import PaymentResult
 from services.collection.domain.payments import ChannelPayment, check_payment_time
-from services.collection.handlers.payments import REPLAYED, apply_payment, order_not_found, verified_payment
+from services.collection.handlers.payments import REPLAYED, apply_payment, verified_payment
 from services.collection.payment_intake_repository import NotificationRecord, RequestRecord, Written
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
@@ -172,8 +172,6 @@ async def receive(
     try:
         for _ in range(RACE_ATTEMPTS):
             view = await uow.intake.read(payment, admitted.key)
-            if view is None:
-                raise order_not_found(payment)
             if view.stored_request is not None:
                 stored = view.stored_request
                 response = stored_response(admitted.key, stored.fingerprint, stored.response, pb.NotifyPaymentResponse)

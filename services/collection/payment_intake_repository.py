@@ -39,14 +39,15 @@ class StoredRequest:
 
 @dataclass(frozen=True)
 class NotificationView:
-    """What the decision on one notification reads: the order (locked), its items (locked, in id order),
-    an earlier payment of the same channel transaction, and the request-id record."""
+    """What the decision on one notification reads: the request-id record, an earlier payment of the same
+    channel transaction, and, when there is neither, the order (locked; None if there is no such order),
+    its items (locked, in id order) and a receipt number to use if the payment is applied."""
 
-    order: OrderState
-    items: tuple[PayableItem, ...]
-    recorded: tuple[RecordedPayment, PaymentResult] | None
     stored_request: StoredRequest | None
-    receipt_sequence: int
+    recorded: tuple[RecordedPayment, PaymentResult] | None
+    order: OrderState | None
+    items: tuple[PayableItem, ...]
+    receipt_sequence: int | None
 
 
 @dataclass(frozen=True)
@@ -116,28 +117,42 @@ def _placeholders(first: int, count: int) -> str:
     return ", ".join(f"${n}" for n in range(first, first + count))
 
 
+# The order and its items are locked only while the notification is undecided: a request id or a channel
+# transaction already recorded is answered from its record (committed, so final) without waiting for the
+# order, and takes no receipt number.
 _READ = f"""
-WITH receipt_sequence AS MATERIALIZED (SELECT nextval('receipt_number_seq') AS value)
-SELECT o.status AS order_status, o.total_fen AS order_total_fen, o.payer_id_number AS order_payer_id_number,
-       {ITEM_COLUMNS},
-       k.fingerprint AS request_fingerprint, k.response AS request_response, k.method IS NOT NULL AS request_seen,
-       recorded.*, receipt_sequence.value AS receipt_sequence
-FROM orders o
-JOIN order_lines l ON l.order_id = o.order_id
-JOIN payable_items i ON i.payable_item_id = l.payable_item_id
-JOIN insured_persons p ON p.resident_id_number = i.resident_id_number
-CROSS JOIN receipt_sequence
-LEFT JOIN idempotency_keys k ON k.method = $2 AND k.request_id = $3
-LEFT JOIN LATERAL (
+WITH request AS MATERIALIZED (
+    SELECT fingerprint, response FROM idempotency_keys WHERE method = $2 AND request_id = $3),
+recorded AS MATERIALIZED (
     SELECT pay.payment_id AS recorded_payment_id, pay.order_id AS recorded_order_id,
            pay.amount_fen AS recorded_amount_fen, pay.outcome AS recorded_outcome,
            (SELECT r.receipt_number FROM receipts r WHERE r.payment_id = pay.payment_id) AS recorded_receipt_number,
            (SELECT f.refund_id FROM refunds f WHERE f.payment_id = pay.payment_id
             ORDER BY f.created_at LIMIT 1) AS recorded_refund_id
-    FROM payments pay WHERE pay.channel = $4 AND pay.channel_transaction_id = $5) recorded ON true
-WHERE o.order_id = $1
-ORDER BY i.payable_item_id
-FOR UPDATE OF o, i"""
+    FROM payments pay WHERE pay.channel = $4 AND pay.channel_transaction_id = $5),
+undecided AS MATERIALIZED (
+    SELECT NOT EXISTS (SELECT 1 FROM request) AND NOT EXISTS (SELECT 1 FROM recorded) AS value),
+receipt_sequence AS MATERIALIZED (
+    SELECT nextval('receipt_number_seq') AS value FROM undecided WHERE undecided.value),
+locked AS (
+    SELECT o.status AS order_status, o.total_fen AS order_total_fen, o.payer_id_number AS order_payer_id_number,
+           {ITEM_COLUMNS}
+    FROM orders o
+    JOIN order_lines l ON l.order_id = o.order_id
+    JOIN payable_items i ON i.payable_item_id = l.payable_item_id
+    JOIN insured_persons p ON p.resident_id_number = i.resident_id_number
+    WHERE o.order_id = $1 AND (SELECT value FROM undecided)
+    ORDER BY i.payable_item_id
+    FOR UPDATE OF o, i)
+SELECT request.fingerprint AS request_fingerprint, request.response AS request_response,
+       request.fingerprint IS NOT NULL AS request_seen, recorded.*, receipt_sequence.value AS receipt_sequence,
+       locked.*
+FROM (SELECT 1) AS one
+LEFT JOIN request ON true
+LEFT JOIN recorded ON true
+LEFT JOIN receipt_sequence ON true
+LEFT JOIN locked ON true
+ORDER BY locked.payable_item_id"""
 
 
 def _record_values_sql(first: int) -> str:
@@ -223,13 +238,12 @@ class PaymentIntakeRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    async def read(self, payment: ChannelPayment, key: RequestKey | None) -> NotificationView | None:
-        """Locks the notified order and its items and reads the rest of the decision's inputs; None when
-        the order does not exist."""
+    async def read(self, payment: ChannelPayment, key: RequestKey | None) -> NotificationView:
+        """Reads the decision's inputs; locks the notified order and its items if it is still undecided."""
         try:
-            order_key = uuid.UUID(payment.order_id)
+            order_key: uuid.UUID | None = uuid.UUID(payment.order_id)
         except ValueError:
-            return None
+            order_key = None
         rows = await self._conn.fetch(
             _READ,
             order_key,
@@ -238,25 +252,25 @@ class PaymentIntakeRepository:
             payment.channel.value,
             payment.transaction_id,
         )
-        if not rows:
-            return None
         first = rows[0]
-        order = OrderState(
-            payment.order_id,
-            OrderStatus(first["order_status"]),
-            Fen(first["order_total_fen"]),
-            first["order_payer_id_number"],
-        )
+        order = None
+        if first["order_status"] is not None:
+            order = OrderState(
+                str(order_key),
+                OrderStatus(first["order_status"]),
+                Fen(first["order_total_fen"]),
+                first["order_payer_id_number"],
+            )
         return NotificationView(
-            order=order,
-            items=tuple(item_from_row(r) for r in rows),
-            recorded=_recorded(first),
             stored_request=(
                 StoredRequest(first["request_fingerprint"], first["request_response"])
                 if first["request_seen"]
                 else None
             ),
-            receipt_sequence=int(first["receipt_sequence"]),
+            recorded=_recorded(first),
+            order=order,
+            items=tuple(item_from_row(r) for r in rows) if order else (),
+            receipt_sequence=first["receipt_sequence"],
         )
 
     async def write_applied(

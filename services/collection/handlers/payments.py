@@ -85,6 +85,9 @@ async def apply_payment(
         check_replay(recorded, payment)
         written = await uow.intake.write_replay(answered(result), recorded_as(REPLAYED, result.payment_id), now)
         return (result, True) if written.complete else written
+    if view.order is None:
+        raise order_not_found(payment)
+    assert view.receipt_sequence is not None  # taken whenever the order was locked undecided
     states = [ItemState(i.payable_item_id, i.status, i.payable_until) for i in view.items]
     decision = decide(view.order, states, payment)
     payment_id = str(uuid.uuid4())
@@ -148,8 +151,6 @@ async def settle_payment(
     now = clock.now()
     check_payment_time(payment.paid_at, now, skew)
     view = await uow.intake.read(payment, None)
-    if view is None:
-        raise order_not_found(payment)
     applied = await apply_payment(uow, payment, view, None, None, now)
     if isinstance(applied, Written):
         raise Conflict("TRANSIENT_CONFLICT", "the payment was recorded concurrently; retry", "请稍后重试")
