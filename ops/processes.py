@@ -13,6 +13,22 @@ class ProcessSpec:
     name: str
     args: tuple[str, ...]
     address: Callable[[Settings], str] | None = None
+    # MEDINS_NICENESS of the process: the check and the payment intake answer callers who wait (R16);
+    # registration's batches and the workers can wait for a core.
+    niceness: int = 0
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What the process's environment adds to the shared one."""
+        return {"MEDINS_NICENESS": str(self.niceness)}
+
+
+# Scheduled workers (renewal, age-out, expiry, refunds, deductions, reminders): background work, nicest.
+# The relays and the assessment and coverage consumers finish what a registration or a payment started
+# (coverage follows the money), so they keep the default. Registration serves people too, but its
+# 2,000-row batches are the heaviest CPU load of all.
+WORKER_NICENESS = 10
+REGISTRATION_NICENESS = 5
 
 
 def _at(port: Callable[[Settings], int]) -> Callable[[Settings], str]:
@@ -20,17 +36,19 @@ def _at(port: Callable[[Settings], int]) -> Callable[[Settings], str]:
 
 
 PROCESSES = (
-    ProcessSpec("registration", ("-m", "services.registration"), _at(lambda s: s.registration_port)),
+    ProcessSpec(
+        "registration", ("-m", "services.registration"), _at(lambda s: s.registration_port), REGISTRATION_NICENESS
+    ),
     ProcessSpec("enrollment", ("-m", "services.enrollment"), _at(lambda s: s.enrollment_port)),
     ProcessSpec("collection", ("-m", "services.collection"), _at(lambda s: s.collection_port)),
     ProcessSpec("outbox-relay-insurance", ("-m", "workers.outbox_relay", "insurance")),
     ProcessSpec("outbox-relay-tax", ("-m", "workers.outbox_relay", "tax")),
     ProcessSpec("assessment", ("-m", "workers.assessment")),
     ProcessSpec("coverage", ("-m", "workers.coverage")),
-    ProcessSpec("renewal", ("-m", "workers.renewal")),
-    ProcessSpec("age-out", ("-m", "workers.age_out")),
-    ProcessSpec("order-expiry", ("-m", "workers.order_expiry")),
-    ProcessSpec("refunds", ("-m", "workers.refunds")),
-    ProcessSpec("deductions", ("-m", "workers.deductions")),
-    ProcessSpec("reminders", ("-m", "workers.reminders")),
+    ProcessSpec("renewal", ("-m", "workers.renewal"), niceness=WORKER_NICENESS),
+    ProcessSpec("age-out", ("-m", "workers.age_out"), niceness=WORKER_NICENESS),
+    ProcessSpec("order-expiry", ("-m", "workers.order_expiry"), niceness=WORKER_NICENESS),
+    ProcessSpec("refunds", ("-m", "workers.refunds"), niceness=WORKER_NICENESS),
+    ProcessSpec("deductions", ("-m", "workers.deductions"), niceness=WORKER_NICENESS),
+    ProcessSpec("reminders", ("-m", "workers.reminders"), niceness=WORKER_NICENESS),
 )

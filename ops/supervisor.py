@@ -25,7 +25,9 @@ class Child:
 
 
 async def start(child: Child, env: dict[str, str]) -> None:
-    child.process = await asyncio.create_subprocess_exec(sys.executable, *child.spec.args, env=env)
+    child.process = await asyncio.create_subprocess_exec(
+        sys.executable, *child.spec.args, env={**env, **child.spec.env}
+    )
     child.started_at = time.monotonic()
 
 

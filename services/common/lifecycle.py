@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -10,13 +11,19 @@ from typing import Any
 import structlog
 import uvloop
 
+from services.common.settings import Settings
+
 log = structlog.get_logger(__name__)
 
 Main = Callable[[asyncio.Event], Awaitable[None]]
 
 
 def run(main: Main) -> None:
-    """Runs `main(stop)`; `stop` is set on SIGTERM/SIGINT so main can shut down gracefully."""
+    """Runs `main(stop)` at the process's niceness; `stop` is set on SIGTERM/SIGINT so main can shut
+    down gracefully."""
+    niceness = Settings().niceness
+    if niceness:
+        os.nice(niceness)
     uvloop.run(_run(main))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The secrets' defaults work on a developer's machine only; production refuses to start with them.
@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 10.0
 
     log_level: str = "INFO"
+    # How much this process yields the CPU to others (os.nice, 0-19). On a shared machine the batch
+    # writers and workers run nicer than the enrollment check and the payment intake (R16), so a
+    # 2,000-row batch registration never takes the cores the check's latency needs.
+    niceness: int = Field(default=0, ge=0, le=19)
     clock_file: str | None = None
 
     # Periodic workers: how often they look for work when idle, and how much they take at once.

@@ -97,7 +97,7 @@ class System:
         own_port = {f"MEDINS_{base_name(name).upper()}_PORT": str(self.ports[name])} if name in self.ports else {}
         self.processes[name] = subprocess.Popen(
             [sys.executable, *spec.args],
-            env={**self.env, **own_port, **(extra_env or {})},
+            env={**self.env, **spec.env, **own_port, **(extra_env or {})},
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

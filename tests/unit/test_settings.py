@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.common.settings import DEMO_CHANNEL_SECRET, Settings, load_settings
 
@@ -59,3 +60,10 @@ def test_a_service_in_production_with_demo_secrets_refuses_to_start(service: str
     )
     assert started.returncode != 0
     assert "MEDINS_CHANNEL_SECRET" in started.stderr and "Traceback" not in started.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "20", "high"])
+def test_a_niceness_outside_0_to_19_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("MEDINS_NICENESS", value)
+    with pytest.raises(ValidationError):
+        Settings()
