@@ -29,7 +29,7 @@ from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import Conflict, DomainError
 from services.common.grpc_errors import GRPC_CODES
-from services.common.idempotency import RequestKey, checked_request_id, request_key, stored_response
+from services.common.idempotency import RequestKey, request_key, stored_response
 from services.common.logs import mask_text
 from services.common.validation import validate
 
@@ -123,7 +123,6 @@ async def notify_many(
 ) -> pb.NotifyPaymentsResponse:
     """Each notification processed as NotifyPayment would process it, all in one transaction; a refused
     one is answered with its refusal and never fails the others."""
-    checked_request_id(request.request_id)
     notifications = list(request.notifications)
     for _ in range(RACE_ATTEMPTS):
         received_at = clock.now()
