@@ -157,7 +157,7 @@ def registration_clock(log_dir: Path) -> tuple[dict[str, str], str]:
     return {"MEDINS_CLOCK_FILE": str(path)}, f"clock file running from {instant.isoformat()}"
 
 
-async def start_servers(children: Children, options: Options, first_writer_person: int) -> Servers:
+async def start_servers(children: Children, options: Options, first_writer_person: int, check_dsn: str) -> Servers:
     """The three servers and the (waiting) registration writer, all before this process opens any gRPC
     channel: forking later, with gRPC's threads running, is what gRPC warns against."""
     ports = {"enrollment": free_port(), "registration": free_port(), "echo": free_port()}
@@ -172,7 +172,9 @@ async def start_servers(children: Children, options: Options, first_writer_perso
         ["-m", "services.registration"],
         {**base, **clock_env, "MEDINS_REGISTRATION_PORT": str(ports["registration"])},
     )
-    echo = await children.start("echo", ["-m", "benchmarks.echo_server", "--port", str(ports["echo"])], base)
+    # The echo server also serves the bare SELECT ceiling (CheckSelect) on the same database.
+    echo_args = ["-m", "benchmarks.echo_server", "--port", str(ports["echo"]), "--check-dsn", check_dsn]
+    echo = await children.start("echo", echo_args, base)
     writer_args = ["--address", addresses["registration"], "--first-person", str(first_writer_person)]
     writer_args += ["--seconds", str(options.warmup + options.duration)]
     writer = await children.start("writer", ["-m", "benchmarks.writer", *writer_args], base, pipes=True)
@@ -254,6 +256,15 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
         async def echo_call(k: int) -> object:
             return await echo(work.requests[k % len(work.requests)], timeout=CALL_TIMEOUT)
 
+        select = echo_channel.unary_unary(
+            echo_server.CHECK_SELECT,
+            request_serializer=chk.CheckEnrollmentRequest.SerializeToString,
+            response_deserializer=None,
+        )
+
+        async def select_call(k: int) -> object:
+            return await select(work.requests[k % len(work.requests)], timeout=CALL_TIMEOUT)
+
         async def check_call(k: int) -> object:
             return await client.CheckEnrollment(work.requests[k % len(work.requests)], timeout=CALL_TIMEOUT)
 
@@ -262,6 +273,9 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
 
         closed = _closed(options)
         phases["echo"] = await _phase("a echo", closed(echo_call, options.concurrency, _only(pids, "client", "echo")))
+        phases["select_ceiling"] = await _phase(
+            "a2 bare SELECT ceiling", closed(select_call, options.concurrency, _only(pids, "client", "echo"))
+        )
         numbers = [t.number for t in work.targets]
         phases["asyncpg"] = await _phase("b asyncpg", _asyncpg_phase(settings, numbers, options, pids, reset=True))
         phases["asyncpg_no_reset"] = await _phase(
@@ -428,7 +442,7 @@ async def run(options: Options, command: str) -> dict[str, Any]:
         found["settle_seconds"] = await loader.settle(settings.insurance_dsn)
         say("starting the enrollment, registration and echo servers and the registration writer")
         first_writer_person = await workloads.next_writer_person(settings.insurance_dsn)
-        servers = await start_servers(children, options, first_writer_person)
+        servers = await start_servers(children, options, first_writer_person, settings.insurance_dsn)
         found["machine"]["background_busy_cores"] = await background_load()
         found.update(await measure(options, settings, rows, servers))
         found["registration_clock"] = servers.registration_clock

@@ -24,6 +24,7 @@ FULL_ROWS = 10_000_000
 
 PHASES = (
     ("a", "echo", "gRPC echo baseline (bare grpc.aio)"),
+    ("a2", "select_ceiling", "ceiling: bare grpc.aio handler, the same primary-key SELECT, document bytes returned"),
     ("b", "asyncpg", "asyncpg lookup baseline (same SELECT, pool of the service's size)"),
     ("b2", "asyncpg_no_reset", "same, without the pool's reset query on release"),
     ("c", "check", "CheckEnrollment"),
@@ -93,6 +94,16 @@ def judge(results: dict[str, Any]) -> list[Judgement]:
             ">= 60% of echo",
             f"{ratio:.0%} ({check:,.0f} vs {echo:,.0f} calls/s)",
             ratio >= 0.6 and _clean(phases["check"]),
+        )
+    )
+    ceiling = phases["select_ceiling"]["calls_per_second"]
+    share = check / ceiling if ceiling else 0.0
+    found.append(
+        Judgement(
+            "(c) CheckEnrollment throughput vs its bare SELECT ceiling (a2)",
+            ">= 90% of the ceiling",
+            f"{share:.0%} ({check:,.0f} vs {ceiling:,.0f} calls/s)",
+            share >= 0.9 and _clean(phases["check"]),
         )
     )
     for key, label, limit_ms in (
@@ -212,6 +223,7 @@ def _results_section(results: dict[str, Any]) -> list[str]:
     phases, settings = results["phases"], results["settings"]
     how = {
         "echo": f"closed loop, {settings['concurrency']} in flight",
+        "select_ceiling": f"closed loop, {settings['concurrency']} in flight",
         "asyncpg": f"closed loop, {settings['concurrency']} in flight",
         "asyncpg_no_reset": f"closed loop, {settings['concurrency']} in flight",
         "check": f"closed loop, {settings['concurrency']} in flight",
