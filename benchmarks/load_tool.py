@@ -69,9 +69,12 @@ CALLER_ID = "load-tool"
 SOAK_PROBE_SECONDS, SOAK_PROBE_CONCURRENCY = 20.0, 32
 RSS_SAMPLE_SECONDS = 10.0
 # The order share of the mix times this is how many people are registered beforehand (each order uses
-# one person's unpaid item); when they run out, orders are played as payer look-ups (counted).
+# one person's unpaid item), at most MAX_PEOPLE; while the load runs, REFILL_CHUNK more are registered
+# whenever fewer than REFILL_BELOW are left to order for (as in a deadline week, registrations go on).
+# With --people the population is fixed: when it runs out, orders are played as payer look-ups (counted).
 PEOPLE_MARGIN = 1.2
-MAX_PEOPLE = 20_000
+MAX_PEOPLE = 3_000
+REFILL_BELOW, REFILL_CHUNK = 300, 1_000
 ASSUMED_CLOSED_LOOP_RATE = 300.0
 PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.99, 100.0)
 
@@ -194,6 +197,10 @@ class World:
 
     people: list[load_seed.Person]
     unordered: deque[load_seed.Person]
+    region: str
+    refill: bool
+    refilled: int = 0
+    refill_errors: Counter[str] = field(default_factory=Counter)
     ordered: deque[tuple[load_seed.Person, str, dt.datetime]] = field(default_factory=deque)
     paid: list[Paid] = field(default_factory=list)
     not_yet_paid_twice: deque[Paid] = field(default_factory=deque)
@@ -417,6 +424,7 @@ async def drive(player: Player, bounds: Bounds, *, on_second: Callable[[], None]
     player.reset()
     stop_at = player.started_ns + int(bounds.seconds * 1e9)
     progress = asyncio.create_task(_progress(player, bounds, on_second))
+    refill = asyncio.create_task(_refill(player)) if player.world.refill else None
     try:
         if bounds.rate is not None:
             await _open_loop(
@@ -426,10 +434,32 @@ async def drive(player: Player, bounds: Bounds, *, on_second: Callable[[], None]
             await _closed_loop(player, bounds.concurrency or 1, stop_at, bounds.count)
     finally:
         progress.cancel()
+        if refill is not None:
+            refill.cancel()
     elapsed = (time.perf_counter_ns() - player.started_ns) / 1e9
     player.close_seconds(1 << 62)
     sys.stderr.write("\n")
     return elapsed
+
+
+async def _refill(player: Player) -> None:
+    """Registers more people whenever few are left to order for; runs until cancelled."""
+    world, clients = player.world, player.clients
+    while True:
+        if len(world.unordered) >= REFILL_BELOW:
+            await asyncio.sleep(0.5)  # checked twice a second
+            continue
+        try:
+            numbers = load_seed.new_numbers(world.region, REFILL_CHUNK, player.rng)
+            registered = await load_seed.register(clients.registration, world.region, numbers)
+            people = await load_seed.assessed(clients.collection, registered, within_seconds=60)
+        except grpc.aio.AioRpcError as exc:
+            world.refill_errors[exc.code().name] += 1
+            await asyncio.sleep(1.0)  # not at once again
+            continue
+        world.people.extend(people)
+        world.unordered.extend(people)
+        world.refilled += len(people)
 
 
 async def _open_loop(player: Player, rate: float, stop_at: int, planned: int | None) -> None:
@@ -573,6 +603,8 @@ async def _main(args: argparse.Namespace, mix: Mix, where: Addresses) -> int:
             + ", ".join(f"{k} {v:,}" for k, v in results["substituted"].items())
             + "\n"
         )
+    if results["people_registered_during_the_load"]:
+        sys.stdout.write(f"registered during the load: {results['people_registered_during_the_load']:,} residents\n")
     results["audit"] = await _audit(settings, args.audit_wait)
     sys.stdout.write(results["audit"]["table"])
     for verdict in results.get("verdicts", []):
@@ -602,7 +634,7 @@ async def _seed(
     if not people:
         raise UsageError("no payable item appeared within 120 s: are the relays and the assessment worker running?")
     say(f"{len(people):,} people with a payable item")
-    return World(people=people, unordered=deque(people))
+    return World(people=people, unordered=deque(people), region=args.region, refill=args.people is None)
 
 
 async def _soak(player: Player, args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -662,6 +694,8 @@ def _figures(player: Player, seconds: float) -> dict[str, Any]:
             if s.ok
         },
         "substituted": dict(player.substituted.most_common()),
+        "people_registered_during_the_load": player.world.refilled,
+        "refill_errors": dict(player.world.refill_errors),
         "timeline": player.timeline,
     }
 
