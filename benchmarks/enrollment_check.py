@@ -36,6 +36,7 @@ from benchmarks import dataset, echo_server, loader, report, workloads
 from benchmarks.drive import Call, CpuMeter, Latencies, PhaseResult, closed_loop, open_loop
 from benchmarks.processes import ROOT, Child, Children, free_port, machine_cpu_ticks, poll_until, wait_serving
 from ops import demo_data
+from services.common import grpc_channels
 from services.common.clock import CST, write_clock_file
 from services.common.settings import Settings
 
@@ -187,7 +188,7 @@ async def start_servers(children: Children, options: Options, first_writer_perso
 
 async def wait_echo(child: Child, address: str, within_seconds: float = 60.0) -> None:
     """The echo server has no health service: it is ready when it echoes."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with grpc_channels.aio_channel(address) as channel:
         echo = channel.unary_unary(echo_server.METHOD, request_serializer=None, response_deserializer=None)
 
         async def echoes() -> bool:
@@ -240,9 +241,9 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
     pids = {"client": os.getpid(), **{c.name: c.pid for c in (servers.enrollment, servers.registration, servers.echo)}}
     phases: dict[str, Any] = {}
     async with (
-        grpc.aio.insecure_channel(servers.addresses["enrollment"]) as check_channel,
-        grpc.aio.insecure_channel(servers.addresses["echo"]) as echo_channel,
-        grpc.aio.insecure_channel(servers.addresses["registration"]) as registration_channel,
+        grpc_channels.aio_channel(servers.addresses["enrollment"]) as check_channel,
+        grpc_channels.aio_channel(servers.addresses["echo"]) as echo_channel,
+        grpc_channels.aio_channel(servers.addresses["registration"]) as registration_channel,
     ):
         client = EnrollmentClient(check_channel)
         say(f"verifying {ANSWERS_VERIFIED} answers of the real service")

@@ -221,6 +221,39 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+class Timeline:
+    """Calls per second of the run, by the second they completed in: count, errors, and the p50, p99 and
+    max of the successful ones. A second is closed (summarised, its values dropped) once it is over."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, list[int]] = {}
+        self._errors: Counter[int] = Counter()
+        self.rows: list[dict[str, Any]] = []
+
+    def record(self, second: int, latency_us: int) -> None:
+        self._open.setdefault(second, []).append(latency_us)
+
+    def record_error(self, second: int) -> None:
+        self._errors[second] += 1
+
+    def close(self, before: int) -> dict[str, Any] | None:
+        """Closes every second before `before`; returns the last one closed (None if none was)."""
+        last: dict[str, Any] | None = None
+        for second in sorted(s for s in {*self._open, *self._errors} if s < before):
+            values = sorted(self._open.pop(second, []))
+            errors = self._errors.pop(second, 0)
+            closed: dict[str, Any] = {"second": second, "calls": len(values) + errors, "errors": errors}
+            if values:
+                closed |= {
+                    "p50_ms": percentile(values, 50) / 1000,
+                    "p99_ms": percentile(values, 99) / 1000,
+                    "max_ms": values[-1] / 1000,
+                }
+            self.rows.append(closed)
+            last = closed
+        return last
+
+
 def progress_line(
     *, elapsed: float, seconds: float, calls: int, errors: int, rate: float, p99_ms: float | None, in_flight: int
 ) -> str:

@@ -261,9 +261,7 @@ class Player:
         self.substituted: Counter[str] = Counter()
         self.in_flight = 0
         self.started_ns = time.perf_counter_ns()
-        self.seconds: dict[int, list[int]] = {}  # completion second -> latencies (µs) of its successes
-        self.second_errors: Counter[int] = Counter()
-        self.timeline: list[dict[str, Any]] = []
+        self.timeline = load_mix.Timeline()
         self.minutes: dict[int, Latencies] = {}
 
     async def play(self, due_ns: int | None = None) -> None:
@@ -287,31 +285,14 @@ class Player:
             now = time.perf_counter_ns()
             stats.latency.record_ns(now - start)
             elapsed = (now - self.started_ns) // 1_000_000_000
-            self.seconds.setdefault(elapsed, []).append((now - start) // 1000)
+            self.timeline.record(elapsed, (now - start) // 1000)
             self.minutes.setdefault(elapsed // 60, Latencies()).record_ns(now - start)
         finally:
             self.in_flight -= 1
 
     def _failed(self, stats: OperationStats, code: str) -> None:
         stats.errors[code] += 1
-        self.second_errors[(time.perf_counter_ns() - self.started_ns) // 1_000_000_000] += 1
-
-    def close_seconds(self, before: int) -> dict[str, Any] | None:
-        """Moves every finished second (< `before`) into the timeline; returns the last one closed."""
-        last: dict[str, Any] | None = None
-        for second in sorted(s for s in {*self.seconds, *self.second_errors} if s < before):
-            values = sorted(self.seconds.pop(second, []))
-            errors = self.second_errors.pop(second, 0)
-            closed: dict[str, Any] = {"second": second, "calls": len(values) + errors, "errors": errors}
-            if values:
-                closed |= {
-                    "p50_ms": load_mix.percentile(values, 50) / 1000,
-                    "p99_ms": load_mix.percentile(values, 99) / 1000,
-                    "max_ms": values[-1] / 1000,
-                }
-            self.timeline.append(closed)
-            last = closed
-        return last
+        self.timeline.record_error((time.perf_counter_ns() - self.started_ns) // 1_000_000_000)
 
     # -- the operations ----------------------------------------------------------------------------
 
@@ -437,7 +418,7 @@ async def drive(player: Player, bounds: Bounds, *, on_second: Callable[[], None]
         if refill is not None:
             refill.cancel()
     elapsed = (time.perf_counter_ns() - player.started_ns) / 1e9
-    player.close_seconds(1 << 62)
+    player.timeline.close(1 << 62)
     sys.stderr.write("\n")
     return elapsed
 
@@ -495,7 +476,7 @@ async def _progress(player: Player, bounds: Bounds, on_second: Callable[[], None
     while True:
         await asyncio.sleep(1.0)  # the line's refresh period
         elapsed = (time.perf_counter_ns() - player.started_ns) / 1e9
-        last = player.close_seconds(int(elapsed))
+        last = player.timeline.close(int(elapsed))
         calls = sum(s.calls for s in player.stats.values())
         errors = sum(sum(s.errors.values()) for s in player.stats.values())
         line = load_mix.progress_line(
@@ -696,7 +677,7 @@ def _figures(player: Player, seconds: float) -> dict[str, Any]:
         "substituted": dict(player.substituted.most_common()),
         "people_registered_during_the_load": player.world.refilled,
         "refill_errors": dict(player.world.refill_errors),
-        "timeline": player.timeline,
+        "timeline": player.timeline.rows,
     }
 
 

@@ -125,3 +125,22 @@ def test_no_drift_verdict_without_two_minutes() -> None:
     verdict = load_mix.drift_verdict([None, 4.0])
 
     assert not verdict.passed and "fewer than two minutes" in verdict.text
+
+
+def test_the_timeline_closes_only_finished_seconds_and_keeps_errors_apart() -> None:
+    timeline = load_mix.Timeline()
+    for us in (1000, 2000, 3000, 4000):
+        timeline.record(0, us)
+    timeline.record_error(0)
+    timeline.record(1, 9000)
+    timeline.record_error(2)
+
+    last = timeline.close(before=1)
+
+    assert last == {"second": 0, "calls": 5, "errors": 1, "p50_ms": 2.0, "p99_ms": 4.0, "max_ms": 4.0}
+    assert timeline.close(before=1) is None  # nothing new has finished
+    timeline.close(before=3)
+    assert timeline.rows[1:] == [
+        {"second": 1, "calls": 1, "errors": 0, "p50_ms": 9.0, "p99_ms": 9.0, "max_ms": 9.0},
+        {"second": 2, "calls": 1, "errors": 1},  # only failures: no latencies
+    ]
