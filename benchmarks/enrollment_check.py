@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,7 @@ class Options:
     duration: float
     concurrency: int
     rate: int
+    half_rate: bool
     skip_load: bool
     keep: bool
     load_workers: int
@@ -93,6 +94,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--concurrency", type=int, default=32, help="calls in flight in closed loops (default 32)")
     parser.add_argument("--rate", type=int, default=1_000, help="checks per second of the open loops (default 1000)")
     parser.add_argument(
+        "--half-rate", action="store_true", help="open loops at half of (c)'s closed-loop rate instead of --rate"
+    )
+    parser.add_argument(
         "--skip-load", action="store_true", help="reuse the loaded benchmark database (its size is detected; no --rows)"
     )
     parser.add_argument("--keep", action="store_true", help="do not drop the benchmark databases at the end")
@@ -108,6 +112,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         duration=args.duration,
         concurrency=args.concurrency,
         rate=args.rate,
+        half_rate=args.half_rate,
         skip_load=args.skip_load,
         keep=args.keep,
         load_workers=args.load_workers,
@@ -284,6 +289,8 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
         )
         check_pids = _only(pids, "client", "enrollment")
         phases["check"] = await _phase("c check", closed(check_call, options.concurrency, check_pids))
+        if options.half_rate:  # the issue's condition: half the check's maximum rate
+            options = replace(options, rate=max(1, round(phases["check"]["calls_per_second"] / 2)))
         phases["check_open"] = await _phase("d open loop", _open(options, check_call, check_pids))
         for n in (1, 2):
             phases[f"batch_check_c{n}"] = await _phase(f"e batch x{n}", closed(batch_call, n, check_pids))
@@ -291,7 +298,7 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
         phases["batch_registration_10k"] = await _big_batch(
             RegistrationClient(registration_channel), client, settings, phases["writer"]["next_person"]
         )
-    return {"phases": phases, "statuses": statuses}
+    return {"phases": phases, "statuses": statuses, "open_loop_rate": options.rate}
 
 
 def _closed(options: Options) -> Callable[[Call, int, dict[str, int]], Awaitable[PhaseResult]]:
@@ -473,7 +480,7 @@ def _results(options: Options, settings: Settings, rows: int, found: dict[str, A
             "duration": options.duration,
             "warmup": options.warmup,
             "concurrency": options.concurrency,
-            "rate": options.rate,
+            "rate": found["open_loop_rate"],
             "load_workers": options.load_workers,
             "skip_load": options.skip_load,
             "registration_clock": found["registration_clock"],
