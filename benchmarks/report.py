@@ -86,26 +86,15 @@ class Judgement:
 def judge(results: dict[str, Any]) -> list[Judgement]:
     phases = results["phases"]
     found = [_judge_load(results.get("load", {}))]
-    echo, check = phases["echo"]["calls_per_second"], phases["check"]["calls_per_second"]
-    ratio = check / echo if echo else 0.0
-    found.append(
-        Judgement(
-            "(c) CheckEnrollment throughput vs echo",
-            ">= 60% of echo",
-            f"{ratio:.0%} ({check:,.0f} vs {echo:,.0f} calls/s)",
-            ratio >= 0.6 and _clean(phases["check"]),
-        )
-    )
-    ceiling = phases["select_ceiling"]["calls_per_second"]
-    share = check / ceiling if ceiling else 0.0
-    found.append(
-        Judgement(
-            "(c) CheckEnrollment throughput vs its bare SELECT ceiling (a2)",
-            ">= 90% of the ceiling",
-            f"{share:.0%} ({check:,.0f} vs {ceiling:,.0f} calls/s)",
-            share >= 0.9 and _clean(phases["check"]),
-        )
-    )
+    check = phases["check"]["calls_per_second"]
+    for key, name, goal, least in (
+        ("echo", "(c) CheckEnrollment throughput vs echo", ">= 60% of echo", 0.6),
+        ("select_ceiling", "(c) CheckEnrollment throughput vs its bare SELECT ceiling (a2)", ">= 90% of it", 0.9),
+    ):
+        base = phases[key]["calls_per_second"]
+        ratio = check / base if base else 0.0
+        measured = f"{ratio:.0%} ({check:,.0f} vs {base:,.0f} calls/s)"
+        found.append(Judgement(name, goal, measured, ratio >= least and _clean(phases["check"])))
     rate = results["settings"]["rate"]
     for key, label, limit_ms in (
         ("check_open", f"(d) open loop {rate:,}/s p99", 5.0),
