@@ -181,7 +181,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per phase (default 8)")
     parser.add_argument("--concurrency", type=int, default=32, help="calls in flight in closed loops (default 32)")
-    parser.add_argument("--orders", type=int, default=40_000, help="orders seeded for the payment phases")
+    parser.add_argument("--orders", type=int, default=60_000, help="orders seeded for the payment phases")
     parser.add_argument("--e2e-payments", type=int, default=2_000, help="payments followed to coverage (default 2,000)")
     parser.add_argument("--check-rows", type=int, default=DEFAULT_CHECK_ROWS, help="people loaded for the check")
     parser.add_argument("--full", action="store_true", help=f"load {FULL_CHECK_ROWS:,} people for the check")

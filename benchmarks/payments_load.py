@@ -411,7 +411,7 @@ async def _bulk_implemented(client: CollectionClient) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=40_000, help="orders to seed and pay (default 40,000)")
+    parser.add_argument("--orders", type=int, default=60_000, help="orders to seed and pay (default 60,000)")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per phase (default 8)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--keep", action="store_true", help="keep the databases and vhost")

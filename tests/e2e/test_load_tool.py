@@ -87,6 +87,19 @@ async def test_a_short_open_loop_plays_every_operation_and_reports_a_table_json_
     assert payments == rows["pay"]["ok"] + rows["late_pay"]["ok"]
 
 
+@pytest.mark.timeout(300)
+async def test_a_closed_loop_stops_at_its_count(load_system: System, tmp_path: Path) -> None:
+    done = await asyncio.to_thread(
+        load, load_system, tmp_path, "--concurrency", "4", "--count", "60", "--duration", "60", "--people", "60"
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["loop"] == "closed loop, 4 in flight"
+    assert results["operations"][-1]["operation"] == "all" and results["operations"][-1]["calls"] == 60
+    assert results["seconds"] < 60  # the count ended it, not the time
+
+
 @pytest.mark.timeout(120)
 async def test_a_remote_address_is_refused_without_allow_remote(load_system: System, tmp_path: Path) -> None:
     done = await asyncio.to_thread(load, load_system, tmp_path, "--collection", "192.0.2.1:50053", "--duration", "1")
