@@ -43,7 +43,7 @@ from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 
 from benchmarks import load_mix, load_seed
 from benchmarks.drive import Latencies
-from benchmarks.load_mix import Mix, OperationStats
+from benchmarks.load_mix import Mix, OperationStats, Verdict
 from benchmarks.processes import ROOT
 from ops import audit
 from ops import audit_checks as checks
@@ -633,6 +633,7 @@ async def _soak(player: Player, args: argparse.Namespace, settings: Settings) ->
         raise UsageError("found none of the system's processes to sample (same MEDINS_* databases as this shell?)")
     say(f"soak: open loop at {rate:,.1f}/s for {args.soak_minutes:g} min; sampling the memory of {len(pids)} processes")
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in pids}
+    gone: set[str] = set()  # a process that exited (and was perhaps restarted) during the soak
     next_sample = [0.0]
 
     def sample() -> None:
@@ -642,7 +643,9 @@ async def _soak(player: Player, args: argparse.Namespace, settings: Settings) ->
         next_sample[0] = elapsed + RSS_SAMPLE_SECONDS
         for name, pid in pids.items():
             rss = rss_bytes(pid)
-            if rss is not None:
+            if rss is None:
+                gone.add(name)
+            elif name not in gone:
                 samples[name].append((round(elapsed, 1), rss))
 
     bounds = Bounds(args.soak_minutes * 60, None, rate=rate)
@@ -656,6 +659,8 @@ async def _soak(player: Player, args: argparse.Namespace, settings: Settings) ->
     # The drift verdict compares whole minutes after the warm-up.
     measured = [m.get("p99_ms") for i, m in enumerate(minutes) if i >= args.warmup_minutes]
     verdicts = [load_mix.memory_verdict(samples, warmup), load_mix.drift_verdict(measured)]
+    if gone:
+        verdicts.append(Verdict(False, "exited during the soak: " + ", ".join(sorted(gone))))
     found |= {
         "soak_rate": round(rate, 1),
         "rss_samples": samples,
