@@ -675,9 +675,9 @@ def _figures(player: Player, seconds: float) -> dict[str, Any]:
     return {
         "operations": [r.as_dict() for r in rows],
         "percentiles": {
-            name: {f"{q:g}": s.latency.percentile_us(q) / 1000 for q in PERCENTILES}
-            for name, s in player.stats.items()
-            if s.ok
+            name: {f"{q:g}": player.stats[name].latency.percentile_us(q) / 1000 for q in PERCENTILES}
+            for name in load_mix.OPERATIONS
+            if name in player.stats and player.stats[name].ok
         },
         "substituted": dict(player.substituted.most_common()),
         "people_registered_during_the_load": player.world.refilled,
