@@ -95,3 +95,13 @@ k8s-render: install
 .PHONY: chaos
 chaos: gen
 	MEDINS_CHAOS_PROFILE=full $(PY) -m pytest -s -p no:cacheprovider tests/e2e/test_duplicate_storm.py tests/e2e/test_fault_campaign.py
+
+# Issue 13: a 3-node RabbitMQ cluster on this machine (medins1-3@localhost, AMQP ports 5681-5683, data
+# under .make/cluster), beside the default broker on 5672, with the topology's quorum queues replicated
+# on every node. It prints the MEDINS_AMQP_URLS line that points the system at it (see docs/DEPLOY.md).
+.PHONY: cluster cluster-stop
+cluster: gen
+	$(PY) -m ops.rabbit_cluster start
+
+cluster-stop: gen
+	$(PY) -m ops.rabbit_cluster stop
