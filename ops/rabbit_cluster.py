@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic_settings import SettingsError
+
 from services.common.messaging.broker import connect_broker
 from services.common.messaging.topology import declare_topology
 from services.common.settings import load_settings
@@ -194,31 +196,34 @@ class Cluster:
                         f"port {port} for {node.name} is taken by another program; choose other ports with --base-port"
                     ) from exc
 
-    def start_node(self, node: Node, say: Progress = _say) -> None:
-        """Starts one node (already running: nothing to do) and waits until it serves."""
-        if self.running(node):
-            say(f"{node.name} already running on 127.0.0.1:{node.amqp_port}")
-            return
-        self._check_port_free(node)
-        say(f"starting {node.name} on 127.0.0.1:{node.amqp_port} (log {node.log_file})")
-        out = (node.directory / "server.out").open("ab")
-        process = subprocess.Popen(
-            [str(rabbitmq_bin() / "rabbitmq-server")],
-            env=self._node_env(node),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # not stopped by the terminal's Ctrl-C: `stop` stops it
-        )
-        out.close()
+    def start_nodes(self, nodes: Sequence[Node], say: Progress = _say) -> None:
+        """Starts the nodes that are not running, all at once (a restarted node waits for its peers),
+        and waits until each serves."""
+        started: dict[Node, subprocess.Popen[bytes]] = {}
+        for node in nodes:
+            if self.running(node):
+                say(f"{node.name} already running on 127.0.0.1:{node.amqp_port}")
+                continue
+            self._check_port_free(node)
+            say(f"starting {node.name} on 127.0.0.1:{node.amqp_port} (log {node.log_file})")
+            with (node.directory / "server.out").open("ab") as out:
+                started[node] = subprocess.Popen(
+                    [str(rabbitmq_bin() / "rabbitmq-server")],
+                    env=self._node_env(node),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # not stopped by the terminal's Ctrl-C: `stop` stops it
+                )
         deadline = time.monotonic() + STARTUP_SECONDS
-        while not self.running(node):
-            if process.poll() is not None:
-                raise ClusterError(f"{node.name} exited at start (code {process.returncode}); see {node.log_file}")
-            if time.monotonic() > deadline:
-                raise ClusterError(f"{node.name} did not start within {STARTUP_SECONDS:.0f} s; see {node.log_file}")
-            time.sleep(0.5)
-        self.ctl(node, "await_startup", "--timeout", str(int(STARTUP_SECONDS)))
-        say(f"{node.name} up")
+        for node, process in started.items():
+            while not self.running(node):
+                if process.poll() is not None:
+                    raise ClusterError(f"{node.name} exited at start (code {process.returncode}); see {node.log_file}")
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"{node.name} did not start within {STARTUP_SECONDS:.0f} s; see {node.log_file}")
+                time.sleep(0.5)
+            self.ctl(node, "await_startup", "--timeout", str(int(STARTUP_SECONDS)))
+            say(f"{node.name} up")
 
     def members(self, node: Node) -> list[str]:
         status = json.loads(self.ctl(node, "cluster_status", "--formatter", "json"))
@@ -249,9 +254,19 @@ class Cluster:
         if missing:
             raise ClusterError(f"queues without a replica on every node: {', '.join(missing)}")
 
-    def queues(self, vhost: str = "") -> list[dict[str, object]]:
+    def queues(self, vhost: str = "", via: Node | None = None) -> list[dict[str, object]]:
+        """Every queue's name, type, replicas (members) and leader, as node `via` (the first) sees them."""
         rows = self.ctl(
-            self.nodes[0], "list_queues", "-p", vhost or "/", "name", "type", "members", "leader", "--formatter", "json"
+            via or self.nodes[0],
+            "list_queues",
+            "-p",
+            vhost or "/",
+            "name",
+            "type",
+            "members",
+            "leader",
+            "--formatter",
+            "json",
         )
         result: list[dict[str, object]] = json.loads(rows or "[]")
         return result
@@ -268,8 +283,7 @@ class Cluster:
     def start(self, retry_delays_ms: tuple[int, ...], vhost: str = "", say: Progress = _say) -> None:
         rabbitmq_bin()
         self._prepare_files()
-        for node in self.nodes:
-            self.start_node(node, say)
+        self.start_nodes(self.nodes, say)
         for node in self.nodes[1:]:
             self.join(node, say)
         self.declare(retry_delays_ms, vhost, say)
@@ -337,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
             print_status(cluster)
         else:
             print(cluster.settings_line())
-    except ClusterError as exc:
+    except (ClusterError, SettingsError) as exc:
         print(f"rabbit-cluster: error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
