@@ -50,6 +50,7 @@ class FailoverConnection(aio_pika.RobustConnection):
     def __init__(self, urls: Sequence[str], first: int = 0, **kwargs: Any) -> None:
         self._nodes = tuple(URL(u) for u in urls)
         self._node = first % len(self._nodes)
+        self._connected_to_node = False  # a live connection to the current node, not an attempt at it
         super().__init__(self._nodes[self._node], reconnect_interval=RECONNECT_INTERVAL_SECONDS, **kwargs)
 
     @property
@@ -62,7 +63,7 @@ class FailoverConnection(aio_pika.RobustConnection):
 
     # aio-pika's RobustConnection makes every (re)connection attempt through this private method
     # (name-mangled `__connect_transport`, pinned by uv.lock); overriding it is the one place to choose
-    # the node. tests/cluster/test_node_loss.py fails if a lost node is not left for a live one.
+    # the node. tests/cluster/test_failover.py fails if this hook is not called or a node is skipped.
     async def _RobustConnection__connect_transport(self) -> None:
         self.url = self._nodes[self._node]
         try:
@@ -77,11 +78,14 @@ class FailoverConnection(aio_pika.RobustConnection):
                     next_node=self._move_on(),
                 )
             raise
+        self._connected_to_node = True
         log.info("broker_connected", node=self.node)
 
     async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
         await super()._on_connection_close(closing)
-        if not self.is_closed and not self._close_called and len(self._nodes) > 1:
+        # Also called for a failed attempt, which moved on already.
+        was_connected, self._connected_to_node = self._connected_to_node, False
+        if was_connected and not self.is_closed and not self._close_called and len(self._nodes) > 1:
             # The node went away under us: try the next one first.
             lost = self.node
             log.warning("broker_connection_lost", node=lost, next_node=self._move_on())
