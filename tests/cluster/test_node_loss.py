@@ -5,13 +5,13 @@ The cluster is started by ops/rabbit_cluster.py in the test's own directory, on 
 default broker. Every process gets the three node URLs (MEDINS_AMQP_URLS). They all start on the first
 node, which also leads every quorum queue: the node this test stops is the one carrying the relays'
 publishes and the consumers' deliveries. People pay through NotifyPayment concurrently, channels resend
-(the fault campaign's actions, tests/e2e/test_fault_campaign.py), and at a quarter of the run the node
-is stopped; most of the payments come while it is down. Afterwards every payment is accounted for, each
+(the fault campaign's actions, tests/e2e/test_fault_campaign.py), and early in the run the node is
+stopped; at least a quarter of the notifications come after it is down. Afterwards every payment is accounted for, each
 relay and consumer moved to a live node without being restarted, no outbox row is left unpublished, and
 `medins audit` is clean: each applied payment granted coverage exactly once, nothing parked in a DLQ
 (R14, R21, R23, R31, R32).
 
-Takes about three minutes (most of it starting and stopping RabbitMQ nodes): `make test-cluster`, not
+Takes about four minutes (most of it starting and stopping RabbitMQ nodes): `make test-cluster`, not
 part of `make test`.
 """
 
@@ -197,7 +197,7 @@ async def test_a_node_stops_in_the_middle_of_a_payment_run_and_nothing_is_lost_o
 
     async def stop_node() -> None:
         nonlocal done_when_down
-        await campaign.at_progress(0.25)
+        await campaign.at_progress(0.15)
         fault = campaign.record(f"stop {lost.name}")
         await asyncio.to_thread(cluster.stop_node, lost, say)
         fault.ended_at = time.monotonic() - campaign.began
@@ -220,7 +220,9 @@ async def test_a_node_stops_in_the_middle_of_a_payment_run_and_nothing_is_lost_o
         await responder
         await supervisor
 
-    assert done_when_down < campaign.total / 2, f"the node was down only after {done_when_down} notifications"
+    # Stopping a node takes seconds (its queues hand over leadership): a good part of the run must still
+    # come after it is gone, not merely after the stop began.
+    assert campaign.total - done_when_down >= campaign.total / 4, f"node down only after {done_when_down} notifications"
     # Each broker user moved to a live node on its own: none exited, each logged its reconnection there.
     assert campaign.crashes == [], campaign.crashes
     live = {f"127.0.0.1:{node.amqp_port}" for node in cluster.nodes[1:]}
