@@ -107,7 +107,7 @@ cluster-stop: gen
 	$(PY) -m ops.rabbit_cluster stop
 
 # Issue 13: a payment run on a test cluster of its own (free ports, temporary directory) loses a node in
-# the middle; audited afterwards. About three minutes, most of it RabbitMQ nodes starting and stopping,
+# the middle; audited afterwards. Four to five minutes, most of it RabbitMQ nodes starting and joining,
 # so `make test` does not run it (it runs the fast failover tests, tests/cluster/test_failover.py).
 .PHONY: test-cluster
 test-cluster: gen

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def first_node_is_amqp_url(cls, data: Any) -> Any:
-        """Tools that talk to one broker (audit, DLQ, probes) read amqp_url: with only a node list
+        """Tools that talk to one broker (the audit, the worker probe) read amqp_url: with only a node list
         given, it is the first node."""
         if isinstance(data, dict) and data.get("amqp_urls") and not data.get("amqp_url"):
             urls = cls.split_amqp_urls(data["amqp_urls"])

@@ -68,7 +68,7 @@ class FailoverConnection(aio_pika.RobustConnection):
         self.url = self._nodes[self._node]
         try:
             await super()._RobustConnection__connect_transport()  # type: ignore[misc]
-        except BaseException as exc:
+        except Exception as exc:  # a cancelled attempt (closing) stays on its node
             tried = self.node
             if len(self._nodes) > 1:
                 log.warning(
