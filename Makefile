@@ -105,3 +105,20 @@ k8s-render: install
 .PHONY: chaos
 chaos: gen
 	MEDINS_CHAOS_PROFILE=full $(PY) -m pytest -s -p no:cacheprovider tests/e2e/test_duplicate_storm.py tests/e2e/test_fault_campaign.py
+
+# Issue 13: a 3-node RabbitMQ cluster on this machine (medins1-3@localhost, AMQP ports 5681-5683, data
+# under .make/cluster), beside the default broker on 5672, with the topology's quorum queues replicated
+# on every node. It prints the MEDINS_AMQP_URLS line that points the system at it (see docs/DEPLOY.md).
+.PHONY: cluster cluster-stop
+cluster: gen
+	$(PY) -m ops.rabbit_cluster start
+
+cluster-stop: gen
+	$(PY) -m ops.rabbit_cluster stop
+
+# Issue 13: a payment run on a test cluster of its own (free ports, temporary directory) loses a node in
+# the middle; audited afterwards. Four to five minutes, most of it RabbitMQ nodes starting and joining,
+# so `make test` does not run it (it runs the fast failover tests, tests/cluster/test_failover.py).
+.PHONY: test-cluster
+test-cluster: gen
+	$(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/cluster

@@ -20,7 +20,7 @@ async def run(command: str, queue_name: str | None, limit: int) -> None:
     consumers = [c for c in CONSUMER_QUEUES if queue_name in (None, c.name)]
     if not consumers:
         raise SystemExit(f"no consumer queue {queue_name!r}; known: {[c.name for c in CONSUMER_QUEUES]}")
-    connection = await connect_broker(settings.amqp_url, attempts=5)
+    connection = await connect_broker(settings.broker_urls, attempts=5)
     try:
         channel = await connection.channel(publisher_confirms=True)
         for consumer in consumers:

@@ -38,7 +38,7 @@ def run_consumer(
                 queue=queue,
                 uow_factory=lambda: uow_factory(pool),
                 handlers=handlers(clock),
-                amqp_url=settings.amqp_url,
+                amqp_url=settings.broker_urls,
                 retry_delays_ms=settings.retry_delays_ms,
                 prefetch=settings.consumer_prefetch,
             ).run(stop)

@@ -63,6 +63,8 @@ class System:
         self.bank_file = workdir / "bank.json"
         self.env = {
             **os.environ,
+            # A developer's shell may point at `make cluster`; the stack says which broker to use.
+            "MEDINS_AMQP_URLS": "",
             **stack.env(),
             "MEDINS_REGISTRATION_PORT": str(self.ports["registration"]),
             "MEDINS_ENROLLMENT_PORT": str(self.ports["enrollment"]),

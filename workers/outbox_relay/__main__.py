@@ -40,7 +40,7 @@ def main() -> None:
 
     async def run(stop: asyncio.Event) -> None:
         pool = await create_pool(dsn, min_size=1, max_size=3)
-        relay = OutboxRelay(pool, settings.amqp_url, settings.retry_delays_ms)
+        relay = OutboxRelay(pool, settings.broker_urls, settings.retry_delays_ms)
         try:
             await run_until_stopped(stop, relay.run, lambda s: housekeeping(pool, settings, s))
         finally:
