@@ -95,3 +95,9 @@ k8s-render: install
 .PHONY: chaos
 chaos: gen
 	MEDINS_CHAOS_PROFILE=full $(PY) -m pytest -s -p no:cacheprovider tests/e2e/test_duplicate_storm.py tests/e2e/test_fault_campaign.py
+
+# R35: a local CA and certificates for every service and kind of caller, into .make/certs (kept if
+# present). Switch the system to mutual TLS with MEDINS_TLS_REQUIRED=true MEDINS_TLS_DIR=.make/certs.
+.PHONY: certs
+certs: install
+	$(PY) -m ops.certs --dir $(STAMPS)/certs

@@ -1,9 +1,10 @@
-"""Client request ids on mutating calls (AIP-155, R21).
+"""Client request ids on mutating calls (AIP-155, R21), scoped to the caller (R35): the key is
+(caller, method, request_id), so two callers choosing the same id never meet.
 
 The key row is inserted in the use case's own transaction and the response stored with it, so:
 same id + same request → the stored response; same id + different request → REQUEST_ID_REUSED;
 a concurrent duplicate blocks on the key until the first commits, then gets its response; a use case
-that fails stores nothing, and a retry runs it again.
+that fails stores nothing, and a retry runs it again. The call's person trail is written with it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
+from services.common import person_trail
 from services.common.db import Connection
 from services.common.errors import AlreadyExists, InvalidArgument
+from services.common.identity import current_caller
+from services.common.logs import current_correlation_id
 
 MAX_REQUEST_ID_LENGTH = 128
 R = TypeVar("R", bound=Message)
@@ -62,19 +66,24 @@ async def idempotent(
     response_type: type[R],
     action: Callable[[], Awaitable[R]],
 ) -> R:
-    """Runs `action` once per (method, request_id) within the caller's transaction."""
+    """Runs `action` once per (caller, method, request_id) within the use case's transaction; the
+    caller is the one the call policy bound (services/common/identity.py)."""
+    caller = str(current_caller())
     request_id = checked_request_id(_request_id_of(request))
     fingerprint = request_fingerprint(request)
     inserted = await conn.fetchval(
-        """INSERT INTO idempotency_keys (method, request_id, fingerprint) VALUES ($1, $2, $3)
+        """INSERT INTO idempotency_keys (caller, method, request_id, fingerprint) VALUES ($1, $2, $3, $4)
            ON CONFLICT DO NOTHING RETURNING true""",
+        caller,
         method,
         request_id,
         fingerprint,
     )
     if not inserted:
         row = await conn.fetchrow(
-            "SELECT fingerprint, response FROM idempotency_keys WHERE method = $1 AND request_id = $2",
+            """SELECT fingerprint, response FROM idempotency_keys
+               WHERE caller = $1 AND method = $2 AND request_id = $3""",
+            caller,
             method,
             request_id,
         )
@@ -89,9 +98,12 @@ async def idempotent(
         return response_type.FromString(row["response"])
     response = await action()
     await conn.execute(
-        "UPDATE idempotency_keys SET response = $3 WHERE method = $1 AND request_id = $2",
+        "UPDATE idempotency_keys SET response = $4 WHERE caller = $1 AND method = $2 AND request_id = $3",
+        caller,
         method,
         request_id,
         response.SerializeToString(deterministic=True),
     )
+    named = person_trail.persons_named(request, response)
+    await person_trail.record(conn, caller, method, request_id, current_correlation_id(), named)
     return response
