@@ -168,27 +168,35 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
 }
 
 
-def conditions_of(method: str) -> bool:
-    """Whether any grant of `method` looks at the request (else the caller's kind decides alone)."""
-    return any(grant.condition is not None for grant in RULES.get(method, ()))
+# The table by method and kind, for the call path: a lookup, not a scan, on every call.
+_INDEX: Mapping[str, Mapping[CallerKind, tuple[Condition | None, ...]]] = {
+    method: {kind: tuple(g.condition for g in grants if g.kind is kind) for kind in {g.kind for g in grants}}
+    for method, grants in RULES.items()
+}
+
+
+def reads_request(method: str, kind: CallerKind) -> bool:
+    """Whether a `kind` caller's call of `method` depends on the request (else its kind decides alone)."""
+    conditions = _INDEX.get(method, {}).get(kind, ())
+    return bool(conditions) and None not in conditions
 
 
 def authorize(identity: Identity, method: str, facts: CallFacts) -> Denial | None:
     """None when `identity` may make this call, else why not."""
     if identity.kind is K.LOCAL:
         return None
-    grants = [grant for grant in RULES.get(method, ()) if grant.kind is identity.kind]
-    if not grants:
+    conditions = _INDEX.get(method, {}).get(identity.kind)
+    if not conditions:
         return Denial(
             "CALLER_NOT_ALLOWED",
             f"a {identity.kind.value} caller may not call {method.rsplit('/', 1)[-1]}",
             "调用方无权调用此接口",
         )
     denial: Denial | None = None
-    for grant in grants:
-        if grant.condition is None:
+    for condition in conditions:
+        if condition is None:
             return None
-        denial = grant.condition(identity, facts)
+        denial = condition(identity, facts)
         if denial is None:
             return None
     return denial

@@ -5,14 +5,17 @@ for the rest of the call (`current_caller()`, and `caller` in every log line of 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import structlog
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
-from services.common.authorization import CallFacts, Denial, authorize, conditions_of
+from services.common.authorization import CallFacts, Denial, authorize, reads_request
 from services.common.errors import PermissionDenied
-from services.common.identity import Identity, bind_caller
+from services.common.identity import CallerKind, Identity, bind_caller
 from services.common.tls import Callers
 
 log = structlog.get_logger(__name__)
@@ -30,7 +33,6 @@ class CallAuthorization:
     def __init__(self, method: str, callers: Callers) -> None:
         self.method = method
         self._callers = callers
-        self._reads_request = conditions_of(method)
 
     def admit(self, request: Any, context: Any) -> Identity:
         """The caller, bound for the call; raises PermissionDenied (and logs the audit line) if refused.
@@ -40,11 +42,15 @@ class CallAuthorization:
         if identity is None:
             self._deny("unknown", _UNKNOWN, CallFacts())
         bind_caller(identity)
-        structlog.contextvars.bind_contextvars(caller=str(identity))
-        facts = facts_of(request) if self._reads_request and isinstance(request, Message) else CallFacts()
+        structlog.contextvars.bind_contextvars(caller=identity.text)
+        if identity.kind is CallerKind.LOCAL:
+            return identity
+        facts = _NO_FACTS
+        if isinstance(request, Message) and reads_request(self.method, identity.kind):
+            facts = _reader(request.DESCRIPTOR)(request)
         denial = authorize(identity, self.method, facts)
         if denial is not None:
-            self._deny(str(identity), denial, facts)
+            self._deny(identity.text, denial, facts)
         return identity
 
     def _deny(self, caller: str, denial: Denial, facts: CallFacts) -> NoReturn:
@@ -65,23 +71,42 @@ class CallAuthorization:
         )
 
 
-def _enum_name(message: Message, field: str, prefix: str) -> str:
-    descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
-    value = descriptor.values_by_number.get(getattr(message, field)) if descriptor else None
-    # An enum number this server does not know (proto3 keeps them) is no channel or purpose of anyone's.
-    return value.name.removeprefix(prefix) if value is not None else "UNKNOWN"
+_NO_FACTS = CallFacts()
+FactsReader = Callable[[Message], CallFacts]
+
+
+def _enum_names(descriptor: Descriptor, field: str, prefix: str) -> dict[int, str]:
+    enum = descriptor.fields_by_name[field].enum_type
+    assert enum is not None, f"{descriptor.full_name}.{field} is not an enum"
+    return {value.number: value.name.removeprefix(prefix) for value in enum.values}
+
+
+@functools.cache
+def _reader(descriptor: Descriptor) -> FactsReader:
+    """Reads the facts out of requests of one type, by the field names the protos use for them; made
+    once per type. An enum number this server does not know (proto3 keeps them) names nobody's
+    channel or purpose."""
+    fields = descriptor.fields_by_name
+    channel = _enum_names(descriptor, "channel", "PAYMENT_CHANNEL_") if "channel" in fields else None
+    purpose = _enum_names(descriptor, "purpose", "CHECK_PURPOSE_") if "purpose" in fields else None
+    notifications = _reader(fields["notifications"].message_type) if "notifications" in fields else None
+    officer = "officer_id" in fields
+
+    def read(request: Any) -> CallFacts:
+        channels: tuple[str, ...] = ()
+        if channel is not None:
+            channels = (channel.get(request.channel, "UNKNOWN"),)
+        if notifications is not None:
+            channels += tuple(c for n in request.notifications for c in notifications(n).channels)
+        return CallFacts(
+            channels=channels,
+            purpose=purpose.get(request.purpose, "UNKNOWN") if purpose is not None else None,
+            officer_id=request.officer_id if officer else None,
+        )
+
+    return read
 
 
 def facts_of(request: Message) -> CallFacts:
-    """What the table's conditions look at, by the field names the protos use for them."""
-    fields = request.DESCRIPTOR.fields_by_name
-    channels: list[str] = []
-    if "channel" in fields:
-        channels.append(_enum_name(request, "channel", "PAYMENT_CHANNEL_"))
-    if "notifications" in fields:
-        channels.extend(_enum_name(n, "channel", "PAYMENT_CHANNEL_") for n in request.notifications)  # type: ignore[attr-defined]
-    return CallFacts(
-        channels=tuple(channels),
-        purpose=_enum_name(request, "purpose", "CHECK_PURPOSE_") if "purpose" in fields else None,
-        officer_id=request.officer_id if "officer_id" in fields else None,  # type: ignore[attr-defined]
-    )
+    """What the table's conditions look at in `request`."""
+    return _reader(request.DESCRIPTOR)(request)

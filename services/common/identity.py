@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -50,8 +51,13 @@ class Identity:
     kind: CallerKind
     name: str
 
-    def __str__(self) -> str:
+    @functools.cached_property
+    def text(self) -> str:
+        """`kind:name`, as in the certificate (made once: it is logged and keyed on every call)."""
         return f"{self.kind.value}:{self.name}"
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def parse_identity(text: str) -> Identity:
