@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
+import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 from medins.collection.v1 import collection_service_pb2 as col
+from medins.collection.v1 import collection_service_pb2_grpc as col_grpc
 from medins.common.v1 import common_pb2
 from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 from medins.registration.v1 import registration_service_pb2 as reg
 from medins.trail.v1 import person_trail_service_pb2 as trail
 
 from services.common.authorization import RULES, CallFacts, authorize
+from services.common.call_policy import policed_handlers
 from services.common.caller_authorization import CallAuthorization, facts_of
 from services.common.errors import PermissionDenied
 from services.common.identity import (
@@ -24,8 +29,11 @@ from services.common.identity import (
     current_caller,
     parse_identity,
 )
+from services.common.pagination import PageTokens
 from services.common.tls import Callers, identity_from_auth_context
 from tests.unit.test_architecture import FORBIDDEN, ROOT, _transitive
+from tests.unit.test_call_policy_failures import Aborted
+from tests.unit.test_call_policy_failures import FakeContext as CallFakeContext
 
 SERVICES = [
     reg.DESCRIPTOR.services_by_name["RegistrationService"],
@@ -196,3 +204,41 @@ def test_the_table_and_the_identity_are_pure_domain_code() -> None:
     for module in ("services/common/authorization.py", "services/common/identity.py"):
         imported = _transitive(ROOT / module, set())
         assert not [m for m in imported if m.split(".")[0] in FORBIDDEN], module
+
+
+class CertifiedContext(CallFakeContext):
+    """The call policy's fake context, with the caller's certificate."""
+
+    def __init__(self, common_name: bytes) -> None:
+        super().__init__()
+        self._auth = {"x509_common_name": [common_name]}
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return self._auth
+
+
+async def test_the_call_policy_refuses_before_the_handler_even_of_an_rpc_not_built_yet() -> None:
+    """NotifyPayments answers UNIMPLEMENTED until it is built; a caller who may not make the call is
+    refused first, in the project's error format."""
+    tokens = PageTokens(b"k" * 32, lambda: dt.datetime.now(dt.UTC), dt.timedelta(hours=1))
+    handlers = policed_handlers(
+        type("_Nothing", (col_grpc.CollectionServiceServicer,), {})(),
+        col.DESCRIPTOR.services_by_name["CollectionService"],
+        col_grpc.add_CollectionServiceServicer_to_server,
+        frozenset(),
+        tokens,
+        MTLS,
+    )
+    batch = col.NotifyPaymentsRequest(request_id="b", notifications=[notify(common_pb2.PAYMENT_CHANNEL_ALIPAY)])
+    for caller, reason in ((b"channel:wechat", "CHANNEL_NOT_OWN"), (b"hospital:h1", "CALLER_NOT_ALLOWED")):
+        context = CertifiedContext(caller)
+        with pytest.raises(Aborted):
+            await handlers["NotifyPayments"].unary_unary(batch, context)  # type: ignore[arg-type, misc]
+        assert context.code is grpc.StatusCode.PERMISSION_DENIED
+        status = status_pb2.Status.FromString(dict(context.trailers)["grpc-status-details-bin"])
+        info = error_details_pb2.ErrorInfo()
+        assert any(d.Unpack(info) for d in status.details) and info.reason == reason
+    context = CertifiedContext(b"channel:alipay")
+    with pytest.raises(Aborted):
+        await handlers["NotifyPayments"].unary_unary(batch, context)  # type: ignore[arg-type, misc]
+    assert context.code is grpc.StatusCode.UNIMPLEMENTED
