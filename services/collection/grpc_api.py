@@ -161,12 +161,23 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
             request, self._uow, self._clock, self._verifier, self._config.clock_skew
         )
 
+    async def NotifyPayments(self, request: pb.NotifyPaymentsRequest, context: Context) -> pb.NotifyPaymentsResponse:
+        return await notification_intake.notify_many(
+            request, self._uow, self._clock, self._verifier, self._config.clock_skew
+        )
+
     async def record_refusal(self, method: str, request: Message | None, raw: bytes, error: DomainError) -> None:
-        """The call policy's hook for what the edge refuses: a refused notification is still stored (R21b)."""
-        if method != "NotifyPayment":
-            return
-        notification = request if isinstance(request, pb.NotifyPaymentRequest) else None
-        await notification_intake.record_edge_refusal(notification, raw, error, self._uow, self._clock)
+        """The call policy's hook for what the edge refuses: a refused notification is still stored (R21b),
+        and so is each notification of a refused batch."""
+        if method == "NotifyPayment":
+            notification = request if isinstance(request, pb.NotifyPaymentRequest) else None
+            await notification_intake.record_edge_refusal(notification, raw, error, self._uow, self._clock)
+        elif method == "NotifyPayments":
+            batch = request.notifications if isinstance(request, pb.NotifyPaymentsRequest) else None
+            if batch is None:
+                await notification_intake.record_edge_refusal(None, raw, error, self._uow, self._clock)
+            for notification in batch or ():
+                await notification_intake.record_edge_refusal(notification, b"", error, self._uow, self._clock)
 
     async def GetReceipt(self, request: pb.GetReceiptRequest, context: Context) -> pb.GetReceiptResponse:
         lookup = request.WhichOneof("lookup")

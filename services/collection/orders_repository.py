@@ -16,7 +16,7 @@ from services.collection.domain.model import (
     OrderStatus,
     PayableItem,
 )
-from services.collection.domain.payments import ItemState, OrderState
+from services.collection.domain.payments import OrderState
 from services.collection.repository import ITEM_COLUMNS, item_from_row
 from services.common.db import Connection
 from services.common.money import Fen
@@ -112,31 +112,6 @@ class OrdersRepository:
             return None
         return OrderState(
             str(row["order_id"]), OrderStatus(row["status"]), Fen(row["total_fen"]), row["payer_id_number"]
-        )
-
-    async def lock_order_items(self, order_id: str) -> list[tuple[ItemState, PayableItem]]:
-        rows = await self._conn.fetch(
-            f"""SELECT {ITEM_COLUMNS} FROM payable_items i JOIN insured_persons p USING (resident_id_number)
-                JOIN order_lines l ON l.payable_item_id = i.payable_item_id AND l.order_id = $1
-                ORDER BY i.payable_item_id FOR UPDATE OF i""",
-            uuid.UUID(order_id),
-        )
-        items = [item_from_row(r) for r in rows]
-        return [(ItemState(i.payable_item_id, i.status, i.payable_until), i) for i in items]
-
-    async def mark_paid(
-        self, order_id: str, payment_id: str, paid_at: dt.datetime, now: dt.datetime, item_ids: Sequence[str]
-    ) -> None:
-        """The order is paid; its items are freed from every order holding them (they are paid now)."""
-        await self._conn.execute(
-            """WITH freed AS (
-                   UPDATE order_lines SET holds_item = false WHERE payable_item_id = ANY($5::uuid[]) AND holds_item)
-               UPDATE orders SET status = 'PAID', payment_id = $2, paid_at = $3, updated_at = $4 WHERE order_id = $1""",
-            uuid.UUID(order_id),
-            uuid.UUID(payment_id),
-            paid_at,
-            now,
-            [uuid.UUID(i) for i in item_ids],
         )
 
     async def get(self, order_id: str) -> Order | None:

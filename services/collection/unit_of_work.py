@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.collection.agreements_repository import AgreementsRepository
 from services.collection.orders_repository import OrdersRepository
+from services.collection.payment_intake_repository import PaymentIntakeRepository
 from services.collection.payments_repository import PaymentsRepository
 from services.collection.reconciliation_repository import ReconciliationRepository
 from services.collection.records_repository import RecordsRepository
@@ -21,6 +22,7 @@ class CollectionUnitOfWork(UnitOfWork):
     items: CollectionRepository
     orders: OrdersRepository
     payments: PaymentsRepository
+    intake: PaymentIntakeRepository
     refunds: RefundsRepository
     records: RecordsRepository
     outbox: Outbox
@@ -33,6 +35,7 @@ class CollectionUnitOfWork(UnitOfWork):
         self.items = CollectionRepository(self.conn)
         self.orders = OrdersRepository(self.conn)
         self.payments = PaymentsRepository(self.conn)
+        self.intake = PaymentIntakeRepository(self.conn)
         self.refunds = RefundsRepository(self.conn)
         self.records = RecordsRepository(self.conn)
         self.outbox = Outbox(self.conn, PRODUCER)

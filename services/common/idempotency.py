@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -59,6 +60,38 @@ def _request_id_of(request: Message) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class RequestKey:
+    """What a mutating call is remembered by: its caller (R35: request ids are scoped to the caller),
+    method and request id, and the fingerprint that tells a retry (same request) from a reuse of the id
+    for another request."""
+
+    caller: str
+    method: str
+    request_id: str
+    fingerprint: bytes
+
+
+def request_key(method: str, request: Message) -> RequestKey:
+    """The key of `request` for the caller of the call in progress; refuses a missing or malformed id."""
+    return RequestKey(
+        str(current_caller()), method, checked_request_id(_request_id_of(request)), request_fingerprint(request)
+    )
+
+
+def stored_response(key: RequestKey, fingerprint: bytes, response: bytes | None, response_type: type[R]) -> R:
+    """The response stored under `key` for the same request; REQUEST_ID_REUSED for another request."""
+    if response is None or fingerprint != key.fingerprint:
+        raise AlreadyExists(
+            "REQUEST_ID_REUSED",
+            f"request_id {key.request_id} was already used for a different {key.method} request",
+            f"请求编号{key.request_id}已用于另一笔不同的请求",
+            field="request_id",
+            metadata={"request_id": key.request_id, "method": key.method},
+        )
+    return response_type.FromString(response)
+
+
 async def idempotent(
     conn: Connection,
     method: str,
@@ -68,42 +101,34 @@ async def idempotent(
 ) -> R:
     """Runs `action` once per (caller, method, request_id) within the use case's transaction; the
     caller is the one the call policy bound (services/common/identity.py)."""
-    caller = str(current_caller())
-    request_id = checked_request_id(_request_id_of(request))
-    fingerprint = request_fingerprint(request)
+    key = request_key(method, request)
     inserted = await conn.fetchval(
         """INSERT INTO idempotency_keys (caller, method, request_id, fingerprint) VALUES ($1, $2, $3, $4)
            ON CONFLICT DO NOTHING RETURNING true""",
-        caller,
-        method,
-        request_id,
-        fingerprint,
+        key.caller,
+        key.method,
+        key.request_id,
+        key.fingerprint,
     )
     if not inserted:
         row = await conn.fetchrow(
             """SELECT fingerprint, response FROM idempotency_keys
                WHERE caller = $1 AND method = $2 AND request_id = $3""",
-            caller,
-            method,
-            request_id,
+            key.caller,
+            key.method,
+            key.request_id,
         )
-        if row is None or row["fingerprint"] != fingerprint:
-            raise AlreadyExists(
-                "REQUEST_ID_REUSED",
-                f"request_id {request_id} was already used for a different {method} request",
-                f"请求编号{request_id}已用于另一笔不同的请求",
-                field="request_id",
-                metadata={"request_id": request_id, "method": method},
-            )
-        return response_type.FromString(row["response"])
+        if row is None:
+            return stored_response(key, b"", None, response_type)
+        return stored_response(key, row["fingerprint"], row["response"], response_type)
     response = await action()
     await conn.execute(
         "UPDATE idempotency_keys SET response = $4 WHERE caller = $1 AND method = $2 AND request_id = $3",
-        caller,
-        method,
-        request_id,
+        key.caller,
+        key.method,
+        key.request_id,
         response.SerializeToString(deterministic=True),
     )
     named = person_trail.persons_named(request, response)
-    await person_trail.record(conn, caller, method, request_id, current_correlation_id(), named)
+    await person_trail.record(conn, key.caller, key.method, key.request_id, current_correlation_id(), named)
     return response

@@ -159,7 +159,7 @@ def _field_plan(field: FieldDescriptor) -> _FieldPlan:
         repeated=repeated,
         is_map=is_map,
         max_items=rules.max_items or DEFAULT_MAX_ITEMS,
-        check=_value_check(field, rules),
+        check=_nothing if rules.each_answered_alone else _value_check(field, rules),
         has_presence=field.has_presence and not repeated,
     )
 

@@ -18,7 +18,7 @@ from services.collection.domain.model import Channel, PaymentOutcome, RefundStat
 from services.collection.domain.payments import ChannelPayment
 from services.collection.enrollment_events import enrollment_event_handlers
 from services.collection.handlers.orders import create_order
-from services.collection.handlers.payments import apply_payment
+from services.collection.handlers.payments import settle_payment
 from services.collection.handlers.records import update_family_account
 from services.collection.handlers.refunds import (
     notify_refund_result,
@@ -112,7 +112,7 @@ async def pay(tax: Pool, payer: str, item_ids: list[str], channel: Channel = Cha
         family_holder_id_number=extra.get("holder"),
     )
     async with CollectionUnitOfWork(tax) as uow:
-        result, _ = await apply_payment(payment, uow, CLOCK, dt.timedelta(seconds=5))
+        result = await settle_payment(uow, payment, CLOCK, dt.timedelta(seconds=5))
         await uow.commit()
     assert result.outcome is PaymentOutcome.APPLIED
     return result.payment_id

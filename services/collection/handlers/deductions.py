@@ -4,7 +4,7 @@ deducted from the agreed card, without asking again.
 Each deduction is an attempt with its own id, committed before the bank is called and locked while the
 call is in flight. A lost answer (timeout, crash) leaves the attempt open; the next run asks the bank
 about that attempt id instead of deducting again, so money never moves twice. A success goes through
-`apply_payment`, the same function that applies a channel's NotifyPayment: receipt, payment.confirmed,
+`settle_payment`, the same decision and write that applies a channel's NotifyPayment: receipt, payment.confirmed,
 coverage. A refusal frees the items and counts a failed run; after too many in a row the agreement is
 suspended and the payer told to pay through an ordinary order."""
 
@@ -30,7 +30,7 @@ from services.collection.gateways.bank_deduction import (
 )
 from services.collection.gateways.notifier import Message, Notifier
 from services.collection.handlers.orders import create_order
-from services.collection.handlers.payments import apply_payment
+from services.collection.handlers.payments import settle_payment
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
@@ -226,7 +226,7 @@ async def _record_result(
     if result.status is DeductionStatus.SUCCEEDED:
         assert result.transaction_id is not None and result.paid_at is not None
         payment = deduction_payment(order_id, result.transaction_id, result.amount_fen, result.paid_at, attempt_id)
-        applied, _ = await apply_payment(payment, uow, clock, config.clock_skew)
+        applied = await settle_payment(uow, payment, clock, config.clock_skew)
         await uow.agreements.finish_attempt(
             attempt_id, "SUCCEEDED", now, bank_transaction_id=result.transaction_id, payment_id=applied.payment_id
         )

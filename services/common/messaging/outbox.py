@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from google.protobuf.message import Message
 
 from services.common.db import Connection
 from services.common.logs import current_correlation_id
 from services.common.messaging.envelope import EventType, new_envelope
+
+
+class OutboxRow(NamedTuple):
+    """The columns of one outbox row, in INSERT order."""
+
+    event_id: uuid.UUID
+    event_type: str
+    envelope: bytes
+    correlation_id: str
 
 
 class Outbox:
@@ -19,8 +30,8 @@ class Outbox:
         self._conn = conn
         self._producer = producer
 
-    async def add(self, event_type: EventType, payload: Message, *, occurred_at: dt.datetime) -> str:
-        """Adds one event; returns its event id. It is published only if the transaction commits."""
+    def row(self, event_type: EventType, payload: Message, *, occurred_at: dt.datetime) -> OutboxRow:
+        """The outbox row of one event, for a caller that writes it inside a larger statement."""
         envelope = new_envelope(
             event_type,
             payload,
@@ -28,15 +39,19 @@ class Outbox:
             correlation_id=current_correlation_id(),
             occurred_at=occurred_at,
         )
+        return OutboxRow(
+            uuid.UUID(envelope.event_id), envelope.event_type, envelope.SerializeToString(), envelope.correlation_id
+        )
+
+    async def add(self, event_type: EventType, payload: Message, *, occurred_at: dt.datetime) -> str:
+        """Adds one event; returns its event id. It is published only if the transaction commits."""
+        row = self.row(event_type, payload, occurred_at=occurred_at)
         await self._conn.execute(
             """INSERT INTO outbox (event_id, event_type, envelope, correlation_id)
                VALUES ($1, $2, $3, $4)""",
-            envelope.event_id,
-            envelope.event_type,
-            envelope.SerializeToString(),
-            envelope.correlation_id,
+            *row,
         )
-        return envelope.event_id
+        return str(row.event_id)
 
     async def add_many(self, event_type: EventType, payloads: Sequence[Message], *, occurred_at: dt.datetime) -> None:
         """Adds many events of one type in one round trip (batch renewals, batch registration)."""

@@ -1,0 +1,131 @@
+"""Issue 12: a channel notification costs at most four round trips to the tax database (BEGIN, one read,
+one write, COMMIT), applied or replayed, and a batch two per notification plus one BEGIN and COMMIT.
+Counted on a connection that has run the path once: asyncpg prepares each statement and looks up its
+types on first use, then keeps them in its statement cache."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from medins.collection.v1 import collection_service_pb2 as pb
+from medins.common.v1 import common_pb2
+
+from services.collection import notification_intake
+from services.collection.channels.signature import HmacSignatures
+from services.collection.domain.model import Channel
+from services.collection.handlers.orders import create_order
+from services.collection.unit_of_work import CollectionUnitOfWork
+from services.common.clock import FixedClock
+from services.common.db import Pool
+from tests.e2e import channels
+from tests.integration.test_deduction_runs import NOW, unpaid_person
+
+SECRET = "round-trip-test-secret"
+SKEW = dt.timedelta(seconds=5)
+
+
+class OneConnection:
+    """Stands in for the pool so that every statement of the unit of work goes over one connection whose
+    statements are counted."""
+
+    def __init__(self, conn: asyncpg.pool.PoolConnectionProxy) -> None:
+        self.conn = conn
+
+    async def acquire(self) -> asyncpg.pool.PoolConnectionProxy:
+        return self.conn
+
+    async def release(self, conn: object) -> None:
+        pass
+
+
+@pytest.fixture
+async def counted(tax_pool: Pool) -> AsyncIterator[tuple[OneConnection, list[str]]]:
+    statements: list[str] = []
+
+    def count(logged: asyncpg.connection.LoggedQuery) -> None:
+        statements.append(logged.query)
+
+    async with tax_pool.acquire() as conn:
+        conn.add_query_logger(count)
+        yield OneConnection(conn), statements
+        conn.remove_query_logger(count)
+
+
+async def pending_order(tax_pool: Pool, clock: FixedClock) -> tuple[str, int]:
+    number, item = await unpaid_person(tax_pool)
+    async with CollectionUnitOfWork(tax_pool) as uow:
+        order = await create_order(number, [item], uow, clock, dt.timedelta(hours=1))
+        await uow.commit()
+    return order.order_id, order.total_fen
+
+
+def notification(order_id: str, amount: int, transaction_id: str, request_id: str) -> pb.NotifyPaymentRequest:
+    payload = channels.wechat(order_id, amount, NOW, transaction_id=transaction_id)
+    return pb.NotifyPaymentRequest(
+        request_id=request_id,
+        channel=common_pb2.PAYMENT_CHANNEL_WECHAT,
+        payload=payload,
+        signature=HmacSignatures(SECRET).sign(Channel.WECHAT, payload),
+    )
+
+
+async def test_a_notification_applied_replayed_or_resent_costs_four_round_trips(
+    tax_pool: Pool, counted: tuple[OneConnection, list[str]]
+) -> None:
+    clock = FixedClock(NOW)
+    warm_up = await pending_order(tax_pool, clock)
+    order_id, amount = await pending_order(tax_pool, clock)
+    one, statements = counted
+    verifier = HmacSignatures(SECRET)
+
+    def uow() -> CollectionUnitOfWork:
+        return CollectionUnitOfWork(one)  # type: ignore[arg-type]
+
+    # The first call on a connection also prepares the statements and looks up their types once.
+    await notification_intake.notify(notification(*warm_up, "4200RT0000", "rt-0"), uow, clock, verifier, SKEW)
+    statements.clear()
+    first = notification(order_id, amount, "4200RT0001", "rt-1")
+    applied = await notification_intake.notify(first, uow, clock, verifier, SKEW)
+    assert applied.outcome == pb.NOTIFICATION_OUTCOME_APPLIED
+    assert len(statements) <= 4, [q.strip()[:60] for q in statements]
+
+    for again in (first, notification(order_id, amount, "4200RT0001", "rt-2")):  # same id; channel resend
+        statements.clear()
+        replayed = await notification_intake.notify(again, uow, clock, verifier, SKEW)
+        assert replayed == applied
+        assert len(statements) <= 4, [q.strip()[:60] for q in statements]
+
+    payments = await tax_pool.fetchval("SELECT count(*) FROM payments WHERE order_id = $1::uuid", order_id)
+    assert payments == 1
+
+
+async def test_a_batch_costs_two_round_trips_per_notification_and_one_transaction(
+    tax_pool: Pool, counted: tuple[OneConnection, list[str]]
+) -> None:
+    clock = FixedClock(NOW)
+    warm_up, *orders = [await pending_order(tax_pool, clock) for _ in range(6)]
+    one, statements = counted
+    await notification_intake.notify(
+        notification(*warm_up, "4200RTB0", "rt-b-0"),
+        lambda: CollectionUnitOfWork(one),  # type: ignore[arg-type]
+        FixedClock(NOW),
+        HmacSignatures(SECRET),
+        SKEW,
+    )
+    statements.clear()
+    batch = pb.NotifyPaymentsRequest(
+        request_id="rt-batch",
+        notifications=[notification(o, a, f"4200RTB{n}", f"rt-b-{n}") for n, (o, a) in enumerate(orders, 1)],
+    )
+    reply = await notification_intake.notify_many(
+        batch,
+        lambda: CollectionUnitOfWork(one),  # type: ignore[arg-type]
+        clock,
+        HmacSignatures(SECRET),
+        SKEW,
+    )
+    assert [r.response.outcome for r in reply.results] == [pb.NOTIFICATION_OUTCOME_APPLIED] * 5
+    assert len(statements) <= 2 * 5 + 2, [q.strip()[:60] for q in statements]
