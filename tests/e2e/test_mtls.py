@@ -207,3 +207,11 @@ async def test_the_payment_made_it_all_the_way_to_coverage_under_mtls(tls_system
         assert reply.result.status == chk.CHECK_STATUS_COVERED
 
     await eventually(covered)
+
+
+async def test_a_channel_notifies_a_batch_of_its_own(tls_system: System) -> None:
+    (_, first), (_, second) = await payable_order(tls_system), await payable_order(tls_system)
+    notifications = [wechat_notification(first), wechat_notification(second)]
+    batch = col.NotifyPaymentsRequest(request_id=new_request_id(), notifications=notifications)
+    reply = await collection(tls_system, WECHAT).NotifyPayments(batch)
+    assert [r.response.outcome for r in reply.results] == [col.NOTIFICATION_OUTCOME_APPLIED] * 2
