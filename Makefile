@@ -122,3 +122,9 @@ cluster-stop: gen
 .PHONY: test-cluster
 test-cluster: gen
 	$(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/cluster
+
+# R35: a local CA and certificates for every service and kind of caller, into .make/certs (kept if
+# present). Switch the system to mutual TLS with MEDINS_TLS_REQUIRED=true MEDINS_TLS_DIR=.make/certs.
+.PHONY: certs
+certs: install
+	$(PY) -m ops.certs --dir $(STAMPS)/certs

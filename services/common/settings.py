@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.common.identity import InvalidIdentity, parse_identity
+
 # The secrets' defaults work on a developer's machine only; production refuses to start with them.
 DEMO_CHANNEL_SECRET = "demo-channel-secret"
 DEMO_PAGE_TOKEN_KEY = "demo-page-token-key"
@@ -150,6 +152,29 @@ class Settings(BaseSettings):
     # R29: a reminder round starts this many days before a region's collection window closes.
     reminder_days_before: int = 7
     reminder_batch_size: int = 100
+
+    # R35 transport security. Off (plaintext) by default on a developer's machine; when on, servers
+    # require a client certificate signed by the CA in tls_dir and every client presents its own.
+    # tls_dir holds ca.pem, server/<service>.{pem,key} and <kind>/<name>.{pem,key} (`make certs`).
+    tls_required: bool = False
+    tls_dir: str | None = None
+    # Whose certificate this process presents when it calls a service (the CLI, the load tool).
+    tls_identity: str = "operator:local"
+    # The caller of every call while TLS is off: nothing is authenticated then, so by default a
+    # development identity that may call everything; set e.g. "hospital:h1" to try the rules out.
+    local_identity: str = "local:development"
+
+    @model_validator(mode="after")
+    def check_tls(self) -> Settings:
+        """TLS needs its certificates; both identities must read as kind:name."""
+        if self.tls_required and not self.tls_dir:
+            raise ValueError("MEDINS_TLS_REQUIRED needs MEDINS_TLS_DIR (the certificates of `make certs`)")
+        for name, value in (("MEDINS_TLS_IDENTITY", self.tls_identity), ("MEDINS_LOCAL_IDENTITY", self.local_identity)):
+            try:
+                parse_identity(value)
+            except InvalidIdentity as error:
+                raise ValueError(f"{name}: {error}") from None
+        return self
 
     def dsn(self, database: str) -> str:
         auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
