@@ -166,7 +166,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def check_tls(self) -> Settings:
-        """TLS needs its certificates; both identities must read as kind:name."""
+        """TLS needs its certificates; both identities must read as kind:name. Production requires
+        mutual TLS: without it every caller would be the all-powerful development identity (R35)."""
+        if self.environment == "production" and not self.tls_required:
+            raise ValueError("production mode needs mutual TLS: set MEDINS_TLS_REQUIRED=true and MEDINS_TLS_DIR")
         if self.tls_required and not self.tls_dir:
             raise ValueError("MEDINS_TLS_REQUIRED needs MEDINS_TLS_DIR (the certificates of `make certs`)")
         for name, value in (("MEDINS_TLS_IDENTITY", self.tls_identity), ("MEDINS_LOCAL_IDENTITY", self.local_identity)):
