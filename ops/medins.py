@@ -11,70 +11,62 @@ The demo path after `make run` (README.md): register -> order create -> pay -> c
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
-from types import ModuleType
 
-from ops import audit
-from ops.cli import (
-    age_out,
-    batch,
-    check,
-    dlq,
-    load,
-    order,
-    pay,
-    policies,
-    receipt,
-    reflection,
-    register,
-    results,
-    review,
-    stop,
-)
+from ops.cli import load
 from ops.cli.errors import EXIT_USAGE, CallFailed, CliError
 
 # name, module (add_arguments(parser), run(args) -> int), help; in the order `medins --help` lists them.
-COMMANDS: tuple[tuple[str, ModuleType, str], ...] = (
-    ("register", register, "register a resident (R6-R8)"),
-    ("review", review, "the manual review queue: list, approve, reject (R7)"),
-    ("stop", stop, "stop an enrollment (R11)"),
-    ("age-out", age_out, "minors stopped on turning 18 (R12)"),
-    ("policies", policies, "region policies: list, show, set (R2)"),
-    ("batch", batch, "batch registration from the CSV template, with progress (R9)"),
-    ("order", order, "a person's payable items and an order over them (R18, R19)"),
-    ("pay", pay, "pay an order as a channel would: a signed notification (development helper, R20)"),
-    ("receipt", receipt, "the receipt of a completed payment (R24)"),
-    ("check", check, "the enrollment check for one person and year (R15)"),
-    ("results", results, "export collection results as CSV and chart (R29)"),
-    ("dlq", dlq, "dead-letter queues: list, replay"),
-    ("audit", audit, "check the invariants between the two agencies (read-only)"),
-    ("grpc", reflection, "any RPC by reflection: list, describe, call"),
-    ("load", load, "the load tool (benchmarks.load_tool)"),
+# A module is imported only when its command runs: some pull in matplotlib, asyncpg or aio-pika, which
+# would make every command (and --help) wait seconds for what it does not use.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("register", "ops.cli.register", "register a resident (R6-R8)"),
+    ("review", "ops.cli.review", "the manual review queue: list, approve, reject (R7)"),
+    ("stop", "ops.cli.stop", "stop an enrollment (R11)"),
+    ("age-out", "ops.cli.age_out", "minors stopped on turning 18 (R12)"),
+    ("policies", "ops.cli.policies", "region policies: list, show, set (R2)"),
+    ("batch", "ops.cli.batch", "batch registration from the CSV template, with progress (R9)"),
+    ("order", "ops.cli.order", "a person's payable items and an order over them (R18, R19)"),
+    ("pay", "ops.cli.pay", "pay an order as a channel would: a signed notification (development helper, R20)"),
+    ("receipt", "ops.cli.receipt", "the receipt of a completed payment (R24)"),
+    ("check", "ops.cli.check", "the enrollment check for one person and year (R15)"),
+    ("results", "ops.cli.results", "export collection results as CSV and chart (R29)"),
+    ("dlq", "ops.cli.dlq", "dead-letter queues: list, replay"),
+    ("audit", "ops.audit", "check the invariants between the two agencies (read-only)"),
+    ("grpc", "ops.cli.reflection", "any RPC by reflection: list, describe, call"),
+    ("load", "ops.cli.load", "the load tool (benchmarks.load_tool); every argument after it is the tool's"),
 )
+LOAD = "load"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the arguments of the `chosen` command only (the others are listed by name)."""
     parser = argparse.ArgumentParser(
         prog="medins", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module, text in COMMANDS:
-        # `load` hands every argument, --help included, to the load tool's own parser.
-        sub = commands.add_parser(
-            name,
-            help=text,
-            description=module.__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            add_help=module is not load,
-        )
-        module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+    for name, path, text in COMMANDS:
+        sub = commands.add_parser(name, help=text, formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name == chosen:
+            module = importlib.import_module(path)
+            sub.description = module.__doc__
+            module.add_arguments(sub)
+            sub.set_defaults(run=module.run)
     return parser
 
 
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    if chosen == LOAD:
+        # Every argument after `load`, --help included, is the load tool's, parsed by its own parser.
+        return argparse.Namespace(command=LOAD, run=load.run, load_args=list(argv[argv.index(LOAD) + 1 :]))
+    return build_parser(chosen).parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(list(sys.argv[1:] if argv is None else argv))
     run: Callable[[argparse.Namespace], int] = args.run
     prefix = f"medins {args.command}"
     try:

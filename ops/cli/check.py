@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--purpose",
         type=PURPOSE,
-        default="CHECK_PURPOSE_INSURANCE_ADMINISTRATION",
+        default="insurance-administration",
         help="why you ask (decides what the answer carries; default insurance-administration): "
         + choices(value_names(pb.CheckPurpose.DESCRIPTOR, "CHECK_PURPOSE_")),
     )

@@ -48,7 +48,11 @@ class Refusal:
             head += f" [correlation id {self.correlation_id}]"
         lines = [head]
         if self.violations:
-            lines.append("  fields: " + "; ".join(f"{name}: {why}" for name, why in self.violations))
+            # A violation that only repeats the message is named, not said twice.
+            lines.append(
+                "  fields: "
+                + "; ".join(name if why == self.message else f"{name}: {why}" for name, why in self.violations)
+            )
         return lines
 
 

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         if exc.name not in (MODULE, MODULE.split(".", 1)[0]):
             raise
-        raise CliError(f"the load tool ({MODULE}) is not installed in this checkout; `make load` needs it") from None
+        raise CliError(f"the load tool ({MODULE}) is not in this checkout") from None
     parser = argparse.ArgumentParser(prog="medins load", description=tool.__doc__)
     tool.add_arguments(parser)
     status: int = tool.run(parser.parse_args(args.load_args))
