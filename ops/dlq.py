@@ -13,7 +13,7 @@ from collections.abc import Callable
 from services.common.messaging.broker import connect_broker
 from services.common.messaging.dead_letters import peek, replay
 from services.common.messaging.topology import CONSUMER_QUEUES, ConsumerQueue
-from services.common.settings import Settings
+from services.common.settings import load_settings
 
 # Connection attempts before the broker is reported unreachable (the back-off doubles from 0.5 s).
 CONNECT_ATTEMPTS = 3
@@ -33,7 +33,7 @@ def consumers_named(queue_name: str | None) -> list[ConsumerQueue]:
 
 async def run(command: str, queue_name: str | None, limit: int, out: Callable[[str], None] = print) -> None:
     """Lists (peeks, returning every message) or replays the parked messages of the queues."""
-    settings = Settings()
+    settings = load_settings()
     consumers = consumers_named(queue_name)
     connection = await connect_broker(settings.amqp_url, attempts=CONNECT_ATTEMPTS)
     try:
