@@ -3,7 +3,8 @@
 Asks the standard grpc.health.v1 Health/Check of a server and exits 0 only when it answers SERVING:
 1 when it answers anything else, 2 when it cannot be reached in time. The image has no
 grpc_health_probe binary; this is its equivalent for compose health checks. (Kubernetes uses its own
-native `grpc:` probes against the same Health service.)
+native `grpc:` probes against the same Health service.) With MEDINS_TLS_REQUIRED it connects over mutual
+TLS with the process's MEDINS_TLS_IDENTITY, as every client does (R35).
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common import grpc_channels
+from services.common.grpc_channels import ChannelSecurity
+from services.common.settings import Settings
+
 EXIT_SERVING = 0
 EXIT_NOT_SERVING = 1
 EXIT_UNREACHABLE = 2
@@ -21,7 +26,7 @@ EXIT_UNREACHABLE = 2
 
 def check(address: str, service: str = "", timeout_seconds: float = 3.0) -> int:
     """Returns EXIT_SERVING, EXIT_NOT_SERVING or EXIT_UNREACHABLE for the server at `address`."""
-    with grpc.insecure_channel(address) as channel:
+    with grpc_channels.channel(address, security=ChannelSecurity.from_settings(Settings())) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_seconds)

@@ -69,13 +69,15 @@ def address_of(args: argparse.Namespace, service: str) -> str:
 
 
 def open_channel(address: str) -> grpc.Channel:
-    """The operator's channel; grpc_channels decides transport security and identity."""
+    """The operator's channel: plaintext, or with MEDINS_TLS_REQUIRED mutual TLS presenting
+    MEDINS_TLS_IDENTITY's certificate (an operator; an insurance officer to approve or reject)."""
     return grpc_channels.channel(
         address,
         options=(
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ),
+        security=grpc_channels.ChannelSecurity.from_settings(load_settings()),
     )
 
 

@@ -24,6 +24,7 @@ from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationCl
 from tests.e2e.conftest import START
 from tests.e2e.requests import new_request_id, register
 from tests.e2e.system import NO_CERTIFICATE, System
+from tests.e2e.test_medins_cli import medins
 from tests.factories import unique_resident_id
 from tests.infra import Stack, create_stack, drop_stack
 from tests.support import eventually, refused
@@ -215,3 +216,13 @@ async def test_a_channel_notifies_a_batch_of_its_own(tls_system: System) -> None
     batch = col.NotifyPaymentsRequest(request_id=new_request_id(), notifications=notifications)
     reply = await collection(tls_system, WECHAT).NotifyPayments(batch)
     assert [r.response.outcome for r in reply.results] == [col.NOTIFICATION_OUTCOME_APPLIED] * 2
+
+
+async def test_the_operator_cli_speaks_mutual_tls_as_its_configured_identity(tls_system: System) -> None:
+    """`medins` presents MEDINS_TLS_IDENTITY's certificate: an operator lists the policies; the same
+    command as a hospital is refused PERMISSION_DENIED in one line, without a traceback."""
+    listed = await medins(tls_system, "policies", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "340800" in listed.stdout
+    denied = await medins(tls_system, "policies", "list", env={"MEDINS_TLS_IDENTITY": HOSPITAL})
+    assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr, denied.stderr
