@@ -4,7 +4,10 @@ log file, pointed at a test stack, all reading one file clock.
 Replicas (issue 10 item 9): `System(..., replicas=2)` runs two instances of every process. The first
 keeps the plain name ("coverage"), the others are "coverage#2" and so on; a gRPC service's replica
 listens on a port of its own (`ports["collection#2"]`), so a test can spread and fail over its calls.
-The default is one instance of each, as before."""
+The default is one instance of each, as before.
+
+Metrics (issue 13): `System(..., metrics=True)` gives every instance a /metrics port of its own
+(`metrics_ports[name]`); by default they serve none."""
 
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ def base_name(instance: str) -> str:
 
 
 class System:
-    def __init__(self, stack: Stack, workdir: Path, *, replicas: int = 1) -> None:
+    def __init__(self, stack: Stack, workdir: Path, *, replicas: int = 1, metrics: bool = False) -> None:
         self.stack = stack
         self.replicas = replicas
         self.logs = workdir / "logs"
@@ -76,10 +79,13 @@ class System:
             "MEDINS_NOTIFIER_OUTBOX_FILE": str(self.notifier_file),
             "MEDINS_BANK_SIMULATOR_FILE": str(self.bank_file),
         }
+        if metrics:
+            self.env["MEDINS_METRICS_SAMPLE_SECONDS"] = "0.2"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._specs = {replica_name(spec.name, k): spec for spec in PROCESSES for k in range(1, replicas + 1)}
+        self.metrics_ports = {name: free_port() for name in self._specs} if metrics else {}
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -95,6 +101,8 @@ class System:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         # A service's replica listens on its own port; the first instance keeps the shared settings.
         own_port = {f"MEDINS_{base_name(name).upper()}_PORT": str(self.ports[name])} if name in self.ports else {}
+        if name in self.metrics_ports:
+            own_port["MEDINS_METRICS_PORT"] = str(self.metrics_ports[name])
         self.processes[name] = subprocess.Popen(
             [sys.executable, *spec.args],
             env={**self.env, **spec.env, **own_port, **(extra_env or {})},
