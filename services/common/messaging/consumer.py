@@ -120,6 +120,7 @@ class EventConsumer(Generic[U]):
             (DLQ_DEPTH.labels(self._queue.dlq), self._queue.dlq),
         )
         channel = None
+        failing = False
         while not stop.is_set():
             try:
                 if channel is None or channel.is_closed:
@@ -128,8 +129,13 @@ class EventConsumer(Generic[U]):
                     # Not robust: a robust passive declare is cached and would never count again.
                     queue = await channel.declare_queue(name, passive=True, robust=False)
                     gauge.set(queue.declaration_result.message_count or 0)
-            except Exception as exc:  # the broker is away: the consumer itself reports that
-                log.warning("queue_depth_sample_failed", queue=self._queue.name, error=f"{type(exc).__name__}: {exc}")
+                failing = False
+            except Exception as exc:  # the broker is away: logged once per outage, the consumer reports the rest
+                if not failing:
+                    log.warning(
+                        "queue_depth_sample_failed", queue=self._queue.name, error=f"{type(exc).__name__}: {exc}"
+                    )
+                failing = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every)
 

@@ -117,6 +117,7 @@ class OutboxRelay:
     async def sample_backlog(self, stop: asyncio.Event, every_seconds: float) -> None:
         """Sets the backlog gauges every `every_seconds` until `stop`; a failed sample keeps the last values."""
         backlog, oldest = OUTBOX_BACKLOG.labels(self._database), OUTBOX_OLDEST_AGE.labels(self._database)
+        failing = False
         while not stop.is_set():
             try:
                 row = await self._pool.fetchrow(
@@ -124,12 +125,15 @@ class OutboxRelay:
                            SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1)), 0) AS age
                        FROM outbox WHERE published_at IS NULL"""
                 )
-            except Exception as exc:  # the database is down: the relay itself reports that
-                log.warning("outbox_backlog_sample_failed", error=f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # the database is down: logged once per outage, the relay reports the rest
+                if not failing:
+                    log.warning("outbox_backlog_sample_failed", error=f"{type(exc).__name__}: {exc}")
+                failing = True
             else:
                 assert row is not None
                 backlog.set(row["rows"])
                 oldest.set(float(row["age"]))
+                failing = False
             await _wait(stop, every_seconds)
 
 
