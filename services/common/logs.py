@@ -94,8 +94,14 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.contextvars.bind_contextvars(service=service)
 
 
+# A generated correlation id carries no digits: in a hex id a run of digits looks like a card, phone or
+# ID number to the masking, which mangled about one id in twenty-five and broke tracing by it.
+_NO_DIGITS = str.maketrans("0123456789", "ghijklmnop")
+
+
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits in 32 characters a-p."""
+    return uuid.uuid4().hex.translate(_NO_DIGITS)
 
 
 def current_correlation_id() -> str:

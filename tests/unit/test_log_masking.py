@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from services.common.logs import configure_logging, mask_personal_numbers, mask_text
+from services.common.logs import configure_logging, mask_personal_numbers, mask_text, new_correlation_id
 
 
 def test_resident_ids_keep_only_region_and_last_four() -> None:
@@ -72,3 +72,9 @@ def test_bytes_keys_and_objects_rendered_by_repr_are_masked() -> None:
     assert masked["raw"] == "payload 340102********1234"
     assert masked["by_id"] == {"340102********1234": 1}
     assert masked["request"] == "Request(resident_id_number='340102********1234')"
+
+
+def test_generated_correlation_ids_pass_the_masking_unchanged() -> None:
+    ids = {new_correlation_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(mask_text(i) == i and len(i) == 32 for i in ids)
