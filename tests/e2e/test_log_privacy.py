@@ -1,8 +1,9 @@
 """No process log of an end-to-end run holds a valid full resident ID number, a card number or an
 unmasked mobile phone number (issue 13, PII). The scan here runs after this module's own flows, which
 pass personal numbers through every kind of call (accepted, refused at the edge, refused by a rule,
-a payment, a deduction agreement); tests/e2e/conftest.py runs it again over the logs of the whole
-session when the system stops."""
+a payment, a deduction agreement, an ID number in a caller's correlation id, which only the logging
+pipeline masks: with that masking switched off this test fails); tests/e2e/conftest.py runs the scan
+again over the logs of the whole session when the system stops."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tests.e2e.conftest import START
 from tests.e2e.requests import register
 from tests.e2e.system import System
 from tests.e2e.test_deductions import new_card, sign
-from tests.e2e.test_payments import covered, order_for, registered_person
+from tests.e2e.test_payments import covered, items_of, order_for, registered_person
 from tests.factories import unique_resident_id
 from tests.support import eventually, refused
 
@@ -85,6 +86,14 @@ async def test_logs_of_calls_carrying_personal_numbers_show_none_of_them_in_clea
     assert paid.outcome == col.NOTIFICATION_OUTCOME_APPLIED
     await covered(enrollment, number, 2024)
 
+    # A caller that puts the ID number in its correlation id: every line the call logs, here and on the
+    # tax side, carries it, and only the logging pipeline's masking stands between it and the log.
+    tagged = unique_resident_id()
+    await registration.RegisterResident(
+        register(tagged, name="标记", phone=PHONE), metadata=(("x-correlation-id", f"req-{tagged}"),)
+    )
+    await items_of(collection, tagged, "标记")
+
     # Refused by a rule (the same person again) and at the edge (a bad phone; an unsigned payload
     # that carries an ID number in clear, stored as a sample).
     again = await refused(registration.RegisterResident(register(number, name="隐私", phone=PHONE)))
@@ -111,6 +120,7 @@ async def test_logs_of_calls_carrying_personal_numbers_show_none_of_them_in_clea
         # The calls above reached the logs (the refusals are logged by the call policy).
         text = system.log_text("collection")
         assert agreement.agreement_id in text or "CreateDeductionAgreement" in text
+        assert f"req-{tagged[:6]}********{tagged[-4:]}" in system.log_text("assessment")
 
     await eventually(logged)
     assert personal_numbers_in(system.logs, [card]) == {}
