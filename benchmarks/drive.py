@@ -29,6 +29,10 @@ class Latencies:
     def record_ns(self, nanoseconds: int) -> None:
         self._histogram.record_value(min(max(1, nanoseconds // 1000), MAX_LATENCY_US))
 
+    def add(self, other: Latencies) -> None:
+        """Adds another histogram's values to this one."""
+        self._histogram.add(other._histogram)
+
     @property
     def count(self) -> int:
         return int(self._histogram.get_total_count())

@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from benchmarks import dataset, echo_server, loader, report, workloads
 from benchmarks.drive import Call, CpuMeter, Latencies, PhaseResult, closed_loop, open_loop
 from benchmarks.processes import ROOT, Child, Children, free_port, machine_cpu_ticks, poll_until, wait_serving
 from ops import demo_data
+from services.common import grpc_channels
 from services.common.clock import CST, write_clock_file
 from services.common.settings import Settings
 
@@ -65,6 +66,7 @@ class Options:
     duration: float
     concurrency: int
     rate: int
+    half_rate: bool
     skip_load: bool
     keep: bool
     load_workers: int
@@ -92,6 +94,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--concurrency", type=int, default=32, help="calls in flight in closed loops (default 32)")
     parser.add_argument("--rate", type=int, default=1_000, help="checks per second of the open loops (default 1000)")
     parser.add_argument(
+        "--half-rate", action="store_true", help="open loops at half of (c)'s closed-loop rate instead of --rate"
+    )
+    parser.add_argument(
         "--skip-load", action="store_true", help="reuse the loaded benchmark database (its size is detected; no --rows)"
     )
     parser.add_argument("--keep", action="store_true", help="do not drop the benchmark databases at the end")
@@ -107,6 +112,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         duration=args.duration,
         concurrency=args.concurrency,
         rate=args.rate,
+        half_rate=args.half_rate,
         skip_load=args.skip_load,
         keep=args.keep,
         load_workers=args.load_workers,
@@ -157,7 +163,7 @@ def registration_clock(log_dir: Path) -> tuple[dict[str, str], str]:
     return {"MEDINS_CLOCK_FILE": str(path)}, f"clock file running from {instant.isoformat()}"
 
 
-async def start_servers(children: Children, options: Options, first_writer_person: int) -> Servers:
+async def start_servers(children: Children, options: Options, first_writer_person: int, check_dsn: str) -> Servers:
     """The three servers and the (waiting) registration writer, all before this process opens any gRPC
     channel: forking later, with gRPC's threads running, is what gRPC warns against."""
     ports = {"enrollment": free_port(), "registration": free_port(), "echo": free_port()}
@@ -172,7 +178,9 @@ async def start_servers(children: Children, options: Options, first_writer_perso
         ["-m", "services.registration"],
         {**base, **clock_env, "MEDINS_REGISTRATION_PORT": str(ports["registration"])},
     )
-    echo = await children.start("echo", ["-m", "benchmarks.echo_server", "--port", str(ports["echo"])], base)
+    # The echo server also serves the bare SELECT ceiling (CheckSelect) on the same database.
+    echo_args = ["-m", "benchmarks.echo_server", "--port", str(ports["echo"]), "--check-dsn", check_dsn]
+    echo = await children.start("echo", echo_args, base)
     writer_args = ["--address", addresses["registration"], "--first-person", str(first_writer_person)]
     writer_args += ["--seconds", str(options.warmup + options.duration)]
     writer = await children.start("writer", ["-m", "benchmarks.writer", *writer_args], base, pipes=True)
@@ -185,7 +193,7 @@ async def start_servers(children: Children, options: Options, first_writer_perso
 
 async def wait_echo(child: Child, address: str, within_seconds: float = 60.0) -> None:
     """The echo server has no health service: it is ready when it echoes."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with grpc_channels.aio_channel(address) as channel:
         echo = channel.unary_unary(echo_server.METHOD, request_serializer=None, response_deserializer=None)
 
         async def echoes() -> bool:
@@ -238,9 +246,9 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
     pids = {"client": os.getpid(), **{c.name: c.pid for c in (servers.enrollment, servers.registration, servers.echo)}}
     phases: dict[str, Any] = {}
     async with (
-        grpc.aio.insecure_channel(servers.addresses["enrollment"]) as check_channel,
-        grpc.aio.insecure_channel(servers.addresses["echo"]) as echo_channel,
-        grpc.aio.insecure_channel(servers.addresses["registration"]) as registration_channel,
+        grpc_channels.aio_channel(servers.addresses["enrollment"]) as check_channel,
+        grpc_channels.aio_channel(servers.addresses["echo"]) as echo_channel,
+        grpc_channels.aio_channel(servers.addresses["registration"]) as registration_channel,
     ):
         client = EnrollmentClient(check_channel)
         say(f"verifying {ANSWERS_VERIFIED} answers of the real service")
@@ -254,6 +262,15 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
         async def echo_call(k: int) -> object:
             return await echo(work.requests[k % len(work.requests)], timeout=CALL_TIMEOUT)
 
+        select = echo_channel.unary_unary(
+            echo_server.CHECK_SELECT,
+            request_serializer=chk.CheckEnrollmentRequest.SerializeToString,
+            response_deserializer=None,
+        )
+
+        async def select_call(k: int) -> object:
+            return await select(work.requests[k % len(work.requests)], timeout=CALL_TIMEOUT)
+
         async def check_call(k: int) -> object:
             return await client.CheckEnrollment(work.requests[k % len(work.requests)], timeout=CALL_TIMEOUT)
 
@@ -262,6 +279,9 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
 
         closed = _closed(options)
         phases["echo"] = await _phase("a echo", closed(echo_call, options.concurrency, _only(pids, "client", "echo")))
+        phases["select_ceiling"] = await _phase(
+            "a2 bare SELECT ceiling", closed(select_call, options.concurrency, _only(pids, "client", "echo"))
+        )
         numbers = [t.number for t in work.targets]
         phases["asyncpg"] = await _phase("b asyncpg", _asyncpg_phase(settings, numbers, options, pids, reset=True))
         phases["asyncpg_no_reset"] = await _phase(
@@ -269,6 +289,8 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
         )
         check_pids = _only(pids, "client", "enrollment")
         phases["check"] = await _phase("c check", closed(check_call, options.concurrency, check_pids))
+        if options.half_rate:  # the issue's condition: half the check's maximum rate
+            options = replace(options, rate=max(1, round(phases["check"]["calls_per_second"] / 2)))
         phases["check_open"] = await _phase("d open loop", _open(options, check_call, check_pids))
         for n in (1, 2):
             phases[f"batch_check_c{n}"] = await _phase(f"e batch x{n}", closed(batch_call, n, check_pids))
@@ -276,7 +298,7 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
         phases["batch_registration_10k"] = await _big_batch(
             RegistrationClient(registration_channel), client, settings, phases["writer"]["next_person"]
         )
-    return {"phases": phases, "statuses": statuses}
+    return {"phases": phases, "statuses": statuses, "open_loop_rate": options.rate}
 
 
 def _closed(options: Options) -> Callable[[Call, int, dict[str, int]], Awaitable[PhaseResult]]:
@@ -428,7 +450,7 @@ async def run(options: Options, command: str) -> dict[str, Any]:
         found["settle_seconds"] = await loader.settle(settings.insurance_dsn)
         say("starting the enrollment, registration and echo servers and the registration writer")
         first_writer_person = await workloads.next_writer_person(settings.insurance_dsn)
-        servers = await start_servers(children, options, first_writer_person)
+        servers = await start_servers(children, options, first_writer_person, settings.insurance_dsn)
         found["machine"]["background_busy_cores"] = await background_load()
         found.update(await measure(options, settings, rows, servers))
         found["registration_clock"] = servers.registration_clock
@@ -458,7 +480,7 @@ def _results(options: Options, settings: Settings, rows: int, found: dict[str, A
             "duration": options.duration,
             "warmup": options.warmup,
             "concurrency": options.concurrency,
-            "rate": options.rate,
+            "rate": found["open_loop_rate"],
             "load_workers": options.load_workers,
             "skip_load": options.skip_load,
             "registration_clock": found["registration_clock"],

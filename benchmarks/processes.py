@@ -17,6 +17,8 @@ from typing import BinaryIO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common import grpc_channels
+
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.05
 
@@ -109,7 +111,7 @@ async def poll_until(check: Callable[[], Awaitable[bool]], *, within_seconds: fl
 
 async def wait_serving(child: Child, address: str, within_seconds: float = 60.0) -> None:
     """Waits until the server's gRPC health reports SERVING (it answers NOT_SERVING until its pool is up)."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with grpc_channels.aio_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
 
         async def serving() -> bool:

@@ -17,11 +17,11 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-import grpc
 import uvloop
 
 from benchmarks import workloads
 from benchmarks.drive import Latencies
+from services.common import grpc_channels
 
 if TYPE_CHECKING:
     from medins.registration.v1.registration_service_pb2_grpc import (
@@ -36,7 +36,7 @@ ROWS_PER_CALL = 2_000
 async def write(address: str, first_person: int, seconds: float) -> dict[str, object]:
     latency = Latencies()
     person, rows_registered, calls = first_person, 0, 0
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with grpc_channels.aio_channel(address) as channel:
         await channel.channel_ready()
         client = RegistrationClient(channel)
         print("ready", flush=True)  # noqa: T201 - the parent waits for this line

@@ -100,7 +100,7 @@ async def read_snapshot(settings: Settings) -> checks.Snapshot:
             await insurance.close()
     finally:
         await tax.close()
-    dead_letters = await _read_dead_letters(settings.amqp_url)
+    dead_letters = await _read_dead_letters(settings.broker_urls)
     return checks.Snapshot(**tax_rows, **insurance_rows, stale_outbox=stale, dead_letters=dead_letters)  # type: ignore[arg-type]
 
 
@@ -230,16 +230,20 @@ async def _read_insurance(conn: asyncpg.Connection) -> dict[str, object]:
     return {"grants": grants, "refused_payments": refused, "enrollment_years": years}
 
 
-async def _read_dead_letters(amqp_url: str) -> list[checks.DeadLetter]:
+async def _read_dead_letters(urls: Sequence[str]) -> list[checks.DeadLetter]:
+    """The parked messages, read through the first node of the cluster that answers."""
     deadline = time.monotonic() + CONNECT_PATIENCE_SECONDS
-    while True:
-        try:
-            connection = await aio_pika.connect(amqp_url, timeout=CONNECT_TIMEOUT_SECONDS)
-            break
-        except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
-            if time.monotonic() > deadline:
-                raise Unreachable(f"cannot reach the broker: {type(exc).__name__}: {exc}") from exc
-        await asyncio.sleep(1.0)
+    connection = None
+    while connection is None:
+        for url in urls:
+            try:
+                connection = await aio_pika.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+                break
+            except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+                if time.monotonic() > deadline:
+                    raise Unreachable(f"cannot reach the broker: {type(exc).__name__}: {exc}") from exc
+        else:
+            await asyncio.sleep(1.0)
     letters: list[checks.DeadLetter] = []
     try:
         channel = await connection.channel()

@@ -17,7 +17,7 @@ import csv
 import hashlib
 import io
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -27,6 +27,7 @@ from medins.registration.v1 import registration_service_pb2 as pb
 from medins.registration.v1 import registration_service_pb2_grpc as pb_grpc
 
 from ops.grpc_cli import describe_error
+from services.common.grpc_channels import channel
 from services.registration.domain.batch import MAX_ROWS_PER_CALL
 from services.registration.domain.model import CATEGORY_ZH, EVIDENCE_ZH
 
@@ -107,17 +108,27 @@ def chunks(rows: Sequence[pb.RegistrationRow], size: int = MAX_ROWS_PER_CALL) ->
         yield list(rows[start : start + size])
 
 
-def upload(address: str, batch_id: str, submitter: str, rows: Sequence[pb.RegistrationRow]) -> list[pb.RowResult]:
+def upload(
+    address: str,
+    batch_id: str,
+    submitter: str,
+    rows: Sequence[pb.RegistrationRow],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[pb.RowResult]:
     """Sends the rows chunk by chunk; the request id of a chunk depends on its content, so uploading
-    the same file again replays the stored responses."""
+    the same file again replays the stored responses. `progress(rows sent, all rows)` after each chunk."""
     results: list[pb.RowResult] = []
-    with grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 16 * 1024 * 1024)]) as channel:
-        stub = pb_grpc.RegistrationServiceStub(channel)
+    sent = 0
+    with channel(address, options=[("grpc.max_send_message_length", 16 * 1024 * 1024)]) as opened:
+        stub = pb_grpc.RegistrationServiceStub(opened)
         for index, chunk in enumerate(chunks(rows)):
             request = pb.BatchRegisterResidentsRequest(batch_id=batch_id, submitter_code=submitter, rows=chunk)
             digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()[:24]
             request.request_id = f"batch:{batch_id}:{index}:{digest}"
             results.extend(stub.BatchRegisterResidents(request, timeout=120).results)
+            sent += len(chunk)
+            if progress is not None:
+                progress(sent, len(rows))
     return results
 
 

@@ -24,6 +24,7 @@ from medins.collection.v1 import collection_service_pb2 as pb
 from medins.collection.v1 import collection_service_pb2_grpc as pb_grpc
 
 from ops.grpc_cli import describe_error
+from services.common.grpc_channels import channel
 from services.common.money import yuan_text
 
 COLUMNS = (
@@ -41,8 +42,8 @@ COLUMNS = (
 
 
 def fetch(address: str, regions: Sequence[str], year: int) -> dict[str, pb.GetCollectionResultsResponse]:
-    with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.CollectionServiceStub(channel)
+    with channel(address) as opened:
+        stub = pb_grpc.CollectionServiceStub(opened)
         return {
             region: stub.GetCollectionResults(
                 pb.GetCollectionResultsRequest(region_code=region, insurance_year=year), timeout=30

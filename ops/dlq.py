@@ -1,6 +1,6 @@
 """Dead-letter queues: list what is parked and why, and replay it once the cause is fixed.
 
-python -m ops.dlq list [--queue collection.enrollment-events]
+python -m ops.dlq list [--queue collection.enrollment-events]      (also: medins dlq list)
 python -m ops.dlq replay --queue collection.enrollment-events [--limit 100]
 """
 
@@ -8,29 +8,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 
 from services.common.messaging.broker import connect_broker
 from services.common.messaging.dead_letters import peek, replay
-from services.common.messaging.topology import CONSUMER_QUEUES
-from services.common.settings import Settings
+from services.common.messaging.topology import CONSUMER_QUEUES, ConsumerQueue
+from services.common.settings import load_settings
+
+# Connection attempts before the broker is reported unreachable (the back-off doubles from 0.5 s).
+CONNECT_ATTEMPTS = 3
 
 
-async def run(command: str, queue_name: str | None, limit: int) -> None:
-    settings = Settings()
+class UnknownQueue(ValueError):
+    """The operator named a queue no consumer reads."""
+
+
+def consumers_named(queue_name: str | None) -> list[ConsumerQueue]:
+    """The consumer queues to act on: the one named, or all."""
     consumers = [c for c in CONSUMER_QUEUES if queue_name in (None, c.name)]
     if not consumers:
-        raise SystemExit(f"no consumer queue {queue_name!r}; known: {[c.name for c in CONSUMER_QUEUES]}")
-    connection = await connect_broker(settings.amqp_url, attempts=5)
+        raise UnknownQueue(f"no consumer queue {queue_name!r}; known: {', '.join(c.name for c in CONSUMER_QUEUES)}")
+    return consumers
+
+
+async def run(command: str, queue_name: str | None, limit: int, out: Callable[[str], None] = print) -> None:
+    """Lists (peeks, returning every message) or replays the parked messages of the queues."""
+    settings = load_settings()
+    consumers = consumers_named(queue_name)
+    connection = await connect_broker(settings.broker_urls, attempts=CONNECT_ATTEMPTS)
     try:
         channel = await connection.channel(publisher_confirms=True)
         for consumer in consumers:
             if command == "list":
                 parked = await peek(channel, consumer, limit)
-                print(f"{consumer.dlq}: {len(parked)} message(s)")
+                out(f"{consumer.dlq}: {len(parked)} message(s)")
                 for message in parked:
-                    print(f"  {message.message_id}  {message.event_type}  {message.reason}")
+                    out(f"  {message.message_id}  {message.event_type}  {message.reason}")
             else:
-                print(f"{consumer.dlq}: replayed {await replay(channel, consumer, limit)} message(s)")
+                out(f"{consumer.dlq}: replayed {await replay(channel, consumer, limit)} message(s)")
     finally:
         await connection.close()
 
@@ -43,7 +58,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "replay" and not args.queue:
         parser.error("replay needs --queue")
-    asyncio.run(run(args.command, args.queue, args.limit))
+    try:
+        asyncio.run(run(args.command, args.queue, args.limit))
+    except UnknownQueue as exc:
+        parser.error(str(exc))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""A reflection client for any of our servers (no grpcurl on this machine):
+"""A reflection client for any of our servers (no grpcurl on this machine), also `medins grpc ...`:
 
     python -m ops.grpc_cli list 127.0.0.1:50051
     python -m ops.grpc_cli describe 127.0.0.1:50051 medins.registration.v1.RegistrationService
     python -m ops.grpc_cli call 127.0.0.1:50051 medins.registration.v1.RegistrationService/ListRegions '{}'
 
-It learns the message types from the server's reflection service, so it needs no generated code.
+It learns the message types from the server's reflection service, so it needs no generated code. A
+request that does not fit the method (a mistyped field, a wrong type, bad JSON) or a method the server
+does not have is told in one line (RequestError), not with a traceback.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 import grpc
 from google.protobuf import descriptor_pool, json_format, message_factory
 from google.rpc import error_details_pb2, status_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from services.common.grpc_channels import channel
+
+
+class RequestError(ValueError):
+    """The request cannot be sent as given: an unknown service or method, or JSON that does not fit."""
 
 
 def _pool(channel: grpc.Channel) -> tuple[ProtoReflectionDescriptorDatabase, descriptor_pool.DescriptorPool]:
@@ -27,30 +35,45 @@ def _pool(channel: grpc.Channel) -> tuple[ProtoReflectionDescriptorDatabase, des
 
 
 def list_services(address: str) -> list[str]:
-    with grpc.insecure_channel(address) as channel:
-        database, _ = _pool(channel)
+    with channel(address) as opened:
+        database, _ = _pool(opened)
         return sorted(database.get_services())
 
 
 def describe(address: str, symbol: str) -> str:
-    with grpc.insecure_channel(address) as channel:
-        _, pool = _pool(channel)
-        service = pool.FindServiceByName(symbol)
+    with channel(address) as opened:
+        _, pool = _pool(opened)
+        service = _service(pool, symbol)
         return "\n".join(
             f"rpc {m.name}({m.input_type.full_name}) returns ({m.output_type.full_name})" for m in service.methods
         )
 
 
+def _service(pool: descriptor_pool.DescriptorPool, name: str) -> Any:
+    """The service's descriptor; KeyError (no such symbol on the server) becomes a RequestError."""
+    try:
+        return pool.FindServiceByName(name)
+    except KeyError:
+        raise RequestError(f"the server has no service {name!r} (see `list`)") from None
+
+
 def call(address: str, method_path: str, body: str, metadata: list[tuple[str, str]], timeout: float) -> str:
     """Calls a unary method with a JSON request; returns the JSON response."""
-    service_name, method_name = method_path.rsplit("/", 1)
-    with grpc.insecure_channel(address) as channel:
-        _, pool = _pool(channel)
-        method = pool.FindServiceByName(service_name).FindMethodByName(method_name)
+    service_name, slash, method_name = method_path.rpartition("/")
+    if not slash:
+        raise RequestError(f"{method_path!r} is not package.Service/Method")
+    with channel(address) as opened:
+        _, pool = _pool(opened)
+        method = _service(pool, service_name).methods_by_name.get(method_name)
+        if method is None:
+            raise RequestError(f"{service_name} has no method {method_name!r}")
         request_type = message_factory.GetMessageClass(method.input_type)
         response_type = message_factory.GetMessageClass(method.output_type)
-        request = json_format.Parse(body or "{}", request_type())
-        stub = channel.unary_unary(
+        try:
+            request = json_format.Parse(body or "{}", request_type())
+        except json_format.ParseError as exc:
+            raise RequestError(f"the request does not fit {method.input_type.full_name}: {exc}") from None
+        stub = opened.unary_unary(
             f"/{service_name}/{method_name}",
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=response_type.FromString,
@@ -104,6 +127,9 @@ def main() -> None:
     except grpc.RpcError as error:
         print(describe_error(error), file=sys.stderr)
         sys.exit(1)
+    except RequestError as error:
+        print(f"grpc_cli: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ async def prepare_databases(settings: Settings) -> None:
 
 
 async def prepare_broker(settings: Settings) -> None:
-    connection = await connect_broker(settings.amqp_url, attempts=20)
+    connection = await connect_broker(settings.broker_urls, attempts=20)
     try:
         channel = await connection.channel()
         await declare_topology(channel, settings.retry_delays_ms)

@@ -40,7 +40,7 @@ def run_consumer(
                 queue=queue,
                 uow_factory=lambda: uow_factory(pool),
                 handlers=handlers(clock),
-                amqp_url=settings.amqp_url,
+                amqp_url=settings.broker_urls,
                 retry_delays_ms=settings.retry_delays_ms,
                 prefetch=settings.consumer_prefetch,
                 # Queue depths are sampled only for a process that serves its metrics.

@@ -40,4 +40,6 @@ def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
 
 
 if __name__ == "__main__":
-    run_grpc_service(name="collection", port=lambda s: s.collection_port, dsn=lambda s: s.tax_dsn, build=build)
+    run_grpc_service(
+        name="collection", port=lambda s: s.collection_port, dsn=lambda s: s.tax_dsn, build=build, person_trail=True
+    )

@@ -122,7 +122,7 @@ def _placeholders(first: int, count: int) -> str:
 # order, and takes no receipt number.
 _READ = f"""
 WITH request AS MATERIALIZED (
-    SELECT fingerprint, response FROM idempotency_keys WHERE method = $2 AND request_id = $3),
+    SELECT fingerprint, response FROM idempotency_keys WHERE caller = $6 AND method = $2 AND request_id = $3),
 recorded AS MATERIALIZED (
     SELECT pay.payment_id AS recorded_payment_id, pay.order_id AS recorded_order_id,
            pay.amount_fen AS recorded_amount_fen, pay.outcome AS recorded_outcome,
@@ -163,71 +163,72 @@ def _record_values_sql(first: int) -> str:
     return f"SELECT {values} WHERE ${first + 8}::text IS NOT NULL"
 
 
-# Shared head of the writes that record a payment: $1-$9 the payment, $10-$13 the request-id record
-# (NULL when there is none), $14-$25 the notification record, $25 also the time written.
+# Shared head of the writes that record a payment: $1-$9 the payment, $10-$14 the request-id record
+# (method, request id, fingerprint, response, caller; NULL when there is none), $15-$26 the notification
+# record, $26 also the time written.
 _PAYMENT_AND_RECORDS = f"""
 WITH payment AS (
     INSERT INTO payments (payment_id, order_id, payer_id_number, channel, channel_transaction_id, amount_fen,
         paid_at, outcome, payload_sha256, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $25::timestamptz)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $26::timestamptz)
     ON CONFLICT (channel, channel_transaction_id) DO NOTHING RETURNING payment_id),
 request AS (
-    INSERT INTO idempotency_keys (method, request_id, fingerprint, response)
-    SELECT $10::text, $11::text, $12::bytea, $13::bytea FROM payment WHERE $10::text IS NOT NULL
+    INSERT INTO idempotency_keys (caller, method, request_id, fingerprint, response)
+    SELECT $14::text, $10::text, $11::text, $12::bytea, $13::bytea FROM payment WHERE $10::text IS NOT NULL
     ON CONFLICT DO NOTHING RETURNING true),
 notification AS (
     INSERT INTO channel_notifications ({_NOTIFICATION_COLUMNS})
-    {_record_values_sql(14)} AND EXISTS (SELECT 1 FROM payment))"""
+    {_record_values_sql(15)} AND EXISTS (SELECT 1 FROM payment))"""
 
 _WRITTEN = """
 SELECT EXISTS (SELECT 1 FROM payment) AS payment,
        $10::text IS NULL OR EXISTS (SELECT 1 FROM request) AS request"""
 
-# $26 the paid items, $27 the receipt number, $28-$31 the payment.confirmed outbox row, $32 the holder of
+# $27 the paid items, $28 the receipt number, $29-$32 the payment.confirmed outbox row, $33 the holder of
 # the family mutual-aid account the money comes from (R20a; its balance was checked under lock), or NULL.
 _WRITE_APPLIED = f"""{_PAYMENT_AND_RECORDS},
 debit AS (
-    UPDATE family_accounts a SET balance_fen = a.balance_fen - $6, updated_at = $25
-    FROM payment WHERE a.holder_id_number = $32::text RETURNING a.balance_fen),
+    UPDATE family_accounts a SET balance_fen = a.balance_fen - $6, updated_at = $26
+    FROM payment WHERE a.holder_id_number = $33::text RETURNING a.balance_fen),
 ledger AS (
     INSERT INTO family_account_entries (holder_id_number, kind, amount_fen, balance_after_fen, payment_id,
         recorded_at)
-    SELECT $32::text, 'DEBIT', $6, balance_fen, $1, $25 FROM debit),
+    SELECT $33::text, 'DEBIT', $6, balance_fen, $1, $26 FROM debit),
 paid AS (
-    UPDATE payable_items i SET status = 'PAID', paid_by_payment_id = payment.payment_id, updated_at = $25
-    FROM payment WHERE i.payable_item_id = ANY($26::uuid[]) RETURNING i.payable_item_id, i.amount_fen),
+    UPDATE payable_items i SET status = 'PAID', paid_by_payment_id = payment.payment_id, updated_at = $26
+    FROM payment WHERE i.payable_item_id = ANY($27::uuid[]) RETURNING i.payable_item_id, i.amount_fen),
 paid_lines AS (
     INSERT INTO payment_items (payment_id, payable_item_id, amount_fen)
     SELECT $1, payable_item_id, amount_fen FROM paid),
 freed AS (
     UPDATE order_lines l SET holds_item = false
-    FROM payment WHERE l.payable_item_id = ANY($26::uuid[]) AND l.holds_item),
+    FROM payment WHERE l.payable_item_id = ANY($27::uuid[]) AND l.holds_item),
 paid_order AS (
-    UPDATE orders o SET status = 'PAID', payment_id = payment.payment_id, paid_at = $7, updated_at = $25
+    UPDATE orders o SET status = 'PAID', payment_id = payment.payment_id, paid_at = $7, updated_at = $26
     FROM payment WHERE o.order_id = $2),
 receipt AS (
-    INSERT INTO receipts (receipt_number, payment_id, issued_at) SELECT $27::text, payment_id, $25 FROM payment),
+    INSERT INTO receipts (receipt_number, payment_id, issued_at) SELECT $28::text, payment_id, $26 FROM payment),
 event AS (
     INSERT INTO outbox (event_id, event_type, envelope, correlation_id)
-    SELECT $28::uuid, $29::text, $30::bytea, $31::text FROM payment){_WRITTEN}"""
+    SELECT $29::uuid, $30::text, $31::bytea, $32::text FROM payment){_WRITTEN}"""
 
-# $26 the refund id, $27 its reason.
+# $27 the refund id, $28 its reason.
 _WRITE_REFUND = f"""{_PAYMENT_AND_RECORDS},
 refund AS (
     INSERT INTO refunds (refund_id, payment_id, channel, amount_fen, reason, status, next_attempt_at, created_at,
         updated_at)
-    SELECT $26::uuid, payment_id, $4, $6, $27::text, 'PENDING', $25, $25, $25 FROM payment){_WRITTEN}"""
+    SELECT $27::uuid, payment_id, $4, $6, $28::text, 'PENDING', $26, $26, $26 FROM payment){_WRITTEN}"""
 
-# A notification answered from an earlier one: only the request-id record ($1-$4, when new) and the
-# notification record ($5-$16).
+# A notification answered from an earlier one: only the request-id record ($1-$5, when new) and the
+# notification record ($6-$17).
 _WRITE_REPLAY = f"""
 WITH request AS (
-    INSERT INTO idempotency_keys (method, request_id, fingerprint, response)
-    SELECT $1::text, $2::text, $3::bytea, $4::bytea WHERE $1::text IS NOT NULL
+    INSERT INTO idempotency_keys (caller, method, request_id, fingerprint, response)
+    SELECT $5::text, $1::text, $2::text, $3::bytea, $4::bytea WHERE $1::text IS NOT NULL
     ON CONFLICT DO NOTHING RETURNING true),
 notification AS (
     INSERT INTO channel_notifications ({_NOTIFICATION_COLUMNS})
-    {_record_values_sql(5)} AND ($1::text IS NULL OR EXISTS (SELECT 1 FROM request)))
+    {_record_values_sql(6)} AND ($1::text IS NULL OR EXISTS (SELECT 1 FROM request)))
 SELECT written AS payment, written AS request
 FROM (SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM request) AS written) outcome"""
 
@@ -251,6 +252,7 @@ class PaymentIntakeRepository:
             key.request_id if key else None,
             payment.channel.value,
             payment.transaction_id,
+            key.caller if key else None,
         )
         first = rows[0]
         order = None
@@ -356,8 +358,9 @@ class PaymentIntakeRepository:
 
 def _request_values(request: RequestRecord | None) -> tuple[object, ...]:
     if request is None:
-        return (None, None, None, None)
-    return (request.key.method, request.key.request_id, request.key.fingerprint, request.response)
+        return (None, None, None, None, None)
+    key = request.key
+    return (key.method, key.request_id, key.fingerprint, request.response, key.caller)
 
 
 def _record_values(record: NotificationRecord | None, now: dt.datetime) -> tuple[object, ...]:

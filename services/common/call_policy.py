@@ -1,5 +1,6 @@
-"""What every RPC goes through: a correlation id (from `x-correlation-id` metadata, or new), the edge
-checks of R34 before any handler (bytes that parse, every field within its declared rules), the page
+"""What every RPC goes through: a correlation id (from `x-correlation-id` metadata, or new), the
+caller's authorization (R35, services/common/caller_authorization.py), the edge checks of R34 before any
+handler (bytes that parse, every field within its declared rules), the page
 token signer of the call, a structured call log, one observation of the latency histogram by method
 and status code (services/common/metrics.py), and the one table from domain errors to AIP-193
 statuses.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
@@ -23,11 +24,13 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from grpc.aio import ServicerContext
 
+from services.common.caller_authorization import CallAuthorization
 from services.common.errors import Conflict, DomainError, InvalidArgument, Unavailable, Unimplemented
 from services.common.grpc_errors import GRPC_CODES, clip, internal_status, to_grpc_status
 from services.common.logs import new_correlation_id
 from services.common.metrics import RpcTimer
 from services.common.pagination import PageTokens, issuing_for
+from services.common.tls import PLAINTEXT_DEVELOPMENT, Callers
 from services.common.validation import malformed_request, validate
 
 log = structlog.get_logger(__name__)
@@ -75,6 +78,7 @@ def policed_handlers(
     add_to_server: AddToServer,
     quiet_methods: frozenset[str],
     page_tokens: PageTokens,
+    callers: Callers = PLAINTEXT_DEVELOPMENT,
 ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
     """The method handlers of `servicer` under the call policy. Bytes that do not parse reach the policy
     as `Unparsed` (answered MALFORMED_REQUEST) instead of failing inside grpc (UNKNOWN). Methods the
@@ -93,7 +97,12 @@ def policed_handlers(
             behavior,
             f"/{service.full_name}/{method.name}",
             method.name in quiet_methods,
-            _Admission(method.name, method.input_type.full_name, recorder),
+            _Admission(
+                method.name,
+                method.input_type.full_name,
+                recorder,
+                CallAuthorization(f"/{service.full_name}/{method.name}", callers),
+            ),
             page_tokens,
         )
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
@@ -126,13 +135,18 @@ async def _unimplemented(request: Any, context: Context) -> Any:
 
 @dataclass(frozen=True)
 class _Admission:
-    """The edge checks of one method (R34): parseable, and every field within its rules."""
+    """The edge checks of one method: the caller may make the call (R35), then (R34) the request is
+    parseable and every field within its rules. A refused caller's request is not recorded."""
 
     method: str
     type_name: str
     recorder: RecordsRefusals | None
+    authorization: CallAuthorization = field(
+        default_factory=lambda: CallAuthorization("", PLAINTEXT_DEVELOPMENT), compare=False
+    )
 
-    async def check(self, request: Any) -> None:
+    async def check(self, request: Any, context: Context) -> None:
+        self.authorization.admit(request, context)
         error: InvalidArgument
         if isinstance(request, Unparsed):
             error = malformed_request(self.type_name)
@@ -161,7 +175,7 @@ def _wrap(
             context.set_trailing_metadata(((CORRELATION_HEADER, correlation_id),))
         started = time.perf_counter()
         try:
-            await admission.check(request)
+            await admission.check(request, context)
             with issuing_for(page_tokens, method):
                 response = await behavior(request, context)
         except DomainError as error:

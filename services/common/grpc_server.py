@@ -1,4 +1,5 @@
-"""gRPC server bootstrap shared by the three services: health, reflection, the call policy, graceful stop."""
+"""gRPC server bootstrap shared by the three services: health, reflection, the call policy, graceful stop,
+and plaintext or mutual TLS (R35). Health and reflection stay open to any caller the transport admits."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.call_policy import policed_handlers
 from services.common.pagination import PageTokens
+from services.common.tls import PLAINTEXT, ServerSecurity
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +28,7 @@ MAX_REQUEST_BYTES = {
     "medins.registration.v1.RegistrationService": 2 * 1024 * 1024,
     "medins.enrollment.v1.EnrollmentCheckService": 256 * 1024,
     "medins.collection.v1.CollectionService": 4 * 1024 * 1024,
+    "medins.trail.v1.PersonTrailService": 64 * 1024,
 }
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
@@ -51,6 +54,7 @@ async def serve(
     grace_seconds: float,
     page_tokens: PageTokens,
     quiet_methods: frozenset[str] = frozenset(),
+    security: ServerSecurity = PLAINTEXT,
 ) -> None:
     """Listens at once (health answers NOT_SERVING), runs `start` (connect pools, with retries), turns
     SERVING, and on `stop`: NOT_SERVING, stop accepting, finish in-flight calls within the grace, `close`."""
@@ -65,7 +69,7 @@ async def serve(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in services:
         handlers = policed_handlers(
-            service.servicer, service.descriptor, service.add_to_server, quiet_methods, page_tokens
+            service.servicer, service.descriptor, service.add_to_server, quiet_methods, page_tokens, security.callers
         )
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
         server.add_registered_method_handlers(service.full_name, handlers)  # type: ignore[attr-defined]
@@ -75,10 +79,14 @@ async def serve(
     )
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    if server.add_insecure_port(address) == 0:
+    if security.credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, security.credentials)
+    if port == 0:
         raise SystemExit(f"cannot listen on {address}")
     await server.start()
-    log.info("grpc_listening", address=address, services=names)
+    log.info("grpc_listening", address=address, services=names, mtls=security.credentials is not None)
     try:
         starting = asyncio.create_task(start())
         stopping = asyncio.create_task(stop.wait())

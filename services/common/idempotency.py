@@ -1,9 +1,10 @@
-"""Client request ids on mutating calls (AIP-155, R21).
+"""Client request ids on mutating calls (AIP-155, R21), scoped to the caller (R35): the key is
+(caller, method, request_id), so two callers choosing the same id never meet.
 
 The key row is inserted in the use case's own transaction and the response stored with it, so:
 same id + same request → the stored response; same id + different request → REQUEST_ID_REUSED;
 a concurrent duplicate blocks on the key until the first commits, then gets its response; a use case
-that fails stores nothing, and a retry runs it again.
+that fails stores nothing, and a retry runs it again. The call's person trail is written with it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
+from services.common import person_trail
 from services.common.db import Connection
 from services.common.errors import AlreadyExists, InvalidArgument
+from services.common.identity import current_caller
+from services.common.logs import current_correlation_id
 
 MAX_REQUEST_ID_LENGTH = 128
 R = TypeVar("R", bound=Message)
@@ -58,17 +62,21 @@ def _request_id_of(request: Message) -> str:
 
 @dataclass(frozen=True)
 class RequestKey:
-    """What a mutating call is remembered by: its method and request id, and the fingerprint that tells
-    a retry (same request) from a reuse of the id for another request."""
+    """What a mutating call is remembered by: its caller (R35: request ids are scoped to the caller),
+    method and request id, and the fingerprint that tells a retry (same request) from a reuse of the id
+    for another request."""
 
+    caller: str
     method: str
     request_id: str
     fingerprint: bytes
 
 
 def request_key(method: str, request: Message) -> RequestKey:
-    """The key of `request`; refuses a missing or malformed request id."""
-    return RequestKey(method, checked_request_id(_request_id_of(request)), request_fingerprint(request))
+    """The key of `request` for the caller of the call in progress; refuses a missing or malformed id."""
+    return RequestKey(
+        str(current_caller()), method, checked_request_id(_request_id_of(request)), request_fingerprint(request)
+    )
 
 
 def stored_response(key: RequestKey, fingerprint: bytes, response: bytes | None, response_type: type[R]) -> R:
@@ -91,18 +99,22 @@ async def idempotent(
     response_type: type[R],
     action: Callable[[], Awaitable[R]],
 ) -> R:
-    """Runs `action` once per (method, request_id) within the caller's transaction."""
+    """Runs `action` once per (caller, method, request_id) within the use case's transaction; the
+    caller is the one the call policy bound (services/common/identity.py)."""
     key = request_key(method, request)
     inserted = await conn.fetchval(
-        """INSERT INTO idempotency_keys (method, request_id, fingerprint) VALUES ($1, $2, $3)
+        """INSERT INTO idempotency_keys (caller, method, request_id, fingerprint) VALUES ($1, $2, $3, $4)
            ON CONFLICT DO NOTHING RETURNING true""",
+        key.caller,
         key.method,
         key.request_id,
         key.fingerprint,
     )
     if not inserted:
         row = await conn.fetchrow(
-            "SELECT fingerprint, response FROM idempotency_keys WHERE method = $1 AND request_id = $2",
+            """SELECT fingerprint, response FROM idempotency_keys
+               WHERE caller = $1 AND method = $2 AND request_id = $3""",
+            key.caller,
             key.method,
             key.request_id,
         )
@@ -111,9 +123,12 @@ async def idempotent(
         return stored_response(key, row["fingerprint"], row["response"], response_type)
     response = await action()
     await conn.execute(
-        "UPDATE idempotency_keys SET response = $3 WHERE method = $1 AND request_id = $2",
+        "UPDATE idempotency_keys SET response = $4 WHERE caller = $1 AND method = $2 AND request_id = $3",
+        key.caller,
         key.method,
         key.request_id,
         response.SerializeToString(deterministic=True),
     )
+    named = person_trail.persons_named(request, response)
+    await person_trail.record(conn, key.caller, key.method, key.request_id, current_correlation_id(), named)
     return response

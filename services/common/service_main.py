@@ -16,7 +16,9 @@ from services.common.grpc_server import GrpcService, serve
 from services.common.logs import configure_logging
 from services.common.metrics import serve_metrics
 from services.common.pagination import PageTokens
+from services.common.person_trail_api import person_trail_service
 from services.common.settings import Settings, load_settings
+from services.common.tls import ServerSecurity
 
 Background = Callable[[Pool, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -29,8 +31,10 @@ def run_grpc_service(
     build: Callable[[Database, Clock, Settings], GrpcService],
     quiet_methods: frozenset[str] = frozenset(),
     background: Background | None = None,
+    person_trail: bool = False,
 ) -> None:
-    """Runs one service until SIGTERM/SIGINT; `background` (e.g. a log writer) runs while it serves."""
+    """Runs one service until SIGTERM/SIGINT; `background` (e.g. a log writer) runs while it serves;
+    `person_trail` serves the officers' PersonTrailService over the same database beside it (R35)."""
     settings = load_settings()
     configure_logging(name, settings.log_level)
     serve_metrics(settings.metrics_port, settings.listen_host)
@@ -60,13 +64,14 @@ def run_grpc_service(
     async def run(stop: asyncio.Event) -> None:
         await serve(
             address=f"{settings.listen_host}:{port(settings)}",
-            services=[service],
+            services=[service, person_trail_service(db)] if person_trail else [service],
             start=start,
             close=close,
             stop=stop,
             grace_seconds=settings.shutdown_grace_seconds,
             page_tokens=page_tokens,
             quiet_methods=quiet_methods,
+            security=ServerSecurity.from_settings(settings, name),
         )
 
     lifecycle.run(run)

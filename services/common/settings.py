@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.common.identity import InvalidIdentity, parse_identity
 
 # The secrets' defaults work on a developer's machine only; production refuses to start with them.
 DEMO_CHANNEL_SECRET = "demo-channel-secret"
@@ -29,6 +32,10 @@ class Settings(BaseSettings):
     db_pool_max: int = 10
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # The nodes of a RabbitMQ cluster, tried in this order; a process fails over to the next node when
+    # its node goes away (services/common/messaging/broker.py). Comma-separated or a JSON list. Empty:
+    # the one broker at amqp_url. When set without amqp_url, amqp_url is the first node.
+    amqp_urls: Annotated[tuple[str, ...], NoDecode] = ()
     consumer_prefetch: int = 32
     # Delays of the retry tiers, in milliseconds; after the last tier a message goes to the DLQ.
     retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000, 120_000)
@@ -65,6 +72,41 @@ class Settings(BaseSettings):
     # Key of the HMAC over page tokens (R34); tokens live this long.
     page_token_key: str = DEMO_PAGE_TOKEN_KEY
     page_token_ttl_seconds: int = 3600
+
+    @field_validator("amqp_urls", mode="before")
+    @classmethod
+    def split_amqp_urls(cls, value: Any) -> Any:
+        """MEDINS_AMQP_URLS as "amqp://a/,amqp://b/" or as a JSON list."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return tuple(url.strip() for url in text.split(",") if url.strip())
+
+    @field_validator("amqp_urls")
+    @classmethod
+    def check_amqp_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        wrong = [url for url in urls if not url.startswith(("amqp://", "amqps://"))]
+        if wrong:
+            raise ValueError(f"MEDINS_AMQP_URLS: not an amqp:// or amqps:// URL: {wrong[0].split('@')[-1]}")
+        return urls
+
+    @model_validator(mode="before")
+    @classmethod
+    def first_node_is_amqp_url(cls, data: Any) -> Any:
+        """Tools that talk to one broker (the audit, the worker probe) read amqp_url: with only a node list
+        given, it is the first node."""
+        if isinstance(data, dict) and data.get("amqp_urls") and not data.get("amqp_url"):
+            urls = cls.split_amqp_urls(data["amqp_urls"])
+            if urls:
+                return {**data, "amqp_url": urls[0]}
+        return data
+
+    @property
+    def broker_urls(self) -> tuple[str, ...]:
+        """Every broker node a long-running process may connect to, in order of preference."""
+        return self.amqp_urls or (self.amqp_url,)
 
     @model_validator(mode="after")
     def check_secrets(self) -> Settings:
@@ -110,6 +152,32 @@ class Settings(BaseSettings):
     # R29: a reminder round starts this many days before a region's collection window closes.
     reminder_days_before: int = 7
     reminder_batch_size: int = 100
+
+    # R35 transport security. Off (plaintext) by default on a developer's machine; when on, servers
+    # require a client certificate signed by the CA in tls_dir and every client presents its own.
+    # tls_dir holds ca.pem, server/<service>.{pem,key} and <kind>/<name>.{pem,key} (`make certs`).
+    tls_required: bool = False
+    tls_dir: str | None = None
+    # Whose certificate this process presents when it calls a service (the CLI, the load tool).
+    tls_identity: str = "operator:local"
+    # The caller of every call while TLS is off: nothing is authenticated then, so by default a
+    # development identity that may call everything; set e.g. "hospital:h1" to try the rules out.
+    local_identity: str = "local:development"
+
+    @model_validator(mode="after")
+    def check_tls(self) -> Settings:
+        """TLS needs its certificates; both identities must read as kind:name. Production requires
+        mutual TLS: without it every caller would be the all-powerful development identity (R35)."""
+        if self.environment == "production" and not self.tls_required:
+            raise ValueError("production mode needs mutual TLS: set MEDINS_TLS_REQUIRED=true and MEDINS_TLS_DIR")
+        if self.tls_required and not self.tls_dir:
+            raise ValueError("MEDINS_TLS_REQUIRED needs MEDINS_TLS_DIR (the certificates of `make certs`)")
+        for name, value in (("MEDINS_TLS_IDENTITY", self.tls_identity), ("MEDINS_LOCAL_IDENTITY", self.local_identity)):
+            try:
+                parse_identity(value)
+            except InvalidIdentity as error:
+                raise ValueError(f"{name}: {error}") from None
+        return self
 
     # Prometheus (services/common/metrics.py): each process serves /metrics on this port of listen_host;
     # 0 serves none (the local default: processes of one machine would collide on one port).

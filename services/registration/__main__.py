@@ -25,5 +25,9 @@ def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
 
 if __name__ == "__main__":
     run_grpc_service(
-        name="registration", port=lambda s: s.registration_port, dsn=lambda s: s.insurance_dsn, build=build
+        name="registration",
+        port=lambda s: s.registration_port,
+        dsn=lambda s: s.insurance_dsn,
+        build=build,
+        person_trail=True,
     )

@@ -6,6 +6,10 @@ keeps the plain name ("coverage"), the others are "coverage#2" and so on; a gRPC
 listens on a port of its own (`ports["collection#2"]`), so a test can spread and fail over its calls.
 The default is one instance of each, as before.
 
+Mutual TLS (R35): `System(..., tls_dir=certs)` runs every service with MEDINS_TLS_REQUIRED, and
+`channel(name, identity)` connects presenting that identity's certificate (or none, with NO_CERTIFICATE).
+The default is plaintext, where every call is the development identity.
+
 Metrics (issue 13): `System(..., metrics=True)` gives every instance a /metrics port of its own
 (`metrics_ports[name]`); by default they serve none."""
 
@@ -26,10 +30,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ops.processes import PROCESSES, ProcessSpec
 from services.common.clock import write_clock_file
+from services.common.grpc_channels import ChannelSecurity, aio_channel
+from services.common.identity import Identity, parse_identity
+from services.common.tls import TlsFiles
 from tests.infra import Stack
 from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
+# The identity the test harness itself calls as under mTLS (health checks, set-up).
+HARNESS_IDENTITY = "operator:local"
+NO_CERTIFICATE = "no-certificate"
 READY_MARKERS = {"relay": '"relay_started"', "consumer": '"consumer_started"', "job": '"periodic_job_started"'}
 
 
@@ -49,8 +59,11 @@ def base_name(instance: str) -> str:
 
 
 class System:
-    def __init__(self, stack: Stack, workdir: Path, *, replicas: int = 1, metrics: bool = False) -> None:
+    def __init__(
+        self, stack: Stack, workdir: Path, *, replicas: int = 1, tls_dir: Path | None = None, metrics: bool = False
+    ) -> None:
         self.stack = stack
+        self.tls = TlsFiles(tls_dir) if tls_dir is not None else None
         self.replicas = replicas
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -66,6 +79,8 @@ class System:
         self.bank_file = workdir / "bank.json"
         self.env = {
             **os.environ,
+            # A developer's shell may point at `make cluster`; the stack says which broker to use.
+            "MEDINS_AMQP_URLS": "",
             **stack.env(),
             "MEDINS_REGISTRATION_PORT": str(self.ports["registration"]),
             "MEDINS_ENROLLMENT_PORT": str(self.ports["enrollment"]),
@@ -79,11 +94,13 @@ class System:
             "MEDINS_NOTIFIER_OUTBOX_FILE": str(self.notifier_file),
             "MEDINS_BANK_SIMULATOR_FILE": str(self.bank_file),
         }
+        if tls_dir is not None:
+            self.env |= {"MEDINS_TLS_REQUIRED": "true", "MEDINS_TLS_DIR": str(tls_dir)}
         if metrics:
             self.env["MEDINS_METRICS_SAMPLE_SECONDS"] = "0.2"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
         self._specs = {replica_name(spec.name, k): spec for spec in PROCESSES for k in range(1, replicas + 1)}
         self.metrics_ports = {name: free_port() for name in self._specs} if metrics else {}
 
@@ -187,10 +204,16 @@ class System:
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
 
-    def channel(self, name: str) -> grpc.aio.Channel:
-        if name not in self._channels:
-            self._channels[name] = grpc.aio.insecure_channel(self.address(name))
-        return self._channels[name]
+    def channel(self, name: str, identity: str = HARNESS_IDENTITY) -> grpc.aio.Channel:
+        """A channel to a service; under mTLS presenting `identity`'s certificate (NO_CERTIFICATE: none)."""
+        key = (name, identity)
+        if key not in self._channels:
+            security = None
+            if self.tls is not None:
+                caller: Identity | None = None if identity == NO_CERTIFICATE else parse_identity(identity)
+                security = ChannelSecurity(self.tls, caller)
+            self._channels[key] = aio_channel(self.address(name), security=security)
+        return self._channels[key]
 
     async def close_channels(self) -> None:
         for channel in self._channels.values():

@@ -39,11 +39,22 @@ def test_production_refuses_demo_or_short_secrets(
     assert named in str(refused.value) and "Traceback" not in str(refused.value)
 
 
-def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_starts_with_real_secrets_and_mutual_tls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDINS_ENVIRONMENT", "production")
     monkeypatch.setenv("MEDINS_CHANNEL_SECRET", REAL)
     monkeypatch.setenv("MEDINS_PAGE_TOKEN_KEY", REAL + "k")
+    monkeypatch.setenv("MEDINS_TLS_REQUIRED", "true")
+    monkeypatch.setenv("MEDINS_TLS_DIR", "/etc/medins/tls")
     assert load_settings().environment == "production"
+
+
+def test_production_refuses_plaintext_callers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """R35: without mutual TLS every caller is the development identity, which may call everything."""
+    monkeypatch.setenv("MEDINS_ENVIRONMENT", "production")
+    monkeypatch.setenv("MEDINS_CHANNEL_SECRET", REAL)
+    monkeypatch.setenv("MEDINS_PAGE_TOKEN_KEY", REAL + "k")
+    with pytest.raises(ValidationError, match="MEDINS_TLS_REQUIRED"):
+        Settings()
 
 
 @pytest.mark.parametrize("service", ["services.registration", "services.enrollment", "services.collection"])

@@ -42,7 +42,7 @@ def main() -> None:
 
     async def run(stop: asyncio.Event) -> None:
         pool = await create_pool(dsn, min_size=1, max_size=3)
-        relay = OutboxRelay(pool, settings.amqp_url, settings.retry_delays_ms, database=args.database)
+        relay = OutboxRelay(pool, settings.broker_urls, settings.retry_delays_ms, database=args.database)
         loops = [relay.run, lambda s: housekeeping(pool, settings, s)]
         if settings.metrics_port:
             loops.append(lambda s: relay.sample_backlog(s, settings.metrics_sample_seconds))

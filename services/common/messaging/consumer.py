@@ -27,7 +27,7 @@ from pamqp.common import FieldTable
 
 from services.common.db import UnitOfWork
 from services.common.logs import bind_correlation_id
-from services.common.messaging.broker import CLOSE_TIMEOUT_SECONDS, close_quietly, open_declared_channel
+from services.common.messaging.broker import CLOSE_TIMEOUT_SECONDS, BrokerUrls, close_quietly, open_declared_channel
 from services.common.messaging.envelope import EventNotReady, UnprocessableEvent, parse_envelope
 from services.common.messaging.inbox import first_delivery
 from services.common.messaging.topology import ConsumerQueue
@@ -55,7 +55,7 @@ class EventConsumer(Generic[U]):
         queue: ConsumerQueue,
         uow_factory: Callable[[], U],
         handlers: Mapping[str, Handler[U]],
-        amqp_url: str,
+        amqp_url: BrokerUrls,
         retry_delays_ms: tuple[int, ...],
         prefetch: int = 32,
         max_wait_for_order: dt.timedelta = MAX_WAIT_FOR_ORDER,

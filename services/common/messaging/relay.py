@@ -18,7 +18,7 @@ import structlog
 from aio_pika.abc import AbstractExchange
 
 from services.common.db import Pool
-from services.common.messaging.broker import close_quietly, open_declared_channel
+from services.common.messaging.broker import BrokerUrls, close_quietly, open_declared_channel
 from services.common.messaging.topology import EVENTS_EXCHANGE
 from services.common.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED
 
@@ -29,7 +29,7 @@ class OutboxRelay:
     def __init__(
         self,
         pool: Pool,
-        amqp_url: str,
+        amqp_url: BrokerUrls,
         retry_delays_ms: tuple[int, ...],
         *,
         batch_size: int = 500,

@@ -1,0 +1,56 @@
+"""`medins check`: the enrollment check (R15, R16) for one person and year, stating a purpose (audited).
+
+medins check 320402198001017599 --year 2027 [--purpose insurance-administration] [--caller OPERATOR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+
+from medins.enrollment.v1 import enrollment_check_service_pb2 as pb
+
+from ops.cli import services
+from ops.cli.show import add_json, choices, emit, enum_arg, enum_name, range_text, time_text, value_names
+from services.common.resident_id import mask
+
+PURPOSE = enum_arg(pb.CheckPurpose.DESCRIPTOR, "CHECK_PURPOSE_", "purpose")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id_number", metavar="ID_NUMBER", help="the resident ID number asked about")
+    parser.add_argument("--year", type=int, required=True, help="the insurance year")
+    parser.add_argument(
+        "--purpose",
+        type=PURPOSE,
+        default="insurance-administration",
+        help="why you ask (decides what the answer carries; default insurance-administration): "
+        + choices(value_names(pb.CheckPurpose.DESCRIPTOR, "CHECK_PURPOSE_")),
+    )
+    parser.add_argument("--caller", help="the calling system or officer, audited (default: your user name)")
+    services.add_address(parser, services.ENROLLMENT)
+    add_json(parser)
+
+
+def describe(response: pb.CheckEnrollmentResponse) -> list[str]:
+    r = response.result
+    status = enum_name("CHECK_STATUS_", pb.CheckStatus.Name(r.status))
+    lines = [f"{mask(r.resident_id_number)} in {r.insurance_year}: {status} (as of {time_text(response.as_of_time)})"]
+    if r.region_code:
+        lines.append(f"  region {r.region_code} {r.region_name}".rstrip())
+    lines += [f"  covered {range_text(p)}" for p in r.covered_periods]
+    if r.error.reason:
+        lines.append(f"  {r.error.reason}: {r.error.message}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    request = pb.CheckEnrollmentRequest(
+        caller_id=args.caller or f"operator-{getpass.getuser()}",
+        purpose=pb.CheckPurpose.Value(args.purpose),
+        target=pb.CheckTarget(resident_id_number=args.id_number, insurance_year=args.year),
+    )
+    with services.enrollment(args) as stub:
+        response = stub.CheckEnrollment(request, timeout=services.DEFAULT_TIMEOUT_SECONDS)
+    emit(args, response, describe(response))
+    return 0

@@ -1,0 +1,217 @@
+"""R35 end to end over mutual TLS: the real processes require client certificates, each caller is the
+identity of its certificate, and the authorization table decides before any handler runs.
+
+This module runs a system of its own, with TLS on; the rest of the suite runs plaintext."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from medins.collection.v1 import collection_service_pb2 as col
+from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
+from medins.registration.v1 import registration_service_pb2 as reg
+from medins.trail.v1 import person_trail_service_pb2 as trail
+from medins.trail.v1 import person_trail_service_pb2_grpc as trail_grpc
+
+from ops.certs import make_certs
+from ops.setup import load_demo_data
+from services.collection.domain.model import Channel
+from tests.e2e import channels
+from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
+from tests.e2e.conftest import START
+from tests.e2e.requests import new_request_id, register
+from tests.e2e.system import NO_CERTIFICATE, System
+from tests.factories import unique_resident_id
+from tests.infra import Stack, create_stack, drop_stack
+from tests.support import eventually, refused
+
+HOSPITAL = "hospital:demo-hospital"
+WECHAT = "channel:wechat"
+ALIPAY = "channel:alipay"
+DESK = "registration:front-desk"
+TAX = "tax:collection-desk"
+OFFICER = "officer:demo-officer"
+
+
+@pytest.fixture(scope="module")
+async def tls_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    workdir = Path(tmp_path_factory.mktemp("mtls"))
+    make_certs(workdir / "certs")
+    stack = Stack("mtls")
+    await create_stack(stack)
+    await load_demo_data(stack.settings())
+    running = System(stack, workdir, tls_dir=workdir / "certs")
+    running.set_clock(START)
+    running.start_all()
+    try:
+        await running.wait_ready()
+        yield running
+    finally:
+        await running.close_channels()
+        codes = running.stop_all()
+        await drop_stack(stack)
+    failed = {name: code for name, code in codes.items() if code != 0}
+    assert not failed, f"processes did not stop cleanly on SIGTERM: {failed} (logs in {running.logs})"
+
+
+@pytest.fixture(autouse=True)
+def clock_at_start(tls_system: System) -> None:
+    """Replaces the suite's plaintext system here: this module needs only its own."""
+    tls_system.set_clock(START)
+
+
+def collection(system: System, identity: str) -> CollectionClient:
+    return CollectionClient(system.channel("collection", identity))
+
+
+def registration(system: System, identity: str) -> RegistrationClient:
+    return RegistrationClient(system.channel("registration", identity))
+
+
+def enrollment(system: System, identity: str) -> EnrollmentClient:
+    return EnrollmentClient(system.channel("enrollment", identity))
+
+
+async def payable_order(system: System) -> tuple[str, col.Order]:
+    """A person registered at the insurance desk and an order the tax desk made for their items."""
+    number, name = unique_resident_id(), "郑一"
+    await registration(system, DESK).RegisterResident(register(number, name=name))
+
+    async def assessed() -> list[col.PayableItem]:
+        reply = await collection(system, TAX).ListPayableItems(
+            col.ListPayableItemsRequest(payer_id_number=number, insured_id_number=number, insured_name=name)
+        )
+        assert reply.payable_items
+        return list(reply.payable_items)
+
+    items = await eventually(assessed)
+    reply = await collection(system, TAX).CreateOrder(
+        col.CreateOrderRequest(
+            request_id=new_request_id(), payer_id_number=number, payable_item_ids=[i.payable_item_id for i in items]
+        )
+    )
+    return number, reply.order
+
+
+def wechat_notification(order: col.Order, request_id: str | None = None) -> col.NotifyPaymentRequest:
+    payload = channels.wechat(order.order_id, order.total_fen, START)
+    return channels.notification(Channel.WECHAT, payload, request_id=request_id)
+
+
+async def test_without_a_client_certificate_a_call_is_refused(tls_system: System) -> None:
+    request = reg.ListRegionsRequest()
+    with pytest.raises(grpc.aio.AioRpcError) as no_certificate:
+        await registration(tls_system, NO_CERTIFICATE).ListRegions(request, timeout=5)
+    assert no_certificate.value.code() is grpc.StatusCode.UNAVAILABLE
+    plaintext = grpc.aio.insecure_channel(tls_system.address("registration"))
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as no_tls:
+            await RegistrationClient(plaintext).ListRegions(request, timeout=5)
+        assert no_tls.value.code() is grpc.StatusCode.UNAVAILABLE
+    finally:
+        await plaintext.close(None)
+    # The same call with a certificate of a caller allowed to make it is answered.
+    assert (await registration(tls_system, OFFICER).ListRegions(request, timeout=5)).regions
+
+
+async def test_a_hospital_may_not_notify_a_payment_and_the_refusal_is_audited(tls_system: System) -> None:
+    _, order = await payable_order(tls_system)
+    failure = await refused(collection(tls_system, HOSPITAL).NotifyPayment(wechat_notification(order)))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+    # Refused before the handler: the notification was not even recorded.
+    sql = "SELECT count(*) FROM channel_notifications WHERE order_id = $1"
+    stored = await tls_system.value("tax", sql, order.order_id)
+    assert stored == 0
+    audit = [line for line in tls_system.log_text("collection").splitlines() if '"rpc_permission_denied"' in line]
+    assert any(HOSPITAL in line and "NotifyPayment" in line and "CALLER_NOT_ALLOWED" in line for line in audit)
+
+
+async def test_a_hospital_checks_as_a_hospital_only(tls_system: System) -> None:
+    target = chk.CheckTarget(resident_id_number=unique_resident_id(), insurance_year=2024)
+    as_tax = chk.CheckEnrollmentRequest(caller_id="h1", purpose=chk.CHECK_PURPOSE_TAX_COLLECTION, target=target)
+    failure = await refused(enrollment(tls_system, HOSPITAL).CheckEnrollment(as_tax))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.PERMISSION_DENIED, "PURPOSE_NOT_ALLOWED")
+    as_hospital = chk.CheckEnrollmentRequest(
+        caller_id="h1", purpose=chk.CHECK_PURPOSE_HOSPITAL_SETTLEMENT, target=target
+    )
+    reply = await enrollment(tls_system, HOSPITAL).CheckEnrollment(as_hospital)
+    assert reply.result.status == chk.CHECK_STATUS_NOT_ENROLLED
+
+
+async def test_a_channel_notifies_for_its_own_channel_only(tls_system: System) -> None:
+    _, order = await payable_order(tls_system)
+    as_alipay = channels.notification(Channel.ALIPAY, channels.alipay(order.order_id, order.total_fen, START))
+    failure = await refused(collection(tls_system, WECHAT).NotifyPayment(as_alipay))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CHANNEL_NOT_OWN")
+    applied = await collection(tls_system, WECHAT).NotifyPayment(wechat_notification(order))
+    assert applied.outcome == col.NOTIFICATION_OUTCOME_APPLIED and applied.receipt_number
+
+
+async def test_a_batch_of_notifications_is_refused_before_its_handler_for_a_foreign_channel(tls_system: System) -> None:
+    _, order = await payable_order(tls_system)
+    as_alipay = channels.notification(Channel.ALIPAY, channels.alipay(order.order_id, order.total_fen, START))
+    notifications = [wechat_notification(order), as_alipay]
+    batch = col.NotifyPaymentsRequest(request_id=new_request_id(), notifications=notifications)
+    failure = await refused(collection(tls_system, WECHAT).NotifyPayments(batch))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CHANNEL_NOT_OWN")
+    failure = await refused(collection(tls_system, HOSPITAL).NotifyPayments(batch))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+
+
+async def test_request_ids_of_two_callers_do_not_collide(tls_system: System) -> None:
+    (_, first), (_, second) = await payable_order(tls_system), await payable_order(tls_system)
+    shared = new_request_id()
+    by_wechat = await collection(tls_system, WECHAT).NotifyPayment(wechat_notification(first, shared))
+    alipay = channels.notification(
+        Channel.ALIPAY, channels.alipay(second.order_id, second.total_fen, START), request_id=shared
+    )
+    by_alipay = await collection(tls_system, ALIPAY).NotifyPayment(alipay)
+    assert by_wechat.outcome == by_alipay.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+    assert (by_wechat.order_id, by_alipay.order_id) == (first.order_id, second.order_id)
+    # Within one caller the id still means one request: the same id for another order is refused.
+    again = await refused(collection(tls_system, WECHAT).NotifyPayment(wechat_notification(second, shared)))
+    assert (again.code, again.reason) == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED")
+
+
+async def test_officers_read_who_did_what_to_a_persons_records(tls_system: System) -> None:
+    number, order = await payable_order(tls_system)
+    await collection(tls_system, WECHAT).NotifyPayment(wechat_notification(order))
+    request = trail.ListPersonTrailRequest(resident_id_number=number)
+    insurance = await trail_grpc.PersonTrailServiceStub(tls_system.channel("registration", OFFICER)).ListPersonTrail(
+        request
+    )
+    assert [(e.caller, e.method) for e in insurance.entries] == [(DESK, "RegisterResident")]
+    tax = await trail_grpc.PersonTrailServiceStub(tls_system.channel("collection", OFFICER)).ListPersonTrail(request)
+    assert (TAX, "CreateOrder") in [(e.caller, e.method) for e in tax.entries]
+    denied = await refused(
+        trail_grpc.PersonTrailServiceStub(tls_system.channel("collection", HOSPITAL)).ListPersonTrail(request)
+    )
+    assert (denied.code, denied.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+
+
+async def test_the_payment_made_it_all_the_way_to_coverage_under_mtls(tls_system: System) -> None:
+    number, order = await payable_order(tls_system)
+    await collection(tls_system, WECHAT).NotifyPayment(wechat_notification(order))
+
+    async def covered() -> None:
+        reply = await enrollment(tls_system, HOSPITAL).CheckEnrollment(
+            chk.CheckEnrollmentRequest(
+                caller_id="h1",
+                purpose=chk.CHECK_PURPOSE_HOSPITAL_SETTLEMENT,
+                target=chk.CheckTarget(resident_id_number=number, insurance_year=START.year + 1),
+            )
+        )
+        assert reply.result.status == chk.CHECK_STATUS_COVERED
+
+    await eventually(covered)
+
+
+async def test_a_channel_notifies_a_batch_of_its_own(tls_system: System) -> None:
+    (_, first), (_, second) = await payable_order(tls_system), await payable_order(tls_system)
+    notifications = [wechat_notification(first), wechat_notification(second)]
+    batch = col.NotifyPaymentsRequest(request_id=new_request_id(), notifications=notifications)
+    reply = await collection(tls_system, WECHAT).NotifyPayments(batch)
+    assert [r.response.outcome for r in reply.results] == [col.NOTIFICATION_OUTCOME_APPLIED] * 2
