@@ -3,18 +3,22 @@ answered, refused by a rule, failed inside, or aborted by the handler itself (is
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
 
 import grpc
 import pytest
+from medins.collection.v1 import collection_service_pb2 as col
 from medins.registration.v1 import registration_service_pb2 as pb
 from prometheus_client import REGISTRY
 
 from services.common.call_policy import _Admission, _wrap
+from services.common.caller_authorization import CallAuthorization
 from services.common.errors import NotFound
 from services.common.pagination import PageTokens
+from tests.unit.test_authorization import MTLS
 from tests.unit.test_call_policy_failures import Aborted, FakeContext
 
 TOKENS = PageTokens(b"k" * 32, lambda: dt.datetime.now(dt.UTC), dt.timedelta(hours=1))
@@ -82,3 +86,28 @@ async def test_a_call_the_handler_aborts_itself_counts_under_the_code_it_aborted
     with pytest.raises(grpc.aio.AbortError):
         await policed(pb.ListRegionsRequest(), AbortedContext())  # type: ignore[arg-type]
     assert calls(method, "PERMISSION_DENIED") == 1
+
+
+async def test_a_caller_the_authorization_refuses_counts_as_permission_denied() -> None:
+    """R35's denial happens in the call policy before the handler; it is a call like any other."""
+    method = "/medins.collection.v1.CollectionService/NotifyPayment"
+    before = calls(method, "PERMISSION_DENIED")
+
+    class HospitalContext(FakeContext):
+        def auth_context(self) -> dict[str, list[bytes]]:
+            return {"x509_common_name": [b"hospital:h1"]}
+
+    async def handler(request: Any, context: Any) -> Any:
+        raise AssertionError("a refused caller never reaches the handler")
+
+    admission = _Admission("NotifyPayment", "x", None, CallAuthorization(method, MTLS))
+    policed = _wrap(handler, method, False, admission, TOKENS)
+    context = HospitalContext()
+
+    async def call() -> None:  # each call runs in a task of its own (the caller binding is per task)
+        await policed(col.NotifyPaymentRequest(), context)  # type: ignore[arg-type]
+
+    with pytest.raises(Aborted):
+        await asyncio.create_task(call())
+    assert context.code is grpc.StatusCode.PERMISSION_DENIED
+    assert calls(method, "PERMISSION_DENIED") == before + 1
