@@ -12,6 +12,7 @@ from services.common.db import Pool, UnitOfWork, close_pool, create_pool
 from services.common.logs import configure_logging
 from services.common.messaging.consumer import EventConsumer, Handler
 from services.common.messaging.topology import ConsumerQueue
+from services.common.metrics import serve_metrics
 from services.common.settings import Settings
 
 U = TypeVar("U", bound=UnitOfWork)
@@ -28,6 +29,7 @@ def run_consumer(
 ) -> None:
     settings = Settings()
     configure_logging(service, settings.log_level)
+    serve_metrics(settings.metrics_port, settings.listen_host)
     clock = clock_from_file(settings.clock_file)
 
     async def run(stop: asyncio.Event) -> None:
@@ -41,6 +43,8 @@ def run_consumer(
                 amqp_url=settings.broker_urls,
                 retry_delays_ms=settings.retry_delays_ms,
                 prefetch=settings.consumer_prefetch,
+                # Queue depths are sampled only for a process that serves its metrics.
+                sample_seconds=settings.metrics_sample_seconds if settings.metrics_port else None,
             ).run(stop)
         finally:
             await close_pool(pool)

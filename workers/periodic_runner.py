@@ -9,6 +9,7 @@ from services.common import lifecycle
 from services.common.clock import Clock, clock_from_file
 from services.common.db import Pool, close_pool, create_pool
 from services.common.logs import configure_logging
+from services.common.metrics import JOB_ITEMS, JOB_RUNS, serve_metrics
 from services.common.periodic import run_periodically
 from services.common.settings import Settings
 
@@ -26,7 +27,19 @@ def run_job(
 ) -> None:
     settings = Settings()
     configure_logging(name, settings.log_level)
+    serve_metrics(settings.metrics_port, settings.listen_host)
     clock = clock_from_file(settings.clock_file)
+    items, ok, failed = JOB_ITEMS.labels(name), JOB_RUNS.labels(name, "ok"), JOB_RUNS.labels(name, "failed")
+
+    async def counted(pool: Pool, size: int) -> int:
+        try:
+            done = await job(pool, clock, size)
+        except Exception:
+            failed.inc()
+            raise  # run_periodically logs it and retries at the next interval
+        ok.inc()
+        items.inc(done)
+        return done
 
     async def run(stop: asyncio.Event) -> None:
         pool = await create_pool(dsn(settings), min_size=1, max_size=2)
@@ -34,7 +47,7 @@ def run_job(
         try:
             await run_periodically(
                 name,
-                lambda: job(pool, clock, size),
+                lambda: counted(pool, size),
                 interval_seconds=interval_seconds(settings),
                 pause_seconds=pause_seconds(settings),
                 stop=stop,

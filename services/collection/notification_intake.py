@@ -31,6 +31,7 @@ from services.common.errors import Conflict, DomainError
 from services.common.grpc_errors import GRPC_CODES
 from services.common.idempotency import RequestKey, request_key, stored_response
 from services.common.logs import mask_text
+from services.common.metrics import PAYMENT_NOTIFICATIONS
 from services.common.validation import validate
 
 log = structlog.get_logger(__name__)
@@ -297,8 +298,13 @@ def _notification_record(
     payment_id: str | None = None,
     refusal: DomainError | None = None,
 ) -> NotificationRecord:
+    label = _channel_label(channel)
+    # Counted as its record is made: every notification has exactly one, except one that loses a race to
+    # a concurrent copy of itself, which is decided (and counted) again. A number that names no channel
+    # is one label, not one per number a caller can send.
+    PAYMENT_NOTIFICATIONS.labels("UNDEFINED" if label.startswith("UNDEFINED_") else label, outcome).inc()
     return NotificationRecord(
-        channel=_channel_label(channel),
+        channel=label,
         payload_sha256=hashlib.sha256(payload).digest(),
         payload_size=len(payload),
         payload_sample=sample(payload),

@@ -1,7 +1,8 @@
 """What every RPC goes through: a correlation id (from `x-correlation-id` metadata, or new), the
 caller's authorization (R35, services/common/caller_authorization.py), the edge checks of R34 before any
 handler (bytes that parse, every field within its declared rules), the page
-token signer of the call, a structured call log, and the one table from domain errors to AIP-193
+token signer of the call, a structured call log, one observation of the latency histogram by method
+and status code (services/common/metrics.py), and the one table from domain errors to AIP-193
 statuses.
 
 Applied by re-making each method handler once, when the server is built, rather than as a grpc.aio
@@ -27,6 +28,7 @@ from services.common.caller_authorization import CallAuthorization
 from services.common.errors import Conflict, DomainError, InvalidArgument, Unavailable, Unimplemented
 from services.common.grpc_errors import GRPC_CODES, clip, internal_status, to_grpc_status
 from services.common.logs import new_correlation_id
+from services.common.metrics import RpcTimer
 from services.common.pagination import PageTokens, issuing_for
 from services.common.tls import PLAINTEXT_DEVELOPMENT, Callers
 from services.common.validation import malformed_request, validate
@@ -164,6 +166,8 @@ class _Admission:
 def _wrap(
     behavior: UnaryBehavior, method: str, quiet: bool, admission: _Admission, page_tokens: PageTokens
 ) -> UnaryBehavior:
+    timer = RpcTimer(method)
+
     async def policed(request: Any, context: Context) -> Any:
         correlation_id = _correlation_id(context)
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, rpc=method)
@@ -183,8 +187,9 @@ def _wrap(
                 error=clip(error.message, 300),
                 duration_ms=_ms(started),
             )
-            await _abort(context, to_grpc_status(error), correlation_id)
+            await _abort(context, to_grpc_status(error), correlation_id, timer, started)
         except grpc.aio.AbortError:
+            timer.observe(context.code(), time.perf_counter() - started)  # aborted inside the handler
             raise
         except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
             # The database picked this call as the loser of a race; nothing was written.
@@ -194,7 +199,7 @@ def _wrap(
                 "a concurrent change got in the way; retry with the same request_id",
                 "系统繁忙,请使用相同的请求编号重试",
             )
-            await _abort(context, to_grpc_status(conflict), correlation_id)
+            await _abort(context, to_grpc_status(conflict), correlation_id, timer, started)
         except _DATABASE_UNREACHABLE as exc:
             # The database is down, full or dropped us mid-call: the transaction never committed, so
             # the caller may retry with the same request_id.
@@ -204,10 +209,11 @@ def _wrap(
                 "the database cannot be reached just now; retry with the same request_id",
                 "系统繁忙,请稍后使用相同的请求编号重试",
             )
-            await _abort(context, to_grpc_status(unavailable), correlation_id)
+            await _abort(context, to_grpc_status(unavailable), correlation_id, timer, started)
         except Exception:
             log.exception("rpc_failed", duration_ms=_ms(started))
-            await _abort(context, internal_status(correlation_id), correlation_id)
+            await _abort(context, internal_status(correlation_id), correlation_id, timer, started)
+        timer.observe(grpc.StatusCode.OK, time.perf_counter() - started)
         if not quiet:
             log.info("rpc_completed", duration_ms=_ms(started))
         return response
@@ -235,7 +241,8 @@ def _correlation_id(context: Context) -> str:
     return new_correlation_id()
 
 
-async def _abort(context: Context, status: grpc.Status, correlation_id: str) -> None:
+async def _abort(context: Context, status: grpc.Status, correlation_id: str, timer: RpcTimer, started: float) -> None:
+    timer.observe(status.code, time.perf_counter() - started)
     await context.abort(
         status.code, status.details, trailing_metadata=(*status.trailing_metadata, (CORRELATION_HEADER, correlation_id))
     )

@@ -14,6 +14,7 @@ from services.common.clock import Clock, clock_from_file
 from services.common.db import Database, Pool
 from services.common.grpc_server import GrpcService, serve
 from services.common.logs import configure_logging
+from services.common.metrics import serve_metrics
 from services.common.pagination import PageTokens
 from services.common.person_trail_api import person_trail_service
 from services.common.settings import Settings, load_settings
@@ -36,6 +37,7 @@ def run_grpc_service(
     `person_trail` serves the officers' PersonTrailService over the same database beside it (R35)."""
     settings = load_settings()
     configure_logging(name, settings.log_level)
+    serve_metrics(settings.metrics_port, settings.listen_host)
     clock = clock_from_file(settings.clock_file)
     page_tokens = PageTokens(
         settings.page_token_key.encode(), clock.now, dt.timedelta(seconds=settings.page_token_ttl_seconds)

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name}: {error}") from None
         return self
 
+    # Prometheus (services/common/metrics.py): each process serves /metrics on this port of listen_host;
+    # 0 serves none (the local default: processes of one machine would collide on one port).
+    metrics_port: int = 0
+    # How often relays and consumers sample the outbox backlog and their queue depths for the metrics.
+    metrics_sample_seconds: float = 5.0
+
     def dsn(self, database: str) -> str:
         auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
         return f"postgresql://{auth}@{self.pg_host}:{self.pg_port}/{database}"

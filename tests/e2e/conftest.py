@@ -24,7 +24,7 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
     stack = Stack("e2e")
     await create_stack(stack)
     await load_demo_data(stack.settings())
-    running = System(stack, Path(tmp_path_factory.mktemp("e2e")))
+    running = System(stack, Path(tmp_path_factory.mktemp("e2e")), metrics=True)
     running.set_clock(START)
     running.start_all()
     try:
@@ -36,6 +36,13 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
         await drop_stack(stack)
     failed = {name: code for name, code in codes.items() if code != 0}
     assert not failed, f"processes did not stop cleanly on SIGTERM: {failed} (logs in {running.logs})"
+    # Issue 13: the whole session's logs show no personal number in clear. (Imported here: those test
+    # modules import this one.)
+    from tests.e2e.test_deductions import CARDS  # noqa: PLC0415
+    from tests.e2e.test_log_privacy import personal_numbers_in  # noqa: PLC0415
+
+    leaks = personal_numbers_in(running.logs, CARDS)
+    assert not leaks, f"personal numbers in clear in the logs of {running.logs}: {leaks}"
 
 
 @pytest.fixture

@@ -8,7 +8,10 @@ The default is one instance of each, as before.
 
 Mutual TLS (R35): `System(..., tls_dir=certs)` runs every service with MEDINS_TLS_REQUIRED, and
 `channel(name, identity)` connects presenting that identity's certificate (or none, with NO_CERTIFICATE).
-The default is plaintext, where every call is the development identity."""
+The default is plaintext, where every call is the development identity.
+
+Metrics (issue 13): `System(..., metrics=True)` gives every instance a /metrics port of its own
+(`metrics_ports[name]`); by default they serve none."""
 
 from __future__ import annotations
 
@@ -56,7 +59,9 @@ def base_name(instance: str) -> str:
 
 
 class System:
-    def __init__(self, stack: Stack, workdir: Path, *, replicas: int = 1, tls_dir: Path | None = None) -> None:
+    def __init__(
+        self, stack: Stack, workdir: Path, *, replicas: int = 1, tls_dir: Path | None = None, metrics: bool = False
+    ) -> None:
         self.stack = stack
         self.tls = TlsFiles(tls_dir) if tls_dir is not None else None
         self.replicas = replicas
@@ -91,10 +96,13 @@ class System:
         }
         if tls_dir is not None:
             self.env |= {"MEDINS_TLS_REQUIRED": "true", "MEDINS_TLS_DIR": str(tls_dir)}
+        if metrics:
+            self.env["MEDINS_METRICS_SAMPLE_SECONDS"] = "0.2"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
         self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
         self._specs = {replica_name(spec.name, k): spec for spec in PROCESSES for k in range(1, replicas + 1)}
+        self.metrics_ports = {name: free_port() for name in self._specs} if metrics else {}
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -110,6 +118,8 @@ class System:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         # A service's replica listens on its own port; the first instance keeps the shared settings.
         own_port = {f"MEDINS_{base_name(name).upper()}_PORT": str(self.ports[name])} if name in self.ports else {}
+        if name in self.metrics_ports:
+            own_port["MEDINS_METRICS_PORT"] = str(self.metrics_ports[name])
         self.processes[name] = subprocess.Popen(
             [sys.executable, *spec.args],
             env={**self.env, **spec.env, **own_port, **(extra_env or {})},

@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from services.common.logs import configure_logging, mask_personal_numbers, mask_text
+from services.common.logs import configure_logging, mask_personal_numbers, mask_text, new_correlation_id
 
 
 def test_resident_ids_keep_only_region_and_last_four() -> None:
@@ -50,3 +50,31 @@ def test_library_logs_become_single_json_lines_with_the_traceback_inside() -> No
     assert record["logger"] == "aiormq.connection" and record["service"] == "test"
     assert "ConnectionError: broker went away" in record["exception"]
     assert "340102********1234" in record["event"]
+
+
+def test_mobile_numbers_keep_only_the_first_three_and_last_four() -> None:
+    assert mask_text("sms to 13912345678 sent") == "sms to 139****5678 sent"
+    assert mask_text("order 12345678901234") == "order [redacted-number]"  # 14 digits: card-like, not a phone
+
+
+def test_an_id_number_glued_to_letters_is_still_masked() -> None:
+    assert mask_text("id34010219900101123Xabc") == "id340102********123Xabc"
+
+
+def test_bytes_keys_and_objects_rendered_by_repr_are_masked() -> None:
+    class Request:
+        def __repr__(self) -> str:
+            return "Request(resident_id_number='340102199001011234')"
+
+    masked = mask_personal_numbers(
+        None, "info", {"raw": b"payload 340102199001011234", "by_id": {"340102199001011234": 1}, "request": Request()}
+    )
+    assert masked["raw"] == "payload 340102********1234"
+    assert masked["by_id"] == {"340102********1234": 1}
+    assert masked["request"] == "Request(resident_id_number='340102********1234')"
+
+
+def test_generated_correlation_ids_pass_the_masking_unchanged() -> None:
+    ids = {new_correlation_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(mask_text(i) == i and len(i) == 32 for i in ids)

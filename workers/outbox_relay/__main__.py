@@ -12,6 +12,7 @@ from services.common.housekeeping import purge_expired
 from services.common.lifecycle import run_until_stopped
 from services.common.logs import configure_logging
 from services.common.messaging.relay import OutboxRelay
+from services.common.metrics import serve_metrics
 from services.common.periodic import run_periodically
 from services.common.settings import Settings
 
@@ -36,13 +37,17 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     configure_logging(f"outbox-relay-{args.database}", settings.log_level)
+    serve_metrics(settings.metrics_port, settings.listen_host)
     dsn = settings.insurance_dsn if args.database == "insurance" else settings.tax_dsn
 
     async def run(stop: asyncio.Event) -> None:
         pool = await create_pool(dsn, min_size=1, max_size=3)
-        relay = OutboxRelay(pool, settings.broker_urls, settings.retry_delays_ms)
+        relay = OutboxRelay(pool, settings.broker_urls, settings.retry_delays_ms, database=args.database)
+        loops = [relay.run, lambda s: housekeeping(pool, settings, s)]
+        if settings.metrics_port:
+            loops.append(lambda s: relay.sample_backlog(s, settings.metrics_sample_seconds))
         try:
-            await run_until_stopped(stop, relay.run, lambda s: housekeeping(pool, settings, s))
+            await run_until_stopped(stop, *loops)
         finally:
             await close_pool(pool)
 

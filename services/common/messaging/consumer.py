@@ -5,11 +5,15 @@ event id in the inbox (already there → a redelivery: do nothing), apply the ha
 A failing handler sends the message to the next retry tier with its attempt count; after the last tier
 it goes to the DLQ with the reason. The original is acked only after its copy was confirmed by the
 broker, so a message is never lost and never blocks the queue behind it.
+
+Metrics: deliveries by outcome and redeliveries; with `sample_seconds`, the depth of its queue (the lag)
+and of its DLQ, read by a passive declare on a channel of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,7 +21,7 @@ from typing import Generic, TypeVar
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from medins.events.v1 import events_pb2
 from pamqp.common import FieldTable
 
@@ -27,6 +31,7 @@ from services.common.messaging.broker import CLOSE_TIMEOUT_SECONDS, BrokerUrls, 
 from services.common.messaging.envelope import EventNotReady, UnprocessableEvent, parse_envelope
 from services.common.messaging.inbox import first_delivery
 from services.common.messaging.topology import ConsumerQueue
+from services.common.metrics import CONSUMER_EVENTS, CONSUMER_LAG, CONSUMER_REDELIVERIES, DLQ_DEPTH
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +59,7 @@ class EventConsumer(Generic[U]):
         retry_delays_ms: tuple[int, ...],
         prefetch: int = 32,
         max_wait_for_order: dt.timedelta = MAX_WAIT_FOR_ORDER,
+        sample_seconds: float | None = None,
     ) -> None:
         self._consumer = consumer
         self._queue = queue
@@ -64,6 +70,13 @@ class EventConsumer(Generic[U]):
         self._prefetch = prefetch
         self._max_wait_for_order = max_wait_for_order
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._sample_seconds = sample_seconds
+        # Created at start, so each series shows (at 0) before its first event.
+        self._outcomes = {
+            outcome: CONSUMER_EVENTS.labels(consumer, outcome)
+            for outcome in ("applied", "duplicate", "retried", "dead_lettered")
+        }
+        self._redeliveries = CONSUMER_REDELIVERIES.labels(consumer)
 
     async def run(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
         """Consumes until `stop` is set, then lets in-flight messages finish. `started` is set once
@@ -72,6 +85,11 @@ class EventConsumer(Generic[U]):
         if opened is None:
             return
         connection, channel = opened
+        sampler = (
+            asyncio.create_task(self._sample_depths(connection, stop, self._sample_seconds))
+            if self._sample_seconds
+            else None
+        )
         try:
             await channel.set_qos(prefetch_count=self._prefetch)
             self._channel: AbstractChannel = channel
@@ -88,8 +106,38 @@ class EventConsumer(Generic[U]):
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=30)
         finally:
+            if sampler is not None:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
             await close_quietly(connection)
             log.info("consumer_stopped", queue=self._queue.name)
+
+    async def _sample_depths(self, connection: AbstractRobustConnection, stop: asyncio.Event, every: float) -> None:
+        """Sets the lag and DLQ depth gauges every `every` seconds; a failed sample keeps the last values."""
+        gauges = (
+            (CONSUMER_LAG.labels(self._queue.name), self._queue.name),
+            (DLQ_DEPTH.labels(self._queue.dlq), self._queue.dlq),
+        )
+        channel = None
+        failing = False
+        while not stop.is_set():
+            try:
+                if channel is None or channel.is_closed:
+                    channel = await connection.channel()
+                for gauge, name in gauges:
+                    # Not robust: a robust passive declare is cached and would never count again.
+                    queue = await channel.declare_queue(name, passive=True, robust=False)
+                    gauge.set(queue.declaration_result.message_count or 0)
+                failing = False
+            except Exception as exc:  # the broker is away: logged once per outage, the consumer reports the rest
+                if not failing:
+                    log.warning(
+                        "queue_depth_sample_failed", queue=self._queue.name, error=f"{type(exc).__name__}: {exc}"
+                    )
+                failing = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -102,6 +150,8 @@ class EventConsumer(Generic[U]):
                 self._in_flight.discard(task)
 
     async def handle_delivery(self, message: AbstractIncomingMessage) -> None:
+        if message.redelivered:
+            self._redeliveries.inc()
         headers = message.headers or {}
         bind_correlation_id(str(headers.get("x-correlation-id") or ""))
         try:
@@ -123,6 +173,9 @@ class EventConsumer(Generic[U]):
             await self._retry_or_dead_letter(message, envelope, exc)
             return
         await message.ack()
+        self._outcomes["applied" if applied else "duplicate"].inc()
+        if not applied and not message.redelivered:  # a copy the broker did not know it had delivered
+            self._redeliveries.inc()
         log.info(
             "event_applied" if applied else "event_redelivery_ignored",
             event_type=envelope.event_type,
@@ -151,6 +204,7 @@ class EventConsumer(Generic[U]):
             await self._dead_letter(message, f"failed {attempt} times; last error: {error}")
             return
         delay = self._retry_delays_ms[attempt - 1]
+        self._outcomes["retried"].inc()
         log.warning("event_failed_will_retry", event_id=envelope.event_id, attempt=attempt, delay_ms=delay, error=error)
         await self._forward(
             message,
@@ -160,6 +214,7 @@ class EventConsumer(Generic[U]):
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         log.error("event_dead_lettered", queue=self._queue.dlq, reason=reason, message_id=message.message_id)
+        self._outcomes["dead_lettered"].inc()
         await self._forward(message, self._queue.dlq, {DEAD_LETTER_REASON_HEADER: reason, "x-consumer": self._consumer})
 
     async def _forward(self, message: AbstractIncomingMessage, queue_name: str, extra_headers: FieldTable) -> None:

@@ -4,6 +4,8 @@ Wakes on LISTEN/NOTIFY from the outbox trigger, with a fallback poll. Rows are l
 FOR UPDATE SKIP LOCKED so several relays can run side by side. A row is marked published only after
 the broker confirmed it; if the process dies in between, the row is published again and the
 consumers' inbox absorbs the duplicate.
+
+Metrics: rows published, and (sampled by `sample_backlog`) the backlog and its oldest row's age.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aio_pika.abc import AbstractExchange
 from services.common.db import Pool
 from services.common.messaging.broker import BrokerUrls, close_quietly, open_declared_channel
 from services.common.messaging.topology import EVENTS_EXCHANGE
+from services.common.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +34,7 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_seconds: float = 1.0,
+        database: str = "default",
     ) -> None:
         self._pool = pool
         self._amqp_url = amqp_url
@@ -38,6 +42,8 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        self._database = database
+        self._published = OUTBOX_PUBLISHED.labels(database)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relays until `stop` is set; survives broker and database outages."""
@@ -104,8 +110,31 @@ class OutboxRelay:
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
+        self._published.inc(len(rows))
         log.info("outbox_published", count=len(rows))
         return len(rows)
+
+    async def sample_backlog(self, stop: asyncio.Event, every_seconds: float) -> None:
+        """Sets the backlog gauges every `every_seconds` until `stop`; a failed sample keeps the last values."""
+        backlog, oldest = OUTBOX_BACKLOG.labels(self._database), OUTBOX_OLDEST_AGE.labels(self._database)
+        failing = False
+        while not stop.is_set():
+            try:
+                row = await self._pool.fetchrow(
+                    """SELECT count(*) AS rows, coalesce(extract(epoch FROM now() - (
+                           SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1)), 0) AS age
+                       FROM outbox WHERE published_at IS NULL"""
+                )
+            except Exception as exc:  # the database is down: logged once per outage, the relay reports the rest
+                if not failing:
+                    log.warning("outbox_backlog_sample_failed", error=f"{type(exc).__name__}: {exc}")
+                failing = True
+            else:
+                assert row is not None
+                backlog.set(row["rows"])
+                oldest.set(float(row["age"]))
+                failing = False
+            await _wait(stop, every_seconds)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -1,0 +1,110 @@
+"""Every Prometheus series of the system, defined in this one place (issue 13). Each process serves
+the ones it moves on its own port (MEDINS_METRICS_PORT; 0, the default, serves none) at /metrics,
+beside prometheus-client's process_* and python_* series. deploy/grafana/medins.json charts them.
+
+Labels are kept to small fixed sets (method, status code, channel, queue, consumer): nothing a caller
+sends becomes a label value, so a hostile caller cannot grow the series without bound."""
+
+from __future__ import annotations
+
+import grpc
+import structlog
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
+
+log = structlog.get_logger(__name__)
+
+# From half a millisecond (a cached read) to ten seconds (a batch upload under load).
+RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+RPC_DURATION = Histogram(
+    "medins_rpc_duration_seconds",
+    "gRPC calls served, by method and status code: latency; its _count is the number of calls",
+    ("method", "code"),
+    buckets=RPC_BUCKETS,
+)
+OUTBOX_BACKLOG = Gauge("medins_outbox_backlog_rows", "Outbox rows committed but not yet published (R31)", ("database",))
+OUTBOX_OLDEST_AGE = Gauge(
+    "medins_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row; 0 when none waits", ("database",)
+)
+OUTBOX_PUBLISHED = Counter("medins_outbox_published", "Outbox rows published with a broker confirm", ("database",))
+CONSUMER_LAG = Gauge(
+    "medins_consumer_lag_messages", "Messages waiting in a consumer's queue, not yet delivered to it", ("queue",)
+)
+CONSUMER_EVENTS = Counter(
+    "medins_consumer_events",
+    "Deliveries a consumer handled, by outcome: applied, duplicate (the inbox had it), retried, dead_lettered",
+    ("consumer", "outcome"),
+)
+CONSUMER_REDELIVERIES = Counter(
+    "medins_consumer_redeliveries",
+    "Deliveries seen before: redelivered by the broker, or an event the consumer's inbox already holds",
+    ("consumer",),
+)
+DLQ_DEPTH = Gauge("medins_dlq_depth_messages", "Messages parked in a dead-letter queue (R32)", ("queue",))
+PAYMENT_NOTIFICATIONS = Counter(
+    "medins_payment_notifications",
+    "Payment notifications received, by channel and outcome (APPLIED, REFUND_RAISED, DUPLICATE_REPLAYED, refusals)",
+    ("channel", "outcome"),
+)
+REFUNDS = Counter(
+    "medins_refunds",
+    "Refunds the refund worker handed to their channel, by channel and outcome (submitted, failed)",
+    ("channel", "outcome"),
+)
+ORDERS_EXPIRED = Counter("medins_orders_expired", "Pending orders expired unpaid (R19)")
+JOB_ITEMS = Counter("medins_job_items", "Items a periodic worker's job handled", ("job",))
+JOB_RUNS = Counter("medins_job_runs", "Runs of a periodic worker's job, by outcome: ok, failed", ("job", "outcome"))
+
+SERIES: tuple[MetricWrapperBase, ...] = (
+    RPC_DURATION,
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISHED,
+    CONSUMER_LAG,
+    CONSUMER_EVENTS,
+    CONSUMER_REDELIVERIES,
+    DLQ_DEPTH,
+    PAYMENT_NOTIFICATIONS,
+    REFUNDS,
+    ORDERS_EXPIRED,
+    JOB_ITEMS,
+    JOB_RUNS,
+)
+
+_SAMPLE_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def exposed_names() -> frozenset[str]:
+    """The sample names the series above show on /metrics (a counter's `_total`, a histogram's
+    `_bucket`/`_count`/`_sum`): what a dashboard or alert may name."""
+    return frozenset(
+        family.name + suffix
+        for collector in SERIES
+        for family in collector.describe()
+        for suffix in _SAMPLE_SUFFIXES[family.type]
+    )
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """Serves /metrics on a background thread of the process (port 0: not at all)."""
+    if port == 0:
+        return
+    start_http_server(port, addr=host)
+    log.info("metrics_serving", port=port)
+
+
+class RpcTimer:
+    """One method's latency histogram, its children looked up once per status code: the call policy
+    observes every call, so the per-call cost is one dict lookup and one observe."""
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+        self._by_code: dict[grpc.StatusCode, Histogram] = {}
+
+    def observe(self, code: grpc.StatusCode | None, seconds: float) -> None:
+        code = code or grpc.StatusCode.OK
+        child = self._by_code.get(code)
+        if child is None:
+            child = self._by_code[code] = RPC_DURATION.labels(self._method, code.name)
+        child.observe(seconds)
