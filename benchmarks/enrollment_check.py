@@ -36,6 +36,7 @@ from benchmarks import dataset, echo_server, loader, report, workloads
 from benchmarks.drive import Call, CpuMeter, Latencies, PhaseResult, closed_loop, open_loop
 from benchmarks.processes import ROOT, Child, Children, free_port, machine_cpu_ticks, poll_until, wait_serving
 from ops import demo_data
+from ops.processes import PROCESSES
 from services.common import grpc_channels
 from services.common.clock import CST, write_clock_file
 from services.common.settings import Settings
@@ -60,6 +61,9 @@ BATCH_POOL = 20
 BIG_BATCH_ROWS, BIG_BATCH_CALLS = 10_000, 5
 
 
+SPECS = {spec.name: spec for spec in PROCESSES}
+
+
 @dataclass(frozen=True)
 class Options:
     rows: int
@@ -71,6 +75,7 @@ class Options:
     keep: bool
     load_workers: int
     chunk: int
+    writer_rate: int = 1_000
 
     @property
     def warmup(self) -> float:
@@ -102,6 +107,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--keep", action="store_true", help="do not drop the benchmark databases at the end")
     parser.add_argument("--load-workers", type=int, default=2, help="loader processes (default 2)")
     parser.add_argument("--chunk", type=int, default=20_000, help="people per COPY chunk (default 20,000)")
+    parser.add_argument(
+        "--writer-rate",
+        type=int,
+        default=1_000,
+        help="registrations per second written during phase f (default 1,000, issue 12's condition; 0: unpaced)",
+    )
     args = parser.parse_args(argv)
     if min(args.rows, args.duration, args.concurrency, args.rate, args.load_workers, args.chunk) <= 0:
         parser.error("every number must be positive")
@@ -117,6 +128,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         keep=args.keep,
         load_workers=args.load_workers,
         chunk=args.chunk,
+        writer_rate=args.writer_rate,
     )
 
 
@@ -173,16 +185,18 @@ async def start_servers(children: Children, options: Options, first_writer_perso
     enrollment = await children.start(
         "enrollment", ["-m", "services.enrollment"], {**base, "MEDINS_ENROLLMENT_PORT": str(ports["enrollment"])}
     )
+    # Each server at the niceness it runs at in the system (ops/processes.py): registration's batches
+    # yield the cores to the check (R16).
     registration = await children.start(
         "registration",
         ["-m", "services.registration"],
-        {**base, **clock_env, "MEDINS_REGISTRATION_PORT": str(ports["registration"])},
+        {**base, **clock_env, **SPECS["registration"].env, "MEDINS_REGISTRATION_PORT": str(ports["registration"])},
     )
     # The echo server also serves the bare SELECT ceiling (CheckSelect) on the same database.
     echo_args = ["-m", "benchmarks.echo_server", "--port", str(ports["echo"]), "--check-dsn", check_dsn]
     echo = await children.start("echo", echo_args, base)
     writer_args = ["--address", addresses["registration"], "--first-person", str(first_writer_person)]
-    writer_args += ["--seconds", str(options.warmup + options.duration)]
+    writer_args += ["--seconds", str(options.warmup + options.duration), "--rows-per-second", str(options.writer_rate)]
     writer = await children.start("writer", ["-m", "benchmarks.writer", *writer_args], base, pipes=True)
     await wait_serving(enrollment, addresses["enrollment"])
     await wait_serving(registration, addresses["registration"])
