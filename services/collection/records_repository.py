@@ -13,6 +13,24 @@ from services.common.money import Fen
 Record = asyncpg.Record
 
 
+_RECORDS = """SELECT p.payment_id, r.receipt_number, p.order_id, p.paid_at, p.channel, i.resident_id_number,
+       pe.name, i.insurance_year, i.fee_type, pi.amount_fen, p.reversed_at IS NOT NULL AS reversed,
+       i.payable_item_id
+FROM payments p JOIN payment_items pi USING (payment_id)
+JOIN payable_items i USING (payable_item_id)
+JOIN insured_persons pe ON pe.resident_id_number = i.resident_id_number
+LEFT JOIN receipts r ON r.payment_id = p.payment_id
+WHERE p.outcome = 'APPLIED' AND {person}
+  AND (p.paid_at AT TIME ZONE 'Asia/Shanghai')::date BETWEEN $2 AND $3
+  AND ($4::text IS NULL OR i.resident_id_number > $4
+       OR (i.resident_id_number = $4 AND (p.paid_at, p.payment_id::text, i.payable_item_id::text)
+           < ($5::timestamptz, $6::text, $7::text)))
+ORDER BY i.resident_id_number, p.paid_at DESC, p.payment_id::text DESC, i.payable_item_id::text DESC
+LIMIT $8"""
+_RECORDS_OF_INSURED = _RECORDS.format(person="i.resident_id_number = $1")
+_RECORDS_PAID_FOR_OTHERS = _RECORDS.format(person="p.payer_id_number = $1 AND i.resident_id_number <> $1")
+
+
 class RecordsRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -22,35 +40,23 @@ class RecordsRepository:
         *,
         payer: str | None,
         insured: str | None,
-        exclude_insured: str | None,
         start: dt.date,
         end: dt.date,
         after: tuple[str, str, str, str] | None,
         limit: int,
     ) -> list[PaymentRecord]:
         """Paid items of applied payments with a CST payment date in [start, end], by insured person,
-        newest first. Filters: paid by `payer`, for `insured`, not for `exclude_insured`."""
+        newest first: those of `insured` (whoever paid), or those `payer` paid for others."""
+        # One statement per filter rather than `$n IS NULL OR ...`: asyncpg's prepared statements soon
+        # run on a generic plan, which cannot use an index behind such an OR and scans every payment.
+        if insured is not None:
+            query, person = _RECORDS_OF_INSURED, insured
+        else:
+            assert payer is not None
+            query, person = _RECORDS_PAID_FOR_OTHERS, payer
         rows = await self._conn.fetch(
-            """SELECT p.payment_id, r.receipt_number, p.order_id, p.paid_at, p.channel, i.resident_id_number,
-                      pe.name, i.insurance_year, i.fee_type, pi.amount_fen, p.reversed_at IS NOT NULL AS reversed,
-                      i.payable_item_id
-               FROM payments p JOIN payment_items pi USING (payment_id)
-               JOIN payable_items i USING (payable_item_id)
-               JOIN insured_persons pe ON pe.resident_id_number = i.resident_id_number
-               LEFT JOIN receipts r ON r.payment_id = p.payment_id
-               WHERE p.outcome = 'APPLIED'
-                 AND ($1::text IS NULL OR p.payer_id_number = $1)
-                 AND ($2::text IS NULL OR i.resident_id_number = $2)
-                 AND ($3::text IS NULL OR i.resident_id_number <> $3)
-                 AND (p.paid_at AT TIME ZONE 'Asia/Shanghai')::date BETWEEN $4 AND $5
-                 AND ($6::text IS NULL OR i.resident_id_number > $6
-                      OR (i.resident_id_number = $6 AND (p.paid_at, p.payment_id::text, i.payable_item_id::text)
-                          < ($7::timestamptz, $8::text, $9::text)))
-               ORDER BY i.resident_id_number, p.paid_at DESC, p.payment_id::text DESC, i.payable_item_id::text DESC
-               LIMIT $10""",
-            payer,
-            insured,
-            exclude_insured,
+            query,
+            person,
             start,
             end,
             after[0] if after else None,

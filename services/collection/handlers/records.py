@@ -36,11 +36,10 @@ async def list_payment_records(
     start, end = record_period(period[0] if period else None, period[1] if period else None, today)
     insured: str | None = None
     paid_by: str | None = None
-    exclude: str | None = None
     if scope is Scope.MINE:
         insured = payer
     elif scope is Scope.FOR_OTHERS:
-        paid_by, exclude = payer, payer
+        paid_by = payer  # what the payer paid for others: their own items are left out
     else:
         minor = parse_resident_id(minor_id_number, today=today, field="minor_id_number").number
         if minor not in {m.minor_id_number for m in await uow.records.linked_minors(payer)}:
@@ -55,7 +54,6 @@ async def list_payment_records(
     records = await uow.records.payment_records(
         payer=paid_by,
         insured=insured,
-        exclude_insured=exclude,
         start=start,
         end=end,
         after=(cursor[0], cursor[1], cursor[2], cursor[3]) if cursor else None,
