@@ -70,11 +70,12 @@ SOAK_PROBE_SECONDS, SOAK_PROBE_CONCURRENCY = 20.0, 32
 RSS_SAMPLE_SECONDS = 10.0
 # The order share of the mix times this is how many people are registered beforehand (each order uses
 # one person's unpaid item), at most MAX_PEOPLE; while the load runs, REFILL_CHUNK more are registered
-# whenever fewer than REFILL_BELOW are left to order for (as in a deadline week, registrations go on).
+# whenever fewer than REFILL_BELOW are left to order for (as in a deadline week, registrations go on, a
+# few hundred at a time from the counters rather than one large batch).
 # With --people the population is fixed: when it runs out, orders are played as payer look-ups (counted).
 PEOPLE_MARGIN = 1.2
 MAX_PEOPLE = 3_000
-REFILL_BELOW, REFILL_CHUNK = 300, 1_000
+REFILL_BELOW, REFILL_CHUNK = 300, 200
 ASSUMED_CLOSED_LOOP_RATE = 300.0
 PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.99, 100.0)
 

@@ -24,9 +24,10 @@ class ProcessSpec:
 
 
 # Scheduled workers (renewal, age-out, expiry, refunds, deductions, reminders): background work, nicest.
-# The relays and the assessment and coverage consumers finish what a registration or a payment started
-# (coverage follows the money), so they keep the default. Registration serves people too, but its
-# 2,000-row batches are the heaviest CPU load of all.
+# Registration serves people too, but its 2,000-row batches are the heaviest CPU load of all, and the
+# assessment consumer turns each registered row into payable items at the same pace: both yield to the
+# check and the payment intake. The relays and the coverage consumer keep the default: coverage follows
+# the money (a payment kept without coverage is what the audit looks for).
 WORKER_NICENESS = 10
 REGISTRATION_NICENESS = 5
 
@@ -43,7 +44,7 @@ PROCESSES = (
     ProcessSpec("collection", ("-m", "services.collection"), _at(lambda s: s.collection_port)),
     ProcessSpec("outbox-relay-insurance", ("-m", "workers.outbox_relay", "insurance")),
     ProcessSpec("outbox-relay-tax", ("-m", "workers.outbox_relay", "tax")),
-    ProcessSpec("assessment", ("-m", "workers.assessment")),
+    ProcessSpec("assessment", ("-m", "workers.assessment"), niceness=REGISTRATION_NICENESS),
     ProcessSpec("coverage", ("-m", "workers.coverage")),
     ProcessSpec("renewal", ("-m", "workers.renewal"), niceness=WORKER_NICENESS),
     ProcessSpec("age-out", ("-m", "workers.age_out"), niceness=WORKER_NICENESS),
