@@ -2,9 +2,9 @@
 
 Workers serve no gRPC, so they have no health service to ask. Liveness: the container's main process
 (PID 1) is the expected worker module and is neither a zombie nor stopped. Readiness (--ready): also,
-the worker's PostgreSQL and RabbitMQ accept TCP connections, so a rollout does not go on while new
-pods cannot reach what they need. A hung event loop is not seen by this probe: that needs a heartbeat
-or metrics endpoint in the worker itself.
+the worker's PostgreSQL and at least one of its RabbitMQ nodes accept TCP connections, so a rollout
+does not go on while new pods cannot reach what they need. A hung event loop is not seen by this
+probe: that needs a heartbeat or metrics endpoint in the worker itself.
 """
 
 from __future__ import annotations
@@ -51,9 +51,25 @@ def endpoint_problem(host: str, port: int, timeout_seconds: float) -> str | None
 
 
 def dependency_endpoints(settings: Settings) -> list[tuple[str, int]]:
-    """The PostgreSQL server and the RabbitMQ broker a worker uses."""
-    amqp = urlsplit(settings.amqp_url)
-    return [(settings.pg_host, settings.pg_port), (amqp.hostname or "localhost", amqp.port or AMQP_DEFAULT_PORT)]
+    """The PostgreSQL server, then every RabbitMQ node a worker may use (MEDINS_AMQP_URLS)."""
+    nodes = [urlsplit(url) for url in settings.broker_urls]
+    return [(settings.pg_host, settings.pg_port)] + [
+        (node.hostname or "localhost", node.port or AMQP_DEFAULT_PORT) for node in nodes
+    ]
+
+
+def readiness_problems(settings: Settings, timeout_seconds: float) -> list[str]:
+    """Why the worker cannot work yet: PostgreSQL unreachable, or no broker node reachable (a cluster
+    with one node down is still ready: the worker fails over to another)."""
+    (database, *brokers) = dependency_endpoints(settings)
+    problems = []
+    database_problem = endpoint_problem(*database, timeout_seconds)
+    if database_problem is not None:
+        problems.append(database_problem)
+    broker_problems = [endpoint_problem(host, port, timeout_seconds) for host, port in brokers]
+    if all(p is not None for p in broker_problems):
+        problems.append("no broker node reachable: " + "; ".join(p for p in broker_problems if p))
+    return problems
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     problems = [process_problem(args.pid, args.module)]
     if args.ready:
-        problems += [endpoint_problem(h, p, args.timeout) for h, p in dependency_endpoints(Settings())]
+        problems += readiness_problems(Settings(), args.timeout)
     found = [p for p in problems if p is not None]
     for problem in found:
         sys.stderr.write(problem + "\n")

@@ -125,6 +125,16 @@ def test_worker_readiness_needs_postgres_and_rabbitmq_from_settings() -> None:
     assert worker_probe.dependency_endpoints(default_port)[1] == ("broker.example", 5672)
 
 
+def test_worker_readiness_needs_one_live_node_of_a_cluster() -> None:
+    """MEDINS_AMQP_URLS: ready while any node answers (the local PostgreSQL and broker run here), not
+    ready when none does."""
+    down = f"amqp://guest:guest@127.0.0.1:{_free_port()}/"
+    one_down = Settings(amqp_urls=(down, "amqp://guest:guest@127.0.0.1:5672/"))
+    assert worker_probe.readiness_problems(one_down, 1.0) == []
+    (problem,) = worker_probe.readiness_problems(Settings(amqp_urls=(down,)), 1.0)
+    assert "no broker node reachable" in problem
+
+
 def test_worker_readiness_fails_when_a_dependency_refuses_connections() -> None:
     problem = worker_probe.endpoint_problem("127.0.0.1", _free_port(), 1.0)
     assert problem is not None and "unreachable" in problem
