@@ -1,5 +1,5 @@
 -- R35: request ids are scoped to the caller, and a trail of who did what to whose record.
--- (The same file for both agencies: each database holds its own keys and its own trail.)
+-- Platform tables: each agency's database holds its own keys and its own trail.
 
 -- A request id is one caller's: two callers' ids never collide. Keys written before this migration
 -- belong to no caller ('') and age out with the retention of housekeeping.
