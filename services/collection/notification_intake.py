@@ -23,11 +23,11 @@ from services.collection import convert
 from services.collection.channels.signature import SignatureVerifier
 from services.collection.domain.model import PaymentResult
 from services.collection.domain.payments import ChannelPayment, check_payment_time
-from services.collection.handlers.payments import REPLAYED, apply_payment, verified_payment
+from services.collection.handlers.payments import REPLAYED, apply_payment, payment_race, verified_payment
 from services.collection.payment_intake_repository import NotificationRecord, RequestRecord, Written
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
-from services.common.errors import Conflict, DomainError
+from services.common.errors import DomainError
 from services.common.grpc_errors import GRPC_CODES
 from services.common.idempotency import RequestKey, request_key, stored_response
 from services.common.logs import mask_text
@@ -112,7 +112,7 @@ async def notify(
         if isinstance(answer, DomainError):
             raise answer
         return answer
-    raise _still_racing()
+    raise payment_race()
 
 
 async def notify_many(
@@ -145,7 +145,7 @@ async def notify_many(
             # Items shared by orders of two batches; every batch locks orders in one order, so this is
             # rare. Nothing was written: try the batch again.
             log.warning("payment_batch_deadlock", notifications=len(notifications))
-    raise _still_racing()
+    raise payment_race()
 
 
 async def receive(
@@ -260,14 +260,6 @@ def _batch_result(request: pb.NotifyPaymentRequest, answer: Answer) -> pb.Notify
             ),
         )
     return pb.NotifyPaymentsResult(request_id=request.request_id, response=answer)
-
-
-def _still_racing() -> Conflict:
-    return Conflict(
-        "TRANSIENT_CONFLICT",
-        "a concurrent notification of the same transaction got in the way; retry with the same request_id",
-        "系统繁忙,请使用相同的请求编号重试",
-    )
 
 
 def _refusal_outcome(refusal: DomainError) -> str:

@@ -153,8 +153,18 @@ async def settle_payment(
     view = await uow.intake.read(payment, None)
     applied = await apply_payment(uow, payment, view, None, None, now)
     if isinstance(applied, Written):
-        raise Conflict("TRANSIENT_CONFLICT", "the payment was recorded concurrently; retry", "请稍后重试")
+        raise payment_race()
     return applied[0]
+
+
+def payment_race() -> Conflict:
+    """A concurrent notification of the same channel transaction kept getting in the way; nothing of
+    this one was written, so the caller may simply send it again."""
+    return Conflict(
+        "TRANSIENT_CONFLICT",
+        "a concurrent notification of the same transaction got in the way; retry with the same request_id",
+        "系统繁忙,请使用相同的请求编号重试",
+    )
 
 
 def order_not_found(payment: ChannelPayment) -> NotFound:
