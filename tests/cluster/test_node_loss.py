@@ -34,7 +34,6 @@ from medins.collection.v1 import collection_service_pb2 as col
 from ops.rabbit_cluster import DIST_PORT_OFFSET, Cluster
 from services.common.settings import Settings
 from tests.e2e.clients import CollectionClient, RegistrationClient
-from tests.e2e.conftest import START
 from tests.e2e.fleet import (
     FLEET_RETRY_DELAYS_MS,
     FleetStack,
@@ -42,12 +41,12 @@ from tests.e2e.fleet import (
     Replicas,
     audit_clean,
     bounded,
+    own_system,
     payable_items,
     person,
     read_value,
     register_people,
     say,
-    stop_every_process,
 )
 from tests.e2e.requests import create_region, new_request_id, policy
 from tests.e2e.system import System
@@ -59,7 +58,6 @@ from tests.e2e.test_fault_campaign import (
     every_payment_accounted_for,
     payment_actions,
 )
-from tests.infra import create_stack, drop_stack, remove_leftovers
 from tests.support import eventually
 
 REGION = "349908"
@@ -111,22 +109,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 async def cluster_system(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
     """Every process of the system on the cluster (tests/e2e/fleet.py's own_system, on this stack)."""
-    await remove_leftovers()
     stack = ClusterStack("cluster", urls=tuple(cluster.urls()))
-    await create_stack(stack)
-    system = System(stack, Path(tmp_path_factory.mktemp("cluster")))
-    system.env.update({"MEDINS_DB_POOL_MIN": "1", "MEDINS_DB_POOL_MAX": "4"})
-    system.set_clock(START)
-    system.start_all()
-    try:
-        await system.wait_ready(timeout=120)
-        say(f"cluster: {len(system.processes)} processes ready")
+    async with own_system("cluster", Path(tmp_path_factory.mktemp("cluster")), stack=stack) as system:
         yield system
-    finally:
-        await system.close_channels()
-        hung = stop_every_process(system)
-        await drop_stack(stack)
-    assert not hung, f"processes did not stop within 30 s of SIGTERM: {hung} (logs in {system.logs})"
 
 
 def connections(cluster: Cluster, node_index: int) -> int:

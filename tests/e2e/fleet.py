@@ -67,10 +67,13 @@ def say(message: str) -> None:
 
 
 @asynccontextmanager
-async def own_system(name: str, workdir: Path, *, replicas: int = 1) -> AsyncIterator[System]:
-    """A whole system on a stack of its own, stopped and dropped afterwards."""
+async def own_system(
+    name: str, workdir: Path, *, replicas: int = 1, stack: FleetStack | None = None
+) -> AsyncIterator[System]:
+    """A whole system on a stack of its own (`stack`, or a fleet stack named `name`), stopped and
+    dropped afterwards."""
     await remove_leftovers()
-    stack = FleetStack(name)
+    stack = stack or FleetStack(name)
     await create_stack(stack)
     system = System(stack, workdir, replicas=replicas)
     # Small pools: the PostgreSQL server (max_connections 100) is shared with every other test run, and
