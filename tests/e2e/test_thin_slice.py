@@ -4,12 +4,12 @@ assesses → ListPayableItems returns the item (SPEC section 6, R17, R18)."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import grpc
 from medins.collection.v1 import collection_service_pb2 as col
 from medins.common.v1 import common_pb2
 
+from services.common.logs import new_correlation_id
 from services.common.resident_id import mask
 from tests.e2e.clients import CollectionClient, RegistrationClient
 from tests.e2e.requests import register
@@ -44,7 +44,7 @@ async def test_the_callers_correlation_id_reaches_the_tax_side_and_no_log_shows_
     system: System, registration: RegistrationClient, collection: CollectionClient
 ) -> None:
     number = unique_resident_id()
-    correlation_id = f"e2e-{uuid.uuid4().hex}"
+    correlation_id = f"e2e-{new_correlation_id()}"
     await registration.RegisterResident(register(number, name="周七"), metadata=(("x-correlation-id", correlation_id),))
     await eventually(
         lambda: collection.ListPayableItems(
