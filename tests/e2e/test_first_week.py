@@ -5,12 +5,16 @@ Every category × no / partial / full subsidy × automatic / manual review (R17,
 in the check's answer, the items owed (none when the subsidy is full: settled by the subsidy and COVERED
 as soon as the assessment is made), the collection results' counts (R29: the fully subsidised count as
 settled) and `medins audit` clean. One system and one table; the residents are registered in parallel.
+
+The README's demo, as written, on days across a year (1 January, the last second of a window, 29 February
+of a leap year): the demo data placed around the clock's today as `make run` loads it that day.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shlex
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +26,13 @@ from medins.common.v1 import common_pb2
 from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 from medins.registration.v1 import registration_service_pb2 as reg
 
+from ops.setup import load_demo_data
+from services.common.clock import CST
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.fleet import audit_clean, own_system
 from tests.e2e.requests import create_region, new_request_id, policy
-from tests.e2e.system import System
+from tests.e2e.system import ROOT, System
+from tests.e2e.test_medins_cli import ok
 from tests.factories import resident_id
 from tests.support import eventually
 
@@ -116,11 +123,16 @@ class Case:
 
 
 CASES = [Case(m, lv, c) for m in MODES for lv in LEVELS for c in PEOPLE]
+# The processes these flows go through (the scheduled workers take no part in them): fewer to start.
+FLOW = (
+    *("registration", "enrollment", "collection"),
+    *("outbox-relay-insurance", "outbox-relay-tax", "assessment", "coverage"),
+)
 
 
 @pytest.fixture(scope="module")
 async def fresh(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    async with own_system("first_week", Path(tmp_path_factory.mktemp("first_week"))) as system:
+    async with own_system("first_week", Path(tmp_path_factory.mktemp("first_week")), only=FLOW) as system:
         yield system
 
 
@@ -161,7 +173,7 @@ async def _items(collection: CollectionClient, case: Case) -> list[col.PayableIt
     return list(reply.payable_items)
 
 
-async def _status(enrollment: EnrollmentClient, case: Case, year: int) -> int:
+async def _status(enrollment: EnrollmentClient, case: Case, year: int) -> chk.CheckStatus.ValueType:
     reply = await enrollment.CheckEnrollment(
         chk.CheckEnrollmentRequest(
             caller_id="matrix",
@@ -195,7 +207,9 @@ async def _as_expected(collection: CollectionClient, enrollment: EnrollmentClien
         status = await _status(enrollment, case, year)
         answer = chk.CHECK_STATUS_COVERED if case.settled_by_subsidy else chk.CHECK_STATUS_REGISTERED_UNPAID
         if status != answer:
-            wrong.append(f"{case.name} {year}: check {chk.CheckStatus.Name(status)}, expected {answer}")
+            wrong.append(
+                f"{case.name} {year}: check {chk.CheckStatus.Name(status)}, expected {chk.CheckStatus.Name(answer)}"
+            )
     return wrong
 
 
@@ -259,3 +273,85 @@ async def test_every_category_at_every_subsidy_level_in_both_review_modes(fresh:
                 level,
             )
     await audit_clean(fresh, timeout=60)
+
+
+# -- the README's demo on any day (issue 17 item 5) --------------------------------------------------------
+
+README_NUMBER = "320402198001017599"
+README_DAYS = (
+    dt.datetime(2027, 1, 1, 0, 0, 0, tzinfo=CST),
+    dt.datetime(2027, 8, 31, 23, 59, 59, tzinfo=CST),  # the last second of Changzhou's window for 2027
+    dt.datetime(2028, 2, 29, 12, 0, tzinfo=CST),
+)
+
+
+def readme_demo() -> list[list[str]]:
+    """The commands of the README's demo block, as written (continuation lines joined, comments dropped)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Demo: register, order, pay, check, receipt") :]
+    block = section[section.index("```sh\n") + len("```sh\n") : section.index("```\n", section.index("```sh\n") + 5)]
+    joined = block.replace("\\\n", " ")
+    return [shlex.split(line, comments=True) for line in joined.splitlines() if line.startswith("medins ")]
+
+
+def _filled(command: list[str], number: str, order_id: str, year: str) -> list[str]:
+    """A README command with its placeholders: ORDER and YEAR as printed, the person of the day."""
+    words = {README_NUMBER: number, "ORDER": order_id, "YEAR": year}
+    return [words.get(word, word) for word in command[1:]]
+
+
+@pytest.mark.timeout(240)
+async def test_the_readmes_demo_runs_as_written_on_any_day_of_the_year(fresh: System) -> None:
+    """Each day: the demo data loaded as `make run` loads it on that day's clock, then every command of
+    the README's block. The README's person is one person; each day registers another (same birth date,
+    another sequence), since the first is enrolled after the first day."""
+    commands = readme_demo()
+    assert [c[1] for c in commands] == ["register", "order", "order", "pay", "check", "receipt"]
+    assert README_NUMBER in commands[0]
+    for n, day in enumerate(README_DAYS):
+        fresh.set_clock(day)
+        await load_demo_data(fresh.stack.settings(clock_file=str(fresh.clock_file)))
+        await _readme_on(fresh, commands, day, resident_id(D(1980, 1, 1), "320402", seq=100 + n))
+    await audit_clean(fresh, timeout=60)
+
+
+async def _readme_on(fresh: System, commands: list[list[str]], day: dt.datetime, number: str) -> None:
+    """The block once, each command run once as written; the waits between them (an event away) poll
+    the services directly, not through more commands."""
+    collection = CollectionClient(fresh.channel("collection"))
+    enrollment = EnrollmentClient(fresh.channel("enrollment"))
+    assert "ACTIVE" in await ok(fresh, *_filled(commands[0], number, "", ""))
+
+    async def assessed() -> None:
+        reply = await collection.ListPayableItems(
+            col.ListPayableItemsRequest(payer_id_number=number, insured_id_number=number, insured_name="张三")
+        )
+        assert reply.payable_items
+
+    await eventually(assessed, timeout=30, interval=0.2)
+    listed = await ok(fresh, *_filled(commands[1], number, "", ""))
+    assert "UNPAID" in listed, (day, listed)
+    created = await ok(fresh, *_filled(commands[2], number, "", ""))
+    order_id = created.split()[1].rstrip(":")
+    assert created.startswith(f"order {order_id}: PENDING, total 420.00 yuan"), (day, created)
+    year = next(word for word in created.split() if word.isdigit() and len(word) == 4)
+    assert f" {year} " in listed, (day, listed)
+    assert int(year) == (day.year + 1 if day.month >= 9 else day.year), (day, year)
+    paid = await ok(fresh, *_filled(commands[3], number, order_id, year))
+    assert ": APPLIED, payment" in paid and "receipt " in paid, (day, paid)
+
+    async def covered() -> None:
+        reply = await enrollment.CheckEnrollment(
+            chk.CheckEnrollmentRequest(
+                caller_id="readme",
+                purpose=chk.CHECK_PURPOSE_INSURANCE_ADMINISTRATION,
+                target=chk.CheckTarget(resident_id_number=number, insurance_year=int(year)),
+            )
+        )
+        assert reply.result.status == chk.CHECK_STATUS_COVERED
+
+    await eventually(covered, timeout=30, interval=0.2)
+    assert "COVERED" in await ok(fresh, *_filled(commands[4], number, order_id, year))
+    receipt = await ok(fresh, *_filled(commands[5], number, order_id, year))
+    assert f"order {order_id}" in receipt and "WECHAT" in receipt, (day, receipt)
+    assert f"{year}-01-01..{year}-12-31" in receipt, (day, receipt)

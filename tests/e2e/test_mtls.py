@@ -43,7 +43,7 @@ async def tls_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     make_certs(workdir / "certs")
     stack = Stack("mtls")
     await create_stack(stack)
-    await load_demo_data(stack.settings())
+    await load_demo_data(stack.settings(), START.date())
     running = System(stack, workdir, tls_dir=workdir / "certs")
     running.set_clock(START)
     running.start_all()
