@@ -25,6 +25,7 @@ from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.common.proto_values import date_from_proto, range_from_proto, range_to_proto
 from services.common.settings import Settings
+from services.common.validation import element_refusal
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -133,7 +134,9 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
     async def CreateSchoolCollectiveOrder(
         self, request: pb.CreateSchoolCollectiveOrderRequest, context: Context
     ) -> pb.CreateSchoolCollectiveOrderResponse:
-        students = [orders.Student(s.resident_id_number, s.name) for s in request.students]
+        orders.check_student_count(len(request.students))  # before any student is looked at (R41)
+        # Each student answered alone, checked (and put in canonical form) before being read.
+        students = [_student(s) for s in request.students]
 
         async def action(uow: CollectionUnitOfWork) -> pb.CreateSchoolCollectiveOrderResponse:
             order, outcomes = await orders.create_school_order(
@@ -440,3 +443,8 @@ def _receipt_not_ready(order_id: str) -> FailedPrecondition:
         "缴费尚未完成,暂不能打印电子缴款凭证",
         metadata={"order_id": order_id},
     )
+
+
+def _student(ref: pb.StudentRef) -> orders.Student:
+    refusal = element_refusal(ref)
+    return orders.Student(ref.resident_id_number, ref.name, refusal)

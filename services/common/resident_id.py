@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 from services.common.errors import InvalidArgument
 
+# Full-width digits (and Ｘ), what a Chinese input method types in full-width mode: the same characters
+# (NFKC maps them to ASCII), so they are read as ASCII. No other compatibility character is (①, ², Ⅸ
+# stay what they are, and are refused).
+FULL_WIDTH_DIGITS = {0xFF10 + d: str(d) for d in range(10)}
+_FULL_WIDTH_ID = {**FULL_WIDTH_DIGITS, 0xFF38: "X", 0xFF58: "X"}
 _WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 _CHECK_CHARS = "10X98765432"
 _SHAPE = re.compile(r"[0-9]{17}[0-9X]")
@@ -52,11 +57,20 @@ def mask(number: str) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
+SHAPE_RULE = ("must be 17 digits followed by a digit or X", "应为17位数字加1位数字或X")
+
+
+def canonical(raw: str) -> str:
+    """An ID number as it is stored and compared: full-width digits and Ｘ read as ASCII, the spaces
+    around it dropped, x upper-cased. Applied at the edge to every ID number field (R1, R34)."""
+    return raw.translate(_FULL_WIDTH_ID).strip().upper()
+
+
 def parse_resident_id(raw: str, *, today: dt.date, field: str = "resident_id_number") -> ResidentId:
     """Validates an ID number; raises INVALID_ARGUMENT naming the field and why (R1)."""
-    number = raw.strip().upper()
+    number = canonical(raw)
     if not _SHAPE.fullmatch(number):
-        raise _invalid(field, number, "must be 17 digits followed by a digit or X", "应为17位数字加1位数字或X")
+        raise _invalid(field, number, *SHAPE_RULE)
     try:
         birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
@@ -70,9 +84,12 @@ def parse_resident_id(raw: str, *, today: dt.date, field: str = "resident_id_num
     return ResidentId(number=number, birth_date=birth)
 
 
+INVALID_RESIDENT_ID = "INVALID_RESIDENT_ID"
+
+
 def _invalid(field: str, number: str, why: str, why_zh: str) -> InvalidArgument:
     return InvalidArgument(
-        "INVALID_RESIDENT_ID",
+        INVALID_RESIDENT_ID,
         f"{field} {mask(number)} {why}",
         f"身份证号码{mask(number)}无效:{why_zh}",
         field=field,

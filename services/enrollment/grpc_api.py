@@ -13,14 +13,19 @@ from medins.enrollment.v1 import enrollment_check_service_pb2_grpc as pb_grpc
 from services.common.clock import Clock
 from services.common.db import Database
 from services.common.errors import DomainError, InvalidArgument, required
+from services.common.grpc_errors import clip
 from services.common.logs import current_correlation_id
 from services.common.proto_values import date_to_proto, enum_from_proto, range_to_proto, timestamp
 from services.common.resident_id import parse_resident_id
+from services.common.validation import element_refusal
 from services.enrollment.audit import AuditLog
 from services.enrollment.domain.check import MAX_BATCH, CheckAnswer, CheckPurpose, CheckStatus, answer, for_purpose
 from services.enrollment.repository import CheckRepository
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# A refused target's number is echoed in its result as sent up to the field's length; longer, cut and
+# masked (R34).
+MAX_ECHO = 32
 
 
 class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
@@ -62,6 +67,11 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
             )
         checked: list[tuple[str, int] | DomainError] = []
         for i, target in enumerate(request.targets):
+            # Each target is answered alone (R41): one breaking a field rule gets its error in its place.
+            refusal = element_refusal(target, f"targets[{i}].")
+            if refusal is not None:
+                checked.append(refusal)
+                continue
             try:
                 checked.append(_target(target, now.date(), f"targets[{i}]"))
             except DomainError as error:
@@ -74,7 +84,7 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
             if isinstance(item, DomainError):
                 results.append(
                     pb.EnrollmentCheckResult(
-                        resident_id_number=request.targets[i].resident_id_number,
+                        resident_id_number=_echo(request.targets[i].resident_id_number),
                         error=common_pb2.ItemError(
                             reason=item.reason, field=item.field or "", message=item.message_zh, metadata=item.metadata
                         ),
@@ -84,6 +94,10 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
                 number, year = item
                 results.append(_result_proto(for_purpose(answer(number, year, docs.get(number)), purpose)))
         return pb.BatchCheckEnrollmentsResponse(results=results, as_of_time=timestamp(now))
+
+
+def _echo(number: str) -> str:
+    return number if len(number) <= MAX_ECHO else clip(number, MAX_ECHO)
 
 
 def _caller(caller_id: str, purpose: int) -> tuple[str, CheckPurpose]:

@@ -1,5 +1,6 @@
-"""SPEC scenario 8 (R9): a school submits 10,000 students with 50 bad rows through the template CLI;
-9,950 are registered, the 50 get reasons, and the same file again creates nothing."""
+"""SPEC scenario 8 (R9, R41): a school submits 10,000 students with 50 bad rows through the template CLI;
+9,950 are registered, the 50 get reasons (a bad character in a row is that row's result, never the
+batch's), and the same file again creates nothing."""
 
 from __future__ import annotations
 
@@ -30,34 +31,50 @@ def student_id(i: int) -> str:
     return body + check_character(body)
 
 
-def build_file(already_enrolled: list[str]) -> tuple[str, dict[int, str]]:
-    """The CSV (Chinese template headers) and the reason expected for each bad row."""
+# Full-width digits, as a Chinese input method types them: the same digits (issue 17).
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+def build_file(already_enrolled: list[str]) -> tuple[str, dict[int, str], list[str]]:
+    """The CSV (Chinese template headers), the reason expected for each bad row (the kinds a school's
+    file holds, issue 17: wrong checksums, a space inside the number, a bad character or an over-long
+    name, a missing name, missing evidence...), and the numbers of the good rows typed in full-width
+    digits, which register under their ASCII digits."""
     bad: dict[int, str] = {}
+    full_width: list[str] = []
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["序号", "身份证号码", "姓名", "手机号码", "医保区划", "学校代码", "参保身份", "材料"])
     for row in range(1, STUDENTS + 1):
         number, name, phone, school, category = student_id(row), f"学生{row}", "13900139000", SCHOOL, "高校大学生"
-        kind = row % 200  # 50 bad rows, spread through the file
-        if kind == 7 and row <= 2000:
-            number, bad[row] = number[:-1] + ("0" if number[-1] != "0" else "1"), "INVALID_RESIDENT_ID"
-        elif kind == 7 and row <= 4000:
+        typed, evidence = number, ""
+        kind, block = row % 200, (row - 1) // 1000  # 50 bad rows, 5 of each kind, spread through the file
+        if kind == 7 and block == 0:
+            typed, bad[row] = number[:-1] + ("0" if number[-1] != "0" else "1"), "INVALID_RESIDENT_ID"
+        elif kind == 7 and block == 1:
+            typed, bad[row] = f"{number[:6]} {number[6:]}", "INVALID_RESIDENT_ID"  # found at the edge
+        elif kind == 7 and block == 2:
             body = f"34081120030230{row % 1000:03d}"
-            number, bad[row] = body + check_character(body), "INVALID_RESIDENT_ID"
-        elif kind == 7 and row <= 5000:
+            typed, bad[row] = body + check_character(body), "INVALID_RESIDENT_ID"  # found by the domain
+        elif kind == 7 and block == 3:
+            name, bad[row] = f"学生#{row}", "INVALID_CHARACTERS"
+        elif kind == 7 and block == 4:
+            name, bad[row] = "学" * 65, "FIELD_TOO_LONG"
+        elif kind == 7 and block == 5:
             name, bad[row] = "", "FIELD_REQUIRED"
-        elif kind == 7 and row <= 6000:
-            phone, bad[row] = "1390013900", "INVALID_PHONE"
-        elif kind == 7 and row <= 7000:
-            number, bad[row] = student_id(row - 1), "DUPLICATE_IN_BATCH"  # same chunk of 2,000
-        elif kind == 7 and row <= 8000:
-            school, bad[row] = "NO-SUCH-SCHOOL", "SCHOOL_NOT_FOUND"
-        elif kind == 7 and row <= 9000:
-            number, bad[row] = already_enrolled[len([r for r in bad if r > 8000])], "DUPLICATE_ENROLLMENT"
+        elif kind == 7 and block == 6:
+            category, bad[row] = "非从业居民", "EVIDENCE_MISSING"  # needs the household register
+        elif kind == 7 and block == 7:
+            typed, bad[row] = student_id(row - 1), "DUPLICATE_IN_BATCH"  # same chunk of 2,000
+        elif kind == 7 and block == 8:
+            typed, bad[row] = already_enrolled[len([r for r in bad if r > 8000])], "DUPLICATE_ENROLLMENT"
         elif kind == 7:
             category, bad[row] = "学生", "UNKNOWN_CATEGORY"
-        writer.writerow([row, number, name, phone, "", school, category, ""])
-    return out.getvalue(), bad
+        elif kind == 57:
+            typed, phone = number.translate(FULL_WIDTH), phone.translate(FULL_WIDTH)
+            full_width.append(number)
+        writer.writerow([row, typed, name, phone, "", school, category, evidence])
+    return out.getvalue(), bad, full_width
 
 
 def upload(system: System, path: Path, results: Path) -> subprocess.CompletedProcess[str]:
@@ -100,8 +117,8 @@ async def test_scenario_8_ten_thousand_students_fifty_bad_rows_and_a_resubmissio
     elsewhere = [student_id(STUDENTS + 1 + i) for i in range(5)]
     for number in elsewhere:  # already enrolled as residents of Yili
         await registration.RegisterResident(register(number, region="654000"))
-    text, bad = build_file(elsewhere)
-    assert len(bad) == 50
+    text, bad, full_width = build_file(elsewhere)
+    assert len(bad) == 50 and len(full_width) == 50
     source = tmp_path / "students.csv"
     source.write_text(text, encoding="utf-8")
 
@@ -114,6 +131,10 @@ async def test_scenario_8_ten_thousand_students_fifty_bad_rows_and_a_resubmissio
     assert all(r["message"] for r in refused.values())
     assert sum(r["outcome"] == "REGISTERED" for r in rows) == 9_950
     assert await enrollment_count(system) == 9_950
+    typed_full_width = await system.value(
+        "insurance", "SELECT count(*) FROM enrollments WHERE resident_id_number = ANY($1::text[])", full_width
+    )
+    assert typed_full_width == len(full_width), "full-width digits register under their ASCII digits"
 
     summary = await registration.GetRegistrationBatch(
         reg.GetRegistrationBatchRequest(batch_id=BATCH, refused_only=True)

@@ -62,21 +62,35 @@ async def test_a_batch_answers_each_target_in_order_with_errors_per_item(
 ) -> None:
     known = unique_resident_id()
     await registration.RegisterResident(register(known))
-    targets = [target(unique_resident_id()) for _ in range(997)] + [
-        target(known),
-        target("12345"),
-        target(known[:-1] + "Y"),
-    ]
+    full_width = known.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    targets = (
+        [target(unique_resident_id()) for _ in range(994)]
+        + [
+            target(known),
+            target("12345"),
+            target(known[:-1] + "Y"),
+            target(full_width),  # what an input method types: the same number (issue 17)
+            target(f"{known[:6]} {known[6:]}"),  # a space inside: this target's error, not the batch's (R41)
+            target(known[:10] + "\x00" + known[11:]),
+        ]
+    )
     reply = await enrollment.BatchCheckEnrollments(
         chk.BatchCheckEnrollmentsRequest(
             caller_id="tax-batch", purpose=chk.CHECK_PURPOSE_TAX_COLLECTION, targets=targets
         )
     )
     assert len(reply.results) == 1000
-    assert [r.resident_id_number for r in reply.results] == [t.resident_id_number for t in targets]
-    assert all(r.status == chk.CHECK_STATUS_NOT_ENROLLED for r in reply.results[:997])
-    assert reply.results[997].status == chk.CHECK_STATUS_REGISTERED_UNPAID
-    assert [r.error.reason for r in reply.results[998:]] == ["INVALID_RESIDENT_ID", "INVALID_RESIDENT_ID"]
+    sent = [t.resident_id_number for t in targets]
+    assert [r.resident_id_number for r in reply.results] == [*sent[:997], known, *sent[998:]]
+    assert all(r.status == chk.CHECK_STATUS_NOT_ENROLLED for r in reply.results[:994])
+    assert reply.results[994].status == reply.results[997].status == chk.CHECK_STATUS_REGISTERED_UNPAID
+    refused = [(i, r.error.reason, r.error.field) for i, r in enumerate(reply.results) if r.error.reason]
+    assert refused == [
+        (995, "INVALID_RESIDENT_ID", "targets[995].resident_id_number"),
+        (996, "INVALID_RESIDENT_ID", "targets[996].resident_id_number"),
+        (998, "INVALID_RESIDENT_ID", "targets[998].resident_id_number"),
+        (999, "INVALID_RESIDENT_ID", "targets[999].resident_id_number"),
+    ]
 
     async def written() -> None:
         count = await system.value(

@@ -192,7 +192,12 @@ async def test_a_school_pays_for_200_students_in_one_settlement(
     officer = unique_resident_id()
     listed = [col.StudentRef(resident_id_number=n, name=name) for n, name in students]
     listed[7] = col.StudentRef(resident_id_number=students[7][0], name="错名字")
+    # Typed in full-width digits: the same student (issue 17).
+    listed[3].resident_id_number = students[3][0].translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
     listed.append(col.StudentRef(resident_id_number=students[0][0], name=students[0][1]))  # listed twice
+    # Fields breaking their rules: each that student's result, never the order's (R41).
+    listed.append(col.StudentRef(resident_id_number=f"{students[1][0][:6]} {students[1][0][6:]}", name="空格"))
+    listed.append(col.StudentRef(resident_id_number=unique_resident_id(), name="控制\x07字符"))
     reply = await collection.CreateSchoolCollectiveOrder(
         col.CreateSchoolCollectiveOrderRequest(
             request_id=new_request_id(),
@@ -207,7 +212,10 @@ async def test_a_school_pays_for_200_students_in_one_settlement(
     assert {s.error.reason for s in reply.students if not s.included} == {
         "INSURED_PERSON_NOT_MATCHED",
         "DUPLICATE_STUDENT",
+        "INVALID_RESIDENT_ID",
+        "CONTROL_CHARACTER",
     }
+    assert reply.students[3].included and reply.students[3].resident_id_number == students[3][0]
     assert reply.order.kind == col.ORDER_KIND_SCHOOL_COLLECTIVE and reply.order.school_code == school
 
     paid = await pay(collection, reply.order, Channel.BANK_COUNTER)
