@@ -170,17 +170,18 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
         )
 
     async def record_refusal(self, method: str, request: Message | None, raw: bytes, error: DomainError) -> None:
-        """The call policy's hook for what the edge refuses: a refused notification is still stored (R21b),
-        and so is each notification of a refused batch."""
+        """The call policy's hook for what the edge refuses: a refused notification is still stored (R21b).
+        A batch the edge refuses whole (bytes that do not parse, more notifications than it takes) is one
+        refused request: one record, sampled from its first notification, and nothing per element (R41)."""
         if method == "NotifyPayment":
             notification = request if isinstance(request, pb.NotifyPaymentRequest) else None
             await notification_intake.record_edge_refusal(notification, raw, error, self._uow, self._clock)
         elif method == "NotifyPayments":
-            batch = request.notifications if isinstance(request, pb.NotifyPaymentsRequest) else None
-            if batch is None:
-                await notification_intake.record_edge_refusal(None, raw, error, self._uow, self._clock)
-            for notification in batch or ():
-                await notification_intake.record_edge_refusal(notification, b"", error, self._uow, self._clock)
+            batch = request if isinstance(request, pb.NotifyPaymentsRequest) else None
+            first = batch.notifications[0] if batch is not None and batch.notifications else None
+            await notification_intake.record_edge_refusal(
+                first, raw if batch is None else b"", error, self._uow, self._clock
+            )
 
     async def GetReceipt(self, request: pb.GetReceiptRequest, context: Context) -> pb.GetReceiptResponse:
         lookup = request.WhichOneof("lookup")

@@ -17,6 +17,7 @@ from services.common.authorization import CallFacts, Denial, authorize, reads_re
 from services.common.errors import PermissionDenied
 from services.common.identity import CallerKind, Identity, bind_caller
 from services.common.tls import Callers
+from services.common.validation import max_items
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,9 @@ def _reader(descriptor: Descriptor) -> FactsReader:
     channel = _enum_names(descriptor, "channel", "PAYMENT_CHANNEL_") if "channel" in fields else None
     purpose = _enum_names(descriptor, "purpose", "CHECK_PURPOSE_") if "purpose" in fields else None
     notifications = _reader(fields["notifications"].message_type) if "notifications" in fields else None
+    # A batch over its cap is refused whole at the edge right after (R41): the facts of the elements it
+    # may hold decide, and reading them costs no more for a batch of 100,000.
+    cap = max_items(fields["notifications"]) if "notifications" in fields else 0
     officer = "officer_id" in fields
 
     def read(request: Any) -> CallFacts:
@@ -97,7 +101,9 @@ def _reader(descriptor: Descriptor) -> FactsReader:
         if channel is not None:
             channels = (channel.get(request.channel, "UNKNOWN"),)
         if notifications is not None:
-            channels += tuple(c for n in request.notifications for c in notifications(n).channels)
+            batch = request.notifications
+            listed = batch if len(batch) <= cap else batch[:cap]
+            channels += tuple(dict.fromkeys(c for n in listed for c in notifications(n).channels))
         return CallFacts(
             channels=channels,
             purpose=purpose.get(request.purpose, "UNKNOWN") if purpose is not None else None,
