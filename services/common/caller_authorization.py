@@ -26,6 +26,11 @@ _UNKNOWN = Denial(
     "the caller's certificate names no known identity (kind:name)",
     "调用方证书未载明有效身份",
 )
+_NO_LOAD_TESTS = Denial(
+    "LOADTEST_CALLERS_NOT_ADMITTED",
+    "this system admits no load-test callers (MEDINS_LOADTEST_CALLERS)",
+    "本系统不接受压力测试调用方",
+)
 
 
 class CallAuthorization:
@@ -46,6 +51,8 @@ class CallAuthorization:
         structlog.contextvars.bind_contextvars(caller=identity.text)
         if identity.kind is CallerKind.LOCAL:
             return identity
+        if identity.kind is CallerKind.LOADTEST and not self._callers.loadtest:
+            self._deny(identity.text, _NO_LOAD_TESTS, CallFacts())
         facts = _NO_FACTS
         if isinstance(request, Message) and reads_request(self.method, identity.kind):
             facts = _reader(request.DESCRIPTOR)(request)
