@@ -128,3 +128,27 @@ test-cluster: gen
 .PHONY: certs
 certs: install
 	$(PY) -m ops.certs --dir $(STAMPS)/certs
+
+# Issue 24: engines from Debian's packages, installed when missing (this machine kind runs as root and
+# reaches Debian's archive). $(call debian,COMMAND:PACKAGE ...) installs each PACKAGE whose COMMAND is
+# not on PATH.
+define debian
+	@missing=""; for pair in $(1); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install$$missing"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+# Issue 24: the image, built with podman from a base given as a build argument: the local Debian base
+# (mmdebstrap from Debian's packages, no registry needed) by default, IMAGE_BASE=python:3.11-slim-bookworm
+# where a registry is reachable. `make test-image` runs the system from inside the built image.
+IMAGE_BASE ?= localhost/medins-base:bookworm
+IMAGE_TAG ?= localhost/medins:latest
+.PHONY: image test-image
+image: install
+	$(call debian,podman:podman mmdebstrap:mmdebstrap)
+	$(PY) -m ops.image build --base $(IMAGE_BASE) --tag $(IMAGE_TAG)
+
+test-image: image gen
+	MEDINS_IMAGE_PREBUILT=1 MEDINS_IMAGE_TAG=$(IMAGE_TAG) $(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/image
