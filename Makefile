@@ -152,3 +152,19 @@ image: install
 
 test-image: image gen
 	MEDINS_IMAGE_PREBUILT=1 MEDINS_IMAGE_TAG=$(IMAGE_TAG) $(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/image
+
+# Issue 24: PostgreSQL failover. `make ha` starts etcd and two Patroni nodes of PostgreSQL 15 (a primary and
+# a synchronous standby) under .make/ha on ports 5450-5463 and prints the MEDINS_PG_HOSTS line; `make
+# test-ha` kills the primary in the middle of a payment run on a cluster of its own, then switches over.
+HA_TOOLS := patroni:patroni etcd:etcd-server etcdctl:etcd-client
+.PHONY: ha ha-stop test-ha
+ha: gen
+	$(call debian,$(HA_TOOLS))
+	$(PY) -m ops.pg_ha start
+
+ha-stop: gen
+	$(PY) -m ops.pg_ha stop
+
+test-ha: gen
+	$(call debian,$(HA_TOOLS))
+	$(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/ha
