@@ -92,12 +92,16 @@ clean:
 # Offline checks of the deployment files (no Docker engine, no cluster): compose against the compose
 # spec, the kustomize base and production overlay against the Kubernetes and operators' schemas.
 # The same tests run in `make test`.
-.PHONY: deploy-check k8s-render
+.PHONY: deploy-check k8s-render k8s-snapshot
 deploy-check: gen
 	$(PY) -m pytest tests/deploy
 
 k8s-render: install
 	@$(PY) -m ops.k8s_render deploy/k8s/overlays/$(or $(OVERLAY),production)
+
+# The rendered production overlay, checked in and diffed by tests/deploy/test_snapshot.py (issue 24).
+k8s-snapshot: install
+	$(PY) -m ops.k8s_render deploy/k8s/overlays/production > tests/deploy/snapshots/production.yaml
 
 # Issue 10: the duplicate storm (10,000 notifications carrying 1,000 transactions) and the fault campaign
 # (5,000 people, two replicas of every process, faults while payments flow) at full size, each audited

@@ -57,6 +57,21 @@ def _say(message: str) -> None:
     print(f"pg-ha: {message}", flush=True)  # noqa: T201 - progress of a long command
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process runs; one of ours that exited is reaped here (a zombie is not alive)."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return reaped == 0
+
+
 @dataclass(frozen=True)
 class Node:
     name: str
@@ -113,10 +128,9 @@ class HaCluster:
     def _pid(self, name: str) -> int | None:
         try:
             pid = int(self._pid_file(name).read_text())
-            os.kill(pid, 0)
         except (OSError, ValueError):
             return None
-        return pid
+        return pid if _alive(pid) else None
 
     def _spawn(self, name: str, command: list[str]) -> None:
         """Starts a daemon of the cluster as the postgres user, detached, logging to its own file."""
@@ -256,7 +270,7 @@ class HaCluster:
             say(f"{name} stopped")
         for node in self.nodes:  # a PostgreSQL left behind by a Patroni that was killed
             pid = node.postmaster_pid()
-            if pid is not None and subprocess.run(["kill", "-0", str(pid)], check=False).returncode == 0:
+            if pid is not None and _alive(pid):
                 subprocess.run(
                     [str(PG_BIN / "pg_ctl"), "-D", str(node.data), "stop", "-m", "fast"],
                     check=False,

@@ -62,7 +62,7 @@ class OutboxRelay:
         try:
             while not stop.is_set():
                 try:
-                    if listener is None or listener.is_closed():
+                    if listener is None or _gone(listener):
                         # Its server went away (a failover): listen again, on the new primary.
                         if listener is not None:
                             await self._pool.release(listener)
@@ -80,9 +80,9 @@ class OutboxRelay:
                     await _wait_any(stop, self._wake, self._poll_seconds)
         finally:
             if listener is not None:
-                if not listener.is_closed():
+                if not _gone(listener):
                     await listener.remove_listener("outbox", self._on_notify)
-                await self._pool.release(listener)
+                await self._pool.release(listener)  # a no-op for one the pool already took back
             await close_quietly(connection)
             log.info("relay_stopped")
 
@@ -135,6 +135,14 @@ class OutboxRelay:
                 oldest.set(float(row["age"]))
                 failing = False
             await _wait(stop, every_seconds)
+
+
+def _gone(listener: PoolConnectionProxy) -> bool:
+    """The listening session ended: closed, or taken back by the pool when its server went away."""
+    try:
+        return listener.is_closed()
+    except asyncpg.InterfaceError:
+        return True
 
 
 async def _publish(exchange: AbstractExchange, row: asyncpg.Record) -> None:
