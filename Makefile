@@ -172,3 +172,17 @@ ha-stop: gen
 test-ha: gen
 	$(call debian,$(HA_TOOLS))
 	$(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/ha
+
+# Issue 24: backup and point-in-time recovery. `make pitr` starts a PostgreSQL 15 server of its own with WAL
+# archiving (.make/pitr, port 5470); `make pitr-backup` takes a base backup; `medins restore --to TIME`
+# puts both agencies' databases back to TIME and makes the system converge (docs/DEPLOY.md). `make
+# test-pitr` is the drill: payments, a restore to an instant in the middle, the system converging.
+.PHONY: pitr pitr-backup test-pitr
+pitr: gen
+	$(PY) -m ops.pitr start
+
+pitr-backup: gen
+	$(PY) -m ops.pitr backup
+
+test-pitr: gen
+	$(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/pitr
