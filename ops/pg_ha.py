@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -38,10 +37,11 @@ from typing import Any
 
 import yaml
 
+from ops.postgres_user import RUN_AS, NotReachable, give_to_postgres, postgres_ids
+
 DEFAULT_DIR = Path(".make/ha")
 DEFAULT_BASE_PORT = 5450
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-RUN_AS = "postgres"
 SCOPE = "medins"
 # Failure detection: the leader key lives TTL seconds; a standby takes over once it expires.
 TTL_SECONDS, LOOP_WAIT_SECONDS, RETRY_TIMEOUT_SECONDS = 10, 1, 4
@@ -101,6 +101,10 @@ class HaCluster:
     base_port: int = DEFAULT_BASE_PORT
     size: int = 2
 
+    def __post_init__(self) -> None:
+        # Absolute: PostgreSQL's programs run in other working directories.
+        object.__setattr__(self, "directory", self.directory.resolve())
+
     @property
     def etcd_client_port(self) -> int:
         return self.base_port
@@ -136,7 +140,7 @@ class HaCluster:
         """Starts a daemon of the cluster as the postgres user, detached, logging to its own file."""
         if self._pid(name) is not None:
             return
-        user = pwd.getpwnam(RUN_AS)
+        uid, gid = postgres_ids()
         log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.directory.resolve()), "LANG": "C.UTF-8"}
         process = subprocess.Popen(
@@ -146,8 +150,8 @@ class HaCluster:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            user=user.pw_uid,
-            group=user.pw_gid,
+            user=uid,
+            group=gid,
             extra_groups=[],
             start_new_session=True,
         )
@@ -157,10 +161,10 @@ class HaCluster:
     def _prepare(self) -> None:
         if shutil.which("patroni") is None or shutil.which("etcd") is None:
             raise HaError("patroni and etcd are not installed (`make test-ha` installs them with apt-get)")
-        user = pwd.getpwnam(RUN_AS)
-        for directory in (self.directory, *(n.directory for n in self.nodes), self.directory / "etcd"):
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chown(directory, user.pw_uid, user.pw_gid)
+        try:
+            give_to_postgres(self.directory, *(n.directory for n in self.nodes), self.directory / "etcd")
+        except NotReachable as error:
+            raise HaError(str(error)) from None
         for node in self.nodes:
             (node.directory / "patroni.yml").write_text(yaml.safe_dump(self._patroni_config(node), sort_keys=False))
 

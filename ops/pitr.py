@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -28,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.postgres_user import NotReachable, give_to_postgres, postgres_ids
 from services.common.clock import CST
 
 DEFAULT_DIR = Path(".make/pitr")
 DEFAULT_PORT = 5470
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-RUN_AS = "postgres"
 
 Progress = Callable[[str], None]
 
@@ -62,6 +61,10 @@ class Instance:
     directory: Path
     port: int = DEFAULT_PORT
 
+    def __post_init__(self) -> None:
+        # Absolute: PostgreSQL's programs run in other working directories.
+        object.__setattr__(self, "directory", self.directory.resolve())
+
     @property
     def data(self) -> Path:
         return self.directory / "data"
@@ -79,11 +82,11 @@ class Instance:
         return self.directory / "postgresql.log"
 
     def _as_postgres(self, *command: str, check: bool = True, timeout: float = 600) -> str:
-        user = pwd.getpwnam(RUN_AS)
+        uid, gid = postgres_ids()
         done = subprocess.run(
             command,
-            user=user.pw_uid,
-            group=user.pw_gid,
+            user=uid,
+            group=gid,
             extra_groups=[],
             cwd=self.directory,
             env={"PATH": f"{PG_BIN}:/usr/bin:/bin", "LANG": "C.UTF-8", "PGTZ": "Asia/Shanghai"},
@@ -107,10 +110,10 @@ class Instance:
         return "server is running" in status
 
     def _prepare(self) -> None:
-        user = pwd.getpwnam(RUN_AS)
-        for folder in (self.directory, self.archive, self.backups):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chown(folder, user.pw_uid, user.pw_gid)
+        try:
+            give_to_postgres(self.directory, self.archive, self.backups)
+        except NotReachable as error:
+            raise PitrError(str(error)) from None
 
     def _settings(self) -> str:
         return (
@@ -185,11 +188,11 @@ class Instance:
         aside = self.directory / f"data-before-restore-{dt.datetime.now(CST):%Y%m%dT%H%M%S}"
         self.data.rename(aside)
         shutil.copytree(backup, self.data, symlinks=True)
-        user = pwd.getpwnam(RUN_AS)
+        uid, gid = postgres_ids()
         for root, _, files in os.walk(self.data):
-            os.chown(root, user.pw_uid, user.pw_gid)
+            os.chown(root, uid, gid)
             for name in files:
-                os.chown(Path(root) / name, user.pw_uid, user.pw_gid)
+                os.chown(Path(root) / name, uid, gid)
         self.data.chmod(0o700)
         with (self.data / "postgresql.auto.conf").open("a") as conf:
             conf.write(
@@ -198,16 +201,37 @@ class Instance:
                 "recovery_target_action = 'promote'\n"
             )
         (self.data / "recovery.signal").touch()
-        os.chown(self.data / "recovery.signal", user.pw_uid, user.pw_gid)
+        os.chown(self.data / "recovery.signal", uid, gid)
         say(f"replaying WAL from base backup {backup.name} up to {instant.isoformat()}")
+        self._recover(instant, say)
+        say(f"restored to {instant.isoformat()} and promoted; the data it replaced is in {aside}")
+        return aside
+
+    def _recover(self, instant: dt.datetime, say: Progress) -> None:
+        """Starts the server in recovery and waits until it has promoted itself at the target."""
         self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "300", "start")
         deadline = time.monotonic() + 300
-        while self.sql("SELECT pg_is_in_recovery()") != "f":
+        while True:
+            try:
+                if self.sql("SELECT pg_is_in_recovery()") == "f":
+                    return
+            except PitrError:
+                if self.running():
+                    raise
+                fatal = [line for line in self.log.read_text(errors="replace").splitlines() if "FATAL" in line]
+                if not (fatal and "before configured recovery target was reached" in fatal[-1]):
+                    raise PitrError(
+                        f"recovery failed: {fatal[-1] if fatal else 'the server stopped'} (see {self.log})"
+                    ) from None
+                # Nothing archived was committed after the instant: the end of the archive is its state.
+                settings = self.data / "postgresql.auto.conf"
+                kept = [line for line in settings.read_text().splitlines() if "recovery_target_time" not in line]
+                settings.write_text("\n".join(kept) + "\n")
+                say(f"nothing archived was committed after {instant.isoformat()}: replaying the whole archive")
+                self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "start")
             if time.monotonic() > deadline:
                 raise PitrError(f"recovery to {instant.isoformat()} did not finish within 300 s (see {self.log})")
             time.sleep(0.2)
-        say(f"restored to {instant.isoformat()} and promoted; the data it replaced is in {aside}")
-        return aside
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,5 @@ def render_production() -> str:
 
 def test_the_rendered_production_overlay_is_the_checked_in_snapshot() -> None:
     now, kept = render_production(), SNAPSHOT.read_text()
-    diff = "".join(
-        difflib.unified_diff(kept.splitlines(True), now.splitlines(True), "snapshot", "rendered now", n=2)
-    )
+    diff = "".join(difflib.unified_diff(kept.splitlines(True), now.splitlines(True), "snapshot", "rendered now", n=2))
     assert not diff, f"the production manifests changed; if meant, run `make k8s-snapshot`:\n{diff[:6000]}"
