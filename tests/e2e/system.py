@@ -45,6 +45,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # The identity the test harness itself calls as under mTLS (health checks, set-up).
 HARNESS_IDENTITY = "operator:local"
 NO_CERTIFICATE = "no-certificate"
+# What one payment needs to go from NotifyPayment to coverage (registration and assessment before it):
+# the three services, both relays and the two consumers (tests that run a small system of their own).
+PAYMENT_PATH = (
+    "registration",
+    "enrollment",
+    "collection",
+    "outbox-relay-insurance",
+    "outbox-relay-tax",
+    "assessment",
+    "coverage",
+)
 READY_MARKERS = {"relay": '"relay_started"', "consumer": '"consumer_started"', "job": '"periodic_job_started"'}
 
 

@@ -24,20 +24,12 @@ from services.collection.domain.model import Channel
 from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.conftest import START
-from tests.e2e.system import System
+from tests.e2e.system import PAYMENT_PATH, System
 from tests.e2e.test_payments import covered, order_for, registered_person
 from tests.infra import Stack, create_stack, drop_stack
 from tests.support import eventually
 
-PROCESSES = (
-    "registration",
-    "enrollment",
-    "collection",
-    "outbox-relay-insurance",
-    "outbox-relay-tax",
-    "assessment",
-    "coverage",
-)
+PROCESSES = PAYMENT_PATH
 
 
 @dataclass(frozen=True)

@@ -23,22 +23,14 @@ from services.collection.domain.model import Channel
 from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.conftest import START
-from tests.e2e.system import System
+from tests.e2e.system import PAYMENT_PATH, System
 from tests.e2e.test_payments import covered, order_for, registered_person
 from tests.image.launcher import ImageConfig, ImageLauncher, image_config, mounted
 from tests.infra import Stack, create_stack, drop_stack, remove_leftovers
 
 TAG = os.environ.get("MEDINS_IMAGE_TAG", DEFAULT_TAG)
 # The services, both relays and the two consumers: what one payment needs to reach coverage.
-PROCESSES = (
-    "registration",
-    "enrollment",
-    "collection",
-    "outbox-relay-insurance",
-    "outbox-relay-tax",
-    "assessment",
-    "coverage",
-)
+PROCESSES = PAYMENT_PATH
 
 
 @pytest.fixture(scope="module")
