@@ -37,14 +37,11 @@ from typing import Any
 
 import yaml
 
+from ops.patroni_config import PG_BIN, patroni_config
 from ops.postgres_user import RUN_AS, NotReachable, give_to_postgres, postgres_ids
 
 DEFAULT_DIR = Path(".make/ha")
 DEFAULT_BASE_PORT = 5450
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-SCOPE = "medins"
-# Failure detection: the leader key lives TTL seconds; a standby takes over once it expires.
-TTL_SECONDS, LOOP_WAIT_SECONDS, RETRY_TIMEOUT_SECONDS = 10, 1, 4
 
 Progress = Callable[[str], None]
 
@@ -166,58 +163,9 @@ class HaCluster:
         except NotReachable as error:
             raise HaError(str(error)) from None
         for node in self.nodes:
-            (node.directory / "patroni.yml").write_text(yaml.safe_dump(self._patroni_config(node), sort_keys=False))
-
-    def _patroni_config(self, node: Node) -> dict[str, Any]:
-        local = f"127.0.0.1:{node.pg_port}"
-        return {
-            "scope": SCOPE,
-            "namespace": "/medins/",
-            "name": node.name,
-            "restapi": {"listen": f"127.0.0.1:{node.rest_port}", "connect_address": f"127.0.0.1:{node.rest_port}"},
-            "etcd3": {"hosts": [f"127.0.0.1:{self.etcd_client_port}"]},
-            "bootstrap": {
-                "dcs": {
-                    "ttl": TTL_SECONDS,
-                    "loop_wait": LOOP_WAIT_SECONDS,
-                    "retry_timeout": RETRY_TIMEOUT_SECONDS,
-                    "maximum_lag_on_failover": 1_048_576,
-                    "synchronous_mode": True,
-                    "postgresql": {
-                        "use_pg_rewind": True,
-                        "use_slots": True,
-                        "parameters": {
-                            "wal_level": "replica",
-                            "hot_standby": "on",
-                            "wal_log_hints": "on",
-                            "max_connections": 200,
-                            "max_wal_senders": 10,
-                            "max_replication_slots": 10,
-                            "wal_keep_size": "256MB",
-                            "shared_buffers": "64MB",
-                        },
-                    },
-                },
-                "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
-                "pg_hba": [
-                    "local all all trust",
-                    "host all all 127.0.0.1/32 trust",
-                    "host replication replicator 127.0.0.1/32 trust",
-                ],
-            },
-            "postgresql": {
-                "listen": local,
-                "connect_address": local,
-                "data_dir": str(node.data.resolve()),
-                "bin_dir": str(PG_BIN),
-                "pgpass": str((node.directory / "pgpass").resolve()),
-                "authentication": {
-                    "superuser": {"username": "postgres", "password": "medins-ha"},
-                    "replication": {"username": "replicator", "password": "medins-ha"},
-                },
-                "parameters": {"unix_socket_directories": str(node.directory.resolve())},
-            },
-        }
+            (node.directory / "patroni.yml").write_text(
+                yaml.safe_dump(patroni_config(node, self.etcd_client_port), sort_keys=False)
+            )
 
     def start(self, say: Progress = _say, timeout: float = 180) -> None:
         """Starts etcd and every node that is not running, and waits for a primary with a synchronous standby."""

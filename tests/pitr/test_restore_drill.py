@@ -5,10 +5,11 @@ is clean once settled (R14, R21, R31, R32).
 
 What a restore to T means for the payments after T: neither agency has them any more (tax has no
 payment, insurance no coverage), while the channels took the money. The channels' records bring them
-back: the reconciliation import of the day (R30) lists each of them as missing on our side, and the
-order query of R43 (its worker is being built beside this) applies what the channel reports paid
-exactly as a notification would; here the channel's notification is delivered again, which is what
-that worker does with the answer. Afterwards every person who paid is covered, once.
+back: the reconciliation import of the day (R30) lists each of them, and nothing else, as settled by
+the channel and missing on our side; the order query of R43 (its worker is being built beside this)
+applies what the channel reports paid exactly as a notification would; here the channel's
+notification is delivered again, which is what that worker does with the answer. Afterwards every
+person who paid is covered, once.
 
 The server is ops/pitr.py's (PostgreSQL 15 with WAL archiving, both databases) on a free port under
 .make/; RabbitMQ is the local broker. `make test-pitr`, not part of `make test`.
@@ -23,15 +24,18 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from medins.collection.v1 import collection_service_pb2 as col
+from medins.common.v1 import common_pb2
 
 from ops.pitr import Instance
 from services.collection.domain.model import Channel
+from services.common.proto_values import date_to_proto, timestamp
 from services.common.settings import Settings
 from tests.e2e.clients import CollectionClient, RegistrationClient
 from tests.e2e.fleet import (
@@ -166,6 +170,45 @@ async def covered_exactly(system: System, payers: list[Payer]) -> None:
         assert years.get(p.enrollment_id) == paid_by.get(p.transaction), p.transaction
 
 
+async def missing_in_tax(collection: Replicas, system: System, payers: list[Payer]) -> set[str]:
+    """Imports the channel's settlement file of the payment day (every payer's transaction, as the channel
+    settled it), the day after, and returns what the report finds: transactions missing on our side (any
+    other finding fails)."""
+    system.set_clock(LATE_AT + dt.timedelta(days=1))
+    records = [
+        col.SettlementRecord(
+            channel_transaction_id=p.transaction,
+            order_id=p.order_id,
+            amount_fen=STANDARD_FEN,
+            settle_time=timestamp(LATE_AT),
+            line_number=k + 1,
+        )
+        for k, p in enumerate(payers)
+    ]
+    day = date_to_proto(LATE_AT.date())
+    await collection.call(
+        "ImportChannelSettlement",
+        col.ImportChannelSettlementRequest(
+            request_id=new_request_id(),
+            channel=common_pb2.PAYMENT_CHANNEL_WECHAT,
+            settlement_date=day,
+            records=records,
+            upload_id=str(uuid.uuid4()),
+            chunk_index=0,
+            chunk_count=1,
+        ),
+    )
+    report = await collection.call(
+        "GetReconciliationReport",
+        col.GetReconciliationReportRequest(channel=common_pb2.PAYMENT_CHANNEL_WECHAT, settlement_date=day),
+    )
+    system.set_clock(LATE_AT)
+    assert isinstance(report, col.GetReconciliationReportResponse)
+    kinds = {col.MismatchKind.Name(m.kind) for m in report.mismatches}
+    assert kinds <= {"MISMATCH_KIND_MISSING_IN_TAX"}, kinds
+    return {m.channel_transaction_id for m in report.mismatches}
+
+
 def restore(system: System, server: Instance, instant: dt.datetime) -> str:
     done = subprocess.run(
         [str(MEDINS), "restore", "--to", instant.isoformat(), "--pitr-dir", str(server.directory),
@@ -262,8 +305,11 @@ async def test_both_agencies_restored_to_one_instant_converge_and_the_payments_a
         f" assessment's inbox dropped {dropped} events it had applied; the {len(after)} payments after T are gone"
     )
 
-    # The payments after T: the channel's records bring them back.
+    # The payments after T: the channel's records bring them back. The reconciliation import of the day
+    # (R30) lists each of them, and nothing else, as money the channel settled that we have no payment for.
     lost = [p for p in payers if p.transaction not in paid_after_restore]
+    missing = await missing_in_tax(collection, system, payers)
+    assert missing == {p.transaction for p in after}, missing
     await pay(collection, lost)
     await eventually(everyone_covered, timeout=120, interval=0.5)
     await audit_clean(system, timeout=120)
