@@ -34,6 +34,9 @@ class CallerKind(enum.StrEnum):
     OPERATOR = "operator"
     # A load-test client: reads of the hot path only.
     LOADTEST = "loadtest"
+    # A health probe (Kubernetes' exec probes under mutual TLS, issue 24): health only, which any caller
+    # the transport admits may ask; no RPC of the API grants it anything.
+    PROBE = "probe"
     # Development without TLS: nothing is authenticated, so the configured local identity may do all.
     # Never read from a certificate (tls.py refuses it).
     LOCAL = "local"

@@ -5,6 +5,8 @@ This module runs a system of its own, with TLS on; the rest of the suite runs pl
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -226,3 +228,36 @@ async def test_the_operator_cli_speaks_mutual_tls_as_its_configured_identity(tls
     assert "340800" in listed.stdout
     denied = await medins(tls_system, "policies", "list", env={"MEDINS_TLS_IDENTITY": HOSPITAL})
     assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr, denied.stderr
+
+
+async def test_the_kubernetes_probe_presents_a_probe_identity_that_gets_health_and_nothing_else(
+    tls_system: System,
+) -> None:
+    """Issue 24: the production overlay's exec probes run ops.grpc_health_probe in the container with
+    MEDINS_TLS_IDENTITY=probe:kubelet; it is answered SERVING, and the same identity may call no RPC."""
+    certs = tls_system.tls
+    assert certs is not None
+    env = {
+        **tls_system.env,
+        "MEDINS_ENVIRONMENT": "production",
+        "MEDINS_CHANNEL_SECRET": "c" * 40,
+        "MEDINS_PAGE_TOKEN_KEY": "p" * 40,
+        "MEDINS_TLS_IDENTITY": "probe:kubelet",
+    }
+    for name, service in (("collection", "medins.collection.v1.CollectionService"), ("registration", "")):
+        probe = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ops.grpc_health_probe", tls_system.address(name), "--service", service, env=env
+        )
+        assert await probe.wait() == 0, name
+    denied = await refused(registration(tls_system, "probe:kubelet").ListRegions(reg.ListRegionsRequest()))
+    assert (denied.code, denied.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+    without = {**env, "MEDINS_TLS_IDENTITY": "probe:unissued"}  # no certificate of that name: the probe fails
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ops.grpc_health_probe",
+        tls_system.address("collection"),
+        env=without,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert await probe.wait() != 0
