@@ -3,6 +3,11 @@
 #   docker build -t medins .
 #   docker run medins services.registration          # or workers.outbox_relay insurance, ...
 # The entrypoint is `python -m`, so the command is a module name and its arguments.
+#
+# The base is a build argument: the official Python image by default, or any Debian-like image whose
+# `python3` is 3.11 or 3.12 with its venv module and CA certificates, e.g. the one `make image` builds
+# from Debian's packages on a machine that reaches no image registry:
+#   podman build --isolation chroot --build-arg PYTHON_IMAGE=localhost/medins-base:bookworm -t medins .
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -10,12 +15,19 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 # The same uv as the Makefile's UV_VERSION, so the lock file is read the same way.
 ARG UV_VERSION=0.13.8
+# The base's own python3 (the official image's /usr/local/bin, Debian's /usr/bin), never a download.
+# Certificates from the system store (a site's TLS-intercepting proxy CA included, when the base has it).
 ENV UV_LINK_MODE=copy \
     UV_COMPILE_BYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PYTHON=/usr/local/bin/python3 \
+    UV_PYTHON_PREFERENCE=only-system \
+    UV_PYTHON=python3 \
+    UV_NATIVE_TLS=1 \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+# uv in a venv of its own: a distribution's python3 refuses a system-wide pip install (PEP 668).
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
+ENV PATH=/opt/uv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
 # The code generator needs the dev group (grpcio-tools, mypy-protobuf); it stays in this stage.
@@ -40,7 +52,7 @@ COPY workers workers
 COPY ops ops
 COPY deploy/migrations deploy/migrations
 # Compiled now: the root file system is read-only at run time (Kubernetes readOnlyRootFilesystem).
-RUN python -m compileall -q services workers ops
+RUN python3 -m compileall -q services workers ops
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app:/app/gen \
     PYTHONDONTWRITEBYTECODE=1 \

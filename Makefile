@@ -92,12 +92,16 @@ clean:
 # Offline checks of the deployment files (no Docker engine, no cluster): compose against the compose
 # spec, the kustomize base and production overlay against the Kubernetes and operators' schemas.
 # The same tests run in `make test`.
-.PHONY: deploy-check k8s-render
+.PHONY: deploy-check k8s-render k8s-snapshot
 deploy-check: gen
 	$(PY) -m pytest tests/deploy
 
 k8s-render: install
 	@$(PY) -m ops.k8s_render deploy/k8s/overlays/$(or $(OVERLAY),production)
+
+# The rendered production overlay, checked in and diffed by tests/deploy/test_snapshot.py (issue 24).
+k8s-snapshot: install
+	$(PY) -m ops.k8s_render deploy/k8s/overlays/production > tests/deploy/snapshots/production.yaml
 
 # Issue 10: the duplicate storm (10,000 notifications carrying 1,000 transactions) and the fault campaign
 # (5,000 people, two replicas of every process, faults while payments flow) at full size, each audited
@@ -128,3 +132,57 @@ test-cluster: gen
 .PHONY: certs
 certs: install
 	$(PY) -m ops.certs --dir $(STAMPS)/certs
+
+# Issue 24: engines from Debian's packages, installed when missing (this machine kind runs as root and
+# reaches Debian's archive). $(call debian,COMMAND:PACKAGE ...) installs each PACKAGE whose COMMAND is
+# not on PATH.
+define debian
+	@missing=""; for pair in $(1); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install$$missing"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+# Issue 24: the image, built with podman from a base given as a build argument: the local Debian base
+# (mmdebstrap from Debian's packages, no registry needed) by default, IMAGE_BASE=python:3.11-slim-bookworm
+# where a registry is reachable. `make test-image` runs the system from inside the built image.
+IMAGE_BASE ?= localhost/medins-base:bookworm
+IMAGE_TAG ?= localhost/medins:latest
+.PHONY: image test-image
+image: install
+	$(call debian,podman:podman mmdebstrap:mmdebstrap)
+	$(PY) -m ops.image build --base $(IMAGE_BASE) --tag $(IMAGE_TAG)
+
+test-image: image gen
+	MEDINS_IMAGE_PREBUILT=1 MEDINS_IMAGE_TAG=$(IMAGE_TAG) $(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/image
+
+# Issue 24: PostgreSQL failover. `make ha` starts etcd and two Patroni nodes of PostgreSQL 15 (a primary and
+# a synchronous standby) under .make/ha on ports 5450-5463 and prints the MEDINS_PG_HOSTS line; `make
+# test-ha` kills the primary in the middle of a payment run on a cluster of its own, then switches over.
+HA_TOOLS := patroni:patroni etcd:etcd-server etcdctl:etcd-client
+.PHONY: ha ha-stop test-ha
+ha: gen
+	$(call debian,$(HA_TOOLS))
+	$(PY) -m ops.pg_ha start
+
+ha-stop: gen
+	$(PY) -m ops.pg_ha stop
+
+test-ha: gen
+	$(call debian,$(HA_TOOLS))
+	$(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/ha
+
+# Issue 24: backup and point-in-time recovery. `make pitr` starts a PostgreSQL 15 server of its own with WAL
+# archiving (.make/pitr, port 5470); `make pitr-backup` takes a base backup; `medins restore --to TIME`
+# puts both agencies' databases back to TIME and makes the system converge (docs/DEPLOY.md). `make
+# test-pitr` is the drill: payments, a restore to an instant in the middle, the system converging.
+.PHONY: pitr pitr-backup test-pitr
+pitr: gen
+	$(PY) -m ops.pitr start
+
+pitr-backup: gen
+	$(PY) -m ops.pitr backup
+
+test-pitr: gen
+	$(PY) -m pytest $(PYTEST_TMP) -s -p no:cacheprovider tests/pitr

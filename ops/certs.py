@@ -39,6 +39,7 @@ CALLERS = (
     Identity(CallerKind.OFFICER, "demo-officer"),
     Identity(CallerKind.OPERATOR, "local"),
     Identity(CallerKind.LOADTEST, "bench"),
+    Identity(CallerKind.PROBE, "kubelet"),
 )
 CA_DAYS = 3650
 LEAF_DAYS = 825

@@ -50,25 +50,23 @@ def endpoint_problem(host: str, port: int, timeout_seconds: float) -> str | None
         return f"{host}:{port} unreachable ({error})"
 
 
-def dependency_endpoints(settings: Settings) -> list[tuple[str, int]]:
-    """The PostgreSQL server, then every RabbitMQ node a worker may use (MEDINS_AMQP_URLS)."""
+def dependency_endpoints(settings: Settings) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Every PostgreSQL node (MEDINS_PG_HOSTS) and every RabbitMQ node (MEDINS_AMQP_URLS) a worker may use."""
     nodes = [urlsplit(url) for url in settings.broker_urls]
-    return [(settings.pg_host, settings.pg_port)] + [
+    return list(settings.pg_endpoints), [
         (node.hostname or "localhost", node.port or AMQP_DEFAULT_PORT) for node in nodes
     ]
 
 
 def readiness_problems(settings: Settings, timeout_seconds: float) -> list[str]:
-    """Why the worker cannot work yet: PostgreSQL unreachable, or no broker node reachable (a cluster
-    with one node down is still ready: the worker fails over to another)."""
-    (database, *brokers) = dependency_endpoints(settings)
+    """Why the worker cannot work yet: no PostgreSQL node or no broker node reachable (a cluster with
+    one node down is still ready: the worker fails over to another)."""
+    databases, brokers = dependency_endpoints(settings)
     problems = []
-    database_problem = endpoint_problem(*database, timeout_seconds)
-    if database_problem is not None:
-        problems.append(database_problem)
-    broker_problems = [endpoint_problem(host, port, timeout_seconds) for host, port in brokers]
-    if all(p is not None for p in broker_problems):
-        problems.append("no broker node reachable: " + "; ".join(p for p in broker_problems if p))
+    for kind, endpoints in (("database", databases), ("broker", brokers)):
+        found = [endpoint_problem(host, port, timeout_seconds) for host, port in endpoints]
+        if all(p is not None for p in found):
+            problems.append(f"no {kind} node reachable: " + "; ".join(p for p in found if p))
     return problems
 
 

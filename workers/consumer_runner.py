@@ -8,12 +8,13 @@ from typing import TypeVar
 
 from services.common import lifecycle
 from services.common.clock import Clock, clock_from_file
-from services.common.db import Pool, UnitOfWork, close_pool, create_pool
+from services.common.db import Pool, UnitOfWork, close_pool, create_pool, database_name
 from services.common.logs import configure_logging
 from services.common.messaging.consumer import EventConsumer, Handler
 from services.common.messaging.topology import ConsumerQueue
 from services.common.metrics import serve_metrics
 from services.common.settings import Settings
+from services.common.tracing import configure_tracing
 
 U = TypeVar("U", bound=UnitOfWork)
 
@@ -29,6 +30,7 @@ def run_consumer(
 ) -> None:
     settings = Settings()
     configure_logging(service, settings.log_level)
+    configure_tracing(service)
     serve_metrics(settings.metrics_port, settings.listen_host)
     clock = clock_from_file(settings.clock_file)
 
@@ -45,6 +47,7 @@ def run_consumer(
                 prefetch=settings.consumer_prefetch,
                 # Queue depths are sampled only for a process that serves its metrics.
                 sample_seconds=settings.metrics_sample_seconds if settings.metrics_port else None,
+                database=database_name(dsn(settings)),
             ).run(stop)
         finally:
             await close_pool(pool)

@@ -12,6 +12,7 @@ from services.common.logs import configure_logging
 from services.common.metrics import JOB_ITEMS, JOB_RUNS, serve_metrics
 from services.common.periodic import run_periodically
 from services.common.settings import Settings
+from services.common.tracing import configure_tracing
 
 BatchJob = Callable[[Pool, Clock, int], Awaitable[int]]
 
@@ -27,6 +28,7 @@ def run_job(
 ) -> None:
     settings = Settings()
     configure_logging(name, settings.log_level)
+    configure_tracing(name)
     serve_metrics(settings.metrics_port, settings.listen_host)
     clock = clock_from_file(settings.clock_file)
     items, ok, failed = JOB_ITEMS.labels(name), JOB_RUNS.labels(name, "ok"), JOB_RUNS.labels(name, "failed")

@@ -10,6 +10,7 @@ import asyncpg
 import orjson
 import structlog
 
+from services.common import tracing
 from services.common.errors import Unavailable
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,26 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 
 
 CLOSE_TIMEOUT_SECONDS = 10.0
+
+# The database cannot be reached just now (down, full, failing over, dropping our session): nothing of
+# the unit of work committed, so the same work can be tried again later. During a failover (issue 24)
+# a node may be shutting down or starting up (CannotConnectNow, AdminShutdown), no node may accept
+# writes yet (TargetServerAttributeNotMatched), and a session may end under a statement.
+DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TargetServerAttributeNotMatched,
+    asyncpg.ReadOnlySQLTransactionError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def database_name(dsn: str) -> str:
+    """The database a connection string names, for logs (no hosts, no credentials, no options)."""
+    return dsn.rsplit("/", 1)[-1].split("?", 1)[0]
 
 
 async def close_pool(pool: Pool, grace_seconds: float = CLOSE_TIMEOUT_SECONDS) -> None:
@@ -71,15 +92,23 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attemp
                 raise
             log.warning(
                 "database_unavailable",
-                database=dsn.rsplit("/", 1)[-1],
+                database=database_name(dsn),
                 error=f"{type(exc).__name__}: {exc}",
                 retry_in_seconds=delay,
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
             continue
-        log.info("database_connected", database=dsn.rsplit("/", 1)[-1])
+        log.info("database_connected", database=database_name(dsn))
         return pool
+
+
+async def _carry_trace_context(conn: Connection) -> None:
+    """The current span's context, for the outbox rows this transaction writes: the column's default
+    reads this transaction-local setting (platform migration 0003), so no repository has to pass it."""
+    traceparent = tracing.current_traceparent()
+    if traceparent is not None:
+        await conn.execute("SELECT set_config('medins.trace_context', $1, true)", traceparent)
 
 
 class UnitOfWork:
@@ -109,6 +138,8 @@ class UnitOfWork:
         try:
             self._tx = self.conn.transaction()
             await self._tx.start()
+            if tracing.enabled():
+                await _carry_trace_context(self.conn)
         except BaseException:
             # __aexit__ never runs when __aenter__ fails: give the connection back here, or the pool
             # can never close (a shutdown would hang on it).

@@ -35,6 +35,9 @@ class CallerKind(enum.StrEnum):
     # A load-test client: plays the load mix (registers, orders, pays, checks, reads records), on
     # systems that admit load-test callers only (Settings.admits_loadtest_callers).
     LOADTEST = "loadtest"
+    # A health probe (Kubernetes' exec probes under mutual TLS, issue 24): health only, which any caller
+    # the transport admits may ask; no RPC of the API grants it anything.
+    PROBE = "probe"
     # Development without TLS: nothing is authenticated, so the configured local identity may do all.
     # Never read from a certificate (tls.py refuses it).
     LOCAL = "local"

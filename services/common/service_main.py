@@ -19,6 +19,7 @@ from services.common.pagination import PageTokens
 from services.common.person_trail_api import person_trail_service
 from services.common.settings import Settings, load_settings
 from services.common.tls import ServerSecurity
+from services.common.tracing import configure_tracing
 
 Background = Callable[[Pool, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -37,6 +38,7 @@ def run_grpc_service(
     `person_trail` serves the officers' PersonTrailService over the same database beside it (R35)."""
     settings = load_settings()
     configure_logging(name, settings.log_level)
+    configure_tracing(name)
     serve_metrics(settings.metrics_port, settings.listen_host)
     clock = clock_from_file(settings.clock_file)
     page_tokens = PageTokens(

@@ -24,6 +24,14 @@ class Settings(BaseSettings):
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 5432
+    # A PostgreSQL cluster with failover (Patroni, CloudNativePG), issue 24: its nodes as
+    # "host:port,host:port", tried in order, every connection to one whose session matches
+    # pg_target_session_attrs (libpq's multi-host connection string; read-write finds the primary
+    # wherever it is now). Empty: the one server at pg_host:pg_port.
+    pg_hosts: Annotated[tuple[tuple[str, int], ...], NoDecode] = ()
+    pg_target_session_attrs: Literal["any", "primary", "standby", "prefer-standby", "read-write", "read-only"] = (
+        "read-write"
+    )
     pg_user: str = "postgres"
     pg_password: str = ""
     insurance_db: str = "medins_insurance"
@@ -72,6 +80,27 @@ class Settings(BaseSettings):
     # Key of the HMAC over page tokens (R34); tokens live this long.
     page_token_key: str = DEMO_PAGE_TOKEN_KEY
     page_token_ttl_seconds: int = 3600
+
+    @field_validator("pg_hosts", mode="before")
+    @classmethod
+    def split_pg_hosts(cls, value: Any) -> Any:
+        """MEDINS_PG_HOSTS as "db1:5432,db2:5432" (a node without a port is on 5432)."""
+        if not isinstance(value, str):
+            return value
+        nodes = []
+        for node in (n.strip() for n in value.split(",")):
+            if not node:
+                continue
+            host, _, port = node.rpartition(":") if ":" in node else (node, "", "5432")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"MEDINS_PG_HOSTS: not host:port: {node!r}")
+            nodes.append((host, int(port)))
+        return tuple(nodes)
+
+    @property
+    def pg_endpoints(self) -> tuple[tuple[str, int], ...]:
+        """Every PostgreSQL node this process may connect to, in order of preference."""
+        return self.pg_hosts or ((self.pg_host, self.pg_port),)
 
     @field_validator("amqp_urls", mode="before")
     @classmethod
@@ -195,7 +224,10 @@ class Settings(BaseSettings):
 
     def dsn(self, database: str) -> str:
         auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
-        return f"postgresql://{auth}@{self.pg_host}:{self.pg_port}/{database}"
+        if not self.pg_hosts:
+            return f"postgresql://{auth}@{self.pg_host}:{self.pg_port}/{database}"
+        nodes = ",".join(f"{host}:{port}" for host, port in self.pg_hosts)
+        return f"postgresql://{auth}@{nodes}/{database}?target_session_attrs={self.pg_target_session_attrs}"
 
     @property
     def insurance_dsn(self) -> str:

@@ -115,8 +115,12 @@ def test_processes_listen_on_all_interfaces_inside_their_container() -> None:
         assert compose()["services"][spec.name]["environment"]["MEDINS_LISTEN_HOST"] == "0.0.0.0"
 
 
-def test_compose_sets_only_variables_that_settings_reads() -> None:
-    known = {f"MEDINS_{field.upper()}" for field in Settings.model_fields}
+# The OpenTelemetry SDK's own variables (services/common/tracing.py), issue 24.
+OTEL_VARIABLES = {"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_INSECURE"}
+
+
+def test_compose_sets_only_variables_that_settings_or_the_tracing_sdk_reads() -> None:
+    known = {f"MEDINS_{field.upper()}" for field in Settings.model_fields} | OTEL_VARIABLES
     for spec in PROCESSES:
         environment = compose()["services"][spec.name]["environment"]
         assert set(environment) <= known, sorted(set(environment) - known)
@@ -126,3 +130,21 @@ def test_compose_builds_the_image_from_the_repository_dockerfile() -> None:
     build = compose()["services"]["registration"]["build"]
     assert (COMPOSE.parent / build["context"]).resolve() == ROOT
     assert (ROOT / build["dockerfile"]).is_file()
+
+
+def test_every_process_sends_its_traces_to_the_collector_which_passes_them_to_jaeger() -> None:
+    """Issue 24: one payment's trace, from every process it crosses, ends up in one Jaeger."""
+    services = compose()["services"]
+    for spec in PROCESSES:
+        environment = services[spec.name]["environment"]
+        assert environment["OTEL_TRACES_EXPORTER"] == "otlp"
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+    collector = yaml.safe_load((COMPOSE.parent / "otel" / "collector.yaml").read_text())
+    mounted = services["otel-collector"]["volumes"][0].split(":")
+    assert (COMPOSE.parent / mounted[0]).resolve() == (COMPOSE.parent / "otel" / "collector.yaml").resolve()
+    assert services["otel-collector"]["command"] == [f"--config={mounted[1]}"]
+    assert collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(":4317")
+    (pipeline,) = collector["service"]["pipelines"].values()
+    (exporter,) = pipeline["exporters"]
+    assert collector["exporters"][exporter]["endpoint"] == "jaeger:4317"
+    assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"

@@ -5,6 +5,7 @@ process of ops/processes.py, Secrets by reference only."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -12,13 +13,17 @@ import pytest
 
 from ops.k8s_render import Manifest
 from ops.processes import PROCESSES
+from services.common.identity import CallerKind, parse_identity
 from services.common.settings import Settings
+from services.common.tls import TlsFiles
 from tests.deploy.manifests import GRPC_SERVICES, KUSTOMIZATIONS, container, named, of_kind, rendered
 
 # The oldest Kubernetes these manifests are written for: native gRPC probes are GA since 1.27 and the
 # preStop `sleep` action is on by default since 1.30.
 KUBERNETES_VERSION = "1.32"
 CUSTOM_KINDS = {("rabbitmq.com/v1beta1", "RabbitmqCluster"), ("postgresql.cnpg.io/v1", "Cluster")}
+# Production also schedules the databases' base backups (issue 24).
+CUSTOM_KINDS_OF = {"base": CUSTOM_KINDS, "production": CUSTOM_KINDS | {("postgresql.cnpg.io/v1", "ScheduledBackup")}}
 WHICH = sorted(KUSTOMIZATIONS)
 AGENCY_OF = {
     "registration": "insurance",
@@ -38,7 +43,7 @@ AGENCY_OF = {
 
 
 def _core(which: str) -> list[Manifest]:
-    return [m for m in rendered(which) if (m["apiVersion"], m["kind"]) not in CUSTOM_KINDS]
+    return [m for m in rendered(which) if (m["apiVersion"], m["kind"]) not in CUSTOM_KINDS_OF[which]]
 
 
 def _deployment_of(which: str, process: str) -> Manifest:
@@ -61,8 +66,8 @@ def test_only_the_operators_kinds_are_custom_resources(which: str) -> None:
     custom = {(m["apiVersion"], m["kind"]) for m in rendered(which)} - {
         (m["apiVersion"], m["kind"]) for m in _core(which)
     }
-    assert custom == CUSTOM_KINDS
-    for api_version, kind in CUSTOM_KINDS:
+    assert custom == CUSTOM_KINDS_OF[which]
+    for api_version, kind in CUSTOM_KINDS_OF[which]:
         with pytest.raises(kubernetes_validate.SchemaNotFoundError):
             kubernetes_validate.validate({"apiVersion": api_version, "kind": kind}, KUBERNETES_VERSION, strict=True)
 
@@ -94,8 +99,8 @@ def test_every_deployment_has_probes_and_resources(which: str) -> None:
         assert "memory" in main["resources"]["limits"], name
 
 
-@pytest.mark.parametrize("which", WHICH)
-def test_grpc_services_use_native_grpc_probes_on_their_port(which: str) -> None:
+def test_grpc_services_use_native_grpc_probes_on_their_port_in_plaintext() -> None:
+    which = "base"
     for name in GRPC_SERVICES:
         main = container(_deployment_of(which, name))
         assert main["ports"] == [{"name": "grpc", "containerPort": _port(name), "protocol": "TCP"}]
@@ -338,3 +343,56 @@ def test_autoscaled_deployments_leave_the_replica_count_to_their_hpa(which: str)
     # A replica count in the manifest would reset the HPA's choice at every apply.
     for name in GRPC_SERVICES:
         assert "replicas" not in _deployment_of(which, name)["spec"]
+
+
+def _config(which: str, namespace: str) -> dict[str, str]:
+    found = [m for m in of_kind(which, "ConfigMap") if m["metadata"]["namespace"] == namespace]
+    assert len(found) == 1
+    data: dict[str, str] = found[0]["data"]
+    return data
+
+
+def test_production_runs_in_production_mode_under_mutual_tls_and_its_settings_load() -> None:
+    """Issue 24: the settings every production pod gets (the ConfigMap, and the Secret's two values) pass
+    Settings' own checks: production mode refuses plaintext and demo secrets."""
+    for namespace in ("medins-insurance", "medins-tax"):
+        config = _config("production", namespace)
+        assert (config["MEDINS_ENVIRONMENT"], config["MEDINS_TLS_REQUIRED"]) == ("production", "true")
+        secrets = {"MEDINS_PAGE_TOKEN_KEY": "p" * 40, "MEDINS_CHANNEL_SECRET": "c" * 40}
+        values: dict[str, Any] = {k.removeprefix("MEDINS_").lower(): v for k, v in {**config, **secrets}.items()}
+        settings = Settings(**values)
+        assert settings.tls_required and settings.environment == "production"
+        assert parse_identity(settings.tls_identity).kind is CallerKind.PROBE
+    for deployment in of_kind("production", "Deployment"):
+        env_from = container(deployment)["envFrom"]
+        assert {"secretRef": {"name": "medins-secrets", "optional": True}} in env_from, deployment["metadata"]["name"]
+
+
+def test_production_probes_present_the_probe_identity_from_the_mounted_certificates() -> None:
+    """Native grpc: probes present no certificate, which the servers refuse at the handshake: production
+    probes run ops.grpc_health_probe (tests/e2e/test_mtls.py runs it so against a real mTLS system), and
+    the Secret's keys are laid out where services/common/tls.py reads them."""
+    for name in GRPC_SERVICES:
+        deployment = _deployment_of("production", name)
+        main = container(deployment)
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert "grpc" not in main[probe], f"{name} {probe}"
+            command = main[probe]["exec"]["command"]
+            assert command[:4] == ["python", "-m", "ops.grpc_health_probe", f"127.0.0.1:{_port(name)}"]
+        assert main["readinessProbe"]["exec"]["command"][-2:] == ["--service", named_service(name)]
+        config = _config("production", deployment["metadata"]["namespace"])
+        tls_dir = Path(config["MEDINS_TLS_DIR"])
+        (mount,) = [m for m in main["volumeMounts"] if m["name"] == "grpc-tls"]
+        assert Path(mount["mountPath"]) == tls_dir
+        (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "grpc-tls"]
+        assert volume["secret"]["optional"] is False
+        laid_out = {tls_dir / item["path"] for item in volume["secret"]["items"]}
+        files = TlsFiles(tls_dir)
+        needed = {files.ca, *files.server(name), *files.client(parse_identity(config["MEDINS_TLS_IDENTITY"]))}
+        assert laid_out == needed, name
+
+
+def named_service(name: str) -> str:
+    """The gRPC service a server's readiness is asked about (the base's native probe names it)."""
+    service: str = container(_deployment_of("base", name))["readinessProbe"]["grpc"]["service"]
+    return service

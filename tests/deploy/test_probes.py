@@ -120,9 +120,17 @@ def test_worker_probe_fails_a_process_that_is_gone(sleeper: subprocess.Popen[byt
 
 def test_worker_readiness_needs_postgres_and_rabbitmq_from_settings() -> None:
     settings = Settings(pg_host="db.example", pg_port=6543, amqp_url="amqp://u:p@broker.example:5673/")
-    assert worker_probe.dependency_endpoints(settings) == [("db.example", 6543), ("broker.example", 5673)]
+    assert worker_probe.dependency_endpoints(settings) == ([("db.example", 6543)], [("broker.example", 5673)])
     default_port = Settings(amqp_url="amqp://u:p@broker.example/")
-    assert worker_probe.dependency_endpoints(default_port)[1] == ("broker.example", 5672)
+    assert worker_probe.dependency_endpoints(default_port)[1] == [("broker.example", 5672)]
+
+
+def test_worker_readiness_needs_one_live_node_of_a_postgresql_cluster() -> None:
+    """Issue 24, MEDINS_PG_HOSTS: ready while any node answers (a failover leaves one), not when none does."""
+    down = f"127.0.0.1:{_free_port()}"
+    assert worker_probe.readiness_problems(Settings(pg_hosts=f"{down},127.0.0.1:5432"), 1.0) == []  # type: ignore[arg-type]
+    (problem,) = worker_probe.readiness_problems(Settings(pg_hosts=down), 1.0)  # type: ignore[arg-type]
+    assert "no database node reachable" in problem
 
 
 def test_worker_readiness_needs_one_live_node_of_a_cluster() -> None:

@@ -11,7 +11,11 @@ Mutual TLS (R35): `System(..., tls_dir=certs)` runs every service with MEDINS_TL
 The default is plaintext, where every call is the development identity.
 
 Metrics (issue 13): `System(..., metrics=True)` gives every instance a /metrics port of its own
-(`metrics_ports[name]`); by default they serve none."""
+(`metrics_ports[name]`); by default they serve none.
+
+Launchers (issue 24): by default a process is this interpreter running the module from the work tree;
+`System(..., launcher=...)` runs it otherwise, e.g. from inside the image's file system
+(tests/image/launcher.py)."""
 
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import grpc
@@ -40,7 +45,36 @@ ROOT = Path(__file__).resolve().parents[2]
 # The identity the test harness itself calls as under mTLS (health checks, set-up).
 HARNESS_IDENTITY = "operator:local"
 NO_CERTIFICATE = "no-certificate"
+# What one payment needs to go from NotifyPayment to coverage (registration and assessment before it):
+# the three services, both relays and the two consumers (tests that run a small system of their own).
+PAYMENT_PATH = (
+    "registration",
+    "enrollment",
+    "collection",
+    "outbox-relay-insurance",
+    "outbox-relay-tax",
+    "assessment",
+    "coverage",
+)
 READY_MARKERS = {"relay": '"relay_started"', "consumer": '"consumer_started"', "job": '"periodic_job_started"'}
+
+
+class Launcher(Protocol):
+    """How a process of ops/processes.py is started: its command line and its environment."""
+
+    def command(self, args: Sequence[str]) -> list[str]: ...
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]: ...
+
+
+class WorkTree:
+    """The default: this interpreter, the work tree's modules, the environment as given."""
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        return [sys.executable, *args]
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        return env
 
 
 def free_port() -> int:
@@ -60,9 +94,17 @@ def base_name(instance: str) -> str:
 
 class System:
     def __init__(
-        self, stack: Stack, workdir: Path, *, replicas: int = 1, tls_dir: Path | None = None, metrics: bool = False
+        self,
+        stack: Stack,
+        workdir: Path,
+        *,
+        replicas: int = 1,
+        tls_dir: Path | None = None,
+        metrics: bool = False,
+        launcher: Launcher | None = None,
     ) -> None:
         self.stack = stack
+        self.launcher = launcher or WorkTree()
         self.tls = TlsFiles(tls_dir) if tls_dir is not None else None
         self.replicas = replicas
         self.logs = workdir / "logs"
@@ -121,8 +163,8 @@ class System:
         if name in self.metrics_ports:
             own_port["MEDINS_METRICS_PORT"] = str(self.metrics_ports[name])
         self.processes[name] = subprocess.Popen(
-            [sys.executable, *spec.args],
-            env={**self.env, **spec.env, **own_port, **(extra_env or {})},
+            self.launcher.command(spec.args),
+            env=self.launcher.environment({**self.env, **spec.env, **own_port, **(extra_env or {})}),
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

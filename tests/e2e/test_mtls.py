@@ -327,3 +327,36 @@ async def test_the_loadtest_identity_plays_the_load_mix_under_mutual_tls(tls_sys
     assert done.returncode == 0, done.stdout + done.stderr
     callers = await tls_system.query("tax", "SELECT DISTINCT caller FROM person_trail WHERE method = 'CreateOrder'")
     assert ("loadtest:bench",) in [tuple(r) for r in callers]
+
+
+async def test_the_kubernetes_probe_presents_a_probe_identity_that_gets_health_and_nothing_else(
+    tls_system: System,
+) -> None:
+    """Issue 24: the production overlay's exec probes run ops.grpc_health_probe in the container with
+    MEDINS_TLS_IDENTITY=probe:kubelet; it is answered SERVING, and the same identity may call no RPC."""
+    certs = tls_system.tls
+    assert certs is not None
+    env = {
+        **tls_system.env,
+        "MEDINS_ENVIRONMENT": "production",
+        "MEDINS_CHANNEL_SECRET": "c" * 40,
+        "MEDINS_PAGE_TOKEN_KEY": "p" * 40,
+        "MEDINS_TLS_IDENTITY": "probe:kubelet",
+    }
+    for name, service in (("collection", "medins.collection.v1.CollectionService"), ("registration", "")):
+        probe = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ops.grpc_health_probe", tls_system.address(name), "--service", service, env=env
+        )
+        assert await probe.wait() == 0, name
+    denied = await refused(registration(tls_system, "probe:kubelet").ListRegions(reg.ListRegionsRequest()))
+    assert (denied.code, denied.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+    without = {**env, "MEDINS_TLS_IDENTITY": "probe:unissued"}  # no certificate of that name: the probe fails
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ops.grpc_health_probe",
+        tls_system.address("collection"),
+        env=without,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert await probe.wait() != 0

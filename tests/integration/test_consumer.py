@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aio_pika
+import asyncpg
 import pytest
 from aio_pika.abc import AbstractChannel
 from medins.common.v1 import common_pb2
@@ -200,6 +201,34 @@ async def test_an_early_event_waits_past_every_retry_tier_until_what_it_depends_
         assert await count(tax_pool, "SELECT count(*) FROM payable_items") == 1
 
     await eventually(applied, timeout=30)
+    assert len(attempts) == tries
+    assert (await channel.declare_queue(QUEUE.dlq, passive=True)).declaration_result.message_count == 0
+
+
+async def test_a_database_failing_over_parks_nothing_however_long_it_takes(
+    run_consumer: RunConsumer, channel: AbstractChannel, tax_pool: Pool
+) -> None:
+    """Issue 24: while no node accepts writes (a failover) the event is not at fault: its tries are
+    not counted out by the retry tiers, and it is applied once the database is back."""
+    tries = 3 * len(TEST_RETRY_DELAYS_MS) + 1
+    attempts: list[int] = []
+    real = enrollment_event_handlers(FixedClock(NOW))[ENROLLMENT_REGISTERED.name]
+
+    async def failing_over(env: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) < tries:
+            raise asyncpg.TargetServerAttributeNotMatched("none of the hosts accepts read-write sessions")
+        await real(env, uow)
+
+    await run_consumer({ENROLLMENT_REGISTERED.name: failing_over})
+    event = registered(resident_id())
+    await publish(channel, event.SerializeToString(), event.event_type, event.event_id)
+
+    async def applied() -> None:
+        assert await count(tax_pool, "SELECT count(*) FROM payable_items") == 1
+
+    # Every try waits at the first tier: all of them fit in less than the tiers' sum for one pass each.
+    await eventually(applied, timeout=tries * TEST_RETRY_DELAYS_MS[0] / 1000 + 10)
     assert len(attempts) == tries
     assert (await channel.declare_queue(QUEUE.dlq, passive=True)).declaration_result.message_count == 0
 

@@ -114,3 +114,36 @@ async def test_an_event_committed_while_the_broker_is_down_is_published_when_it_
         assert [parse_envelope(m.body).event_id for m in messages] == committed
     finally:
         await connection.close()
+
+
+async def test_the_relay_listens_again_when_its_listening_session_is_cut(
+    stack: Stack, insurance_pool: Pool, channel: AbstractChannel, relay: None
+) -> None:
+    """Issue 24: a failover ends every session, the relay's LISTEN among them; it listens again and goes on
+    publishing (every row, woken or polled), never stuck on the session that is gone."""
+    await write_event(insurance_pool, "before-the-cut", commit=True)
+    await wait_for_messages(channel, QUEUE, 1)
+    async with insurance_pool.acquire() as conn:
+        cut = await conn.fetchval(
+            """SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+               WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"""
+        )
+    assert cut == 1
+    for k in range(3):
+        await write_event(insurance_pool, f"after-the-cut-{k}", commit=True)
+    await wait_for_messages(channel, QUEUE, 3)
+
+    async def listening_again() -> None:
+        async with insurance_pool.acquire() as conn:
+            assert (
+                await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+                == 1
+            )
+
+    async def all_marked_published() -> None:  # marked once the broker confirmed them, just after delivery
+        assert await unpublished(insurance_pool) == 0
+
+    await eventually(listening_again)
+    await eventually(all_marked_published)

@@ -75,9 +75,10 @@ def test_the_table_names_no_rpc_that_does_not_exist() -> None:
     assert set(RULES) - set(EVERY_RPC) == set()
 
 
-def test_every_kind_of_caller_may_call_something() -> None:
+def test_every_kind_of_caller_may_call_something_but_a_probe_nothing() -> None:
+    """A probe asks health only (answered to any caller the transport admits, issue 24)."""
     granted = {grant.kind for grants in RULES.values() for grant in grants}
-    assert granted == set(CallerKind) - {CallerKind.LOCAL}
+    assert granted == set(CallerKind) - {CallerKind.LOCAL, CallerKind.PROBE}
 
 
 def test_a_hospital_may_not_notify_a_payment() -> None:

@@ -78,3 +78,19 @@ def test_a_niceness_outside_0_to_19_is_refused(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("MEDINS_NICENESS", value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_a_cluster_of_postgresql_nodes_gives_a_multi_host_dsn_that_finds_the_primary() -> None:
+    """Issue 24: every process connects through one connection string naming every node."""
+    settings = Settings(pg_hosts="db1:5441, db2:5442,db3", pg_password="pw")  # type: ignore[arg-type]
+    assert settings.pg_endpoints == (("db1", 5441), ("db2", 5442), ("db3", 5432))
+    assert (
+        settings.tax_dsn
+        == "postgresql://postgres:pw@db1:5441,db2:5442,db3:5432/medins_tax?target_session_attrs=read-write"
+    )
+    assert Settings().insurance_dsn == "postgresql://postgres@127.0.0.1:5432/medins_insurance"
+
+
+def test_a_postgresql_node_that_is_not_host_port_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match="MEDINS_PG_HOSTS: not host:port: 'db1:54x'"):
+        Settings(pg_hosts="db1:54x")  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from services.common.clock import Clock, clock_from_file
 from services.common.db import Pool, create_pool
 from services.common.logs import configure_logging
 from services.common.settings import Settings
+from services.common.tracing import configure_tracing
 from workers.periodic_runner import BatchJob, run_job
 
 
@@ -36,6 +37,7 @@ if __name__ == "__main__":
     settings = Settings()
     if "--once" in sys.argv[1:]:
         configure_logging("deductions", settings.log_level)
+        configure_tracing("deductions")
         asyncio.run(run_once(settings))
     else:
         run_job(

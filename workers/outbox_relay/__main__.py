@@ -15,6 +15,7 @@ from services.common.messaging.relay import OutboxRelay
 from services.common.metrics import serve_metrics
 from services.common.periodic import run_periodically
 from services.common.settings import Settings
+from services.common.tracing import configure_tracing
 
 HOUSEKEEPING_INTERVAL_SECONDS = 600
 
@@ -37,6 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     configure_logging(f"outbox-relay-{args.database}", settings.log_level)
+    configure_tracing(f"outbox-relay-{args.database}")
     serve_metrics(settings.metrics_port, settings.listen_host)
     dsn = settings.insurance_dsn if args.database == "insurance" else settings.tax_dsn
 

@@ -25,7 +25,8 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from medins.events.v1 import events_pb2
 from pamqp.common import FieldTable
 
-from services.common.db import UnitOfWork
+from services.common import tracing
+from services.common.db import DATABASE_UNREACHABLE, UnitOfWork
 from services.common.logs import bind_correlation_id
 from services.common.messaging.broker import CLOSE_TIMEOUT_SECONDS, BrokerUrls, close_quietly, open_declared_channel
 from services.common.messaging.envelope import EventNotReady, UnprocessableEvent, parse_envelope
@@ -60,8 +61,10 @@ class EventConsumer(Generic[U]):
         prefetch: int = 32,
         max_wait_for_order: dt.timedelta = MAX_WAIT_FOR_ORDER,
         sample_seconds: float | None = None,
+        database: str = "",
     ) -> None:
         self._consumer = consumer
+        self._database = database  # its name, for the trace (issue 24)
         self._queue = queue
         self._uow_factory = uow_factory
         self._handlers = handlers
@@ -165,7 +168,13 @@ class EventConsumer(Generic[U]):
             await self._dead_letter(message, f"{self._consumer} has no handler for {envelope.event_type}")
             return
         try:
-            applied = await self._apply(envelope, handler)
+            with tracing.span(
+                f"{envelope.event_type} process",
+                kind="CONSUMER",
+                parent=headers if tracing.TRACEPARENT in headers else None,
+                attributes={"messaging.system": "rabbitmq", "messaging.consumer.group.name": self._consumer},
+            ):
+                applied = await self._apply(envelope, handler)
         except UnprocessableEvent as exc:
             await self._dead_letter(message, str(exc))
             return
@@ -183,6 +192,14 @@ class EventConsumer(Generic[U]):
         )
 
     async def _apply(self, envelope: events_pb2.EventEnvelope, handler: Handler[U]) -> bool:
+        with tracing.span(
+            f"{self._database or 'database'} transaction",
+            kind="CLIENT",
+            attributes={"db.system.name": "postgresql", "db.namespace": self._database},
+        ):
+            return await self._apply_once(envelope, handler)
+
+    async def _apply_once(self, envelope: events_pb2.EventEnvelope, handler: Handler[U]) -> bool:
         async with self._uow_factory() as uow:
             if not await first_delivery(uow.conn, self._consumer, envelope):
                 return False
@@ -193,12 +210,18 @@ class EventConsumer(Generic[U]):
     async def _retry_or_dead_letter(
         self, message: AbstractIncomingMessage, envelope: events_pb2.EventEnvelope, exc: Exception
     ) -> None:
-        attempt = int(str((message.headers or {}).get(ATTEMPT_HEADER) or 0)) + 1
+        previous = int(str((message.headers or {}).get(ATTEMPT_HEADER) or 0))
+        attempt = previous + 1
         error = f"{type(exc).__name__}: {exc}"[:500]
         first_failed = float(str((message.headers or {}).get(FIRST_FAILURE_HEADER) or time.time()))
-        if isinstance(exc, EventNotReady) and time.time() - first_failed < self._max_wait_for_order.total_seconds():
+        waiting = time.time() - first_failed < self._max_wait_for_order.total_seconds()
+        if isinstance(exc, EventNotReady) and waiting:
             # Waits at the longest tier for the event it depends on, not counted out by attempts.
             attempt = min(attempt, len(self._retry_delays_ms))
+        elif isinstance(exc, DATABASE_UNREACHABLE) and waiting:
+            # Not the event's fault (a failover, a restart, a full server, issue 24): the attempt is not
+            # counted, so an outage parks nothing and the event is tried again soon after it ends.
+            attempt = max(previous, 1)
         if attempt > len(self._retry_delays_ms):
             log.error("event_failed_dead_lettered", event_id=envelope.event_id, attempts=attempt, error=error)
             await self._dead_letter(message, f"failed {attempt} times; last error: {error}")

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import aio_pika
+import asyncpg
 import structlog
 from aio_pika.abc import AbstractExchange
+from asyncpg.pool import PoolConnectionProxy
 
+from services.common import tracing
 from services.common.db import Pool
 from services.common.messaging.broker import BrokerUrls, close_quietly, open_declared_channel
 from services.common.messaging.topology import EVENTS_EXCHANGE
@@ -52,13 +56,18 @@ class OutboxRelay:
             return
         connection, channel = opened
         exchange = await channel.get_exchange(EVENTS_EXCHANGE)
-        listener = await self._pool.acquire()
-        await listener.add_listener("outbox", self._on_notify)
+        listener: PoolConnectionProxy | None = await self._listen()
         log.info("relay_started")
         delay = 0.5
         try:
             while not stop.is_set():
                 try:
+                    if listener is None or _gone(listener):
+                        # Its server went away (a failover): listen again, on the new primary.
+                        if listener is not None:
+                            await self._pool.release(listener)
+                            listener = None
+                        listener = await self._listen()
                     published = await self.publish_batch(exchange)
                     delay = 0.5
                 except Exception as exc:  # broker or database down: keep the rows, retry later
@@ -70,10 +79,18 @@ class OutboxRelay:
                     self._wake.clear()
                     await _wait_any(stop, self._wake, self._poll_seconds)
         finally:
-            await listener.remove_listener("outbox", self._on_notify)
-            await self._pool.release(listener)
+            if listener is not None:
+                if not _gone(listener):
+                    await listener.remove_listener("outbox", self._on_notify)
+                await self._pool.release(listener)  # a no-op for one the pool already took back
             await close_quietly(connection)
             log.info("relay_stopped")
+
+    async def _listen(self) -> PoolConnectionProxy:
+        """A pooled connection that wakes the relay on every committed outbox row."""
+        listener = await self._pool.acquire()
+        await listener.add_listener("outbox", self._on_notify)
+        return listener
 
     def _on_notify(self, *_args: object) -> None:
         self._wake.set()
@@ -82,31 +99,14 @@ class OutboxRelay:
         """Publishes up to one batch of unpublished rows; returns how many."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                """SELECT id, event_id, event_type, envelope, correlation_id FROM outbox
+                """SELECT id, event_id, event_type, envelope, correlation_id, trace_context FROM outbox
                    WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
                 self._batch_size,
             )
             if not rows:
                 return 0
             # Confirms are awaited together: one round trip of latency per batch, not per event.
-            await asyncio.gather(
-                *(
-                    exchange.publish(
-                        aio_pika.Message(
-                            row["envelope"],
-                            message_id=str(row["event_id"]),
-                            type=row["event_type"],
-                            content_type="application/x-protobuf",
-                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                            headers={"x-correlation-id": row["correlation_id"]},
-                        ),
-                        routing_key=row["event_type"],
-                        mandatory=False,
-                        timeout=10,
-                    )
-                    for row in rows
-                )
-            )
+            await asyncio.gather(*(_publish(exchange, row) for row in rows))
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
@@ -135,6 +135,42 @@ class OutboxRelay:
                 oldest.set(float(row["age"]))
                 failing = False
             await _wait(stop, every_seconds)
+
+
+def _gone(listener: PoolConnectionProxy) -> bool:
+    """The listening session ended: closed, or taken back by the pool when its server went away."""
+    try:
+        return listener.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
+async def _publish(exchange: AbstractExchange, row: asyncpg.Record) -> None:
+    """One row, confirmed. A row written inside a trace is published as that trace's producer span, its
+    context in the message's headers (issue 24)."""
+    parent = row["trace_context"]
+    headers: dict[str, Any] = {"x-correlation-id": row["correlation_id"]}
+    if parent:  # carried on even by a relay that does not trace itself
+        headers[tracing.TRACEPARENT] = parent
+    with tracing.span(
+        f"{row['event_type']} publish",
+        kind="PRODUCER",
+        parent={tracing.TRACEPARENT: parent} if parent else None,
+        attributes={"messaging.system": "rabbitmq", "messaging.message.id": str(row["event_id"])},
+    ):
+        await exchange.publish(
+            aio_pika.Message(
+                row["envelope"],
+                message_id=str(row["event_id"]),
+                type=row["event_type"],
+                content_type="application/x-protobuf",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                headers=tracing.headers_with_context(headers) if parent else headers,
+            ),
+            routing_key=row["event_type"],
+            mandatory=False,
+            timeout=10,
+        )
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
