@@ -13,11 +13,6 @@ from dataclasses import dataclass
 
 from services.common.errors import InvalidArgument
 
-# Full-width digits (and Ｘ), what a Chinese input method types in full-width mode: the same characters
-# (NFKC maps them to ASCII), so they are read as ASCII. No other compatibility character is (①, ², Ⅸ
-# stay what they are, and are refused).
-FULL_WIDTH_DIGITS = {0xFF10 + d: str(d) for d in range(10)}
-_FULL_WIDTH_ID = {**FULL_WIDTH_DIGITS, 0xFF38: "X", 0xFF58: "X"}
 _WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 _CHECK_CHARS = "10X98765432"
 _SHAPE = re.compile(r"[0-9]{17}[0-9X]")
@@ -61,9 +56,10 @@ SHAPE_RULE = ("must be 17 digits followed by a digit or X", "应为17位数字�
 
 
 def canonical(raw: str) -> str:
-    """An ID number as it is stored and compared: full-width digits and Ｘ read as ASCII, the spaces
-    around it dropped, x upper-cased. Applied at the edge to every ID number field (R1, R34)."""
-    return raw.translate(_FULL_WIDTH_ID).strip().upper()
+    """An ID number as it is stored and compared: the spaces around it dropped, x upper-cased. Applied
+    at the edge to every ID number field (R1, R34). A full-width digit is not read as a digit: R41
+    names it a bad value, answered (for a batch, per element) with what to type instead."""
+    return raw.strip().upper()
 
 
 def parse_resident_id(raw: str, *, today: dt.date, field: str = "resident_id_number") -> ResidentId:

@@ -1,6 +1,6 @@
 """The character classes of string fields (R34, protos/medins/common/v1/field_rules.proto): what each
-accepts, the first problem a value has, and the canonical form of the classes people type from paper
-(ID numbers and digits). Shared by the request validator (services/common/validation.py) and the
+accepts, the first problem a value has, and the canonical form of an ID number (spaces around it
+dropped, x upper-cased). Shared by the request validator (services/common/validation.py) and the
 channel notification parsers, so a channel's transaction id obeys the same rules as a request's id."""
 
 from __future__ import annotations
@@ -85,12 +85,25 @@ def _resident_id_problem(value: str, max_len: int) -> Problem | None:
     if _RESIDENT_ID_CHARACTERS.fullmatch(value):
         return None
     position = next(i for i, c in enumerate(value) if not _RESIDENT_ID_CHARACTERS.fullmatch(c))
+    if _is_full_width(value[position]):
+        return Problem(
+            resident_id.INVALID_RESIDENT_ID,
+            f"{why}; position {position} is a full-width character: type the number in half-width (半角)",
+            f"身份证号码{why_zh},第{position + 1}个字符是全角字符,请切换为半角输入",
+            {"why": why, "position": str(position), "full_width": "true"},
+        )
     return Problem(
         resident_id.INVALID_RESIDENT_ID,
         f"{why}; position {position} is not a digit or letter",
         f"身份证号码{why_zh},第{position + 1}个字符不符合",
         {"why": why, "position": str(position)},
     )
+
+
+def _is_full_width(char: str) -> bool:
+    """A full-width form of an ASCII character (U+FF01-FF5E, and the ideographic space), what a Chinese
+    input method types in full-width mode."""
+    return 0xFF01 <= ord(char) <= 0xFF5E or char == "\u3000"
 
 
 def _control_character(value: str) -> Problem | None:
@@ -120,6 +133,13 @@ def _name_problem(value: str) -> Problem | None:
 def _not_allowed(value: str, chars: CharClass) -> Problem:
     pattern, allowed, allowed_zh = _ASCII_CLASSES[chars]
     position = next(i for i, c in enumerate(value) if not pattern.fullmatch(c))
+    if _is_full_width(value[position]):
+        return Problem(
+            "INVALID_CHARACTERS",
+            f"may contain {allowed} only; position {position} is a full-width character: type it in half-width (半角)",
+            f"只能包含{allowed_zh},第{position + 1}个字符是全角字符,请切换为半角输入",
+            {"position": str(position), "full_width": "true"},
+        )
     return Problem(
         "INVALID_CHARACTERS",
         f"may contain {allowed} only; position {position} is not one",
@@ -131,9 +151,5 @@ def _not_allowed(value: str, chars: CharClass) -> Problem:
 Canonical = Callable[[str], str]
 
 
-def _half_width_digits(value: str) -> str:
-    return value if value.isascii() else value.translate(resident_id.FULL_WIDTH_DIGITS)
-
-
 # The fields whose values are put in canonical form before they are checked, by character class.
-CANONICAL: dict[CharClass, Canonical] = {RESIDENT_ID: resident_id.canonical, DIGITS: _half_width_digits}
+CANONICAL: dict[CharClass, Canonical] = {RESIDENT_ID: resident_id.canonical}

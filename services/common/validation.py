@@ -6,10 +6,12 @@ The plan of each message type is compiled once from its descriptor; checking a r
 the fields that are set. Errors name the field and the rule and never echo the value: a hostile value
 stays out of trailers and logs.
 
-The one change the edge makes to a request: ID numbers and digit fields are put in their canonical form
-first (full-width digits read as ASCII, resident_id.canonical), so every handler, request id and trail
-sees the number as stored. A batch whose elements are answered alone (each_answered_alone) is checked
-here for its size only; the handler asks `element_refusal` for each element.
+The one change the edge makes to a request: ID numbers are put in their canonical form first (spaces
+around them dropped, x upper-cased: resident_id.canonical), so every handler, request id and trail sees
+the number as stored. A full-width digit is refused, saying to type it in half-width (R41).
+
+A batch whose elements are answered alone (each_answered_alone) is checked here for its size only; the
+handler asks `element_refusal` for each element.
 """
 
 from __future__ import annotations

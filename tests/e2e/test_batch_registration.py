@@ -31,50 +31,60 @@ def student_id(i: int) -> str:
     return body + check_character(body)
 
 
-# Full-width digits, as a Chinese input method types them: the same digits (issue 17).
+# Full-width digits, as a Chinese input method types them in full-width mode (issue 17, R41: a bad value
+# of its row, answered with what to type instead).
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 
 
-def build_file(already_enrolled: list[str]) -> tuple[str, dict[int, str], list[str]]:
-    """The CSV (Chinese template headers), the reason expected for each bad row (the kinds a school's
-    file holds, issue 17: wrong checksums, a space inside the number, a bad character or an over-long
-    name, a missing name, missing evidence...), and the numbers of the good rows typed in full-width
-    digits, which register under their ASCII digits."""
+def _bad_row(kind: int, row: int, number: str, already_enrolled: list[str], used: int) -> dict[str, str]:
+    """The fields that make one row bad, with the reason expected (the kinds a school's file holds)."""
+    return [
+        lambda: {"typed": number[:-1] + ("0" if number[-1] != "0" else "1"), "reason": "INVALID_RESIDENT_ID"},
+        lambda: {"typed": f"{number[:6]} {number[6:]}", "reason": "INVALID_RESIDENT_ID"},  # found at the edge
+        lambda: {"typed": number.translate(FULL_WIDTH), "reason": "INVALID_RESIDENT_ID"},  # found at the edge
+        lambda: {"typed": _impossible_birth_date(row), "reason": "INVALID_RESIDENT_ID"},  # found by the domain
+        lambda: {"name": f"学生#{row}", "reason": "INVALID_CHARACTERS"},
+        lambda: {"name": "学" * 65, "reason": "FIELD_TOO_LONG"},
+        lambda: {"name": "", "reason": "FIELD_REQUIRED"},
+        lambda: {"phone": "1390013900", "reason": "INVALID_PHONE"},
+        lambda: {"category": "非从业居民", "reason": "EVIDENCE_MISSING"},  # needs the household register
+        lambda: {"typed": student_id(row - 1), "reason": "DUPLICATE_IN_BATCH"},  # same chunk of 2,000
+        lambda: {"school": "NO-SUCH-SCHOOL", "reason": "SCHOOL_NOT_FOUND"},
+        lambda: {"typed": already_enrolled[used], "reason": "DUPLICATE_ENROLLMENT"},
+        lambda: {"category": "学生", "reason": "UNKNOWN_CATEGORY"},  # refused by the CLI before sending
+    ][kind]()
+
+
+BAD_KINDS = 13
+
+
+def _impossible_birth_date(row: int) -> str:
+    body = f"34081120030230{row % 1000:03d}"
+    return body + check_character(body)
+
+
+def build_file(already_enrolled: list[str]) -> tuple[str, dict[int, str]]:
+    """The CSV (Chinese template headers) and the reason expected for each of its 50 bad rows, spread
+    through the file: wrong checksums, a space inside the number, full-width digits, an impossible
+    birth date, a bad character, an over-long or missing name, a short phone, missing evidence, a
+    duplicate in the batch, an unknown school, an enrollment elsewhere and an unknown category."""
     bad: dict[int, str] = {}
-    full_width: list[str] = []
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["序号", "身份证号码", "姓名", "手机号码", "医保区划", "学校代码", "参保身份", "材料"])
+    duplicates_elsewhere = 0
     for row in range(1, STUDENTS + 1):
-        number, name, phone, school, category = student_id(row), f"学生{row}", "13900139000", SCHOOL, "高校大学生"
-        typed, evidence = number, ""
-        kind, block = row % 200, (row - 1) // 1000  # 50 bad rows, 5 of each kind, spread through the file
-        if kind == 7 and block == 0:
-            typed, bad[row] = number[:-1] + ("0" if number[-1] != "0" else "1"), "INVALID_RESIDENT_ID"
-        elif kind == 7 and block == 1:
-            typed, bad[row] = f"{number[:6]} {number[6:]}", "INVALID_RESIDENT_ID"  # found at the edge
-        elif kind == 7 and block == 2:
-            body = f"34081120030230{row % 1000:03d}"
-            typed, bad[row] = body + check_character(body), "INVALID_RESIDENT_ID"  # found by the domain
-        elif kind == 7 and block == 3:
-            name, bad[row] = f"学生#{row}", "INVALID_CHARACTERS"
-        elif kind == 7 and block == 4:
-            name, bad[row] = "学" * 65, "FIELD_TOO_LONG"
-        elif kind == 7 and block == 5:
-            name, bad[row] = "", "FIELD_REQUIRED"
-        elif kind == 7 and block == 6:
-            category, bad[row] = "非从业居民", "EVIDENCE_MISSING"  # needs the household register
-        elif kind == 7 and block == 7:
-            typed, bad[row] = student_id(row - 1), "DUPLICATE_IN_BATCH"  # same chunk of 2,000
-        elif kind == 7 and block == 8:
-            typed, bad[row] = already_enrolled[len([r for r in bad if r > 8000])], "DUPLICATE_ENROLLMENT"
-        elif kind == 7:
-            category, bad[row] = "学生", "UNKNOWN_CATEGORY"
-        elif kind == 57:
-            typed, phone = number.translate(FULL_WIDTH), phone.translate(FULL_WIDTH)
-            full_width.append(number)
-        writer.writerow([row, typed, name, phone, "", school, category, evidence])
-    return out.getvalue(), bad, full_width
+        number = student_id(row)
+        fields = {"typed": number, "name": f"学生{row}", "phone": "13900139000", "school": SCHOOL}
+        fields["category"] = "高校大学生"
+        if row % 200 == 7:  # 50 bad rows
+            kind = len(bad) % BAD_KINDS
+            fields |= _bad_row(kind, row, number, already_enrolled, duplicates_elsewhere)
+            duplicates_elsewhere += fields["reason"] == "DUPLICATE_ENROLLMENT"
+            bad[row] = fields["reason"]
+        f = fields
+        writer.writerow([row, f["typed"], f["name"], f["phone"], "", f["school"], f["category"], ""])
+    return out.getvalue(), bad
 
 
 def upload(system: System, path: Path, results: Path) -> subprocess.CompletedProcess[str]:
@@ -117,8 +127,8 @@ async def test_scenario_8_ten_thousand_students_fifty_bad_rows_and_a_resubmissio
     elsewhere = [student_id(STUDENTS + 1 + i) for i in range(5)]
     for number in elsewhere:  # already enrolled as residents of Yili
         await registration.RegisterResident(register(number, region="654000"))
-    text, bad, full_width = build_file(elsewhere)
-    assert len(bad) == 50 and len(full_width) == 50
+    text, bad = build_file(elsewhere)
+    assert len(bad) == 50 and len(set(bad.values())) == 10
     source = tmp_path / "students.csv"
     source.write_text(text, encoding="utf-8")
 
@@ -131,16 +141,20 @@ async def test_scenario_8_ten_thousand_students_fifty_bad_rows_and_a_resubmissio
     assert all(r["message"] for r in refused.values())
     assert sum(r["outcome"] == "REGISTERED" for r in rows) == 9_950
     assert await enrollment_count(system) == 9_950
-    typed_full_width = await system.value(
-        "insurance", "SELECT count(*) FROM enrollments WHERE resident_id_number = ANY($1::text[])", full_width
-    )
-    assert typed_full_width == len(full_width), "full-width digits register under their ASCII digits"
+    full_width = [r for r in refused.values() if "全角" in r["message"]]
+    assert len(full_width) == 4, "a full-width digit is answered with what to type instead"
 
     summary = await registration.GetRegistrationBatch(
         reg.GetRegistrationBatchRequest(batch_id=BATCH, refused_only=True)
     )
-    assert (summary.row_count, summary.accepted_count, summary.refused_count) == (9_995, 9_950, 45)
-    assert len(summary.results) == 45  # the 5 unknown categories were refused by the CLI before sending
+    by_cli = sum(reason == "UNKNOWN_CATEGORY" for reason in bad.values())  # refused before sending
+    sent_refused = 50 - by_cli
+    assert (summary.row_count, summary.accepted_count, summary.refused_count) == (
+        STUDENTS - by_cli,
+        9_950,
+        sent_refused,
+    )
+    assert len(summary.results) == sent_refused
 
     events_before = await registered_events_for_school(system)
     assert events_before == 9_950

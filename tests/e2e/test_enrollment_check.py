@@ -71,7 +71,7 @@ async def test_a_batch_answers_each_target_in_order_with_errors_per_item(
             target(known),
             target("12345"),
             target(known[:-1] + "Y"),
-            target(full_width),  # what an input method types: the same number (issue 17)
+            target(full_width),  # what an input method types in full-width mode: this target's error (R41)
             target(f"{known[:6]} {known[6:]}"),  # a space inside: this target's error, not the batch's (R41)
             target(known[:10] + "\x00" + known[11:]),
         ]
@@ -83,16 +83,18 @@ async def test_a_batch_answers_each_target_in_order_with_errors_per_item(
     )
     assert len(reply.results) == 1000
     sent = [t.resident_id_number for t in targets]
-    assert [r.resident_id_number for r in reply.results] == [*sent[:997], known, *sent[998:]]
+    assert [r.resident_id_number for r in reply.results] == sent
     assert all(r.status == chk.CHECK_STATUS_NOT_ENROLLED for r in reply.results[:994])
-    assert reply.results[994].status == reply.results[997].status == chk.CHECK_STATUS_REGISTERED_UNPAID
+    assert reply.results[994].status == chk.CHECK_STATUS_REGISTERED_UNPAID
     refused = [(i, r.error.reason, r.error.field) for i, r in enumerate(reply.results) if r.error.reason]
     assert refused == [
         (995, "INVALID_RESIDENT_ID", "targets[995].resident_id_number"),
         (996, "INVALID_RESIDENT_ID", "targets[996].resident_id_number"),
+        (997, "INVALID_RESIDENT_ID", "targets[997].resident_id_number"),
         (998, "INVALID_RESIDENT_ID", "targets[998].resident_id_number"),
         (999, "INVALID_RESIDENT_ID", "targets[999].resident_id_number"),
     ]
+    assert reply.results[997].error.metadata["full_width"] == "true"
 
     # Recorded before the answer (issue 17), naming the caller's identity and its caller_id as a note.
     count = await system.value(

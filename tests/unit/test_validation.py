@@ -74,17 +74,26 @@ def test_school_codes_are_short_ascii_codes(code: str) -> None:
     assert _refusal(request).field == "school.school_code"
 
 
-def test_full_width_digits_are_read_as_the_digits_they_are() -> None:
-    """Issue 17: a full-width digit is what a Chinese input method types; it has one meaning. The edge
-    puts the request in canonical form, so the handler, the request id and the trail see 340800."""
+def test_full_width_digits_are_not_a_region_code() -> None:
     request = reg.CreateRegionRequest(request_id="r", region=reg.Region(region_code="３４０８００", name="安庆市"))
-    validate(request)
-    assert request.region.region_code == "340800"
-    row = reg.RegisterResidentRequest(
-        resident_id_number="３４０８０２２００５１１２５００１ｘ ", phone="１３８００１３８０００"
-    )
+    assert (_refusal(request).reason, _refusal(request).field) == ("INVALID_CHARACTERS", "region.region_code")
+
+
+def test_a_full_width_digit_in_an_id_number_is_refused_saying_to_type_half_width() -> None:
+    """R41 names a full-width digit a bad value: refused as an ID number fault, with what to type."""
+    request = _check()
+    request.target.resident_id_number = "３４０８０２２００５１１２５００１Ｘ"
+    error = _refusal(request)
+    assert (error.reason, error.field) == ("INVALID_RESIDENT_ID", "target.resident_id_number")
+    assert error.metadata["full_width"] == "true" and "半角" in error.message_zh
+    phone = reg.RegisterResidentRequest(request_id="r", phone="１３８００１３８０００")
+    assert _refusal(phone).metadata.get("full_width") == "true"
+
+
+def test_spaces_around_an_id_number_are_not_part_of_it() -> None:
+    row = reg.RegisterResidentRequest(resident_id_number=" 34080220051125001x ")
     validate(row)
-    assert (row.resident_id_number, row.phone) == ("34080220051125001X", "13800138000")
+    assert row.resident_id_number == "34080220051125001X"
 
 
 @pytest.mark.parametrize("number", ["340802 20051125001X", "34080220051125001\x00", "①40802200511250012", "3" * 33])
