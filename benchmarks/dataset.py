@@ -36,6 +36,8 @@ from services.registration.domain.registration import ordinary_year
 REFERENCE_DAY = dt.date(2026, 11, 1)
 LAST_YEAR = 2027
 REGION_NAMES = {r.code: r.name for r in demo_data.REGIONS}
+# The demo policies as `make run` loads them on the reference day.
+DEMO_POLICIES = demo_data.policies(REFERENCE_DAY)
 
 # Registered-residence prefixes (the first six ID digits) of each demo region's districts and counties.
 REGION_PREFIXES: dict[str, tuple[str, ...]] = {
@@ -257,7 +259,7 @@ def _review_mode(region: str) -> ReviewMode:
 def year_policy(region: str, year: int) -> RegionPolicy:
     """The demo policy of the region and year, or its latest earlier one moved to that year (the demo
     data lacks most years): same figures and window, shifted by whole years. Version 1, as loaded."""
-    known = sorted((p for p in demo_data.POLICIES if p.region_code == region), key=lambda p: p.insurance_year)
+    known = sorted((p for p in DEMO_POLICIES if p.region_code == region), key=lambda p: p.insurance_year)
     base = next((p for p in reversed(known) if p.insurance_year <= year), known[0])
     shift = year - base.insurance_year
     window = base.collection_window

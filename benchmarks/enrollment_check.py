@@ -164,8 +164,9 @@ def registration_clock(log_dir: Path) -> tuple[dict[str, str], str]:
     """The registration service runs on the system clock while Changzhou sells a year (so every new row
     gets a payable year, as in production); outside that window, on a clock file that runs from a day in
     the demo policy's latest window, so the benchmark writes the same kind of rows any day it is run."""
-    policies = [p for p in demo_data.POLICIES if p.region_code == workloads.WRITER_REGION]
-    if any(dt.datetime.now(CST).date() in p.collection_window for p in policies):
+    today = dt.datetime.now(CST).date()
+    policies = [p for p in demo_data.policies(today) if p.region_code == workloads.WRITER_REGION]
+    if any(today in p.collection_window for p in policies):
         return {}, "system clock"
     latest = max(policies, key=lambda p: p.insurance_year)
     instant = dt.datetime.combine(latest.collection_window.start + dt.timedelta(days=60), dt.time(10), tzinfo=CST)

@@ -50,6 +50,7 @@ from ops import audit_checks as checks
 from ops.processes import PROCESSES
 from services.collection.channels.signature import HmacSignatures
 from services.common import grpc_channels
+from services.common.identity import InvalidIdentity
 from services.common.settings import Settings
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ else:
     from medins.registration.v1.registration_service_pb2_grpc import RegistrationServiceStub as RegistrationClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The identity the load mix is played as under mutual TLS (R35): one caller for every operation.
+LOAD_IDENTITY = "loadtest:bench"
 CALL_TIMEOUT = 30.0
 CALLER_ID = "load-tool"
 SOAK_PROBE_SECONDS, SOAK_PROBE_CONCURRENCY = 20.0, 32
@@ -108,6 +111,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (default: new each run)")
     parser.add_argument("--audit-wait", type=float, default=120.0, metavar="SECONDS", help="for events to settle")
     parser.add_argument("--allow-remote", action="store_true", help="allow addresses other than loopback")
+    parser.add_argument(
+        "--identity",
+        default=LOAD_IDENTITY,
+        help=f"under mutual TLS (MEDINS_TLS_REQUIRED), the certificate presented (default {LOAD_IDENTITY}, "
+        "one of `make certs`); the system must admit load-test callers (MEDINS_LOADTEST_CALLERS)",
+    )
     parser.add_argument("--registration", help="address (default from MEDINS_REGISTRATION_PORT)")
     parser.add_argument("--enrollment", help="address (default from MEDINS_ENROLLMENT_PORT)")
     parser.add_argument("--collection", help="address (default from MEDINS_COLLECTION_PORT)")
@@ -137,6 +146,14 @@ def addresses(args: argparse.Namespace, settings: Settings) -> Addresses:
             if not is_loopback(address):
                 raise UsageError(f"{address} is not a loopback address; give --allow-remote to load it anyway")
     return found
+
+
+def security(settings: Settings, identity: str) -> grpc_channels.ChannelSecurity | None:
+    """Plaintext, or under mutual TLS the certificate of `identity` (a usage error when it is no identity)."""
+    try:
+        return grpc_channels.ChannelSecurity.from_settings(settings, identity)
+    except InvalidIdentity as exc:
+        raise UsageError(f"--identity: {exc}") from exc
 
 
 def is_loopback(address: str) -> bool:
@@ -220,8 +237,11 @@ class World:
 
 
 class Clients:
-    def __init__(self, where: Addresses) -> None:
-        self.channels = [grpc_channels.aio_channel(a) for a in (where.registration, where.enrollment, where.collection)]
+    def __init__(self, where: Addresses, security: grpc_channels.ChannelSecurity | None = None) -> None:
+        self.channels = [
+            grpc_channels.aio_channel(a, security=security)
+            for a in (where.registration, where.enrollment, where.collection)
+        ]
         self.registration = RegistrationClient(self.channels[0])
         self.enrollment = EnrollmentClient(self.channels[1])
         self.collection = CollectionClient(self.channels[2])
@@ -548,7 +568,7 @@ def people_needed(mix: Mix, rate: float | None, seconds: float, count: int | Non
 async def _main(args: argparse.Namespace, mix: Mix, where: Addresses) -> int:
     settings = Settings()
     rng = random.Random(args.seed)
-    clients = Clients(where)
+    clients = Clients(where, security(settings, args.identity))
     try:
         await clients.ready()
         soak_seconds = args.soak_minutes * 60

@@ -1,13 +1,29 @@
-"""Demo regions and policies (R2), loaded by `make run`. Loading is idempotent: an unchanged policy
-keeps its version, a changed one becomes a new version.
+"""Demo regions and policies (R2), loaded by `make run` (ops/setup.py). Loading is idempotent: an
+unchanged policy keeps its version, a changed one becomes a new version.
 
-Anqing and Yili carry the seeds' published figures (demo_data=False). Xiamen, Changzhou and Xuancheng
-carry plausible invented figures (demo_data=True), including current years so the demo can be used today.
+Two kinds of policy:
+- the seeds' published years, as published (demo_data=False): Anqing's 2023 and 2024 (seed 003) and
+  Yili's 2021 (seed 002), on their own dates;
+- the invented regions' years (demo_data=True: Changzhou, Xuancheng, Xiamen), placed around the clock's
+  today, so that the README's flow works on whatever day it is run: the year on sale today (or the next
+  to go on sale), the year before it and the year after it.
+
+A placed year's policy depends on the region and the year only, never on the day it is loaded: loading
+again on another day adds the years that came round and leaves every stored year's version as it was.
+
+Each invented region has a shape: its standard, its review mode and the window that sells a benefit
+year. The windows take the seeds' dates where the seeds give them: collection opens on 1 September of
+the year before (seeds 000-003), and Xiamen registers from 1 January to 31 May inside the benefit year
+(seed 004). Changzhou's and Xuancheng's windows then stay open to 31 August of the benefit year, as
+Xiamen's does, so that one of their windows is open on every day of every year (a demo choice; real
+regions close on 31 December, and from 2025 sell outside the window with a waiting period, R36).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from services.common.money import Fen
 from services.common.periods import DateRange
@@ -15,6 +31,7 @@ from services.registration.domain.model import Category, Region, RegionPolicy, R
 
 D = dt.date
 AUTO, MANUAL = ReviewMode.AUTOMATIC, ReviewMode.MANUAL
+Window = Callable[[int], DateRange]
 
 REGIONS = [
     Region("340800", "安庆市"),
@@ -52,21 +69,61 @@ def _year(
     )
 
 
-POLICIES = [
+SEED_POLICIES = [
     # Anqing (seed 003): 2023 cost 350; 2024 sold 1 Sep - 31 Dec 2023 at 380 + 640 fiscal subsidy.
     _year("340800", 2023, 35000, (D(2022, 9, 1), D(2022, 12, 31)), AUTO, demo=False),
     _year("340800", 2024, 38000, (D(2023, 9, 1), D(2023, 12, 31)), AUTO, demo=False, fiscal=64000),
     # Yili (seed 002): 2021 sold 1 Sep - 31 Dec 2020 at 290.
     _year("654000", 2021, 29000, (D(2020, 9, 1), D(2020, 12, 31)), AUTO, demo=False),
-    # Xiamen (seed 004): registration inside the benefit year, to 31 May. Figures invented.
-    _year("350200", 2020, 28000, (D(2020, 1, 1), D(2020, 5, 31)), AUTO, demo=True),
-    _year("350200", 2026, 40000, (D(2026, 1, 1), D(2026, 5, 31)), AUTO, demo=True),
-    _year("350200", 2027, 42000, (D(2027, 1, 1), D(2027, 5, 31)), AUTO, demo=True),
-    # Changzhou (seed 000), automatic review. Figures invented.
-    _year("320400", 2026, 40000, (D(2025, 9, 1), D(2025, 12, 31)), AUTO, demo=True),
-    _year("320400", 2027, 42000, (D(2026, 9, 1), D(2026, 12, 31)), AUTO, demo=True),
-    # Xuancheng (seed 001), manual review (经办审核). Figures invented.
-    _year("341800", 2024, 38000, (D(2023, 9, 1), D(2023, 12, 31)), MANUAL, demo=True),
-    _year("341800", 2026, 40000, (D(2025, 9, 1), D(2025, 12, 31)), MANUAL, demo=True),
-    _year("341800", 2027, 42000, (D(2026, 9, 1), D(2026, 12, 31)), MANUAL, demo=True),
 ]
+
+
+def from_september_before(year: int) -> DateRange:
+    """1 September of the year before to 31 August of the benefit year: one window open every day."""
+    return DateRange(D(year - 1, 9, 1), D(year, 8, 31))
+
+
+def january_to_may(year: int) -> DateRange:
+    """Xiamen (seed 004): registration inside the benefit year, to 31 May."""
+    return DateRange(D(year, 1, 1), D(year, 5, 31))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An invented region's terms for any benefit year."""
+
+    region_code: str
+    standard_fen: int
+    review_mode: ReviewMode
+    window: Window
+
+    def policy(self, year: int) -> RegionPolicy:
+        window = self.window(year)
+        return _year(self.region_code, year, self.standard_fen, (window.start, window.end), self.review_mode, demo=True)
+
+    def year_on_sale(self, today: D) -> int:
+        """The benefit year whose window is open today, or else the next to open."""
+        year = today.year - 1
+        while self.window(year).end < today:
+            year += 1
+        return year
+
+
+SHAPES = [
+    # Changzhou (seed 000), automatic review: the README's region. Figures invented.
+    Shape("320400", 42000, AUTO, from_september_before),
+    # Xuancheng (seed 001), manual review (经办审核). Figures invented.
+    Shape("341800", 38000, MANUAL, from_september_before),
+    # Xiamen (seed 004). Figures invented.
+    Shape("350200", 40000, AUTO, january_to_may),
+]
+
+
+def policies(today: D) -> list[RegionPolicy]:
+    """The seeds' policies and the invented regions' years around `today` (CST)."""
+    placed = [
+        shape.policy(year)
+        for shape in SHAPES
+        for year in range(shape.year_on_sale(today) - 1, shape.year_on_sale(today) + 2)
+    ]
+    return [*SEED_POLICIES, *placed]

@@ -35,6 +35,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("results", "ops.cli.results", "export collection results as CSV and chart (R29)"),
     ("dlq", "ops.cli.dlq", "dead-letter queues: list, replay"),
     ("audit", "ops.audit", "check the invariants between the two agencies (read-only)"),
+    ("trail", "ops.cli.trail", "who did what to one person's records, in both agencies (officers, R35)"),
     ("restore", "ops.cli.restore", "both agencies' databases back to one instant, then converge (issue 24)"),
     ("grpc", "ops.cli.reflection", "any RPC by reflection: list, describe, call"),
     ("load", "ops.cli.load", "the load tool (benchmarks.load_tool); every argument after it is the tool's"),

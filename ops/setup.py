@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 
 import structlog
 
 from ops import demo_data
-from services.common.clock import SystemClock
+from services.common.clock import clock_from_file
 from services.common.db import create_pool
 from services.common.logs import configure_logging
 from services.common.messaging.broker import connect_broker
@@ -38,21 +39,25 @@ async def prepare_broker(settings: Settings) -> None:
         await connection.close()
 
 
-async def load_demo_data(settings: Settings) -> None:
+async def load_demo_data(settings: Settings, today: dt.date | None = None) -> None:
+    """The demo regions, schools and policies, placed around `today` (default: today on the settings'
+    clock, MEDINS_CLOCK_FILE or the system's), so the README's flow works on the day it is run."""
+    clock = clock_from_file(settings.clock_file)
+    policies = demo_data.policies(today or clock.now().date())
     pool = await create_pool(settings.insurance_dsn, min_size=1, max_size=1, attempts=20)
-    clock = SystemClock()
     try:
         async with RegistrationUnitOfWork(pool) as uow:
             for region in demo_data.REGIONS:
                 await handlers.create_region(region, uow, clock)
             for school in demo_data.SCHOOLS:
                 await handlers.create_school(school, uow, clock)
-            for policy in demo_data.POLICIES:
+            for policy in policies:
                 await handlers.set_region_policy(policy, uow, clock)
             await uow.commit()
     finally:
         await pool.close()
-    log.info("demo_data_loaded", regions=len(demo_data.REGIONS), policies=len(demo_data.POLICIES))
+    years = sorted({p.insurance_year for p in policies if p.demo_data})
+    log.info("demo_data_loaded", regions=len(demo_data.REGIONS), policies=len(policies), placed_years=years)
 
 
 async def setup(settings: Settings, *, demo: bool) -> None:

@@ -25,6 +25,7 @@ from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.common.proto_values import date_from_proto, range_from_proto, range_to_proto
 from services.common.settings import Settings
+from services.common.validation import element_refusal
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -133,7 +134,9 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
     async def CreateSchoolCollectiveOrder(
         self, request: pb.CreateSchoolCollectiveOrderRequest, context: Context
     ) -> pb.CreateSchoolCollectiveOrderResponse:
-        students = [orders.Student(s.resident_id_number, s.name) for s in request.students]
+        orders.check_student_count(len(request.students))  # before any student is looked at (R41)
+        # Each student answered alone, checked (and put in canonical form) before being read.
+        students = [_student(s) for s in request.students]
 
         async def action(uow: CollectionUnitOfWork) -> pb.CreateSchoolCollectiveOrderResponse:
             order, outcomes = await orders.create_school_order(
@@ -167,17 +170,18 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
         )
 
     async def record_refusal(self, method: str, request: Message | None, raw: bytes, error: DomainError) -> None:
-        """The call policy's hook for what the edge refuses: a refused notification is still stored (R21b),
-        and so is each notification of a refused batch."""
+        """The call policy's hook for what the edge refuses: a refused notification is still stored (R21b).
+        A batch the edge refuses whole (bytes that do not parse, more notifications than it takes) is one
+        refused request: one record, sampled from its first notification, and nothing per element (R41)."""
         if method == "NotifyPayment":
             notification = request if isinstance(request, pb.NotifyPaymentRequest) else None
             await notification_intake.record_edge_refusal(notification, raw, error, self._uow, self._clock)
         elif method == "NotifyPayments":
-            batch = request.notifications if isinstance(request, pb.NotifyPaymentsRequest) else None
-            if batch is None:
-                await notification_intake.record_edge_refusal(None, raw, error, self._uow, self._clock)
-            for notification in batch or ():
-                await notification_intake.record_edge_refusal(notification, b"", error, self._uow, self._clock)
+            batch = request if isinstance(request, pb.NotifyPaymentsRequest) else None
+            first = batch.notifications[0] if batch is not None and batch.notifications else None
+            await notification_intake.record_edge_refusal(
+                first, raw if batch is None else b"", error, self._uow, self._clock
+            )
 
     async def GetReceipt(self, request: pb.GetReceiptRequest, context: Context) -> pb.GetReceiptResponse:
         lookup = request.WhichOneof("lookup")
@@ -440,3 +444,8 @@ def _receipt_not_ready(order_id: str) -> FailedPrecondition:
         "缴费尚未完成,暂不能打印电子缴款凭证",
         metadata={"order_id": order_id},
     )
+
+
+def _student(ref: pb.StudentRef) -> orders.Student:
+    refusal = element_refusal(ref)
+    return orders.Student(ref.resident_id_number, ref.name, refusal)

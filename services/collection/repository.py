@@ -227,7 +227,7 @@ class CollectionRepository:
                    created_at)
                VALUES ($1, 'SUBSIDY', 'subsidy:' || $2::text, 0, $3, 'SUBSIDY', $4)""",
             uuid.UUID(payment_id),
-            uuid.UUID(item_id),
+            str(uuid.UUID(item_id)),  # `$2::text`: asyncpg sends a text parameter only from a str
             paid_at,
             now,
         )

@@ -56,6 +56,18 @@ def own_channel(identity: Identity, facts: CallFacts) -> Denial | None:
     )
 
 
+def own_refund(identity: Identity, refund_channel: str) -> Denial | None:
+    """A channel reports only on its own refunds (R35, R41: NotifyRefundResult). Which channel a refund
+    belongs to is known only once it is read, so the handler asks this with the refund's channel."""
+    if identity.kind is not K.CHANNEL or identity.name.upper() == refund_channel:
+        return None
+    return Denial(
+        "REFUND_NOT_OWN",
+        f"{identity} may only report the results of its own channel's refunds",
+        "支付渠道只能反馈本渠道的退费结果",
+    )
+
+
 def purpose(expected: str) -> Condition:
     """The enrollment check's purpose is bound to the caller's kind (R35)."""
 
@@ -106,13 +118,18 @@ _CHECKERS = (
     # The load test replays the tax bureau's pre-collection checks (benchmarks/workloads.py).
     Grant(K.LOADTEST, purpose("TAX_COLLECTION")),
 )
+# The load test plays the deadline-week mix (benchmarks/load_mix.py) as one identity: it registers its
+# own residents, looks up, orders and pays their items as the channels would, and reads the records. A
+# system admits it only where load-test callers are allowed (MEDINS_LOADTEST_CALLERS; not in production
+# unless set), checked before this table.
+_LOAD_TEST = Grant(K.LOADTEST)
 # What a payer does through a channel's app or the tax bureau's own desks.
 _PAYER_SIDE = _any(K.CHANNEL, K.TAX)
 
 RULES: Mapping[str, tuple[Grant, ...]] = {
     # Insurance bureau: registration and review.
     _REG + "RegisterResident": _any(K.REGISTRATION, K.OFFICER),
-    _REG + "BatchRegisterResidents": _any(K.REGISTRATION, K.OFFICER),
+    _REG + "BatchRegisterResidents": (*_any(K.REGISTRATION, K.OFFICER), _LOAD_TEST),
     _REG + "GetRegistrationBatch": _any(K.REGISTRATION, K.OFFICER),
     _REG + "ApproveRegistration": (Grant(K.OFFICER, own_officer_id),),
     _REG + "RejectRegistration": (Grant(K.OFFICER, own_officer_id),),
@@ -133,13 +150,13 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     _CHK + "CheckEnrollment": _CHECKERS,
     _CHK + "BatchCheckEnrollments": _CHECKERS,
     # Tax bureau: payers' side.
-    _COL + "ListPayableItems": _PAYER_SIDE,
-    _COL + "CreateOrder": _PAYER_SIDE,
+    _COL + "ListPayableItems": (*_PAYER_SIDE, _LOAD_TEST),
+    _COL + "CreateOrder": (*_PAYER_SIDE, _LOAD_TEST),
     _COL + "GetOrder": _PAYER_SIDE,
     _COL + "ListOrders": _PAYER_SIDE,
     _COL + "ReinitiateOrder": _PAYER_SIDE,
     _COL + "GetReceipt": _PAYER_SIDE,
-    _COL + "ListPaymentRecords": _PAYER_SIDE,
+    _COL + "ListPaymentRecords": (*_PAYER_SIDE, _LOAD_TEST),
     _COL + "LinkMinor": _PAYER_SIDE,
     _COL + "UnlinkMinor": _PAYER_SIDE,
     _COL + "ListLinkedMinors": _PAYER_SIDE,
@@ -150,7 +167,7 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     _COL + "RevokeDeductionAgreement": _PAYER_SIDE,
     _COL + "CreateSchoolCollectiveOrder": _any(K.TAX),
     # Only payment channels notify payments, each only for itself.
-    _COL + "NotifyPayment": (Grant(K.CHANNEL, own_channel),),
+    _COL + "NotifyPayment": (Grant(K.CHANNEL, own_channel), _LOAD_TEST),
     _COL + "NotifyPayments": (Grant(K.CHANNEL, own_channel),),
     # The insurance bureau's account system reports family account balances.
     _COL + "UpdateFamilyAccount": _any(K.REGISTRATION),
@@ -158,6 +175,7 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     _COL + "RequestRefund": _any(K.TAX, K.OPERATOR),
     _COL + "GetRefund": _any(K.TAX, K.OPERATOR),
     _COL + "ListRefunds": _any(K.TAX, K.OPERATOR),
+    # A channel reports only on its own refunds: checked once the refund is read (own_refund).
     _COL + "NotifyRefundResult": _any(K.CHANNEL),
     _COL + "ResolveRefund": _any(K.OPERATOR),
     _COL + "ImportChannelSettlement": (Grant(K.OPERATOR), Grant(K.CHANNEL, own_channel)),

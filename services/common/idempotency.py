@@ -130,5 +130,13 @@ async def idempotent(
         response.SerializeToString(deterministic=True),
     )
     named = person_trail.persons_named(request, response)
-    await person_trail.record(conn, key.caller, key.method, key.request_id, current_correlation_id(), named)
+    await person_trail.record(
+        conn,
+        key.caller,
+        key.method,
+        key.request_id,
+        current_correlation_id(),
+        named,
+        caller_note=person_trail.claimed_caller(request),
+    )
     return response

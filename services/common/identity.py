@@ -32,7 +32,8 @@ class CallerKind(enum.StrEnum):
     OFFICER = "officer"
     # An operator of the system (the `medins` CLI): refunds, reconciliation, lists and reports.
     OPERATOR = "operator"
-    # A load-test client: reads of the hot path only.
+    # A load-test client: plays the load mix (registers, orders, pays, checks, reads records), on
+    # systems that admit load-test callers only (Settings.admits_loadtest_callers).
     LOADTEST = "loadtest"
     # A health probe (Kubernetes' exec probes under mutual TLS, issue 24): health only, which any caller
     # the transport admits may ask; no RPC of the API grants it anything.

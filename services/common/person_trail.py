@@ -1,4 +1,5 @@
-"""The per-person trail (R35): who (the caller's identity) did what (RPC, request id) to whose record.
+"""The per-person trail (R35): who (the caller's authenticated identity, and beside it what the request
+said of who acts) did what (RPC, request id) to whose record.
 
 Written by services/common/idempotency.py for every mutating call, in the call's own transaction, so a
 change and its trail row commit or roll back together and a replayed request adds nothing. Whose record:
@@ -21,6 +22,9 @@ from google.protobuf.message import Message
 from services.common.db import Connection
 
 PERSON_FIELD_SUFFIX = "_id_number"
+# Fields in which a request says who acts (the protos' names): kept as a note beside the authenticated
+# caller, never in its place (R35, R41).
+CLAIMED_CALLER_FIELDS = ("caller_id", "officer_id", "requested_by")
 
 
 @dataclass(frozen=True)
@@ -65,20 +69,38 @@ def persons_named(*messages: Message) -> list[str]:
     return list(found)
 
 
+def claimed_caller(request: Message) -> str:
+    """What the request says of who acts, e.g. `officer_id=wang` ('' when it says nothing)."""
+    fields = request.DESCRIPTOR.fields_by_name
+    return " ".join(
+        f"{name}={getattr(request, name)}"
+        for name in CLAIMED_CALLER_FIELDS
+        if name in fields and isinstance(getattr(request, name), str) and getattr(request, name)
+    )
+
+
 async def record(
-    conn: Connection, caller: str, method: str, request_id: str, correlation_id: str, numbers: list[str]
+    conn: Connection,
+    caller: str,
+    method: str,
+    request_id: str,
+    correlation_id: str,
+    numbers: list[str],
+    caller_note: str = "",
 ) -> None:
-    """One trail row per person, in the caller's transaction."""
+    """One trail row per person, in the caller's transaction: the authenticated caller, and what the
+    request said of who acts as a note beside it."""
     if not numbers:
         return
     await conn.execute(
-        """INSERT INTO person_trail (resident_id_number, caller, method, request_id, correlation_id)
-           SELECT number, $2, $3, $4, $5 FROM unnest($1::text[]) AS number""",
+        """INSERT INTO person_trail (resident_id_number, caller, caller_note, method, request_id, correlation_id)
+           SELECT number, $2, $6, $3, $4, $5 FROM unnest($1::text[]) AS number""",
         numbers,
         caller,
         method,
         request_id,
         correlation_id,
+        caller_note,
     )
 
 
@@ -86,6 +108,7 @@ async def record(
 class TrailEntry:
     id: int
     caller: str
+    caller_note: str
     method: str
     request_id: str
     correlation_id: str
@@ -95,7 +118,7 @@ class TrailEntry:
 async def entries(conn: Connection, number: str, after_id: int, limit: int) -> list[TrailEntry]:
     """A person's trail, oldest first, from after `after_id`."""
     rows = await conn.fetch(
-        """SELECT id, caller, method, request_id, correlation_id, recorded_at FROM person_trail
+        """SELECT id, caller, caller_note, method, request_id, correlation_id, recorded_at FROM person_trail
            WHERE resident_id_number = $1 AND id > $2 ORDER BY id LIMIT $3""",
         number,
         after_id,

@@ -36,6 +36,7 @@ class PersonTrailServicer(pb_grpc.PersonTrailServiceServicer):
             entries=[
                 pb.PersonTrailEntry(
                     caller=e.caller,
+                    caller_note=e.caller_note,
                     method=e.method,
                     request_id=e.request_id,
                     correlation_id=e.correlation_id,

@@ -52,11 +52,21 @@ def mask(number: str) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
+SHAPE_RULE = ("must be 17 digits followed by a digit or X", "应为17位数字加1位数字或X")
+
+
+def canonical(raw: str) -> str:
+    """An ID number as it is stored and compared: the spaces around it dropped, x upper-cased. Applied
+    at the edge to every ID number field (R1, R34). A full-width digit is not read as a digit: R41
+    names it a bad value, answered (for a batch, per element) with what to type instead."""
+    return raw.strip().upper()
+
+
 def parse_resident_id(raw: str, *, today: dt.date, field: str = "resident_id_number") -> ResidentId:
     """Validates an ID number; raises INVALID_ARGUMENT naming the field and why (R1)."""
-    number = raw.strip().upper()
+    number = canonical(raw)
     if not _SHAPE.fullmatch(number):
-        raise _invalid(field, number, "must be 17 digits followed by a digit or X", "应为17位数字加1位数字或X")
+        raise _invalid(field, number, *SHAPE_RULE)
     try:
         birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
@@ -70,9 +80,12 @@ def parse_resident_id(raw: str, *, today: dt.date, field: str = "resident_id_num
     return ResidentId(number=number, birth_date=birth)
 
 
+INVALID_RESIDENT_ID = "INVALID_RESIDENT_ID"
+
+
 def _invalid(field: str, number: str, why: str, why_zh: str) -> InvalidArgument:
     return InvalidArgument(
-        "INVALID_RESIDENT_ID",
+        INVALID_RESIDENT_ID,
         f"{field} {mask(number)} {why}",
         f"身份证号码{mask(number)}无效:{why_zh}",
         field=field,

@@ -192,6 +192,14 @@ class Settings(BaseSettings):
     # The caller of every call while TLS is off: nothing is authenticated then, so by default a
     # development identity that may call everything; set e.g. "hospital:h1" to try the rules out.
     local_identity: str = "local:development"
+    # Whether callers of the loadtest kind are admitted (they play the load mix, payments included, as
+    # one identity). Unset: yes, except in production, where a system that is load-tested (a staging
+    # system shaped like production) says so explicitly.
+    loadtest_callers: bool | None = None
+
+    @property
+    def admits_loadtest_callers(self) -> bool:
+        return self.loadtest_callers if self.loadtest_callers is not None else self.environment != "production"
 
     @model_validator(mode="after")
     def check_tls(self) -> Settings:

@@ -89,13 +89,19 @@ def identity_from_auth_context(auth: Mapping[str, Iterable[bytes]]) -> Identity 
 class Callers:
     """Who is calling: the certificate's identity with TLS on, the local identity with it off."""
 
-    def __init__(self, *, tls: bool, local: Identity) -> None:
+    def __init__(self, *, tls: bool, local: Identity, loadtest: bool = True) -> None:
         self.tls = tls
         self._local = local
+        # Whether load-test callers are admitted on this system (Settings.admits_loadtest_callers).
+        self.loadtest = loadtest
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Callers:
-        return cls(tls=settings.tls_required, local=parse_identity(settings.local_identity))
+        return cls(
+            tls=settings.tls_required,
+            local=parse_identity(settings.local_identity),
+            loadtest=settings.admits_loadtest_callers,
+        )
 
     def of(self, context: Any) -> Identity | None:
         """`context` is the call's grpc.aio.ServicerContext."""

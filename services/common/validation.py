@@ -5,12 +5,17 @@ before any handler runs. A field without rules gets the defaults of its type.
 The plan of each message type is compiled once from its descriptor; checking a request then walks only
 the fields that are set. Errors name the field and the rule and never echo the value: a hostile value
 stays out of trailers and logs.
+
+The one change the edge makes to a request: ID numbers are put in their canonical form first (spaces
+around them dropped, x upper-cased: resident_id.canonical), so every handler, request id and trail sees
+the number as stored. A full-width digit is refused, saying to type it in half-width (R41).
+
+A batch whose elements are answered alone (each_answered_alone) is checked here for its size only; the
+handler asks `element_refusal` for each element.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,101 +25,13 @@ from google.protobuf.message import Message
 from medins.common.v1 import field_rules_pb2
 
 from services.common.errors import FieldViolation, InvalidArgument
+from services.common.text_rules import CANONICAL, ID, TEXT, Canonical, Problem, text_problem
 
 DEFAULT_STRING_LEN = 256
 DEFAULT_BYTES_LEN = 64 * 1024
 DEFAULT_MAX_ITEMS = 100
 # A request with more wrong fields than this is reported with the first ones only: trailers stay small.
 MAX_VIOLATIONS = 10
-
-CharClass = int
-TEXT = field_rules_pb2.CHAR_CLASS_TEXT
-NAME = field_rules_pb2.CHAR_CLASS_NAME
-ID = field_rules_pb2.CHAR_CLASS_ID
-CODE = field_rules_pb2.CHAR_CLASS_CODE
-DIGITS = field_rules_pb2.CHAR_CLASS_DIGITS
-DOCUMENT_NUMBER = field_rules_pb2.CHAR_CLASS_DOCUMENT_NUMBER
-
-_ASCII_CLASSES: dict[CharClass, tuple[re.Pattern[str], str, str]] = {
-    ID: (
-        re.compile(r"[A-Za-z0-9._:/+=@-]*"),
-        "ASCII letters, digits and - _ . : / + = @",
-        "字母、数字及 - _ . : / + = @",
-    ),
-    CODE: (re.compile(r"[A-Za-z0-9_-]*"), "ASCII letters, digits, - and _", "字母、数字、- 和 _"),
-    DIGITS: (re.compile(r"[0-9]*"), "ASCII digits", "半角数字"),
-    DOCUMENT_NUMBER: (re.compile(r"[A-Za-z0-9 ]*"), "ASCII letters and digits", "半角字母和数字"),
-}
-_NAME_PUNCTUATION = frozenset(" ·・.'-()（）")
-# Control (Cc), surrogate (Cs), private-use (Co) characters and line/paragraph separators.
-_NEVER = frozenset({"Cc", "Cs", "Co", "Zl", "Zp"})
-
-
-@dataclass(frozen=True)
-class Problem:
-    """What is wrong with one value: a stable reason and the description in English and Chinese."""
-
-    reason: str
-    description: str
-    description_zh: str
-    metadata: dict[str, str]
-
-
-def text_problem(value: str, chars: CharClass, max_len: int) -> Problem | None:
-    """The first rule `value` breaks, or None. Shared by the request validator and the channel
-    notification parsers, so a channel's transaction id obeys the same rules as a request's id."""
-    if len(value) > max_len:
-        return Problem(
-            "FIELD_TOO_LONG",
-            f"is {len(value)} characters long, at most {max_len} are allowed",
-            f"长度为{len(value)},最多允许{max_len}个字符",
-            {"max_length": str(max_len), "length": str(len(value))},
-        )
-    if not (value.isascii() and value.isprintable()):
-        problem = _control_character(value)
-        if problem is not None:
-            return problem
-    if chars in _ASCII_CLASSES:
-        return None if _ASCII_CLASSES[chars][0].fullmatch(value) else _not_allowed(value, chars)
-    if chars == NAME:
-        return _name_problem(value)
-    return None
-
-
-def _control_character(value: str) -> Problem | None:
-    for position, char in enumerate(value):
-        if unicodedata.category(char) in _NEVER:
-            return Problem(
-                "CONTROL_CHARACTER",
-                f"contains a control character or unpaired surrogate (U+{ord(char):04X}) at position {position}",
-                f"第{position + 1}个字符是控制字符或无效字符",
-                {"position": str(position), "code_point": f"U+{ord(char):04X}"},
-            )
-    return None
-
-
-def _name_problem(value: str) -> Problem | None:
-    for position, char in enumerate(value):
-        if not (unicodedata.category(char)[0] in "LMN" or char in _NAME_PUNCTUATION):
-            return Problem(
-                "INVALID_CHARACTERS",
-                f"may contain letters, digits, spaces and · . ' - ( ) only; position {position} is not one",
-                f"只能包含文字、数字、空格及 · . ' - ( ),第{position + 1}个字符不符合",
-                {"position": str(position)},
-            )
-    return None
-
-
-def _not_allowed(value: str, chars: CharClass) -> Problem:
-    pattern, allowed, allowed_zh = _ASCII_CLASSES[chars]
-    position = next(i for i, c in enumerate(value) if not pattern.fullmatch(c))
-    return Problem(
-        "INVALID_CHARACTERS",
-        f"may contain {allowed} only; position {position} is not one",
-        f"只能包含{allowed_zh},第{position + 1}个字符不符合",
-        {"position": str(position)},
-    )
-
 
 # -- compiled plans ---------------------------------------------------------------------------------
 
@@ -130,6 +47,7 @@ class _FieldPlan:
     max_items: int
     check: ValueCheck
     has_presence: bool
+    canonical: Canonical | None = None
 
 
 _PLANS: dict[str, list[_FieldPlan]] = {}
@@ -140,6 +58,11 @@ def _rules(field: FieldDescriptor) -> field_rules_pb2.FieldRules:
     if options.HasExtension(field_rules_pb2.rules):
         return options.Extensions[field_rules_pb2.rules]
     return field_rules_pb2.FieldRules()
+
+
+def max_items(field: FieldDescriptor) -> int:
+    """The most elements a repeated field accepts (its rule, or the default)."""
+    return _rules(field).max_items or DEFAULT_MAX_ITEMS
 
 
 def _plan(descriptor: Descriptor | Any) -> list[_FieldPlan]:
@@ -158,9 +81,10 @@ def _field_plan(field: FieldDescriptor) -> _FieldPlan:
         name=field.name,
         repeated=repeated,
         is_map=is_map,
-        max_items=rules.max_items or DEFAULT_MAX_ITEMS,
+        max_items=max_items(field),
         check=_nothing if rules.each_answered_alone else _value_check(field, rules),
         has_presence=field.has_presence and not repeated,
+        canonical=CANONICAL.get(rules.chars) if field.type == FieldDescriptor.TYPE_STRING else None,
     )
 
 
@@ -257,6 +181,8 @@ def _walk(message: Message, prefix: str) -> Violations:
             continue
         value = getattr(message, plan.name)
         path = prefix + plan.name
+        if plan.canonical is not None:
+            value = _put_canonical(message, plan, value)
         if not plan.repeated:
             yield from plan.check(value, path)
             continue
@@ -284,6 +210,21 @@ def _walk(message: Message, prefix: str) -> Violations:
             yield from plan.check(element, f"{path}[{index}]")
 
 
+def _put_canonical(message: Message, plan: _FieldPlan, value: Any) -> Any:
+    """The field's value in canonical form, written back into the request when it changed."""
+    assert plan.canonical is not None
+    if not plan.repeated:
+        fixed = plan.canonical(value)
+        if fixed != value:
+            setattr(message, plan.name, fixed)
+        return fixed
+    for index, element in enumerate(value):
+        fixed = plan.canonical(element)
+        if fixed != element:
+            value[index] = fixed
+    return value
+
+
 def _map_key(key: object, path: str) -> Violations:
     if isinstance(key, str):
         problem = text_problem(key, ID, DEFAULT_STRING_LEN)
@@ -293,13 +234,26 @@ def _map_key(key: object, path: str) -> Violations:
 
 def validate(request: Message) -> None:
     """Raises INVALID_ARGUMENT naming every field (up to MAX_VIOLATIONS) that breaks its rules."""
+    refusal = _refusal(_walk(request, ""))
+    if refusal is not None:
+        raise refusal
+
+
+def element_refusal(element: Message, prefix: str = "") -> InvalidArgument | None:
+    """What one element of a batch answered alone (each_answered_alone) is refused for, its fields put
+    in canonical form first; None when it keeps every rule. Its fields are named `prefix` + the path
+    inside the element (R9 over R34, R41: the element's result names the element and the field)."""
+    return _refusal(_walk(element, prefix))
+
+
+def _refusal(violations: Violations) -> InvalidArgument | None:
     found: list[tuple[str, Problem]] = []
-    for violation in _walk(request, ""):
+    for violation in violations:
         found.append(violation)
         if len(found) == MAX_VIOLATIONS:
             break
     if not found:
-        return
+        return None
     path, first = found[0]
     error = InvalidArgument(
         first.reason,
@@ -309,7 +263,7 @@ def validate(request: Message) -> None:
         metadata={"field": path, **first.metadata},
     )
     error.violations = tuple(FieldViolation(p, f"{p} {problem.description}") for p, problem in found)
-    raise error
+    return error
 
 
 def malformed_request(type_name: str) -> InvalidArgument:

@@ -1,18 +1,23 @@
-"""The audit log of checks: who asked about whom, when, and why.
+"""The audit log of checks: who asked about whom, when, and why (R35).
 
-Written in batches (COPY) a fraction of a second after the answer, so the hot read path costs no
-write per call. If the audit table cannot be written for long (backlog above a bound), checks are
-refused: nobody may look a person up without the lookup being recorded.
+Who is the caller's authenticated identity (its certificate); the caller_id a request carries is kept
+beside it as a note, never in its place (R41).
+
+Every check is recorded before it is answered: `record` returns once the record is committed, so a
+service killed at any moment has answered no lookup it has not recorded. Records of concurrent checks
+are committed together (group commit): while one COPY is in flight the next checks queue up, and one
+COPY writes them all, so the cost per check is one round trip under light load and a share of one
+under heavy load. When the records cannot be written, the checks are refused (AUDIT_UNAVAILABLE):
+nobody may look a person up without the lookup being recorded.
 
 No record can switch auditing off: caller ids are checked at the edge (R34), and should a record still
 be refused by the database, the batch is written row by row, the refused record is isolated (written
-with its text fields escaped, or else reported and dropped) and every other record is written.
+with its text fields escaped, or else that one check is refused) and every other record is written.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 
 import asyncpg
@@ -23,72 +28,107 @@ from services.common.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 
-MAX_BACKLOG = 200_000
-COLUMNS = ["checked_at", "caller_id", "purpose", "resident_id_numbers", "correlation_id"]
-AuditRow = tuple[dt.datetime, str, str, list[str], str]
+# Checks waiting for their records at once; beyond it a check is refused rather than queued.
+MAX_WAITING = 20_000
+COLUMNS = ["checked_at", "caller", "caller_note", "purpose", "resident_id_numbers", "correlation_id"]
+AuditRow = tuple[dt.datetime, str, str, str, list[str], str]
 # What the database refuses in a record's values (bad encoding, NUL): the record is at fault, not the
 # connection, so it is isolated instead of blocking the batch.
 _RECORD_FAULTS = (asyncpg.DataError, UnicodeError, ValueError, TypeError)
+Waiting = list[tuple[AuditRow, "asyncio.Future[None]"]]
+
+
+def _unavailable() -> Unavailable:
+    return Unavailable(
+        "AUDIT_UNAVAILABLE",
+        "the audit log cannot be written; checks are paused",
+        "审计日志暂不可用,查询暂停服务",
+    )
 
 
 class AuditLog:
-    def __init__(self, flush_seconds: float = 0.2) -> None:
-        self._rows: list[AuditRow] = []
-        self._flush_seconds = flush_seconds
-        self._pool: Pool | None = None
+    def __init__(self) -> None:
+        self._waiting: Waiting = []
+        self._wake = asyncio.Event()
+        self._running = False
 
-    def record(self, at: dt.datetime, caller_id: str, purpose: str, numbers: list[str], correlation_id: str) -> None:
-        if len(self._rows) >= MAX_BACKLOG:
-            raise Unavailable(
-                "AUDIT_UNAVAILABLE",
-                "the audit log cannot be written; checks are paused",
-                "审计日志暂不可用,查询暂停服务",
-            )
-        self._rows.append((at, caller_id, purpose, numbers, correlation_id))
+    async def record(
+        self, at: dt.datetime, caller: str, caller_note: str, purpose: str, numbers: list[str], correlation_id: str
+    ) -> None:
+        """Returns once the check's record is committed; raises AUDIT_UNAVAILABLE when it cannot be."""
+        if not self._running or len(self._waiting) >= MAX_WAITING:
+            raise _unavailable()
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(((at, caller, caller_note, purpose, numbers, correlation_id), written))
+        self._wake.set()
+        # A check cancelled while it waits cancels only its wait: its record is in the batch all the same.
+        await written
 
     async def run(self, pool: Pool, stop: asyncio.Event) -> None:
-        """Flushes every `flush_seconds` until stopped, then once more."""
-        self._pool = pool
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._flush_seconds)
-            await self.flush()
-        # Also when the stop came before the first wait: nothing recorded is left unwritten.
-        await self.flush()
-
-    async def flush(self) -> None:
-        if not self._rows or self._pool is None:
-            return
-        rows, self._rows = self._rows, []
+        """Writes what checks wait for until stopped, then what is still waiting."""
+        self._running = True
+        stopping = asyncio.create_task(stop.wait())
         try:
-            async with self._pool.acquire() as conn:
-                try:
-                    await _copy(conn, rows)
-                except _RECORD_FAULTS:
-                    await self._write_one_by_one(conn, rows)
-        except Exception as exc:
-            self._rows = rows + self._rows
-            log.warning("audit_flush_failed", pending=len(self._rows), error=type(exc).__name__)
+            while not (stop.is_set() and not self._waiting):
+                if not self._waiting:
+                    woken = asyncio.create_task(self._wake.wait())
+                    await asyncio.wait([woken, stopping], return_when=asyncio.FIRST_COMPLETED)
+                    woken.cancel()
+                self._wake.clear()
+                batch, self._waiting = self._waiting, []
+                if batch:
+                    await self._write(pool, batch)
+        finally:
+            self._running = False
+            stopping.cancel()
+            for _, written in self._waiting:
+                if not written.done():
+                    written.set_exception(_unavailable())
+            self._waiting = []
 
-    async def _write_one_by_one(self, conn: Connection, rows: list[AuditRow]) -> None:
+    async def _write(self, pool: Pool, batch: Waiting) -> None:
+        try:
+            async with pool.acquire() as conn:
+                try:
+                    await _copy(conn, [row for row, _ in batch])
+                    _settle(batch)
+                except _RECORD_FAULTS:
+                    await self._write_one_by_one(conn, batch)
+        except Exception as exc:
+            log.warning("audit_write_failed", checks=len(batch), error=type(exc).__name__)
+            _settle(batch, _unavailable())
+
+    async def _write_one_by_one(self, conn: Connection, batch: Waiting) -> None:
         """Some record of the batch was refused: write each alone, isolating the ones at fault."""
-        for index, row in enumerate(rows):
+        for row, written in batch:
             try:
                 await _copy(conn, [row])
             except _RECORD_FAULTS as exc:
-                await self._isolate(conn, row, exc)
-            except Exception:
-                # The connection, not the record: keep the rest pending for the next flush.
-                self._rows = rows[index:] + self._rows
-                raise
+                _settle([(row, written)], await _isolate(conn, row, exc))
+            else:
+                _settle([(row, written)])
 
-    async def _isolate(self, conn: Connection, row: AuditRow, exc: Exception) -> None:
-        escaped = _escaped(row)
-        try:
-            await _copy(conn, [escaped])
-            log.warning("audit_record_isolated", written="escaped", error=type(exc).__name__, caller_id=escaped[1])
-        except _RECORD_FAULTS as again:
-            log.error("audit_record_dropped", error=type(again).__name__, caller_id=escaped[1][:64])
+
+def _settle(batch: Waiting, error: Exception | None = None) -> None:
+    for _, written in batch:
+        if written.done():
+            continue
+        if error is None:
+            written.set_result(None)
+        else:
+            written.set_exception(error)
+
+
+async def _isolate(conn: Connection, row: AuditRow, exc: Exception) -> Exception | None:
+    """Writes the record escaped; the error its check gets if even that is refused."""
+    escaped = _escaped(row)
+    try:
+        await _copy(conn, [escaped])
+    except _RECORD_FAULTS as again:
+        log.error("audit_record_refused", error=type(again).__name__, caller=escaped[1][:64])
+        return _unavailable()
+    log.warning("audit_record_isolated", written="escaped", error=type(exc).__name__, caller_note=escaped[2])
+    return None
 
 
 async def _copy(conn: Connection, rows: list[AuditRow]) -> None:
@@ -97,8 +137,8 @@ async def _copy(conn: Connection, rows: list[AuditRow]) -> None:
 
 def _escaped(row: AuditRow) -> AuditRow:
     """The record with every text field cut to a sane length and its unstorable characters escaped."""
-    at, caller, purpose, numbers, correlation_id = row
-    return (at, _text(caller), _text(purpose), [_text(n) for n in numbers], _text(correlation_id))
+    at, caller, note, purpose, numbers, correlation_id = row
+    return (at, _text(caller), _text(note), _text(purpose), [_text(n) for n in numbers], _text(correlation_id))
 
 
 def _text(value: str) -> str:

@@ -12,15 +12,21 @@ from medins.enrollment.v1 import enrollment_check_service_pb2_grpc as pb_grpc
 
 from services.common.clock import Clock
 from services.common.db import Database
-from services.common.errors import DomainError, InvalidArgument, required
+from services.common.errors import DomainError, InvalidArgument
+from services.common.grpc_errors import clip
+from services.common.identity import current_caller
 from services.common.logs import current_correlation_id
 from services.common.proto_values import date_to_proto, enum_from_proto, range_to_proto, timestamp
 from services.common.resident_id import parse_resident_id
+from services.common.validation import element_refusal
 from services.enrollment.audit import AuditLog
 from services.enrollment.domain.check import MAX_BATCH, CheckAnswer, CheckPurpose, CheckStatus, answer, for_purpose
 from services.enrollment.repository import CheckRepository
 
 Context = grpc.aio.ServicerContext[Any, Any]
+# A refused target's number is echoed in its result as sent up to the field's length; longer, cut and
+# masked (R34).
+MAX_ECHO = 32
 
 
 class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
@@ -38,10 +44,10 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
 
     async def CheckEnrollment(self, request: pb.CheckEnrollmentRequest, context: Context) -> pb.CheckEnrollmentResponse:
         now = self._clock.now()
-        caller, purpose = _caller(request.caller_id, request.purpose)
+        purpose = _purpose(request.purpose)
         number, year = _target(request.target, now.date(), "target")
         doc = await self._reads.doc(number)
-        self._audit.record(now, caller, purpose.value, [number], current_correlation_id())
+        await self._audit.record(now, *_callers(request.caller_id), purpose.value, [number], current_correlation_id())
         result = _result_proto(for_purpose(answer(number, year, doc), purpose))
         return pb.CheckEnrollmentResponse(result=result, as_of_time=timestamp(now))
 
@@ -49,7 +55,7 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
         self, request: pb.BatchCheckEnrollmentsRequest, context: Context
     ) -> pb.BatchCheckEnrollmentsResponse:
         now = self._clock.now()
-        caller, purpose = _caller(request.caller_id, request.purpose)
+        purpose = _purpose(request.purpose)
         if not request.targets:
             raise InvalidArgument("FIELD_REQUIRED", "targets must not be empty", "查询对象不能为空", field="targets")
         if len(request.targets) > MAX_BATCH:
@@ -62,19 +68,24 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
             )
         checked: list[tuple[str, int] | DomainError] = []
         for i, target in enumerate(request.targets):
+            # Each target is answered alone (R41): one breaking a field rule gets its error in its place.
+            refusal = element_refusal(target, f"targets[{i}].")
+            if refusal is not None:
+                checked.append(refusal)
+                continue
             try:
                 checked.append(_target(target, now.date(), f"targets[{i}]"))
             except DomainError as error:
                 checked.append(error)
         numbers = sorted({c[0] for c in checked if isinstance(c, tuple)})
         docs = await self._reads.docs(numbers) if numbers else {}
-        self._audit.record(now, caller, purpose.value, numbers, current_correlation_id())
+        await self._audit.record(now, *_callers(request.caller_id), purpose.value, numbers, current_correlation_id())
         results = []
         for i, item in enumerate(checked):
             if isinstance(item, DomainError):
                 results.append(
                     pb.EnrollmentCheckResult(
-                        resident_id_number=request.targets[i].resident_id_number,
+                        resident_id_number=_echo(request.targets[i].resident_id_number),
                         error=common_pb2.ItemError(
                             reason=item.reason, field=item.field or "", message=item.message_zh, metadata=item.metadata
                         ),
@@ -86,11 +97,20 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
         return pb.BatchCheckEnrollmentsResponse(results=results, as_of_time=timestamp(now))
 
 
-def _caller(caller_id: str, purpose: int) -> tuple[str, CheckPurpose]:
-    caller = required(caller_id, "caller_id", "调用方")
+def _echo(number: str) -> str:
+    return number if len(number) <= MAX_ECHO else clip(number, MAX_ECHO)
+
+
+def _callers(caller_id: str) -> tuple[str, str]:
+    """Who asks, as audited (R35, R41): the authenticated identity, and the caller_id the request gives
+    as a note beside it (optional; never in the identity's place)."""
+    return str(current_caller()), caller_id.strip()
+
+
+def _purpose(purpose: int) -> CheckPurpose:
     found = enum_from_proto(CheckPurpose, pb.CheckPurpose, purpose, prefix="CHECK_PURPOSE_", field="purpose")
     assert found is not None
-    return caller, found
+    return found
 
 
 def _target(target: pb.CheckTarget, today: dt.date, field: str) -> tuple[str, int]:

@@ -18,6 +18,7 @@ from services.common.proto_values import (
     range_to_proto,
     timestamp,
 )
+from services.common.validation import element_refusal
 from services.registration.domain import batch
 from services.registration.domain.model import (
     DEFAULT_REVIEW_GRACE_DAYS,
@@ -72,7 +73,10 @@ def evidence(items: Iterable[pb.Evidence], field: str = "evidence") -> tuple[Evi
 
 
 def batch_row(row: pb.RegistrationRow) -> batch.Row:
-    """A template row; a bad category or evidence kind becomes that row's error, not the call's."""
+    """A template row; a field breaking its rule, a bad category or evidence kind becomes that row's
+    error, not the call's (R9 over R34). The row is put in canonical form first, so a resubmission of the
+    same file matches its fingerprint whatever width its digits were typed in."""
+    refusal = element_refusal(row)
     parsed_category: Category | DomainError
     parsed_evidence: tuple[Evidence, ...] | DomainError
     try:
@@ -93,6 +97,7 @@ def batch_row(row: pb.RegistrationRow) -> batch.Row:
         category=parsed_category,
         evidence=parsed_evidence,
         fingerprint=batch.row_fingerprint(row.SerializeToString(deterministic=True)),
+        refusal=refusal,
     )
 
 

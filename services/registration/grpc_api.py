@@ -14,6 +14,7 @@ from services.common.errors import NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.registration import convert
+from services.registration.domain.batch import check_row_count
 from services.registration.domain.model import EnrollmentState, Region, School
 from services.registration.handlers import administration, external, review, stop
 from services.registration.handlers.batch import register_batch
@@ -52,6 +53,7 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
     async def BatchRegisterResidents(
         self, request: pb.BatchRegisterResidentsRequest, context: Context
     ) -> pb.BatchRegisterResidentsResponse:
+        check_row_count(len(request.rows))  # before any row is looked at (R41)
         rows = [convert.batch_row(row) for row in request.rows]
 
         async def action(uow: RegistrationUnitOfWork) -> pb.BatchRegisterResidentsResponse:

@@ -23,7 +23,7 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
     await remove_leftovers()
     stack = Stack("e2e")
     await create_stack(stack)
-    await load_demo_data(stack.settings())
+    await load_demo_data(stack.settings(), START.date())
     running = System(stack, Path(tmp_path_factory.mktemp("e2e")), metrics=True)
     running.set_clock(START)
     running.start_all()

@@ -68,10 +68,15 @@ def say(message: str) -> None:
 
 @asynccontextmanager
 async def own_system(
-    name: str, workdir: Path, *, replicas: int = 1, stack: FleetStack | None = None
+    name: str,
+    workdir: Path,
+    *,
+    replicas: int = 1,
+    stack: FleetStack | None = None,
+    only: Sequence[str] | None = None,
 ) -> AsyncIterator[System]:
     """A whole system on a stack of its own (`stack`, or a fleet stack named `name`), stopped and
-    dropped afterwards."""
+    dropped afterwards; `only` these processes (and their replicas) when given."""
     await remove_leftovers()
     stack = stack or FleetStack(name)
     await create_stack(stack)
@@ -80,7 +85,11 @@ async def own_system(
     # two replicas of eleven processes with the default pools of 10 would take all of it.
     system.env.update({"MEDINS_DB_POOL_MIN": "1", "MEDINS_DB_POOL_MAX": "2" if replicas > 1 else "4"})
     system.set_clock(START)
-    system.start_all()
+    if only is None:
+        system.start_all()
+    for process in only or ():
+        for instance in system.instances(process):
+            system.start(instance)
     try:
         await system.wait_ready(timeout=120)
         say(f"{name}: {len(system.processes)} processes ready")

@@ -1,5 +1,6 @@
-"""SPEC scenario 8 (R9): a school submits 10,000 students with 50 bad rows through the template CLI;
-9,950 are registered, the 50 get reasons, and the same file again creates nothing."""
+"""SPEC scenario 8 (R9, R41): a school submits 10,000 students with 50 bad rows through the template CLI;
+9,950 are registered, the 50 get reasons (a bad character in a row is that row's result, never the
+batch's), and the same file again creates nothing."""
 
 from __future__ import annotations
 
@@ -30,33 +31,59 @@ def student_id(i: int) -> str:
     return body + check_character(body)
 
 
+# Full-width digits, as a Chinese input method types them in full-width mode (issue 17, R41: a bad value
+# of its row, answered with what to type instead).
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+def _bad_row(kind: int, row: int, number: str, already_enrolled: list[str], used: int) -> dict[str, str]:
+    """The fields that make one row bad, with the reason expected (the kinds a school's file holds)."""
+    return [
+        lambda: {"typed": number[:-1] + ("0" if number[-1] != "0" else "1"), "reason": "INVALID_RESIDENT_ID"},
+        lambda: {"typed": f"{number[:6]} {number[6:]}", "reason": "INVALID_RESIDENT_ID"},  # found at the edge
+        lambda: {"typed": number.translate(FULL_WIDTH), "reason": "INVALID_RESIDENT_ID"},  # found at the edge
+        lambda: {"typed": _impossible_birth_date(row), "reason": "INVALID_RESIDENT_ID"},  # found by the domain
+        lambda: {"name": f"学生#{row}", "reason": "INVALID_CHARACTERS"},
+        lambda: {"name": "学" * 65, "reason": "FIELD_TOO_LONG"},
+        lambda: {"name": "", "reason": "FIELD_REQUIRED"},
+        lambda: {"phone": "1390013900", "reason": "INVALID_PHONE"},
+        lambda: {"category": "非从业居民", "reason": "EVIDENCE_MISSING"},  # needs the household register
+        lambda: {"typed": student_id(row - 1), "reason": "DUPLICATE_IN_BATCH"},  # same chunk of 2,000
+        lambda: {"school": "NO-SUCH-SCHOOL", "reason": "SCHOOL_NOT_FOUND"},
+        lambda: {"typed": already_enrolled[used], "reason": "DUPLICATE_ENROLLMENT"},
+        lambda: {"category": "学生", "reason": "UNKNOWN_CATEGORY"},  # refused by the CLI before sending
+    ][kind]()
+
+
+BAD_KINDS = 13
+
+
+def _impossible_birth_date(row: int) -> str:
+    body = f"34081120030230{row % 1000:03d}"
+    return body + check_character(body)
+
+
 def build_file(already_enrolled: list[str]) -> tuple[str, dict[int, str]]:
-    """The CSV (Chinese template headers) and the reason expected for each bad row."""
+    """The CSV (Chinese template headers) and the reason expected for each of its 50 bad rows, spread
+    through the file: wrong checksums, a space inside the number, full-width digits, an impossible
+    birth date, a bad character, an over-long or missing name, a short phone, missing evidence, a
+    duplicate in the batch, an unknown school, an enrollment elsewhere and an unknown category."""
     bad: dict[int, str] = {}
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["序号", "身份证号码", "姓名", "手机号码", "医保区划", "学校代码", "参保身份", "材料"])
+    duplicates_elsewhere = 0
     for row in range(1, STUDENTS + 1):
-        number, name, phone, school, category = student_id(row), f"学生{row}", "13900139000", SCHOOL, "高校大学生"
-        kind = row % 200  # 50 bad rows, spread through the file
-        if kind == 7 and row <= 2000:
-            number, bad[row] = number[:-1] + ("0" if number[-1] != "0" else "1"), "INVALID_RESIDENT_ID"
-        elif kind == 7 and row <= 4000:
-            body = f"34081120030230{row % 1000:03d}"
-            number, bad[row] = body + check_character(body), "INVALID_RESIDENT_ID"
-        elif kind == 7 and row <= 5000:
-            name, bad[row] = "", "FIELD_REQUIRED"
-        elif kind == 7 and row <= 6000:
-            phone, bad[row] = "1390013900", "INVALID_PHONE"
-        elif kind == 7 and row <= 7000:
-            number, bad[row] = student_id(row - 1), "DUPLICATE_IN_BATCH"  # same chunk of 2,000
-        elif kind == 7 and row <= 8000:
-            school, bad[row] = "NO-SUCH-SCHOOL", "SCHOOL_NOT_FOUND"
-        elif kind == 7 and row <= 9000:
-            number, bad[row] = already_enrolled[len([r for r in bad if r > 8000])], "DUPLICATE_ENROLLMENT"
-        elif kind == 7:
-            category, bad[row] = "学生", "UNKNOWN_CATEGORY"
-        writer.writerow([row, number, name, phone, "", school, category, ""])
+        number = student_id(row)
+        fields = {"typed": number, "name": f"学生{row}", "phone": "13900139000", "school": SCHOOL}
+        fields["category"] = "高校大学生"
+        if row % 200 == 7:  # 50 bad rows
+            kind = len(bad) % BAD_KINDS
+            fields |= _bad_row(kind, row, number, already_enrolled, duplicates_elsewhere)
+            duplicates_elsewhere += fields["reason"] == "DUPLICATE_ENROLLMENT"
+            bad[row] = fields["reason"]
+        f = fields
+        writer.writerow([row, f["typed"], f["name"], f["phone"], "", f["school"], f["category"], ""])
     return out.getvalue(), bad
 
 
@@ -101,7 +128,7 @@ async def test_scenario_8_ten_thousand_students_fifty_bad_rows_and_a_resubmissio
     for number in elsewhere:  # already enrolled as residents of Yili
         await registration.RegisterResident(register(number, region="654000"))
     text, bad = build_file(elsewhere)
-    assert len(bad) == 50
+    assert len(bad) == 50 and len(set(bad.values())) == 10
     source = tmp_path / "students.csv"
     source.write_text(text, encoding="utf-8")
 
@@ -114,12 +141,20 @@ async def test_scenario_8_ten_thousand_students_fifty_bad_rows_and_a_resubmissio
     assert all(r["message"] for r in refused.values())
     assert sum(r["outcome"] == "REGISTERED" for r in rows) == 9_950
     assert await enrollment_count(system) == 9_950
+    full_width = [r for r in refused.values() if "全角" in r["message"]]
+    assert len(full_width) == 4, "a full-width digit is answered with what to type instead"
 
     summary = await registration.GetRegistrationBatch(
         reg.GetRegistrationBatchRequest(batch_id=BATCH, refused_only=True)
     )
-    assert (summary.row_count, summary.accepted_count, summary.refused_count) == (9_995, 9_950, 45)
-    assert len(summary.results) == 45  # the 5 unknown categories were refused by the CLI before sending
+    by_cli = sum(reason == "UNKNOWN_CATEGORY" for reason in bad.values())  # refused before sending
+    sent_refused = 50 - by_cli
+    assert (summary.row_count, summary.accepted_count, summary.refused_count) == (
+        STUDENTS - by_cli,
+        9_950,
+        sent_refused,
+    )
+    assert len(summary.results) == sent_refused
 
     events_before = await registered_events_for_school(system)
     assert events_before == 9_950

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 from medins.common.v1 import common_pb2
 from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
@@ -10,7 +12,7 @@ from tests.e2e.clients import EnrollmentClient, RegistrationClient
 from tests.e2e.requests import register
 from tests.e2e.system import System
 from tests.factories import unique_resident_id
-from tests.support import eventually, refused
+from tests.support import refused
 
 
 def target(number: str, year: int = 0) -> chk.CheckTarget:
@@ -62,32 +64,46 @@ async def test_a_batch_answers_each_target_in_order_with_errors_per_item(
 ) -> None:
     known = unique_resident_id()
     await registration.RegisterResident(register(known))
-    targets = [target(unique_resident_id()) for _ in range(997)] + [
-        target(known),
-        target("12345"),
-        target(known[:-1] + "Y"),
-    ]
+    full_width = known.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    targets = (
+        [target(unique_resident_id()) for _ in range(994)]
+        + [
+            target(known),
+            target("12345"),
+            target(known[:-1] + "Y"),
+            target(full_width),  # what an input method types in full-width mode: this target's error (R41)
+            target(f"{known[:6]} {known[6:]}"),  # a space inside: this target's error, not the batch's (R41)
+            target(known[:10] + "\x00" + known[11:]),
+        ]
+    )
     reply = await enrollment.BatchCheckEnrollments(
         chk.BatchCheckEnrollmentsRequest(
             caller_id="tax-batch", purpose=chk.CHECK_PURPOSE_TAX_COLLECTION, targets=targets
         )
     )
     assert len(reply.results) == 1000
-    assert [r.resident_id_number for r in reply.results] == [t.resident_id_number for t in targets]
-    assert all(r.status == chk.CHECK_STATUS_NOT_ENROLLED for r in reply.results[:997])
-    assert reply.results[997].status == chk.CHECK_STATUS_REGISTERED_UNPAID
-    assert [r.error.reason for r in reply.results[998:]] == ["INVALID_RESIDENT_ID", "INVALID_RESIDENT_ID"]
+    sent = [t.resident_id_number for t in targets]
+    assert [r.resident_id_number for r in reply.results] == sent
+    assert all(r.status == chk.CHECK_STATUS_NOT_ENROLLED for r in reply.results[:994])
+    assert reply.results[994].status == chk.CHECK_STATUS_REGISTERED_UNPAID
+    refused = [(i, r.error.reason, r.error.field) for i, r in enumerate(reply.results) if r.error.reason]
+    assert refused == [
+        (995, "INVALID_RESIDENT_ID", "targets[995].resident_id_number"),
+        (996, "INVALID_RESIDENT_ID", "targets[996].resident_id_number"),
+        (997, "INVALID_RESIDENT_ID", "targets[997].resident_id_number"),
+        (998, "INVALID_RESIDENT_ID", "targets[998].resident_id_number"),
+        (999, "INVALID_RESIDENT_ID", "targets[999].resident_id_number"),
+    ]
+    assert reply.results[997].error.metadata["full_width"] == "true"
 
-    async def written() -> None:
-        count = await system.value(
-            "insurance",
-            "SELECT count(*) FROM enrollment_check_audit WHERE caller_id = 'tax-batch' AND purpose = 'TAX_COLLECTION' "
-            "AND $1 = ANY(resident_id_numbers)",
-            known,
-        )
-        assert count == 1
-
-    await eventually(written)
+    # Recorded before the answer (issue 17), naming the caller's identity and its caller_id as a note.
+    count = await system.value(
+        "insurance",
+        "SELECT count(*) FROM enrollment_check_audit WHERE caller = 'local:development' AND caller_note = 'tax-batch' "
+        "AND purpose = 'TAX_COLLECTION' AND $1 = ANY(resident_id_numbers)",
+        known,
+    )
+    assert count == 1
 
 
 async def test_more_than_a_thousand_targets_or_no_purpose_is_refused(enrollment: EnrollmentClient) -> None:
@@ -103,3 +119,29 @@ async def test_more_than_a_thousand_targets_or_no_purpose_is_refused(enrollment:
         enrollment.CheckEnrollment(chk.CheckEnrollmentRequest(caller_id="x", target=target(unique_resident_id())))
     )
     assert (no_purpose.reason, no_purpose.fields) == ("FIELD_REQUIRED", ["purpose"])
+
+
+async def test_every_answered_check_is_on_record_even_when_the_service_is_killed_right_after(
+    system: System, enrollment: EnrollmentClient
+) -> None:
+    """Issue 17 (R35): the audit used to be written in batches 0.2 s after the answer, so a kill -9 lost the
+    lookups of that window although they had been answered. Each is now committed before it is answered:
+    every check answered before the kill is on record after it."""
+    note = f"before-kill-{uuid.uuid4().hex[:12]}"
+    answered = 0
+    for _ in range(50):
+        await enrollment.CheckEnrollment(
+            chk.CheckEnrollmentRequest(
+                caller_id=note, purpose=chk.CHECK_PURPOSE_TAX_COLLECTION, target=target(unique_resident_id())
+            )
+        )
+        answered += 1
+    system.kill("enrollment")
+    try:
+        recorded = await system.value(
+            "insurance", "SELECT count(*) FROM enrollment_check_audit WHERE caller_note = $1", note
+        )
+    finally:
+        system.start("enrollment")
+        await system.wait_serving("enrollment")
+    assert recorded == answered == 50

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import datetime as dt
 import io
 import json
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from services.common.clock import CST
 from services.common.money import yuan_text
 from tests.e2e.system import ROOT, System, free_port
 from tests.factories import unique_resident_id
@@ -100,41 +97,6 @@ async def test_the_demo_path_runs_with_medins_commands_only(system: System) -> N
     assert number not in shown, "the receipt shows the ID number masked"
     status = await ok(system, "order", "show", order["order_id"], "--payer", number)
     assert "PAID" in status and receipt["receipt_number"] in status
-
-
-def readme_demo() -> list[list[str]]:
-    """The commands of the README's demo block, as written (continuation lines joined, comments dropped)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Demo: register, order, pay, check, receipt") :]
-    block = section[section.index("```sh\n") + len("```sh\n") : section.index("```\n", section.index("```sh\n") + 5)]
-    joined = block.replace("\\\n", " ")
-    return [shlex.split(line, comments=True) for line in joined.splitlines() if line.startswith("medins ")]
-
-
-async def test_the_readmes_demo_runs_as_written(system: System) -> None:
-    """Every command of the README's demo, on the day and region it is written for (Changzhou selling 2027
-    in November 2026); ORDER stands for the order the demo's `order create` printed."""
-    system.set_clock(dt.datetime(2026, 11, 28, 10, 0, tzinfo=CST))
-    commands = readme_demo()
-    assert [c[1] for c in commands] == ["register", "order", "order", "pay", "check", "receipt"]
-    assert "ACTIVE" in await ok(system, *commands[0][1:])
-
-    async def assessed() -> None:
-        assert "UNPAID" in await ok(system, *commands[1][1:])
-
-    await eventually(assessed, timeout=30, interval=0.2)
-    created = await ok(system, *commands[2][1:])
-    order_id = created.split()[1].rstrip(":")
-    assert created.startswith(f"order {order_id}: PENDING, total 420.00 yuan"), created
-    paid = await ok(system, *[order_id if word == "ORDER" else word for word in commands[3][1:]])
-    assert ": APPLIED, payment" in paid and "receipt " in paid, paid
-
-    async def covered() -> None:
-        assert "COVERED" in await ok(system, *commands[4][1:])
-
-    await eventually(covered, timeout=30, interval=0.2)
-    receipt = await ok(system, *[order_id if word == "ORDER" else word for word in commands[5][1:]])
-    assert f"order {order_id}" in receipt and "WECHAT" in receipt and "2027-01-01..2027-12-31" in receipt, receipt
 
 
 async def test_pay_speaks_each_channels_own_format(system: System) -> None:

@@ -6,6 +6,8 @@ This module runs a system of its own, with TLS on; the rest of the suite runs pl
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from medins.registration.v1 import registration_service_pb2 as reg
 from medins.trail.v1 import person_trail_service_pb2 as trail
 from medins.trail.v1 import person_trail_service_pb2_grpc as trail_grpc
 
+from benchmarks import load_mix
 from ops.certs import make_certs
 from ops.setup import load_demo_data
 from services.collection.domain.model import Channel
@@ -25,7 +28,7 @@ from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.conftest import START
 from tests.e2e.requests import new_request_id, register
-from tests.e2e.system import NO_CERTIFICATE, System
+from tests.e2e.system import NO_CERTIFICATE, ROOT, System
 from tests.e2e.test_medins_cli import medins
 from tests.factories import unique_resident_id
 from tests.infra import Stack, create_stack, drop_stack
@@ -45,7 +48,7 @@ async def tls_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
     make_certs(workdir / "certs")
     stack = Stack("mtls")
     await create_stack(stack)
-    await load_demo_data(stack.settings())
+    await load_demo_data(stack.settings(), START.date())
     running = System(stack, workdir, tls_dir=workdir / "certs")
     running.set_clock(START)
     running.start_all()
@@ -228,6 +231,102 @@ async def test_the_operator_cli_speaks_mutual_tls_as_its_configured_identity(tls
     assert "340800" in listed.stdout
     denied = await medins(tls_system, "policies", "list", env={"MEDINS_TLS_IDENTITY": HOSPITAL})
     assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr, denied.stderr
+
+
+async def test_the_check_audit_names_the_certificate_and_keeps_the_caller_id_as_a_note(tls_system: System) -> None:
+    """Issue 17 (R35, R41): a hospital's certificate checking with caller_id "officer:someone" is audited as
+    the hospital, the claim kept beside it; the record is there as soon as the answer is."""
+    number, claimed = unique_resident_id(), "officer:someone"
+    await enrollment(tls_system, HOSPITAL).CheckEnrollment(
+        chk.CheckEnrollmentRequest(
+            caller_id=claimed,
+            purpose=chk.CHECK_PURPOSE_HOSPITAL_SETTLEMENT,
+            target=chk.CheckTarget(resident_id_number=number),
+        )
+    )
+    rows = await tls_system.query(
+        "insurance",
+        "SELECT caller, caller_note FROM enrollment_check_audit WHERE $1 = ANY(resident_id_numbers)",
+        number,
+    )
+    assert [tuple(r) for r in rows] == [(HOSPITAL, claimed)]
+
+
+async def test_a_channel_reports_the_result_of_its_own_refunds_only(tls_system: System) -> None:
+    """Issue 17 (R35, R41): NotifyRefundResult from another channel is refused and changes nothing; the
+    refund's own channel settles it."""
+    _, order = await payable_order(tls_system)
+    paid = await collection(tls_system, WECHAT).NotifyPayment(wechat_notification(order))
+    refund = (
+        await collection(tls_system, TAX).RequestRefund(
+            col.RequestRefundRequest(request_id=new_request_id(), payment_id=paid.payment_id, requested_by="o-7")
+        )
+    ).refund
+
+    async def submitted() -> col.Refund:
+        got = (await collection(tls_system, TAX).GetRefund(col.GetRefundRequest(refund_id=refund.refund_id))).refund
+        assert got.status == col.REFUND_STATUS_SUBMITTED
+        return got
+
+    sent = await eventually(submitted, timeout=30)
+    result = col.NotifyRefundResultRequest(
+        request_id=new_request_id(),
+        refund_id=refund.refund_id,
+        channel_refund_id=sent.channel_refund_id,
+        succeeded=True,
+    )
+    foreign = await refused(collection(tls_system, ALIPAY).NotifyRefundResult(result))
+    assert (foreign.code, foreign.reason) == (grpc.StatusCode.PERMISSION_DENIED, "REFUND_NOT_OWN")
+    unchanged = (await collection(tls_system, TAX).GetRefund(col.GetRefundRequest(refund_id=refund.refund_id))).refund
+    assert unchanged.status == col.REFUND_STATUS_SUBMITTED
+    own = await collection(tls_system, WECHAT).NotifyRefundResult(result)
+    assert own.refund.status == col.REFUND_STATUS_SUCCEEDED
+
+
+async def test_the_trail_shows_the_identity_and_what_the_request_said_and_medins_prints_both(
+    tls_system: System,
+) -> None:
+    number = unique_resident_id()
+    pending = (await registration(tls_system, DESK).RegisterResident(register(number, region="341800"))).enrollment
+    await registration(tls_system, OFFICER).ApproveRegistration(
+        reg.ApproveRegistrationRequest(
+            request_id=new_request_id(), enrollment_id=pending.enrollment_id, officer_id="demo-officer"
+        )
+    )
+    listed = await trail_grpc.PersonTrailServiceStub(tls_system.channel("registration", OFFICER)).ListPersonTrail(
+        trail.ListPersonTrailRequest(resident_id_number=number)
+    )
+    assert [(e.caller, e.caller_note, e.method) for e in listed.entries] == [
+        (DESK, "", "RegisterResident"),
+        (OFFICER, "officer_id=demo-officer", "ApproveRegistration"),
+    ]
+    shown = await medins(tls_system, "trail", number, env={"MEDINS_TLS_IDENTITY": OFFICER})
+    assert shown.returncode == 0, shown.stderr
+    approval = next(line for line in shown.stdout.splitlines() if "ApproveRegistration" in line)
+    assert OFFICER in approval and "officer_id=demo-officer" in approval and "insurance" in approval
+    assert number not in shown.stdout  # the number is shown masked
+
+
+@pytest.mark.timeout(300)
+async def test_the_loadtest_identity_plays_the_load_mix_under_mutual_tls(tls_system: System, tmp_path: Path) -> None:
+    """Issue 17: the load tool presents loadtest:bench's certificate and every operation of the mix is
+    admitted (it registers, orders, pays, checks and reads records as that one identity)."""
+    command = [
+        *(sys.executable, "-m", "benchmarks.load_tool", "--out", str(tmp_path)),
+        *("--rate", "20", "--duration", "4", "--people", "40", "--seed", "7", "--batch-size", "10"),
+        *("--mix", "check=2,batch_check=1,payer_lookup=1,order=3,pay=3,resend=1,late_pay=2,records=1"),
+        *("--audit-wait", "90"),
+    ]
+    done = await asyncio.to_thread(
+        subprocess.run, command, env=tls_system.env, cwd=ROOT, capture_output=True, text=True, timeout=280
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = {r["operation"]: r for r in results["operations"]}
+    assert rows["all"]["errors"] == {}, done.stdout + done.stderr
+    assert set(rows) == {*load_mix.OPERATIONS, "all"}, rows.keys()
+    assert done.returncode == 0, done.stdout + done.stderr
+    callers = await tls_system.query("tax", "SELECT DISTINCT caller FROM person_trail WHERE method = 'CreateOrder'")
+    assert ("loadtest:bench",) in [tuple(r) for r in callers]
 
 
 async def test_the_kubernetes_probe_presents_a_probe_identity_that_gets_health_and_nothing_else(

@@ -192,7 +192,12 @@ async def test_a_school_pays_for_200_students_in_one_settlement(
     officer = unique_resident_id()
     listed = [col.StudentRef(resident_id_number=n, name=name) for n, name in students]
     listed[7] = col.StudentRef(resident_id_number=students[7][0], name="错名字")
+    # Typed in full-width digits: that student's result, saying to type half-width (R41).
+    listed[3].resident_id_number = students[3][0].translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
     listed.append(col.StudentRef(resident_id_number=students[0][0], name=students[0][1]))  # listed twice
+    # Fields breaking their rules: each that student's result, never the order's (R41).
+    listed.append(col.StudentRef(resident_id_number=f"{students[1][0][:6]} {students[1][0][6:]}", name="空格"))
+    listed.append(col.StudentRef(resident_id_number=unique_resident_id(), name="控制\x07字符"))
     reply = await collection.CreateSchoolCollectiveOrder(
         col.CreateSchoolCollectiveOrderRequest(
             request_id=new_request_id(),
@@ -203,11 +208,18 @@ async def test_a_school_pays_for_200_students_in_one_settlement(
         )
     )
     included = [s for s in reply.students if s.included]
-    assert len(included) == 199 and reply.order.total_fen == 199 * 38000
+    assert len(included) == 198 and reply.order.total_fen == 198 * 38000
     assert {s.error.reason for s in reply.students if not s.included} == {
         "INSURED_PERSON_NOT_MATCHED",
         "DUPLICATE_STUDENT",
+        "INVALID_RESIDENT_ID",
+        "CONTROL_CHARACTER",
     }
+    assert not reply.students[3].included
+    assert (reply.students[3].error.reason, reply.students[3].error.metadata["full_width"]) == (
+        "INVALID_RESIDENT_ID",
+        "true",
+    )
     assert reply.order.kind == col.ORDER_KIND_SCHOOL_COLLECTIVE and reply.order.school_code == school
 
     paid = await pay(collection, reply.order, Channel.BANK_COUNTER)
@@ -222,8 +234,8 @@ async def test_a_school_pays_for_200_students_in_one_settlement(
             )
         )
         counts = [r.status for r in statuses.results]
-        assert counts.count(chk.CHECK_STATUS_COVERED) == 199
-        assert statuses.results[7].status == chk.CHECK_STATUS_REGISTERED_UNPAID
+        assert counts.count(chk.CHECK_STATUS_COVERED) == 198
+        assert statuses.results[3].status == statuses.results[7].status == chk.CHECK_STATUS_REGISTERED_UNPAID
 
     await eventually(all_covered, timeout=60)
     again = await collection.CreateSchoolCollectiveOrder(
@@ -235,8 +247,12 @@ async def test_a_school_pays_for_200_students_in_one_settlement(
             students=listed[:10],
         )
     )
-    assert not again.HasField("order")  # nothing twice: all ten are paid (or the one mismatch)
-    assert {s.error.reason for s in again.students} == {"NO_PAYABLE_ITEM", "INSURED_PERSON_NOT_MATCHED"}
+    assert not again.HasField("order")  # nothing twice: all ten are paid (or the mismatch, or full-width)
+    assert {s.error.reason for s in again.students} == {
+        "NO_PAYABLE_ITEM",
+        "INSURED_PERSON_NOT_MATCHED",
+        "INVALID_RESIDENT_ID",
+    }
 
 
 async def test_a_refund_on_request_reverses_the_receipt_and_withdraws_coverage(

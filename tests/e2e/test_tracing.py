@@ -88,7 +88,7 @@ async def traced_system(
 ) -> AsyncIterator[System]:
     stack = Stack("tracing")
     await create_stack(stack)
-    await load_demo_data(stack.settings())
+    await load_demo_data(stack.settings(), START.date())
     system = System(stack, Path(tmp_path_factory.mktemp("tracing")))
     system.env |= {
         "OTEL_TRACES_EXPORTER": "otlp",

@@ -112,7 +112,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
     loop = LoopThread()
     stack = Stack("fuzz")
     loop.run(_create_databases(stack))
-    loop.run(load_demo_data(stack.settings()))
+    loop.run(load_demo_data(stack.settings(), START.date()))
     system = System(stack, Path(tmp_path_factory.mktemp("fuzz")))
     system.set_clock(START)
     for name in SERVICES:

@@ -11,6 +11,7 @@ every service is still healthy.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from typing import cast
 
@@ -70,10 +71,11 @@ def _check_refusal(error: grpc.RpcError, method: str) -> grpc.StatusCode:
 NOTIFYING = {"NotifyPayment", "NotifyPayments"}
 
 
-def notifications_in(method: str, body: bytes) -> int:
-    """How many notifications a call carries: one for NotifyPayment; for a batch, each it holds, or the
-    whole body as one when it does not parse."""
-    if method == "NotifyPayment":
+def records_for(method: str, body: bytes, code: grpc.StatusCode) -> int:
+    """How many notification records a call leaves (R21b, R41): one for NotifyPayment; for a batch
+    answered OK one per notification it holds (each answered alone), and one for a batch refused whole
+    (bytes that do not parse, too many notifications, a bad envelope): it is one refused request."""
+    if method == "NotifyPayment" or code != grpc.StatusCode.OK:
         return 1
     try:
         return len(col.NotifyPaymentsRequest.FromString(body).notifications)
@@ -107,13 +109,51 @@ def test_hostile_calls_are_refused_cleanly_and_write_nothing(
         after = fuzz_target.counts()
         if notifies and code != grpc.StatusCode.RESOURCE_EXHAUSTED:
             stored = after.pop("tax.channel_notifications") - before.pop("tax.channel_notifications")
-            sent = notifications_in(method.name, body)
+            sent = records_for(method.name, body, code)
             assert stored == sent, f"{path} ({code.name}) stored {stored} notifications, not {sent} (R21b)"
         if code != grpc.StatusCode.OK:
             changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
             assert not changed, f"{path} was refused ({code.name}) but wrote {changed}"
 
     hostile_call()
+
+
+# Over the batch cap of 1,000 (R21b over R34, R41): refused before any notification is processed or
+# stored, and recorded once, as one refused request. Before issue 17 each was stored element by element
+# (10,000 elements: 13 s; 100,000: past the caller's deadline, and the server went on writing).
+OVER_CAP = (1_001, 10_000, 100_000)
+
+
+@pytest.mark.parametrize("elements", OVER_CAP)
+def test_an_over_cap_batch_is_refused_at_once_and_recorded_once(fuzz_target: FuzzTarget, elements: int) -> None:
+    call = fuzz_target.channels["collection"].unary_unary(
+        f"/{SERVICES['collection'].full_name}/NotifyPayments", None, None
+    )
+    body = col.NotifyPaymentsRequest(
+        notifications=[col.NotifyPaymentRequest() for _ in range(elements)]
+    ).SerializeToString()
+    before = fuzz_target.counts()
+    started = time.perf_counter()
+    with pytest.raises(grpc.RpcError) as refused:
+        call(body, timeout=30)
+    took = time.perf_counter() - started
+    # Nothing goes on behind the answer: the counts a moment later are the counts at the answer.
+    after = fuzz_target.counts()
+    time.sleep(1)  # a second for work that would go on after the answer, then the counts again
+    settled = fuzz_target.counts()
+    error = cast(grpc.Call, refused.value)
+    stored = after["tax.channel_notifications"] - before["tax.channel_notifications"]
+    later = settled["tax.channel_notifications"] - before["tax.channel_notifications"]
+    print(  # noqa: T201 - the figures of make fuzz
+        f"\nover-cap NotifyPayments of {elements:,}: {error.code().name} in {took:.3f} s, "
+        f"{stored} record(s) at the answer, {later} a second later"
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _check_refusal(refused.value, "NotifyPayments") == grpc.StatusCode.INVALID_ARGUMENT
+    assert took < 1.0, f"refusing {elements:,} notifications took {took:.2f} s"
+    assert stored == 1, f"{stored} records for one refused request of {elements:,} notifications"
+    assert settled == after, "the server went on writing after it answered"
+    fuzz_target.codes[error.code().name] += 1
 
 
 def test_every_service_is_healthy_after_the_run(fuzz_target: FuzzTarget) -> None:

@@ -52,7 +52,7 @@ async def image_system(
     await remove_leftovers()
     stack = Stack("image")
     await create_stack(stack)
-    await load_demo_data(stack.settings())
+    await load_demo_data(stack.settings(), START.date())
     system = System(stack, scratch, launcher=ImageLauncher(root, config, scratch))
     system.set_clock(START)
     (scratch / "clock").chmod(0o644)

@@ -1,58 +1,79 @@
-"""Issue 9: one poison record cannot switch the enrollment check's audit trail off. A record the
-database refuses is isolated (written escaped, or reported), every other record is written, and what
-is pending is flushed on a graceful stop."""
+"""The enrollment check's audit (R35): every check is recorded before it is answered (issue 17), one poison
+record cannot switch the audit off (issue 9), and when nothing can be written the checks are refused."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
+
+import pytest
 
 from services.common.clock import CST
 from services.common.db import Pool
+from services.common.errors import Unavailable
 from services.enrollment.audit import AuditLog
-from tests.support import eventually
 
 AT = dt.datetime(2023, 11, 20, 10, 0, tzinfo=CST)
+NUMBER = ["340802200511250012"]
 
 
-async def _callers(pool: Pool) -> list[str]:
+async def _notes(pool: Pool) -> list[str]:
     async with pool.acquire() as conn:
-        return [r["caller_id"] for r in await conn.fetch("SELECT caller_id FROM enrollment_check_audit ORDER BY id")]
+        rows = await conn.fetch("SELECT caller_note FROM enrollment_check_audit ORDER BY id")
+    return [r["caller_note"] for r in rows]
 
 
-async def test_a_poison_record_does_not_stop_auditing(insurance_pool: Pool) -> None:
-    audit = AuditLog(flush_seconds=0.05)
+@pytest.fixture
+async def running(insurance_pool: Pool) -> AsyncIterator[AuditLog]:
+    audit = AuditLog()
     stop = asyncio.Event()
-    running = asyncio.create_task(audit.run(insurance_pool, stop))
-    audit.record(AT, "before", "HOSPITAL_SETTLEMENT", ["340802200511250012"], "c1")
-    audit.record(AT, "poison\x00caller", "HOSPITAL_SETTLEMENT", ["340802200511250012"], "c2")
-    audit.record(AT, "surrogate\ud800", "HOSPITAL_SETTLEMENT", ["340802200511250012"], "c3")
-    audit.record(AT, "after", "HOSPITAL_SETTLEMENT", ["340802200511250012"], "c4")
-
-    async def all_four_written() -> list[str]:
-        callers = await _callers(insurance_pool)
-        assert len(callers) == 4, callers
-        return callers
-
-    callers = await eventually(all_four_written)
-    assert callers == ["before", "poison\\u0000caller", "surrogate\\ud800", "after"]
-
-    audit.record(AT, "later", "TAX_COLLECTION", ["340802200511250012"], "c5")
-    await eventually(lambda: _has(insurance_pool, "later"))
-
+    task = asyncio.create_task(audit.run(insurance_pool, stop))
+    await asyncio.sleep(0)  # let it start
+    yield audit
     stop.set()
-    await running
+    await task
 
 
-async def test_what_is_pending_is_flushed_on_a_graceful_stop(insurance_pool: Pool) -> None:
-    audit = AuditLog(flush_seconds=3600)  # no periodic flush within the test: only the one on stop
+async def test_a_check_is_recorded_by_the_time_it_returns(running: AuditLog, insurance_pool: Pool) -> None:
+    await running.record(AT, "hospital:h1", "desk-3", "HOSPITAL_SETTLEMENT", NUMBER, "c1")
+    async with insurance_pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT caller, caller_note, purpose, resident_id_numbers FROM enrollment_check_audit"
+        )
+    assert row is not None and tuple(row) == ("hospital:h1", "desk-3", "HOSPITAL_SETTLEMENT", NUMBER)
+
+
+async def test_concurrent_checks_are_written_together_and_each_waits_for_its_own(
+    running: AuditLog, insurance_pool: Pool
+) -> None:
+    await asyncio.gather(*(running.record(AT, "tax:t", f"n{i}", "TAX_COLLECTION", NUMBER, "c") for i in range(200)))
+    assert sorted(await _notes(insurance_pool)) == sorted(f"n{i}" for i in range(200))
+
+
+async def test_a_poison_record_does_not_stop_auditing(running: AuditLog, insurance_pool: Pool) -> None:
+    notes = ["before", "poison\x00note", "surrogate\ud800", "after"]
+    await asyncio.gather(*(running.record(AT, "hospital:h1", n, "HOSPITAL_SETTLEMENT", NUMBER, "c") for n in notes))
+    assert await _notes(insurance_pool) == ["before", "poison\\u0000note", "surrogate\\ud800", "after"]
+    await running.record(AT, "tax:t", "later", "TAX_COLLECTION", NUMBER, "c5")
+    assert (await _notes(insurance_pool))[-1] == "later"
+
+
+async def test_checks_are_refused_when_their_records_cannot_be_written(insurance_pool: Pool) -> None:
+    audit = AuditLog()
+    with pytest.raises(Unavailable) as refused:  # not running: nothing would write the record
+        await audit.record(AT, "tax:t", "", "TAX_COLLECTION", NUMBER, "c")
+    assert refused.value.reason == "AUDIT_UNAVAILABLE"
     stop = asyncio.Event()
-    running = asyncio.create_task(audit.run(insurance_pool, stop))
-    audit.record(AT, "at-shutdown", "TAX_COLLECTION", ["340802200511250012"], "c6")
-    stop.set()
-    await running
-    assert await _callers(insurance_pool) == ["at-shutdown"]
-
-
-async def _has(pool: Pool, caller: str) -> None:
-    assert caller in await _callers(pool)
+    task = asyncio.create_task(audit.run(insurance_pool, stop))
+    await asyncio.sleep(0)
+    async with insurance_pool.acquire() as conn:
+        await conn.execute("ALTER TABLE enrollment_check_audit RENAME TO enrollment_check_audit_away")
+    try:
+        with pytest.raises(Unavailable):
+            await audit.record(AT, "tax:t", "lost", "TAX_COLLECTION", NUMBER, "c")
+    finally:
+        async with insurance_pool.acquire() as conn:
+            await conn.execute("ALTER TABLE enrollment_check_audit_away RENAME TO enrollment_check_audit")
+        stop.set()
+        await task

@@ -151,11 +151,18 @@ async def check(pool: Pool, number: str, year: int, purpose: chk.CheckPurpose.Va
     """Asks the real servicer (the production read and masking path) over the real read model."""
     database = Database("unused")
     database._pool = pool  # the servicer reads through the pool the test already holds
-    servicer = EnrollmentCheckServicer(database, AuditLog(), at(D(2028, 1, 1)))
+    audit, stop = AuditLog(), asyncio.Event()
+    writing = asyncio.create_task(audit.run(pool, stop))  # every check is recorded before it is answered
+    await asyncio.sleep(0)
+    servicer = EnrollmentCheckServicer(database, audit, at(D(2028, 1, 1)))
     request = chk.CheckEnrollmentRequest(
         caller_id="test", purpose=purpose, target=chk.CheckTarget(resident_id_number=number, insurance_year=year)
     )
-    return (await servicer.CheckEnrollment(request, None)).result  # type: ignore[arg-type]
+    try:
+        return (await servicer.CheckEnrollment(request, None)).result  # type: ignore[arg-type]
+    finally:
+        stop.set()
+        await writing
 
 
 async def test_a_move_between_regions_and_its_stop_read_back_through_the_check_per_purpose(

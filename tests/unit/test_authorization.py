@@ -16,7 +16,7 @@ from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 from medins.registration.v1 import registration_service_pb2 as reg
 from medins.trail.v1 import person_trail_service_pb2 as trail
 
-from services.common.authorization import RULES, CallFacts, authorize
+from services.common.authorization import RULES, CallFacts, authorize, own_refund
 from services.common.call_policy import policed_handlers
 from services.common.caller_authorization import CallAuthorization, facts_of
 from services.common.errors import PermissionDenied
@@ -30,6 +30,7 @@ from services.common.identity import (
     parse_identity,
 )
 from services.common.pagination import PageTokens
+from services.common.settings import Settings
 from services.common.tls import Callers, identity_from_auth_context
 from tests.unit.test_architecture import FORBIDDEN, ROOT, _transitive
 from tests.unit.test_call_policy_failures import Aborted
@@ -193,6 +194,45 @@ async def test_a_caller_without_an_identity_is_refused() -> None:
     with pytest.raises(PermissionDenied) as refused:
         await run_in_own_context(anonymous)
     assert refused.value.reason == "CALLER_UNKNOWN"
+
+
+async def test_a_load_test_plays_the_mix_only_where_load_test_callers_are_admitted() -> None:
+    """Issue 17: the loadtest identity plays the whole load mix under mTLS (registers, orders, pays,
+    checks), on a system that admits load-test callers; one that does not (production by default)
+    refuses it before anything else."""
+    mix = [REG + "BatchRegisterResidents", COL + "ListPayableItems", COL + "CreateOrder", COL + "NotifyPayment"]
+    loadtest = Identity(CallerKind.LOADTEST, "bench")
+    for rpc in [*mix, COL + "ListPaymentRecords"]:
+        assert authorize(loadtest, rpc, CallFacts(channels=("ALIPAY",))) is None, rpc
+    assert authorize(loadtest, CHK + "CheckEnrollment", CallFacts(purpose="TAX_COLLECTION")) is None
+    assert authorize(loadtest, COL + "RequestRefund", CallFacts()) is not None
+
+    async def admitted(callers: Callers) -> None:
+        CallAuthorization(COL + "NotifyPayment", callers).admit(notify(common_pb2.PAYMENT_CHANNEL_WECHAT), loadtest_ctx)
+
+    loadtest_ctx = FakeContext(b"loadtest:bench")
+    await run_in_own_context(lambda: admitted(MTLS))
+    closed = Callers(tls=True, local=Identity(CallerKind.LOCAL, "development"), loadtest=False)
+    with pytest.raises(PermissionDenied) as refused:
+        await run_in_own_context(lambda: admitted(closed))
+    assert refused.value.reason == "LOADTEST_CALLERS_NOT_ADMITTED"
+
+
+def test_production_admits_load_test_callers_only_when_told_to() -> None:
+    base = {"tls_required": True, "tls_dir": "/certs"}
+    assert Settings(**base).admits_loadtest_callers  # type: ignore[arg-type]
+    secrets = {"channel_secret": "c" * 32, "page_token_key": "p" * 32}
+    production = Settings(environment="production", **base, **secrets)  # type: ignore[arg-type]
+    assert not production.admits_loadtest_callers
+    staging = Settings(environment="production", loadtest_callers=True, **base, **secrets)  # type: ignore[arg-type]
+    assert staging.admits_loadtest_callers
+
+
+def test_a_channel_reports_only_on_its_own_refunds() -> None:
+    assert own_refund(WECHAT, "WECHAT") is None
+    denial = own_refund(WECHAT, "ALIPAY")
+    assert denial is not None and denial.reason == "REFUND_NOT_OWN"
+    assert own_refund(IN_PROCESS, "ALIPAY") is None  # the system itself (tests driving the use case, workers)
 
 
 def test_plaintext_calls_are_the_configured_local_identity() -> None:

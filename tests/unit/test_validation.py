@@ -13,7 +13,8 @@ from medins.registration.v1 import registration_service_pb2 as reg
 from services.common.errors import InvalidArgument
 from services.common.grpc_errors import to_status_proto
 from services.common.money import MAX_AMOUNT_FEN
-from services.common.validation import DIGITS, ID, NAME, TEXT, malformed_request, text_problem, validate
+from services.common.text_rules import DIGITS, ID, NAME, TEXT, text_problem
+from services.common.validation import element_refusal, malformed_request, validate
 
 SERVICES = [
     reg.DESCRIPTOR.services_by_name["RegistrationService"],
@@ -78,6 +79,50 @@ def test_full_width_digits_are_not_a_region_code() -> None:
     assert (_refusal(request).reason, _refusal(request).field) == ("INVALID_CHARACTERS", "region.region_code")
 
 
+def test_a_full_width_digit_in_an_id_number_is_refused_saying_to_type_half_width() -> None:
+    """R41 names a full-width digit a bad value: refused as an ID number fault, with what to type."""
+    request = _check()
+    request.target.resident_id_number = "３４０８０２２００５１１２５００１Ｘ"
+    error = _refusal(request)
+    assert (error.reason, error.field) == ("INVALID_RESIDENT_ID", "target.resident_id_number")
+    assert error.metadata["full_width"] == "true" and "半角" in error.message_zh
+    phone = reg.RegisterResidentRequest(request_id="r", phone="１３８００１３８０００")
+    assert _refusal(phone).metadata.get("full_width") == "true"
+
+
+def test_spaces_around_an_id_number_are_not_part_of_it() -> None:
+    row = reg.RegisterResidentRequest(resident_id_number=" 34080220051125001x ")
+    validate(row)
+    assert row.resident_id_number == "34080220051125001X"
+
+
+@pytest.mark.parametrize("number", ["340802 20051125001X", "34080220051125001\x00", "①40802200511250012", "3" * 33])
+def test_every_fault_of_an_id_number_at_the_edge_is_invalid_resident_id(number: str) -> None:
+    """One reason for a bad ID number whichever layer finds it (the domain names a wrong checksum so)."""
+    request = _check()
+    request.target.resident_id_number = number
+    error = _refusal(request)
+    assert (error.reason, error.field) == ("INVALID_RESIDENT_ID", "target.resident_id_number")
+    assert "\x00" not in error.message and "20051125" not in error.message
+
+
+def test_a_batch_element_is_refused_alone_with_its_own_field() -> None:
+    rows = reg.BatchRegisterResidentsRequest(
+        request_id="r",
+        batch_id="b",
+        submitter_code="S1",
+        rows=[reg.RegistrationRow(row_number=1, name="名" * 65), reg.RegistrationRow(row_number=2, name="张三")],
+    )
+    validate(rows)  # the envelope: its size only
+    first = element_refusal(rows.rows[0])
+    assert first is not None and (first.reason, first.field) == ("FIELD_TOO_LONG", "name")
+    assert element_refusal(rows.rows[1]) is None
+    target = element_refusal(chk.CheckTarget(resident_id_number="34080220051125001 "), "targets[3].")
+    assert target is None  # spaces around a number are not part of it
+    spaced = element_refusal(chk.CheckTarget(resident_id_number="340802 20051125001"), "targets[3].")
+    assert spaced is not None and spaced.field == "targets[3].resident_id_number"
+
+
 @pytest.mark.parametrize(
     ("value", "chars", "reason"),
     [
@@ -115,11 +160,11 @@ def test_amounts_above_the_declared_maximum_are_refused() -> None:
 
 
 def test_several_bad_fields_are_all_named_up_to_a_bound() -> None:
-    request = col.CreateSchoolCollectiveOrderRequest(
-        request_id="r", students=[col.StudentRef(resident_id_number="\x00", name="\x00")] * 50
+    request = col.ImportChannelSettlementRequest(
+        request_id="r", records=[col.SettlementRecord(channel_transaction_id="\x00", order_id="\x00")] * 50
     )
     error = _refusal(request)
-    assert len(error.violations) == 10 and error.violations[1].field == "students[0].name"
+    assert len(error.violations) == 10 and error.violations[1].field == "records[0].order_id"
 
 
 def test_bytes_that_do_not_parse_are_a_malformed_request() -> None:

@@ -17,7 +17,7 @@ from services.collection.domain.payments import ChannelPayment, check_positive_a
 from services.common.clock import CST
 from services.common.errors import InvalidArgument
 from services.common.money import fen_from_yuan_text
-from services.common.validation import DOCUMENT_NUMBER, ID, TEXT, text_problem
+from services.common.text_rules import DOCUMENT_NUMBER, ID, TEXT, text_problem
 
 Parser = Callable[[Channel, bytes], ChannelPayment]
 _DIGITS = re.compile(r"[0-9]{1,15}")

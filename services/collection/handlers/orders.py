@@ -136,6 +136,21 @@ async def reinitiate_order(
 class Student:
     resident_id_number: str
     name: str
+    # A field of the student broke its rule at the edge (R41): the student's result, not the order's.
+    refusal: DomainError | None = None
+
+
+def check_student_count(count: int) -> None:
+    """1 to MAX_STUDENTS students: checked before any student is looked at (R41)."""
+    if not count:
+        raise InvalidArgument("FIELD_REQUIRED", "list at least one student", "学生名单不能为空", field="students")
+    if count > MAX_STUDENTS:
+        raise InvalidArgument(
+            "TOO_MANY_STUDENTS",
+            f"at most {MAX_STUDENTS} students per order",
+            f"每笔最多{MAX_STUDENTS}名学生",
+            field="students",
+        )
 
 
 @dataclass(frozen=True)
@@ -160,19 +175,13 @@ async def create_school_order(
     today = now.date()
     payer = parse_resident_id(payer_id_number, today=today, field="payer_id_number")
     school = required(school_code, "school_code", "学校代码")
-    if not students:
-        raise InvalidArgument("FIELD_REQUIRED", "list at least one student", "学生名单不能为空", field="students")
-    if len(students) > MAX_STUDENTS:
-        raise InvalidArgument(
-            "TOO_MANY_STUDENTS",
-            f"at most {MAX_STUDENTS} students per order",
-            f"每笔最多{MAX_STUDENTS}名学生",
-            field="students",
-        )
+    check_student_count(len(students))
     outcomes: list[StudentOutcome | None] = [None] * len(students)
     numbers: dict[str, int] = {}
     for i, student in enumerate(students):
         try:
+            if student.refusal is not None:
+                raise student.refusal
             number = parse_resident_id(student.resident_id_number, today=today, field="resident_id_number").number
             required(student.name, "name", "姓名")
             if number in numbers:

@@ -30,9 +30,11 @@ from services.collection.domain.refunds import (
     item_status_after_refund,
 )
 from services.collection.unit_of_work import CollectionUnitOfWork
+from services.common.authorization import own_refund
 from services.common.clock import Clock
 from services.common.db import Pool
-from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, required
+from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, required
+from services.common.identity import current_caller
 from services.common.messaging import envelope as event_types
 from services.common.money import Fen
 
@@ -117,9 +119,13 @@ async def notify_refund_result(
     uow: CollectionUnitOfWork,
     clock: Clock,
 ) -> Refund:
-    """The channel's answer to a submitted refund. Repeating a success is harmless."""
+    """The channel's answer to a submitted refund, from that refund's own channel only (R35, R41).
+    Repeating a success is harmless."""
     now = clock.now()
     refund = await load_refund(uow, refund_id, for_update=True)
+    denial = own_refund(current_caller(), refund.channel.value)
+    if denial is not None:
+        raise PermissionDenied(denial.reason, denial.message, denial.message_zh, metadata={"refund_id": refund_id})
     if refund.status is RefundStatus.SUCCEEDED and succeeded:
         return refund
     check_result_expected(refund.status, refund_id)

@@ -31,6 +31,8 @@ class Row:
     category: Category | DomainError
     evidence: tuple[Evidence, ...] | DomainError
     fingerprint: bytes
+    # A field of the row broke its rule at the edge (R9 over R34): the row's result, not the call's.
+    refusal: DomainError | None = None
 
 
 @dataclass(frozen=True)
@@ -71,18 +73,23 @@ def checked_batch_id(batch_id: str) -> str:
     return batch_id
 
 
-def check_rows(rows: Sequence[Row]) -> None:
-    """A chunk is 1 to MAX_ROWS_PER_CALL rows with distinct positive row numbers."""
-    if not rows:
+def check_row_count(count: int) -> None:
+    """A chunk is 1 to MAX_ROWS_PER_CALL rows: checked before any row is looked at (R41)."""
+    if not count:
         raise InvalidArgument("FIELD_REQUIRED", "rows must not be empty", "报送内容不能为空", field="rows")
-    if len(rows) > MAX_ROWS_PER_CALL:
+    if count > MAX_ROWS_PER_CALL:
         raise InvalidArgument(
             "TOO_MANY_ROWS",
             f"at most {MAX_ROWS_PER_CALL} rows per call; send the batch in chunks with the same batch_id",
             f"每次最多报送{MAX_ROWS_PER_CALL}行,请以同一批次号分次报送",
             field="rows",
-            metadata={"maximum": MAX_ROWS_PER_CALL, "given": len(rows)},
+            metadata={"maximum": MAX_ROWS_PER_CALL, "given": count},
         )
+
+
+def check_rows(rows: Sequence[Row]) -> None:
+    """A chunk is 1 to MAX_ROWS_PER_CALL rows with distinct positive row numbers."""
+    check_row_count(len(rows))
     numbers: set[int] = set()
     for row in rows:
         if row.row_number <= 0:

@@ -42,6 +42,8 @@ async def register_batch(
         previous = stored.get(row.row_number)
         if previous is None:
             fresh.append(row)
+            if row.refusal is not None:
+                results[row.row_number] = RowResult.refused(row.row_number, row.refusal)
         elif previous.fingerprint == row.fingerprint:
             results[row.row_number] = previous.result
         else:
@@ -54,8 +56,10 @@ async def register_batch(
                     metadata={"row_number": row.row_number},
                 ),
             )
-    outcomes = await register([_application(r) for r in fresh], uow, now)
+    outcomes = await register([_application(r) for r in fresh if r.refusal is None], uow, now)
     for row in fresh:
+        if row.refusal is not None:
+            continue
         outcome = outcomes[row.row_number]
         if isinstance(outcome, DomainError):
             results[row.row_number] = RowResult.refused(row.row_number, outcome)
