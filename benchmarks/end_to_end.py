@@ -23,7 +23,8 @@ import asyncpg
 from medins.collection.v1 import collection_service_pb2 as col
 
 from benchmarks import enrollment_check, load_seed, payments_load, workloads
-from benchmarks.processes import Children, free_port, poll_until, wait_serving
+from benchmarks.processes import Children, poll_until, wait_serving
+from ops.free_ports import free_port
 from ops.setup import load_demo_data
 from services.collection.channels.signature import HmacSignatures
 from services.common import grpc_channels

@@ -34,8 +34,9 @@ from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 
 from benchmarks import dataset, echo_server, loader, report, workloads
 from benchmarks.drive import Call, CpuMeter, Latencies, PhaseResult, closed_loop, open_loop
-from benchmarks.processes import ROOT, Child, Children, free_port, machine_cpu_ticks, poll_until, wait_serving
+from benchmarks.processes import ROOT, Child, Children, machine_cpu_ticks, poll_until, wait_serving
 from ops import demo_data
+from ops.free_ports import free_port
 from ops.processes import PROCESSES
 from services.common import grpc_channels
 from services.common.clock import CST, write_clock_file

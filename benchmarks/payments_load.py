@@ -34,7 +34,8 @@ from medins.collection.v1 import collection_service_pb2 as col
 
 from benchmarks import echo_server, load_seed, report
 from benchmarks.drive import CpuMeter, PhaseResult, closed_loop, open_loop
-from benchmarks.processes import ROOT, Children, free_port, wait_serving
+from benchmarks.processes import ROOT, Children, wait_serving
+from ops.free_ports import free_port
 from services.collection.channels.signature import HmacSignatures
 from services.collection.domain.model import Channel
 from services.common import grpc_channels

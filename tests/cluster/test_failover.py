@@ -4,11 +4,11 @@ to the first live node of the list. A node lost under a live connection: tests/c
 from __future__ import annotations
 
 import os
-import socket
 
 import aio_pika
 import pytest
 
+from ops.free_ports import free_port
 from services.common.messaging.broker import FailoverConnection, connect_broker
 from services.common.settings import Settings, load_settings
 from tests.infra import rabbitmqctl
@@ -19,10 +19,7 @@ LIVE = "amqp://guest:guest@127.0.0.1:5672/"
 
 def dead_url() -> str:
     """A local port nobody listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"amqp://guest:guest@127.0.0.1:{port}/"
+    return f"amqp://guest:guest@127.0.0.1:{free_port()}/"
 
 
 def test_the_node_list_is_read_comma_separated_or_as_json_and_its_first_node_is_amqp_url(

@@ -18,6 +18,7 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ops import grpc_health_probe, worker_probe
+from ops.free_ports import free_port
 from services.common.settings import Settings
 
 T = TypeVar("T")
@@ -56,15 +57,8 @@ async def test_health_probe_asks_about_the_named_service(health_server: tuple[st
     assert result == grpc_health_probe.EXIT_NOT_SERVING
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_health_probe_reports_an_unreachable_server() -> None:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     assert grpc_health_probe.check(address, timeout_seconds=1.0) == grpc_health_probe.EXIT_UNREACHABLE
 
 
@@ -127,7 +121,7 @@ def test_worker_readiness_needs_postgres_and_rabbitmq_from_settings() -> None:
 
 def test_worker_readiness_needs_one_live_node_of_a_postgresql_cluster() -> None:
     """Issue 24, MEDINS_PG_HOSTS: ready while any node answers (a failover leaves one), not when none does."""
-    down = f"127.0.0.1:{_free_port()}"
+    down = f"127.0.0.1:{free_port()}"
     assert worker_probe.readiness_problems(Settings(pg_hosts=f"{down},127.0.0.1:5432"), 1.0) == []  # type: ignore[arg-type]
     (problem,) = worker_probe.readiness_problems(Settings(pg_hosts=down), 1.0)  # type: ignore[arg-type]
     assert "no database node reachable" in problem
@@ -136,7 +130,7 @@ def test_worker_readiness_needs_one_live_node_of_a_postgresql_cluster() -> None:
 def test_worker_readiness_needs_one_live_node_of_a_cluster() -> None:
     """MEDINS_AMQP_URLS: ready while any node answers (the local PostgreSQL and broker run here), not
     ready when none does."""
-    down = f"amqp://guest:guest@127.0.0.1:{_free_port()}/"
+    down = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
     one_down = Settings(amqp_urls=(down, "amqp://guest:guest@127.0.0.1:5672/"))
     assert worker_probe.readiness_problems(one_down, 1.0) == []
     (problem,) = worker_probe.readiness_problems(Settings(amqp_urls=(down,)), 1.0)
@@ -144,7 +138,7 @@ def test_worker_readiness_needs_one_live_node_of_a_cluster() -> None:
 
 
 def test_worker_readiness_fails_when_a_dependency_refuses_connections() -> None:
-    problem = worker_probe.endpoint_problem("127.0.0.1", _free_port(), 1.0)
+    problem = worker_probe.endpoint_problem("127.0.0.1", free_port(), 1.0)
     assert problem is not None and "unreachable" in problem
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ops.free_ports import free_port
 from ops.processes import PROCESSES, ProcessSpec
 from services.common.clock import write_clock_file
 from services.common.grpc_channels import ChannelSecurity, aio_channel
@@ -75,12 +75,6 @@ class WorkTree:
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
         return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def replica_name(name: str, replica: int) -> str:

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ops.free_ports import free_port
 from services.common.money import yuan_text
-from tests.e2e.system import ROOT, System, free_port
+from tests.e2e.system import ROOT, System
 from tests.factories import unique_resident_id
 from tests.support import eventually
 

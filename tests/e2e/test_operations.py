@@ -12,9 +12,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from medins.registration.v1 import registration_service_pb2 as reg
 
+from ops.free_ports import free_port
 from services.common.migrations import drop_database, ensure_database, migrate_database
 from tests.e2e.clients import RegistrationClient
-from tests.e2e.system import ROOT, System, free_port
+from tests.e2e.system import ROOT, System
 from tests.support import eventually, refused
 
 SERVICES = {

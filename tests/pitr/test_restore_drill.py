@@ -21,7 +21,6 @@ import asyncio
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -33,6 +32,7 @@ import pytest
 from medins.collection.v1 import collection_service_pb2 as col
 from medins.common.v1 import common_pb2
 
+from ops.free_ports import free_port
 from ops.pitr import Instance
 from services.collection.domain.model import Channel
 from services.common.proto_values import date_to_proto, timestamp
@@ -59,12 +59,6 @@ from tests.support import eventually
 REGION = "349910"
 PEOPLE = 40
 CONCURRENCY = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
