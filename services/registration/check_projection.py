@@ -44,7 +44,13 @@ def check_document_of(
                 state=EntryState(e.state.value),
                 since=cst_date(e.created_at).year,
                 years=tuple(
-                    YearEntry(y.insurance_year, EntryYearStatus(y.status.value), y.coverage.start, y.coverage.end)
+                    YearEntry(
+                        y.insurance_year,
+                        EntryYearStatus(y.status.value),
+                        y.covered_period.start,
+                        y.covered_period.end,
+                        y.wait_months,
+                    )
                     for y in e.years
                 ),
                 stop_year=e.stop_year,

@@ -31,6 +31,13 @@ class ExternalRepository:
             found.setdefault(r["resident_id_number"], []).append(_external(r))
         return found
 
+    async def all_of(self, number: str) -> list[ExternalEnrollment]:
+        """Every external enrollment reported for a person, ended ones too, oldest first (R37)."""
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM external_enrollments WHERE resident_id_number = $1 ORDER BY created_at", number
+        )
+        return [_external(r) for r in rows]
+
     async def get(self, external_id: str, *, for_update: bool = False) -> ExternalEnrollment | None:
         try:
             key = uuid.UUID(external_id)
