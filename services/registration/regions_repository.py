@@ -10,7 +10,7 @@ import asyncpg
 from services.common.db import Connection
 from services.common.money import Fen
 from services.common.periods import DateRange
-from services.registration.domain.long_term_rules import rules_from_json, rules_to_json
+from services.registration.domain.long_term_rules import LongTermRules, default_rules, rules_from_json, rules_to_json
 from services.registration.domain.model import Category, Region, RegionPolicy, ReviewMode, School
 
 _POLICY_COLUMNS = """p.region_code, p.insurance_year, p.version, p.individual_standard_fen,
@@ -116,6 +116,24 @@ class RegionsRepository:
             version,
         )
         return _policy(row) if row else None
+
+    async def long_term_of(self, keys: Sequence[tuple[str, int, int]]) -> dict[tuple[str, int, int], LongTermRules]:
+        """The long-term mechanism's terms (R36-R39) of these policy versions, by (region, year, version);
+        a version not stored reads as the year's national defaults."""
+        wanted = sorted(set(keys))
+        rows = await self._conn.fetch(
+            """SELECT region_code, insurance_year, version, long_term FROM region_policies
+               WHERE (region_code, insurance_year, version) IN
+                     (SELECT * FROM unnest($1::text[], $2::int[], $3::int[]))""",
+            [k[0] for k in wanted],
+            [k[1] for k in wanted],
+            [k[2] for k in wanted],
+        )
+        found = {
+            (r["region_code"], r["insurance_year"], r["version"]): rules_from_json(r["long_term"], r["insurance_year"])
+            for r in rows
+        }
+        return {k: found.get(k, default_rules(k[1])) for k in wanted}
 
     async def insert_policy_version(self, policy: RegionPolicy, now: dt.datetime) -> RegionPolicy:
         """Stores the policy as the next version of its region and year."""

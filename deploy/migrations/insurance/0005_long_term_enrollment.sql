@@ -19,3 +19,17 @@ ALTER TABLE coverage_grants ADD COLUMN wait jsonb;
 ALTER TABLE coverage_grants DROP CONSTRAINT coverage_grants_kind_check;
 ALTER TABLE coverage_grants ADD CONSTRAINT coverage_grants_kind_check
     CHECK (kind IN ('GRANT', 'WITHDRAWAL', 'RESTART'));
+
+-- R39: a hospital's report that the fund paid for a person in a benefit year (RecordFundUse): that year
+-- gives the next no zero-claim step. Keyed by the reporting hospital and its settlement, so a resent
+-- report is one row.
+CREATE TABLE fund_uses (
+    reported_by        text        NOT NULL,
+    settlement_id      text        NOT NULL,
+    resident_id_number text        NOT NULL,
+    insurance_year     int         NOT NULL CHECK (insurance_year BETWEEN 2000 AND 2100),
+    fund_paid_fen      bigint      NOT NULL CHECK (fund_paid_fen > 0),
+    recorded_at        timestamptz NOT NULL,
+    PRIMARY KEY (reported_by, settlement_id)
+);
+CREATE INDEX fund_uses_person ON fund_uses (resident_id_number, insurance_year);

@@ -162,14 +162,9 @@ async def _history(uow: RegistrationUnitOfWork, number: str, now: dt.datetime) -
 
 async def _rules_of(uow: RegistrationUnitOfWork, person: PersonHistory) -> dict[tuple[str, int, int], LongTermRules]:
     """The long-term terms of the policy version each of the person's years was assessed under."""
-    found: dict[tuple[str, int, int], LongTermRules] = {}
-    for enrollment in person.enrollments:
-        for year in enrollment.years:
-            key = (enrollment.region_code, year.insurance_year, year.policy_version)
-            if key not in found:
-                policy = await uow.regions.get_policy(*key)
-                found[key] = policy.rules if policy else default_rules(year.insurance_year)
-    return found
+    return await uow.regions.long_term_of(
+        [(e.region_code, y.insurance_year, y.policy_version) for e in person.enrollments for y in e.years]
+    )
 
 
 async def withdraw_coverage(event: events_pb2.PaymentRefunded, uow: RegistrationUnitOfWork, clock: Clock) -> None:
