@@ -46,6 +46,12 @@ def enrollment_event_handlers(clock: Clock) -> Mapping[str, Handler[CollectionUn
             uow, clock, e.enrollment_id, e.enrollment_sequence, e.person, e.region_code, e.category, e.assessments
         )
 
+    async def repair_offered(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
+        e = envelope.enrollment_repair_offered
+        await _assess(
+            uow, clock, e.enrollment_id, e.enrollment_sequence, e.person, e.region_code, e.category, e.assessments
+        )
+
     async def stopped(envelope: events_pb2.EventEnvelope, uow: CollectionUnitOfWork) -> None:
         e = envelope.enrollment_stopped
         await _stop(uow, clock, e.enrollment_id, e.enrollment_sequence, e.resident_id_number, e.region_code)
@@ -61,6 +67,7 @@ def enrollment_event_handlers(clock: Clock) -> Mapping[str, Handler[CollectionUn
         event_types.COVERAGE_REFUSED.name: coverage_refused,
         event_types.ENROLLMENT_REGISTERED.name: registered,
         event_types.ENROLLMENT_RENEWED.name: renewed,
+        event_types.ENROLLMENT_REPAIR_OFFERED.name: repair_offered,
         event_types.ENROLLMENT_STOPPED.name: stopped,
         event_types.ENROLLMENT_AGED_OUT.name: aged_out,
     }

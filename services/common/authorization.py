@@ -141,6 +141,10 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     _REG + "EndExternalEnrollment": _any(K.CITY, K.OFFICER),
     # R39: the hospital that settled the bill reports the fund's payment (the audit names it, R35).
     _REG + "RecordFundUse": _any(K.HOSPITAL, K.OFFICER),
+    # R37, R38: a payer asks before paying (at a desk, in a channel's app or the e-tax hall) when coverage
+    # would start, and asks for repair items.
+    _REG + "QuoteCoverage": _any(K.OFFICER, K.REGISTRATION, K.CHANNEL, K.TAX),
+    _REG + "OfferRepairs": _any(K.OFFICER, K.REGISTRATION, K.CHANNEL, K.TAX),
     _REG + "CreateRegion": _any(K.OFFICER),
     _REG + "ListRegions": _any(K.OFFICER, K.OPERATOR, K.REGISTRATION),
     _REG + "CreateSchool": _any(K.OFFICER),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import fields, replace
 from typing import Any
@@ -38,6 +39,7 @@ from services.registration.domain.model import (
     School,
     StopReason,
 )
+from services.registration.domain.repair import Quote, RepairOffer
 
 
 def category(value: int, field: str = "category") -> Category:
@@ -252,3 +254,20 @@ def rules_from_proto(value: pb.LongTermRules, insurance_year: int) -> LongTermRu
 
 def rules_to_proto(rules: LongTermRules) -> pb.LongTermRules:
     return pb.LongTermRules(**{name: getattr(rules, name) for name in _RULE_FIELDS})
+
+
+def repair_to_proto(offer: RepairOffer, starts: dt.date | None = None) -> pb.RepairYear:
+    found = pb.RepairYear(repaired_year=offer.repaired_year, amount_fen=offer.standard_fen - offer.subsidy_fen)
+    if starts is not None:
+        found.coverage_start_if_repaired.CopyFrom(date_to_proto(starts))
+    return found
+
+
+def quote_to_proto(quote: Quote) -> pb.QuoteCoverageResponse:
+    return pb.QuoteCoverageResponse(
+        wait_months=quote.wait.months,
+        coverage_start=date_to_proto(quote.wait.coverage_starts),
+        gap_years=quote.wait.gap_years,
+        exemption=quote.wait.exemption.value if quote.wait.exemption else "",
+        repairs=[repair_to_proto(step.offer, step.coverage_start_if_repaired) for step in quote.repairs],
+    )

@@ -13,6 +13,7 @@ from services.common.proto_values import date_to_proto, range_to_proto, timestam
 from services.registration.domain.lifecycle import eighteenth_birthday
 from services.registration.domain.model import Enrollment
 from services.registration.domain.registration import YearAssessment
+from services.registration.domain.repair import RepairOffer, repair_coverage_period
 
 
 def person(enrollment: Enrollment) -> events_pb2.InsuredPerson:
@@ -99,3 +100,30 @@ def coverage_refused(
         reason=events_pb2.CoverageRefusalReason.Value(f"COVERAGE_REFUSAL_REASON_{reason}"),
         decided_time=timestamp(at),
     )
+
+
+def repair_offered(enrollment: Enrollment, offers: Sequence[RepairOffer]) -> events_pb2.EnrollmentRepairOffered:
+    """enrollment.repair_offered: one repair item per missed year (R38), covering nothing."""
+    return events_pb2.EnrollmentRepairOffered(
+        enrollment_id=enrollment.enrollment_id,
+        enrollment_sequence=enrollment.sequence,
+        person=person(enrollment),
+        region_code=enrollment.region_code,
+        category=common_pb2.Category.Value(f"CATEGORY_{enrollment.category}"),
+        assessments=[_repair_basis(o) for o in offers],
+    )
+
+
+def _repair_basis(offer: RepairOffer) -> events_pb2.AssessmentBasis:
+    period = repair_coverage_period(offer.repaired_year)
+    basis = events_pb2.AssessmentBasis(
+        insurance_year=offer.repaired_year,
+        fee_type=common_pb2.FEE_TYPE_RESIDENT_MEDICAL_REPAIR,
+        standard_fen=offer.standard_fen,
+        subsidy_fen=offer.subsidy_fen,
+        policy_version=offer.policy_version,
+        collection_window=range_to_proto(period.start, offer.payable_until),
+        coverage_period=range_to_proto(period.start, period.end),
+    )
+    basis.payable_until.CopyFrom(date_to_proto(offer.payable_until))
+    return basis

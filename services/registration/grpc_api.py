@@ -13,10 +13,11 @@ from services.common.clock import Clock
 from services.common.errors import NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
+from services.common.proto_values import date_from_proto
 from services.registration import convert
 from services.registration.domain.batch import check_row_count
 from services.registration.domain.model import EnrollmentState, Region, School
-from services.registration.handlers import administration, external, fund_use, review, stop
+from services.registration.handlers import administration, external, fund_use, repair, review, stop
 from services.registration.handlers.batch import register_batch
 from services.registration.handlers.lookups import load_enrollment, load_policy
 from services.registration.handlers.registration import Application, register_resident
@@ -219,6 +220,21 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             return pb.RecordFundUseResponse(recorded=recorded, next_year_cap_fen=cap)
 
         return await run_mutation(self._uow, "RecordFundUse", request, pb.RecordFundUseResponse, action)
+
+    async def QuoteCoverage(self, request: pb.QuoteCoverageRequest, context: Context) -> pb.QuoteCoverageResponse:
+        day = date_from_proto(request.paid_on, field="paid_on") if request.HasField("paid_on") else None
+        async with self._uow() as uow:
+            quote = await repair.quote_coverage(
+                request.resident_id_number, request.insurance_year, day, uow, self._clock
+            )
+        return convert.quote_to_proto(quote)
+
+    async def OfferRepairs(self, request: pb.OfferRepairsRequest, context: Context) -> pb.OfferRepairsResponse:
+        async def action(uow: RegistrationUnitOfWork) -> pb.OfferRepairsResponse:
+            offers = await repair.offer_repairs(request.resident_id_number, request.insurance_year, uow, self._clock)
+            return pb.OfferRepairsResponse(repairs=[convert.repair_to_proto(o) for o in offers])
+
+        return await run_mutation(self._uow, "OfferRepairs", request, pb.OfferRepairsResponse, action)
 
     async def CreateRegion(self, request: pb.CreateRegionRequest, context: Context) -> pb.CreateRegionResponse:
         region = Region(request.region.region_code, request.region.name)

@@ -13,6 +13,7 @@ from services.registration.enrollments_repository import EnrollmentsRepository
 from services.registration.external_repository import ExternalRepository
 from services.registration.fund_uses_repository import FundUsesRepository
 from services.registration.regions_repository import RegionsRepository
+from services.registration.repairs_repository import RepairsRepository
 
 PRODUCER = "registration"
 
@@ -23,6 +24,7 @@ class RegistrationUnitOfWork(UnitOfWork):
     selection: EnrollmentSelection
     external: ExternalRepository
     fund_uses: FundUsesRepository
+    repairs: RepairsRepository
     batches: BatchesRepository
     projection: CheckProjection
     coverage: CoverageRecordsRepository
@@ -35,6 +37,7 @@ class RegistrationUnitOfWork(UnitOfWork):
         self.external = ExternalRepository(self.conn)
         self.batches = BatchesRepository(self.conn)
         self.fund_uses = FundUsesRepository(self.conn)
+        self.repairs = RepairsRepository(self.conn)
         self.projection = CheckProjection(self.conn, self.enrollments, self.external, self.regions, self.fund_uses)
         self.coverage = CoverageRecordsRepository(self.conn)
         self.outbox = Outbox(self.conn, PRODUCER)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from medins.collection.v1 import collection_service_pb2 as col
+from medins.common.v1 import common_pb2
 from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 from medins.registration.v1 import registration_service_pb2 as reg
 
@@ -182,3 +183,88 @@ async def test_a_resident_who_missed_the_window_enrolls_and_pays_in_january_and_
     first, second, wrong = batch.results
     assert (first.status, second.status) == (chk.CHECK_STATUS_WAITING, chk.CHECK_STATUS_COVERED)
     assert wrong.error.reason == "DATE_OUTSIDE_YEAR" and wrong.error.field == "targets[2].on_date"
+
+
+async def _items(collection: CollectionClient, number: str) -> list[col.PayableItem]:
+    return await items_of(collection, number, "连续")
+
+
+async def _repair_items(collection: CollectionClient, number: str, count: int) -> list[col.PayableItem]:
+    async def offered() -> list[col.PayableItem]:
+        found = [i for i in await _items(collection, number) if i.fee_type == FEE_TYPE_REPAIR]
+        assert len(found) == count
+        return found
+
+    return await eventually(offered)
+
+
+FEE_TYPE_REPAIR = common_pb2.FEE_TYPE_RESIDENT_MEDICAL_REPAIR
+
+
+async def test_repairs_quoted_then_paid_in_one_order_with_the_year_leave_the_fixed_wait(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R38 (Xianning's counting): missed 2025 and 2026 → 5 months; the quote says each repair is a month
+    sooner; both repaired in the same order as 2027 → the fixed 3 months remain: covered from 1 Apr."""
+    await _regions(registration)
+    number = unique_resident_id()
+    system.set_clock(at(D(2026, 11, 20)))
+    await registration.RegisterResident(register(number, name="连续", region=XIANNING))
+    await _items(collection, number)
+    quote = await registration.QuoteCoverage(reg.QuoteCoverageRequest(resident_id_number=number, insurance_year=2027))
+    assert (quote.wait_months, quote.gap_years, _day(quote.coverage_start)) == (5, 2, D(2027, 6, 1))
+    assert [(r.repaired_year, r.amount_fen, _day(r.coverage_start_if_repaired)) for r in quote.repairs] == [
+        (2025, STANDARD, D(2027, 5, 1)),
+        (2026, STANDARD, D(2027, 4, 1)),
+    ]
+    offered = await registration.OfferRepairs(
+        reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
+    )
+    assert [r.repaired_year for r in offered.repairs] == [2025, 2026]
+    repairs = await _repair_items(collection, number, 2)
+    await registration.OfferRepairs(  # offering again adds no item
+        reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
+    )
+    year = [i for i in await _items(collection, number) if i.fee_type == common_pb2.FEE_TYPE_RESIDENT_MEDICAL]
+    order = await order_for(collection, number, year + repairs)
+    assert order.total_fen == 3 * STANDARD  # R19: one order, one payment
+    paid = await collection.NotifyPayment(
+        channels.notification(Channel.WECHAT, channels.wechat(order.order_id, order.total_fen, at(D(2026, 11, 20))))
+    )
+    assert paid.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+    covered = await _granted(enrollment, number, D(2027, 1, 1))
+    assert (covered.status, _start(covered)) == (chk.CHECK_STATUS_WAITING, D(2027, 4, 1))
+
+
+async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R38: 2027 paid in the window after missing 2025 and 2026 (Qingdao: 4 months, 1 May); 2026 repaired
+    in January → the start moves to 1 Apr, and the check says so."""
+    await _regions(registration)
+    number = unique_resident_id()
+    system.set_clock(at(D(2026, 11, 20)))
+    await registration.RegisterResident(register(number, name="连续", region=QINGDAO))
+    await _pay(system, collection, number, 2027, at(D(2026, 11, 20)))
+    assert _start(await _granted(enrollment, number, D(2027, 1, 1))) == D(2027, 5, 1)
+    system.set_clock(at(D(2027, 1, 15)))
+    offered = await registration.OfferRepairs(
+        reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
+    )
+    assert [r.repaired_year for r in offered.repairs] == [2025, 2026]
+    latest = [i for i in await _repair_items(collection, number, 2) if i.insurance_year == 2026]
+    order = await order_for(collection, number, latest)
+    paid = await collection.NotifyPayment(
+        channels.notification(Channel.ALIPAY, channels.alipay(order.order_id, order.total_fen, at(D(2027, 1, 15))))
+    )
+    assert paid.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+
+    async def moved() -> None:
+        found = await _on(enrollment, number, D(2027, 1, 20))
+        assert (found.status, _start(found)) == (chk.CHECK_STATUS_WAITING, D(2027, 4, 1))
+
+    await eventually(moved)
+
+
+def _day(value: common_pb2.Date) -> dt.date:
+    return D(value.year, value.month, value.day)

@@ -33,3 +33,14 @@ CREATE TABLE fund_uses (
     PRIMARY KEY (reported_by, settlement_id)
 );
 CREATE INDEX fund_uses_person ON fund_uses (resident_id_number, insurance_year);
+
+-- R38: a missed year repaired (缴费修复), by the payment of its repair item; a refund withdraws it.
+CREATE TABLE repairs (
+    resident_id_number text        NOT NULL,
+    insurance_year     int         NOT NULL,
+    payment_id         text        NOT NULL,
+    enrollment_id      uuid        NOT NULL REFERENCES enrollments,
+    withdrawn          boolean     NOT NULL DEFAULT false,
+    recorded_at        timestamptz NOT NULL,
+    PRIMARY KEY (resident_id_number, insurance_year, payment_id)
+);

@@ -13,6 +13,7 @@ from services.common.periods import DateRange
 class FeeType(enum.StrEnum):
     RESIDENT_MEDICAL = "RESIDENT_MEDICAL"
     RESIDENT_PENSION = "RESIDENT_PENSION"
+    RESIDENT_MEDICAL_REPAIR = "RESIDENT_MEDICAL_REPAIR"  # R38: a missed year repaired; covers nothing
 
 
 class ItemStatus(enum.StrEnum):

@@ -21,6 +21,7 @@ ENROLLMENT_REGISTERED = EventType("enrollment.registered", "enrollment_registere
 ENROLLMENT_RENEWED = EventType("enrollment.renewed", "enrollment_renewed", 1)
 ENROLLMENT_STOPPED = EventType("enrollment.stopped", "enrollment_stopped", 1)
 ENROLLMENT_AGED_OUT = EventType("enrollment.aged_out", "enrollment_aged_out", 1)
+ENROLLMENT_REPAIR_OFFERED = EventType("enrollment.repair_offered", "enrollment_repair_offered", 1)
 PAYMENT_CONFIRMED = EventType("payment.confirmed", "payment_confirmed", 1)
 PAYMENT_REFUNDED = EventType("payment.refunded", "payment_refunded", 1)
 COVERAGE_REFUSED = EventType("coverage.refused", "coverage_refused", 1)
@@ -32,6 +33,7 @@ EVENT_TYPES = {
         ENROLLMENT_RENEWED,
         ENROLLMENT_STOPPED,
         ENROLLMENT_AGED_OUT,
+        ENROLLMENT_REPAIR_OFFERED,
         PAYMENT_CONFIRMED,
         PAYMENT_REFUNDED,
         COVERAGE_REFUSED,

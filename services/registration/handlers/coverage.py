@@ -50,7 +50,15 @@ def payment_event_handlers(clock: Clock) -> Mapping[str, Handler[RegistrationUni
 
 
 def _medical_items(items: Iterable[events_pb2.PaidItem]) -> list[events_pb2.PaidItem]:
-    found = [i for i in items if i.fee_type == common_pb2.FEE_TYPE_RESIDENT_MEDICAL]
+    return _items_of(items, common_pb2.FEE_TYPE_RESIDENT_MEDICAL)
+
+
+def _repair_items(items: Iterable[events_pb2.PaidItem]) -> list[events_pb2.PaidItem]:
+    return _items_of(items, common_pb2.FEE_TYPE_RESIDENT_MEDICAL_REPAIR)
+
+
+def _items_of(items: Iterable[events_pb2.PaidItem], fee_type: int) -> list[events_pb2.PaidItem]:
+    found = [i for i in items if i.fee_type == fee_type]
     for item in found:
         try:
             uuid.UUID(item.enrollment_id)
@@ -67,6 +75,8 @@ async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUn
     paid_on = cst_date(from_timestamp(event.paid_time))
     touched: set[str] = set()
     refused: list[tuple[events_pb2.PaidItem, GrantDecision]] = []
+    # Repairs first (R38): a year paid in the same order waits as shortened by them.
+    repaired = await _record_repairs(uow, event, now)
     # Earlier years first: a year's wait depends on whether the years before it are paid (R37).
     for item in sorted(_medical_items(event.items), key=lambda i: i.insurance_year):
         enrollment = await uow.enrollments.get(item.enrollment_id, for_update=True)
@@ -90,6 +100,9 @@ async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUn
             insurance_year=item.insurance_year,
             payment_id=event.payment_id,
         )
+    for number in sorted(repaired):
+        await restart_shortened_waits(uow, number, event.payment_id, now)
+    touched |= repaired
     if refused:
         await uow.outbox.add(
             event_types.COVERAGE_REFUSED,
@@ -98,6 +111,23 @@ async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUn
         )
         log.warning("coverage_refused", payment_id=event.payment_id, items=len(refused), reason=refused[0][1].value)
     await uow.projection.refresh(sorted(touched), now)
+
+
+async def _record_repairs(
+    uow: RegistrationUnitOfWork, event: events_pb2.PaymentConfirmed, now: dt.datetime
+) -> set[str]:
+    """Keeps each repaired year the payment paid for (R38); returns the persons who repaired one."""
+    repaired: set[str] = set()
+    for item in _repair_items(event.items):
+        enrollment = await uow.enrollments.get(item.enrollment_id, for_update=True)
+        if enrollment is None:
+            raise LookupError(f"enrollment {item.enrollment_id} is not known here yet")
+        if await uow.repairs.record(
+            enrollment.resident_id_number, item.insurance_year, event.payment_id, item.enrollment_id, now
+        ):
+            repaired.add(enrollment.resident_id_number)
+            log.info("year_repaired", enrollment_id=item.enrollment_id, repaired_year=item.insurance_year)
+    return repaired
 
 
 async def _grant(
@@ -116,8 +146,8 @@ async def _grant(
         person = PersonHistory((), (), Continuity(frozenset()))
         rules = default_rules(year.insurance_year)
     else:
-        person = await _history(uow, number, now)
-        rules = (await _rules_of(uow, person))[(enrollment.region_code, year.insurance_year, year.policy_version)]
+        person = await load_history(uow, number, now)
+        rules = (await rules_of(uow, person))[(enrollment.region_code, year.insurance_year, year.policy_version)]
     granted, wait = decide_coverage(enrollment, year, paid_on, rules, person)
     await uow.enrollments.set_year_covered(enrollment.enrollment_id, year.insurance_year, payment_id, granted, now)
     if not await uow.coverage.record(
@@ -139,8 +169,8 @@ async def _grant(
 async def restart_shortened_waits(uow: RegistrationUnitOfWork, number: str, cause_id: str, now: dt.datetime) -> None:
     """Moves earlier the coverage start of every granted year of the person whose wait, decided again
     on what is known now, ends sooner (R38); each move is recorded against the payment that caused it."""
-    person = await _history(uow, number, now)
-    for moved in earlier_starts(person, await _rules_of(uow, person)):
+    person = await load_history(uow, number, now)
+    for moved in earlier_starts(person, await rules_of(uow, person)):
         await uow.enrollments.set_year_start(
             moved.enrollment_id, moved.insurance_year, moved.wait.months, moved.wait.coverage_starts
         )
@@ -155,12 +185,14 @@ async def restart_shortened_waits(uow: RegistrationUnitOfWork, number: str, caus
         )
 
 
-async def _history(uow: RegistrationUnitOfWork, number: str, now: dt.datetime) -> PersonHistory:
+async def load_history(uow: RegistrationUnitOfWork, number: str, now: dt.datetime) -> PersonHistory:
+    """What insurance knows of a person's enrollment: every region, every scheme, every repair."""
     enrollments = await uow.enrollments.of_person(number)
-    return person_history(enrollments, await uow.external.all_of(number), (), cst_date(now))
+    external = await uow.external.all_of(number)
+    return person_history(enrollments, external, await uow.repairs.years_of(number), cst_date(now))
 
 
-async def _rules_of(uow: RegistrationUnitOfWork, person: PersonHistory) -> dict[tuple[str, int, int], LongTermRules]:
+async def rules_of(uow: RegistrationUnitOfWork, person: PersonHistory) -> dict[tuple[str, int, int], LongTermRules]:
     """The long-term terms of the policy version each of the person's years was assessed under."""
     return await uow.regions.long_term_of(
         [(e.region_code, y.insurance_year, y.policy_version) for e in person.enrollments for y in e.years]
@@ -169,6 +201,10 @@ async def _rules_of(uow: RegistrationUnitOfWork, person: PersonHistory) -> dict[
 
 async def withdraw_coverage(event: events_pb2.PaymentRefunded, uow: RegistrationUnitOfWork, clock: Clock) -> None:
     touched: set[str] = set()
+    for item in _repair_items(event.items):
+        # A refunded repair counts as missed again; waits already shortened by it stay (never cut back).
+        if await uow.repairs.withdraw(item.resident_id_number, item.insurance_year, event.payment_id):
+            log.info("repair_withdrawn", enrollment_id=item.enrollment_id, repaired_year=item.insurance_year)
     for item in _medical_items(event.items):
         enrollment = await uow.enrollments.get(item.enrollment_id, for_update=True)
         if enrollment is None:
