@@ -39,7 +39,10 @@ YEAR = EnrollmentYear(
 )
 
 
-def enrollment(category: Category = Category.NON_EMPLOYED, born: dt.date = D(1980, 1, 1)) -> Enrollment:
+ADULT = D(1980, 1, 1)
+
+
+def enrollment(category: Category = Category.NON_EMPLOYED, born: dt.date = ADULT) -> Enrollment:
     now = dt.datetime(2026, 11, 20, tzinfo=CST)
     return Enrollment(
         "e",
