@@ -23,7 +23,7 @@ from services.common.clock import Clock
 from services.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
-from services.common.proto_values import date_from_proto, range_from_proto, range_to_proto
+from services.common.proto_values import date_from_proto, range_from_proto
 from services.common.settings import Settings
 from services.common.validation import element_refusal
 
@@ -203,6 +203,9 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
     ) -> pb.ListPaymentRecordsResponse:
         scope = convert.scope(request.scope)
         period = range_from_proto(request.period, field="period") if request.HasField("period") else None
+        fee_years = (
+            (request.fee_period.start_year, request.fee_period.end_year) if request.HasField("fee_period") else None
+        )
         page = page_request(
             request.page_size,
             request.page_token,
@@ -211,13 +214,14 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
                 "scope": scope,
                 "minor": request.minor_id_number,
                 "period": period,
+                "fee_period": fee_years,
             },
             default=50,
             maximum=200,
         )
         async with self._uow() as uow:
-            (start, end), found = await records.list_payment_records(
-                request.payer_id_number, scope, request.minor_id_number, period, page, uow, self._clock
+            selection, found = await records.list_payment_records(
+                request.payer_id_number, scope, request.minor_id_number, fee_years, period, page, uow, self._clock
             )
         token = (
             page.next_token(
@@ -232,9 +236,7 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
             if found
             else ""
         )
-        return pb.ListPaymentRecordsResponse(
-            period=range_to_proto(start, end), groups=convert.record_groups(found), next_page_token=token
-        )
+        return convert.records_response(selection, found, token)
 
     # -- minors ---------------------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ from services.common.proto_values import range_to_proto
 from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.conftest import START
-from tests.e2e.requests import new_request_id
+from tests.e2e.requests import new_request_id, register
 from tests.e2e.system import System
-from tests.e2e.test_payments import check, covered, order_for, registered_person
+from tests.e2e.test_payments import BIRTH_CERTIFICATE, check, covered, items_of, order_for, registered_person
 from tests.factories import resident_id, unique_resident_id
 from tests.support import eventually, refused
 
@@ -93,6 +93,53 @@ async def test_scenario_7_three_years_of_records_and_a_fifth_or_too_old_minor_ar
     assert len(listed.minors) == 4
 
 
+async def test_records_are_chosen_by_the_benefit_year_the_fee_belongs_to_at_most_two_years(
+    registration: RegistrationClient, collection: CollectionClient
+) -> None:
+    """R47, Yili: "如需查询历史年份的缴费信息,点击查询按钮,修改费款所属期进行查询。查询范围不能超过两年。"
+    A newborn's two years, paid in one order on one day, are told apart by the year they belong to."""
+    newborn = resident_id(D(2023, 11, 15), "340802")
+    await registration.RegisterResident(
+        register(newborn, name="小期", category=common_pb2.CATEGORY_NEWBORN, evidence=[BIRTH_CERTIFICATE])
+    )
+    parent = unique_resident_id()
+    await pay(collection, await order_for(collection, parent, await items_of(collection, newborn, "小期")))
+
+    async def years(fee_period: col.FeePeriod | None = None, **kwargs: object) -> list[tuple[int, int]]:
+        reply = await collection.ListPaymentRecords(
+            col.ListPaymentRecordsRequest(
+                payer_id_number=parent, scope=col.RECORD_SCOPE_FOR_OTHERS, fee_period=fee_period, **kwargs
+            )
+        )
+        return [(r.insurance_year, r.amount_fen) for g in reply.groups for r in g.records]
+
+    assert sorted(await years()) == [(2023, 35000), (2024, 38000)]
+    assert await years(col.FeePeriod(start_year=2023, end_year=2023)) == [(2023, 35000)]
+    assert await years(col.FeePeriod(start_year=2024, end_year=2025)) == [(2024, 38000)]
+    assert await years(col.FeePeriod(start_year=2021, end_year=2022)) == []
+    # The payment date cannot tell them apart; callers that still choose by it get both.
+    assert len(await years(period=range_to_proto(START.date(), START.date()))) == 2
+
+    three = await refused(years(col.FeePeriod(start_year=2022, end_year=2024)))
+    assert (three.code, three.reason, three.localized, three.fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "PERIOD_TOO_LONG",
+        "查询范围不能超过两年",
+        ["fee_period.end_year"],
+    )
+    assert three.metadata["latest_end_year"] == "2023"
+    backwards = await refused(years(col.FeePeriod(start_year=2024, end_year=2023)))
+    assert (backwards.code, backwards.reason, backwards.fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_PERIOD",
+        ["fee_period.end_year"],
+    )
+    both = await refused(
+        years(col.FeePeriod(start_year=2023, end_year=2024), period=range_to_proto(START.date(), START.date()))
+    )
+    assert (both.reason, both.fields) == ("PERIOD_AMBIGUOUS", ["fee_period"])
+
+
 async def test_records_show_mine_and_what_i_paid_for_others_grouped_by_person(
     registration: RegistrationClient, collection: CollectionClient
 ) -> None:
@@ -112,8 +159,9 @@ async def test_records_show_mine_and_what_i_paid_for_others_grouped_by_person(
         col.ListPaymentRecordsRequest(payer_id_number=parent, scope=col.RECORD_SCOPE_MINE)
     )
     assert [(g.insured_id_number, len(g.records)) for g in mine.groups] == [(parent, 1)]
-    assert (mine.period.end.year, mine.period.end.month, mine.period.end.day) == (2023, 11, 20)
-    assert (mine.period.start.year, mine.period.start.month, mine.period.start.day) == (2021, 11, 20)
+    # By default the benefit year in progress and the next, the one paid for in this window (R47).
+    assert (mine.fee_period.start_year, mine.fee_period.end_year) == (2023, 2024)
+    assert not mine.HasField("period")
     others = await collection.ListPaymentRecords(
         col.ListPaymentRecordsRequest(payer_id_number=parent, scope=col.RECORD_SCOPE_FOR_OTHERS)
     )
