@@ -31,6 +31,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("order", "ops.cli.order", "a person's payable items and an order over them (R18, R19)"),
     ("pay", "ops.cli.pay", "pay an order as a channel would: a signed notification (development helper, R20)"),
     ("receipt", "ops.cli.receipt", "the receipt of a completed payment (R24)"),
+    ("family", "ops.cli.family", "family mutual-aid account bindings: bind, list, unbind (R46)"),
     ("check", "ops.cli.check", "the enrollment check for one person and year (R15)"),
     ("results", "ops.cli.results", "export collection results as CSV and chart (R29)"),
     ("dlq", "ops.cli.dlq", "dead-letter queues: list, replay"),

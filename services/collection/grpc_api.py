@@ -17,6 +17,7 @@ from services.collection.card_vault import CardVault
 from services.collection.channels.signature import SignatureVerifier
 from services.collection.domain.reconciliation import checked_chunk
 from services.collection.gateways.sms import LocalSmsGateway, SmsGateway
+from services.collection.grpc_resident_api import ResidentApi
 from services.collection.handlers import agreements, items, orders, reconciliation, records, refunds, results
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
@@ -37,7 +38,7 @@ class CollectionConfig:
     clock_skew: dt.timedelta
 
 
-class CollectionServicer(pb_grpc.CollectionServiceServicer):
+class CollectionServicer(ResidentApi, pb_grpc.CollectionServiceServicer):
     def __init__(
         self,
         uow_factory: Callable[[], CollectionUnitOfWork],

@@ -171,6 +171,11 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     _COL + "NotifyPayments": (Grant(K.CHANNEL, own_channel),),
     # The insurance bureau's account system reports family account balances.
     _COL + "UpdateFamilyAccount": _any(K.REGISTRATION),
+    # The holder binds family members through a channel app or a desk, or the insurance bureau's own
+    # account system does for them (R46).
+    _COL + "BindFamilyMember": (*_PAYER_SIDE, Grant(K.REGISTRATION)),
+    _COL + "UnbindFamilyMember": (*_PAYER_SIDE, Grant(K.REGISTRATION)),
+    _COL + "ListFamilyMembers": (*_PAYER_SIDE, Grant(K.REGISTRATION)),
     # Refunds and reconciliation: the tax bureau and its operators; channels report their results.
     _COL + "RequestRefund": _any(K.TAX, K.OPERATOR),
     _COL + "GetRefund": _any(K.TAX, K.OPERATOR),

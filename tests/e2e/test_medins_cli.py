@@ -144,6 +144,38 @@ async def test_a_wrong_amount_is_refused_in_two_lines(system: System) -> None:
     assert len(done.stderr.strip().splitlines()) <= 2
 
 
+async def test_family_bind_list_and_unbind(system: System) -> None:
+    """R46, Xuancheng: "请按前文规定先进行绑定": `medins family` binds a member to a family mutual-aid account,
+    lists the members and unbinds them; a mistake is one clean line, never a traceback."""
+    member, name = unique_resident_id(), "共济成员"
+    holder = unique_resident_id()
+    await register(system, member, name)
+
+    async def assessed() -> None:
+        items = await ok_json(system, "order", "items", "--payer", member, "--name", name)
+        assert items.get("payable_items"), "not assessed yet"
+
+    await eventually(assessed, timeout=30, interval=0.2)
+    empty = await ok(system, "family", "list", "--holder", holder)
+    assert "no family member is bound" in empty
+    who = ("--holder", holder, "--holder-name", "户主甲", "--member", member)
+    bound = await ok(system, "family", "bind", *who, "--member-name", name, "--relationship", "spouse")
+    assert bound.startswith("bound: ") and name in bound and "spouse" in bound
+    assert member not in bound, "the member's ID number is shown masked"
+    listed = await ok_json(system, "family", "list", "--holder", holder)
+    assert [m["member_id_number"] for m in listed["members"]] == [member]
+
+    wrong = await medins(system, "family", "bind", *who, "--member-name", "别人", "--relationship", "child")
+    assert wrong.returncode == 1 and "INSURED_PERSON_NOT_MATCHED" in wrong.stderr, wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) <= 2
+    bad_relationship = await medins(system, "family", "bind", *who, "--member-name", name, "--relationship", "boss")
+    assert bad_relationship.returncode == 2 and "spouse" in bad_relationship.stderr
+
+    assert (await ok(system, "family", "unbind", *who)).startswith("unbound: ")
+    again = await medins(system, "family", "unbind", *who)
+    assert again.returncode == 1 and "FAMILY_MEMBER_NOT_BOUND" in again.stderr, again.stderr
+
+
 async def test_review_queue_approve_and_reject(system: System) -> None:
     first, second = unique_resident_id(), unique_resident_id()
     waiting = [await register(system, n, "审核测试", region=XUANCHENG) for n in (first, second)]

@@ -105,10 +105,12 @@ async def test_records_are_chosen_by_the_benefit_year_the_fee_belongs_to_at_most
     parent = unique_resident_id()
     await pay(collection, await order_for(collection, parent, await items_of(collection, newborn, "小期")))
 
-    async def years(fee_period: col.FeePeriod | None = None, **kwargs: object) -> list[tuple[int, int]]:
+    async def years(
+        fee_period: col.FeePeriod | None = None, period: common_pb2.DateRange | None = None
+    ) -> list[tuple[int, int]]:
         reply = await collection.ListPaymentRecords(
             col.ListPaymentRecordsRequest(
-                payer_id_number=parent, scope=col.RECORD_SCOPE_FOR_OTHERS, fee_period=fee_period, **kwargs
+                payer_id_number=parent, scope=col.RECORD_SCOPE_FOR_OTHERS, fee_period=fee_period, period=period
             )
         )
         return [(r.insurance_year, r.amount_fen) for g in reply.groups for r in g.records]
@@ -399,6 +401,7 @@ async def test_a_family_account_pays_only_what_it_holds(
     await collection.UpdateFamilyAccount(
         col.UpdateFamilyAccountRequest(request_id=new_request_id(), holder_id_number=holder, balance_fen=30000)
     )
+    await bind_family_member(collection, holder, number, "共济")
     order = await order_for(collection, number, items)
     short = await refused(
         collection.NotifyPayment(
@@ -449,3 +452,78 @@ async def test_an_unpaid_order_can_be_started_again(
         collection.GetOrder(col.GetOrderRequest(payer_id_number=unique_resident_id(), order_id=first.order_id))
     )
     assert stranger.code == grpc.StatusCode.NOT_FOUND
+
+
+async def bind_family_member(
+    collection: CollectionClient, holder: str, member: str, member_name: str, holder_name: str = "户主"
+) -> col.FamilyMember:
+    reply = await collection.BindFamilyMember(
+        col.BindFamilyMemberRequest(
+            request_id=new_request_id(),
+            holder_id_number=holder,
+            holder_name=holder_name,
+            member_id_number=member,
+            member_name=member_name,
+            relationship=col.RELATIONSHIP_CHILD,
+        )
+    )
+    return reply.member
+
+
+async def test_a_family_account_pays_only_for_members_bound_to_it(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R46, Xuancheng: "您如果符合绑定“职工医保门诊共济家庭账户”成员的条件,请按前文规定先进行绑定,然后点击
+    “城乡居民(个人共济账户)缴费”。" A payment for a person not bound to the account is refused before anything
+    is taken; once bound, the same order is paid from it; once unbound, the account pays for them no more."""
+    child, child_items = await registered_person(registration, collection, name="共济子")
+    spouse, spouse_items = await registered_person(registration, collection, name="共济妻")
+    holder = unique_resident_id()
+    await collection.UpdateFamilyAccount(
+        col.UpdateFamilyAccountRequest(request_id=new_request_id(), holder_id_number=holder, balance_fen=100000)
+    )
+    order = await order_for(collection, holder, child_items)
+
+    async def pay_from_account(order: col.Order) -> col.NotifyPaymentResponse:
+        payload = channels.family(order.order_id, order.total_fen, START, holder)
+        return await collection.NotifyPayment(channels.notification(Channel.FAMILY_MUTUAL_AID, payload))
+
+    unbound = await refused(pay_from_account(order))
+    assert (unbound.code, unbound.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "FAMILY_MEMBER_NOT_BOUND")
+    assert "请先绑定家庭共济关系" in unbound.localized
+    assert child not in unbound.message, "the person is named masked"
+    balance = await collection.GetFamilyAccount(col.GetFamilyAccountRequest(holder_id_number=holder))
+    assert balance.account.balance_fen == 100000
+    debits = "SELECT count(*) FROM family_account_entries WHERE holder_id_number = $1 AND kind = 'DEBIT'"
+    assert await system.value("tax", debits, holder) == 0
+
+    wrong_name = await refused(bind_family_member(collection, holder, child, "别人"))
+    assert (wrong_name.code, wrong_name.reason) == (grpc.StatusCode.NOT_FOUND, "INSURED_PERSON_NOT_MATCHED")
+    bound = await bind_family_member(collection, holder, child, "共济子")
+    assert (bound.member_id_number, bound.holder_name, bound.relationship) == (child, "户主", col.RELATIONSHIP_CHILD)
+    other_holder_name = await refused(bind_family_member(collection, holder, spouse, "共济妻", holder_name="别名"))
+    assert other_holder_name.reason == "FAMILY_HOLDER_NOT_MATCHED"
+
+    paid = await pay_from_account(order)
+    assert paid.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+    await covered(enrollment, child, 2024)
+    balance = await collection.GetFamilyAccount(col.GetFamilyAccountRequest(holder_id_number=holder))
+    assert balance.account.balance_fen == 100000 - 38000
+
+    await bind_family_member(collection, holder, spouse, "共济妻")
+    listed = await collection.ListFamilyMembers(col.ListFamilyMembersRequest(holder_id_number=holder))
+    assert sorted(m.member_id_number for m in listed.members) == sorted([child, spouse])
+    removed = await collection.UnbindFamilyMember(
+        col.UnbindFamilyMemberRequest(
+            request_id=new_request_id(), holder_id_number=holder, holder_name="户主", member_id_number=spouse
+        )
+    )
+    assert removed.member.member_id_number == spouse
+    after_unbinding = await refused(pay_from_account(await order_for(collection, holder, spouse_items)))
+    assert after_unbinding.reason == "FAMILY_MEMBER_NOT_BOUND"
+    trail = await system.value(
+        "tax",
+        "SELECT count(*) FROM person_trail WHERE resident_id_number = $1 AND method LIKE '%FamilyMember'",
+        spouse,
+    )
+    assert trail == 2, "binding and unbinding are on the member's trail (R35)"
