@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.collection.agreements_repository import AgreementsRepository
+from services.collection.certificates_repository import CertificatesRepository
 from services.collection.family_repository import FamilyRepository
 from services.collection.orders_repository import OrdersRepository
 from services.collection.payment_intake_repository import PaymentIntakeRepository
@@ -32,6 +33,7 @@ class CollectionUnitOfWork(UnitOfWork):
     reconciliation: ReconciliationRepository
     results: ResultsRepository
     family: FamilyRepository
+    certificates: CertificatesRepository
 
     def _open(self) -> None:
         self.items = CollectionRepository(self.conn)
@@ -46,3 +48,4 @@ class CollectionUnitOfWork(UnitOfWork):
         self.reconciliation = ReconciliationRepository(self.conn)
         self.results = ResultsRepository(self.conn)
         self.family = FamilyRepository(self.conn)
+        self.certificates = CertificatesRepository(self.conn)

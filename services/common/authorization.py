@@ -176,6 +176,12 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     _COL + "BindFamilyMember": (*_PAYER_SIDE, Grant(K.REGISTRATION)),
     _COL + "UnbindFamilyMember": (*_PAYER_SIDE, Grant(K.REGISTRATION)),
     _COL + "ListFamilyMembers": (*_PAYER_SIDE, Grant(K.REGISTRATION)),
+    # A resident asks for a payment certificate through a channel app or e-tax, or at a service point
+    # (R48); whoever holds its number may verify it (an employer, a school, another agency).
+    _COL + "IssuePaymentCertificate": (*_PAYER_SIDE, Grant(K.OFFICER)),
+    _COL + "VerifyPaymentCertificate": _any(
+        K.CHANNEL, K.TAX, K.REGISTRATION, K.OFFICER, K.OPERATOR, K.HOSPITAL, K.CITY
+    ),
     # Refunds and reconciliation: the tax bureau and its operators; channels report their results.
     _COL + "RequestRefund": _any(K.TAX, K.OPERATOR),
     _COL + "GetRefund": _any(K.TAX, K.OPERATOR),

@@ -176,6 +176,30 @@ async def test_family_bind_list_and_unbind(system: System) -> None:
     assert again.returncode == 1 and "FAMILY_MEMBER_NOT_BOUND" in again.stderr, again.stderr
 
 
+async def test_certificate_issue_and_verify(system: System) -> None:
+    """R48, Xuancheng: "请按税务部门查询参保信息并开具缴费证明": `medins certificate issue` lists the paid year
+    with its amount and receipt; `verify` answers what the number certified; mistakes are one clean line."""
+    number, name = unique_resident_id(), "证明演示"
+    await register(system, number, name)
+    order = await ordered(system, number, name)
+    paid = await ok_json(system, "pay", order["order_id"], "--channel", "wechat", "--payer", number)
+    receipt = paid["receipt"]["receipt_number"]
+
+    shown = await ok(system, "certificate", "issue", number, "--year", "2024", "--year", "2023")
+    assert "payment certificate JFZM" in shown and f"2024: 380.00 yuan (receipts {receipt})" in shown, shown
+    assert "not paid: 2023" in shown and number not in shown, "the ID number is shown masked"
+    certificate = shown.split()[2]
+    verified = await ok_json(system, "certificate", "verify", certificate)
+    assert verified["certificate"]["certificate_number"] == certificate
+    assert [y["insurance_year"] for y in verified["certificate"]["years"]] == [2024]
+
+    unknown = await medins(system, "certificate", "verify", "JFZM20231120NOSUCH")
+    assert unknown.returncode == 1 and "CERTIFICATE_NOT_FOUND" in unknown.stderr, unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) <= 2
+    short_year = await medins(system, "certificate", "issue", number, "--year", "24")
+    assert short_year.returncode == 2 and "benefit year" in short_year.stderr
+
+
 async def test_review_queue_approve_and_reject(system: System) -> None:
     first, second = unique_resident_id(), unique_resident_id()
     waiting = [await register(system, n, "审核测试", region=XUANCHENG) for n in (first, second)]
