@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import sys
 import time
@@ -24,10 +25,17 @@ import asyncpg
 from medins.events.v1 import events_pb2
 
 from ops import audit_checks as checks
+from ops import audit_waits
+from services.common.clock import clock_from_file
 from services.common.messaging.dead_letters import peek
 from services.common.messaging.topology import CONSUMER_QUEUES, UNROUTED_QUEUE
 from services.common.periods import cst_date
 from services.common.settings import Settings
+from services.registration.domain.coverage import person_history
+from services.registration.domain.model import Enrollment
+from services.registration.enrollments_repository import ENROLLMENT_COLUMNS, EnrollmentsRepository
+from services.registration.external_repository import ExternalRepository
+from services.registration.regions_repository import RegionsRepository
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_UNREACHABLE = 0, 1, 2
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -63,14 +71,17 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     # aio-pika logs each failed connection attempt itself; the audit says what matters once.
     logging.getLogger("aio_pika").setLevel(logging.CRITICAL)
     logging.getLogger("aiormq").setLevel(logging.CRITICAL)
+    settings = Settings()
     try:
-        snapshot = asyncio.run(read_snapshot(Settings()))
+        snapshot = asyncio.run(read_snapshot(settings))
+        waits = asyncio.run(_read_waits(settings))
     except Unreachable as exc:
         print(f"medins audit: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
     results = checks.run_checks(
         snapshot, outbox_threshold_seconds=args.outbox_threshold, allow_explained_dead_letters=args.allow_dlq
     )
+    results.append(audit_waits.check_grant_starts(waits))
     print_table(results, args.examples, out)
     if args.allow_dlq:
         for letter in snapshot.dead_letters:
@@ -228,6 +239,47 @@ async def _read_insurance(conn: asyncpg.Connection) -> dict[str, object]:
             )
         ]
     return {"grants": grants, "refused_payments": refused, "enrollment_years": years}
+
+
+async def _read_waits(settings: Settings) -> audit_waits.WaitSnapshot:
+    insurance = await _connect("insurance", settings.insurance_dsn)
+    try:
+        return await read_waits(insurance, cst_date(clock_from_file(settings.clock_file).now()))
+    finally:
+        await insurance.close()
+
+
+async def read_waits(conn: asyncpg.Connection, today: dt.date) -> audit_waits.WaitSnapshot:
+    """The persons with a year covered under the long-term mechanism, as the domain sees them (R37)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        enrollments = EnrollmentsRepository(conn)
+        numbers = [
+            r["resident_id_number"]
+            for r in await conn.fetch(
+                """SELECT DISTINCT e.resident_id_number FROM enrollments e JOIN enrollment_years y USING (enrollment_id)
+                   WHERE y.paid_on IS NOT NULL AND y.wait_free_until IS NOT NULL"""
+            )
+        ]
+        rows = await conn.fetch(
+            f"SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE resident_id_number = ANY($1::text[])", numbers
+        )
+        held: dict[str, list[Enrollment]] = {}
+        for enrollment in await enrollments.with_details(rows):
+            held.setdefault(enrollment.resident_id_number, []).append(enrollment)
+        external = await ExternalRepository(conn).all_of_many(numbers)
+        people = [person_history(held.get(n, []), external.get(n, []), (), today) for n in numbers]
+        keys = [
+            (e.region_code, y.insurance_year, y.policy_version) for p in people for e in p.enrollments for y in e.years
+        ]
+        rules = await RegionsRepository(conn).long_term_of(keys)
+        withdrawn = {
+            r["resident_id_number"]
+            for r in await conn.fetch(
+                """SELECT DISTINCT e.resident_id_number FROM coverage_grants g JOIN enrollments e USING (enrollment_id)
+                   WHERE g.kind = 'WITHDRAWAL'"""
+            )
+        }
+    return audit_waits.WaitSnapshot(people, rules, withdrawn)
 
 
 async def _read_dead_letters(urls: Sequence[str]) -> list[checks.DeadLetter]:

@@ -12,11 +12,11 @@ A placed year's policy depends on the region and the year only, never on the day
 again on another day adds the years that came round and leaves every stored year's version as it was.
 
 Each invented region has a shape: its standard, its review mode and the window that sells a benefit
-year. The windows take the seeds' dates where the seeds give them: collection opens on 1 September of
-the year before (seeds 000-003), and Xiamen registers from 1 January to 31 May inside the benefit year
-(seed 004). Changzhou's and Xuancheng's windows then stay open to 31 August of the benefit year, as
-Xiamen's does, so that one of their windows is open on every day of every year (a demo choice; real
-regions close on 31 December, and from 2025 sell outside the window with a waiting period, R36).
+year. The windows are the seeds' dates: collection runs from 1 September to 31 December of the year
+before (seeds 000-003), and Xiamen registers from 1 January to 31 May inside the benefit year (seed 004).
+From 2025 a year is also sold outside its window, with a waiting period (R36, R37), until the last day a
+fixed wait still ends inside it (30 September): so the README's region sells a year on every day, the
+year in progress from January to September and the next one from September on.
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ SEED_POLICIES = [
 
 
 def from_september_before(year: int) -> DateRange:
-    """1 September of the year before to 31 August of the benefit year: one window open every day."""
-    return DateRange(D(year - 1, 9, 1), D(year, 8, 31))
+    """1 September to 31 December of the year before (seeds 000, 001, 003)."""
+    return DateRange(D(year - 1, 9, 1), D(year - 1, 12, 31))
 
 
 def january_to_may(year: int) -> DateRange:

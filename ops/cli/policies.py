@@ -5,6 +5,7 @@ version and changes only what is given.
     medins policies show 320400 2027 [--version 1]
     medins policies set 320400 2027 --standard 420.00 --subsidy hardship-low-income=210.00 \
         --window 2026-09-01..2026-12-31 --benefit 2027-01-01..2027-12-31 --review automatic
+    medins policies set 320400 2027 --long-term first_gap_year_counts=true --long-term fixed_wait_months=3
 """
 
 from __future__ import annotations
@@ -54,6 +55,30 @@ def subsidy(text: str) -> tuple[str, int]:
     return CATEGORY(category), amount(value)
 
 
+_RULES = pb.LongTermRules.DESCRIPTOR.fields_by_name
+_BOOLEAN = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def long_term(text: str) -> tuple[str, object]:
+    """NAME=VALUE for one of the long-term mechanism's terms (R36-R39), e.g. first_gap_year_counts=true."""
+    name, sep, value = text.partition("=")
+    name = name.strip().replace("-", "_")
+    field = _RULES.get(name)
+    if not sep or field is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE with NAME one of: {', '.join(sorted(_RULES))}")
+    value = value.strip()
+    if name == "exempt_reasons":
+        return name, [v.strip() for v in value.split(",") if v.strip()]
+    if field.type == field.TYPE_BOOL:
+        if value.lower() not in _BOOLEAN:
+            raise argparse.ArgumentTypeError(f"{name} takes true or false, not {value!r}")
+        return name, _BOOLEAN[value.lower()]
+    try:
+        return name, int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} takes a whole number, not {value!r}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="{list,show,set}")
     listed = actions.add_parser("list", help="the current policy version of every year of a region")
@@ -85,6 +110,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="review mode: " + choices(value_names(common_pb2.ReviewMode.DESCRIPTOR, "REVIEW_MODE_")),
     )
     change.add_argument("--review-grace-days", type=int, help="days a manual review may take past the window")
+    change.add_argument(
+        "--long-term",
+        type=long_term,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a term of the long-term enrollment mechanism (R36-R39), repeatable; amounts in fen; NAME one of: "
+        + ", ".join(sorted(_RULES)),
+    )
     services.add_request_id(change)
     for action in (listed, show, change):
         services.add_address(action, services.REGISTRATION)
@@ -108,7 +142,27 @@ def describe(policy: pb.RegionPolicy) -> list[str]:
         f"  subsidy {enum_name('CATEGORY_', common_pb2.Category.Name(s.category))}: {yuan(s.subsidy_fen)}"
         for s in policy.category_subsidies
     ]
-    return lines
+    return lines + long_term_lines(policy.long_term)
+
+
+def long_term_lines(rules: pb.LongTermRules) -> list[str]:
+    """The long-term mechanism's terms (R36-R39) in an officer's words."""
+    if not rules.enabled:
+        return ["  long-term mechanism: off (sold on the rules before 2025: window only, no waiting period)"]
+    counting = "counts" if rules.first_gap_year_counts else "does not count"
+    exempt = ", ".join(rules.exempt_reasons) or "none"
+    return [
+        "  long-term mechanism (R36-R39): off-window enrollment " + ("on" if rules.off_window_enrollment else "off"),
+        f"  wait: fixed {rules.fixed_wait_months} months + {rules.variable_wait_months_per_gap_year} per further "
+        f"gap year (the first gap year {counting}), gaps counted from {rules.gap_counting_from_year}",
+        f"  exempt: newborns, subsidised hardship, employee insurance ended within {rules.scheme_switch_months} "
+        f"months; region reasons: {exempt}",
+        f"  repair: {'subsidised' if rules.repair_subsidised else 'at the individual standard'}, wait never under "
+        f"{rules.repaired_wait_floor_months} months after a gap of {rules.floor_gap_years}+ years",
+        f"  incentive: serious-illness cap {yuan(rules.base_serious_illness_cap_fen)}, after "
+        f"{rules.incentive_after_continuous_years} continuous years +{yuan(rules.continuous_step_fen)} a year, "
+        f"+{yuan(rules.zero_claim_step_fen)} per zero-claim year, raises at most {rules.raise_cap_percent}%",
+    ]
 
 
 def listing(policies: Sequence[pb.RegionPolicy]) -> list[str]:
@@ -150,6 +204,12 @@ def changed(current: pb.RegionPolicy, args: argparse.Namespace) -> pb.RegionPoli
         policy.review_mode = common_pb2.ReviewMode.Value(args.review)
     if args.review_grace_days is not None:
         policy.review_grace_days = args.review_grace_days
+    for name, value in args.long_term:
+        if isinstance(value, list):
+            del getattr(policy.long_term, name)[:]
+            getattr(policy.long_term, name).extend(value)
+        else:
+            setattr(policy.long_term, name, value)
     subsidies = {s.category: s.subsidy_fen for s in policy.category_subsidies}
     subsidies.update({common_pb2.Category.Value(c): fen for c, fen in args.subsidy})
     del policy.category_subsidies[:]

@@ -139,6 +139,8 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     _REG + "ListAgedOutEnrollments": _any(K.OFFICER, K.REGISTRATION, K.OPERATOR),
     _REG + "RecordExternalEnrollment": _any(K.CITY, K.OFFICER),
     _REG + "EndExternalEnrollment": _any(K.CITY, K.OFFICER),
+    # R39: the hospital that settled the bill reports the fund's payment (the audit names it, R35).
+    _REG + "RecordFundUse": _any(K.HOSPITAL, K.OFFICER),
     _REG + "CreateRegion": _any(K.OFFICER),
     _REG + "ListRegions": _any(K.OFFICER, K.OPERATOR, K.REGISTRATION),
     _REG + "CreateSchool": _any(K.OFFICER),

@@ -16,7 +16,7 @@ from services.common.errors import DomainError, InvalidArgument
 from services.common.grpc_errors import clip
 from services.common.identity import current_caller
 from services.common.logs import current_correlation_id
-from services.common.proto_values import date_to_proto, enum_from_proto, range_to_proto, timestamp
+from services.common.proto_values import date_from_proto, date_to_proto, enum_from_proto, range_to_proto, timestamp
 from services.common.resident_id import parse_resident_id
 from services.common.validation import element_refusal
 from services.enrollment.audit import AuditLog
@@ -45,10 +45,10 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
     async def CheckEnrollment(self, request: pb.CheckEnrollmentRequest, context: Context) -> pb.CheckEnrollmentResponse:
         now = self._clock.now()
         purpose = _purpose(request.purpose)
-        number, year = _target(request.target, now.date(), "target")
+        number, year, day = _target(request.target, now.date(), "target")
         doc = await self._reads.doc(number)
         await self._audit.record(now, *_callers(request.caller_id), purpose.value, [number], current_correlation_id())
-        result = _result_proto(for_purpose(answer(number, year, doc), purpose))
+        result = _result_proto(for_purpose(answer(number, year, doc, day), purpose))
         return pb.CheckEnrollmentResponse(result=result, as_of_time=timestamp(now))
 
     async def BatchCheckEnrollments(
@@ -66,7 +66,7 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
                 field="targets",
                 metadata={"maximum": MAX_BATCH, "given": len(request.targets)},
             )
-        checked: list[tuple[str, int] | DomainError] = []
+        checked: list[tuple[str, int, dt.date | None] | DomainError] = []
         for i, target in enumerate(request.targets):
             # Each target is answered alone (R41): one breaking a field rule gets its error in its place.
             refusal = element_refusal(target, f"targets[{i}].")
@@ -92,8 +92,8 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
                     )
                 )
             else:
-                number, year = item
-                results.append(_result_proto(for_purpose(answer(number, year, docs.get(number)), purpose)))
+                number, year, day = item
+                results.append(_result_proto(for_purpose(answer(number, year, docs.get(number), day), purpose)))
         return pb.BatchCheckEnrollmentsResponse(results=results, as_of_time=timestamp(now))
 
 
@@ -113,9 +113,12 @@ def _purpose(purpose: int) -> CheckPurpose:
     return found
 
 
-def _target(target: pb.CheckTarget, today: dt.date, field: str) -> tuple[str, int]:
+def _target(target: pb.CheckTarget, today: dt.date, field: str) -> tuple[str, int, dt.date | None]:
+    """Whom, which year and which day (R40): the day given, else today for the current year, else the
+    year as a whole."""
     resident_id = parse_resident_id(target.resident_id_number, today=today, field=f"{field}.resident_id_number")
-    year = target.insurance_year or today.year
+    day = date_from_proto(target.on_date, field=f"{field}.on_date") if target.HasField("on_date") else None
+    year = target.insurance_year or (day or today).year
     if not 2000 <= year <= 2100:
         raise InvalidArgument(
             "INVALID_INSURANCE_YEAR",
@@ -123,7 +126,16 @@ def _target(target: pb.CheckTarget, today: dt.date, field: str) -> tuple[str, in
             "参保年度超出范围",
             field=f"{field}.insurance_year",
         )
-    return resident_id.number, year
+    if day is not None and day.year != year:
+        raise InvalidArgument(
+            "DATE_OUTSIDE_YEAR",
+            f"{field}.on_date {day.isoformat()} is not in insurance year {year}",
+            f"查询日期{day:%Y年%m月%d日}不在{year}参保年度内",
+            field=f"{field}.on_date",
+        )
+    if day is None and year == today.year:
+        day = today
+    return resident_id.number, year, day
 
 
 # Enum numbers looked up once: this runs for every ID checked.
@@ -155,4 +167,8 @@ def _result_proto(result: CheckAnswer) -> pb.EnrollmentCheckResult:
         covered_periods=[range_to_proto(start, end) for start, end in result.covered_periods],
         ended_on=date_to_proto(result.ended_on) if result.ended_on else None,
         end_reason=_END_REASON.get(result.end_reason, pb.END_REASON_UNSPECIFIED),
+        on_date=date_to_proto(result.on_date) if result.on_date else None,
+        coverage_start=date_to_proto(result.coverage_start) if result.coverage_start else None,
+        continuous_years=result.continuous_years,
+        serious_illness_cap_fen=result.serious_illness_cap_fen,
     )

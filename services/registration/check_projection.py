@@ -17,10 +17,15 @@ from services.enrollment.domain.check_document import (
     EntryState,
     EntryYearStatus,
     ExternalEntry,
+    IncentiveEntry,
     YearEntry,
+    read_document,
     write_document,
 )
+from services.registration.domain.continuity import continuity_of
+from services.registration.domain.incentive import Incentive, incentive_for
 from services.registration.domain.lifecycle import ended_on
+from services.registration.domain.long_term_rules import MECHANISM_FIRST_YEAR, LongTermRules
 from services.registration.domain.model import Enrollment, ExternalEnrollment
 from services.registration.enrollments_repository import (
     ENROLLMENT_COLUMNS,
@@ -28,14 +33,23 @@ from services.registration.enrollments_repository import (
     enrollment_from_row,
 )
 from services.registration.external_repository import ExternalRepository
+from services.registration.fund_uses_repository import FundUsesRepository
+from services.registration.regions_repository import RegionsRepository
 
 
 def check_document_of(
-    enrollments: Sequence[Enrollment], region_names: Mapping[str, str], external: Sequence[ExternalEnrollment]
+    enrollments: Sequence[Enrollment],
+    region_names: Mapping[str, str],
+    external: Sequence[ExternalEnrollment],
+    incentive: Sequence[Incentive] = (),
 ) -> CheckDocument:
-    """A person's check document: their enrollments newest first, and the active external ones."""
+    """A person's check document: their enrollments newest first, the active external ones, and the
+    incentive of each of their years under the long-term mechanism (R39)."""
     newest_first = sorted(enrollments, key=lambda e: (e.created_at, e.sequence), reverse=True)
     return CheckDocument(
+        incentive=tuple(
+            IncentiveEntry(i.insurance_year, i.continuous_years, i.cap_fen, i.raise_fen) for i in incentive
+        ),
         enrollments=tuple(
             EnrollmentEntry(
                 region_code=e.region_code,
@@ -44,7 +58,13 @@ def check_document_of(
                 state=EntryState(e.state.value),
                 since=cst_date(e.created_at).year,
                 years=tuple(
-                    YearEntry(y.insurance_year, EntryYearStatus(y.status.value), y.coverage.start, y.coverage.end)
+                    YearEntry(
+                        y.insurance_year,
+                        EntryYearStatus(y.status.value),
+                        y.covered_period.start,
+                        y.covered_period.end,
+                        y.wait_months,
+                    )
                     for y in e.years
                 ),
                 stop_year=e.stop_year,
@@ -57,11 +77,38 @@ def check_document_of(
     )
 
 
+def incentives_of(
+    enrollments: Sequence[Enrollment],
+    external: Sequence[ExternalEnrollment],
+    fund_used_in: set[int],
+    rules_of: Mapping[tuple[str, int, int], LongTermRules],
+    today: dt.date,
+) -> list[Incentive]:
+    """R39 for each year the person was assessed for under the long-term mechanism."""
+    continuity = continuity_of(enrollments, external, today=today)
+    found: dict[int, Incentive] = {}
+    for e in enrollments:
+        for y in e.years:
+            rules = rules_of.get((e.region_code, y.insurance_year, y.policy_version))
+            if rules is not None and rules.enabled:
+                found[y.insurance_year] = incentive_for(y.insurance_year, continuity, fund_used_in, rules)
+    return [found[year] for year in sorted(found)]
+
+
 class CheckProjection:
-    def __init__(self, conn: Connection, enrollments: EnrollmentsRepository, external: ExternalRepository) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        enrollments: EnrollmentsRepository,
+        external: ExternalRepository,
+        regions: RegionsRepository,
+        fund_uses: FundUsesRepository,
+    ) -> None:
         self._conn = conn
         self._enrollments = enrollments
         self._external = external
+        self._regions = regions
+        self._fund_uses = fund_uses
 
     async def refresh(self, numbers: Sequence[str], now: dt.datetime) -> None:
         """Rewrites the check documents of these persons."""
@@ -79,9 +126,25 @@ class CheckProjection:
         held: dict[str, list[Enrollment]] = {n: [] for n in people}
         for r in rows:
             held[r["resident_id_number"]].append(enrollment_from_row(r, (), years[r["enrollment_id"]]))
-        external = await self._external.active_of(people)
+        external = await self._external.all_of_many(people)
+        keys = [
+            (e.region_code, y.insurance_year, y.policy_version) for es in held.values() for e in es for y in e.years
+        ]
+        # Only a person with a year under the long-term mechanism needs its terms and the fund's use (R39).
+        rules_of = await self._regions.long_term_of(keys) if any(k[1] >= MECHANISM_FIRST_YEAR for k in keys) else {}
+        fund_used = await self._fund_uses.years_of(people) if rules_of else {}
+        today = cst_date(now)
         documents = [
-            orjson.dumps(write_document(check_document_of(held[n], region_names, external.get(n, [])))).decode()
+            orjson.dumps(
+                write_document(
+                    check_document_of(
+                        held[n],
+                        region_names,
+                        external.get(n, []),
+                        incentives_of(held[n], external.get(n, []), fund_used.get(n, set()), rules_of, today),
+                    )
+                )
+            ).decode()
             for n in people
         ]
         await self._conn.execute(
@@ -92,3 +155,13 @@ class CheckProjection:
             documents,
             now,
         )
+
+    async def cap_of(self, number: str, year: int) -> int:
+        """The serious-illness cap the person's document holds for the year (R39); 0 when not assessed."""
+        stored = await self._conn.fetchval(
+            "SELECT doc FROM enrollment_check_index WHERE resident_id_number = $1", number
+        )
+        if stored is None:
+            return 0
+        found = next((i for i in read_document(stored).incentive if i.year == year), None)
+        return found.cap_fen if found else 0

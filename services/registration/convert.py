@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields, replace
+from typing import Any
 
 from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as pb
@@ -20,6 +22,7 @@ from services.common.proto_values import (
 )
 from services.common.validation import element_refusal
 from services.registration.domain import batch
+from services.registration.domain.long_term_rules import LongTermRules, default_rules
 from services.registration.domain.model import (
     DEFAULT_REVIEW_GRACE_DAYS,
     Category,
@@ -148,6 +151,7 @@ def policy_from_proto(value: pb.RegionPolicy) -> RegionPolicy:
         review_mode=mode,
         demo_data=value.demo_data,
         review_grace_days=value.review_grace_days if value.HasField("review_grace_days") else DEFAULT_REVIEW_GRACE_DAYS,
+        long_term=rules_from_proto(value.long_term, value.insurance_year),
     )
 
 
@@ -169,6 +173,7 @@ def policy_to_proto(policy: RegionPolicy) -> pb.RegionPolicy:
         demo_data=policy.demo_data,
         create_time=timestamp(policy.created_at),
         review_grace_days=policy.review_grace_days,
+        long_term=rules_to_proto(policy.rules),
     )
 
 
@@ -228,3 +233,22 @@ def region_to_proto(region: Region) -> pb.Region:
 
 def school_to_proto(school: School) -> pb.School:
     return pb.School(school_code=school.code, name=school.name, region_code=school.region_code)
+
+
+_RULE_FIELDS = tuple(f.name for f in fields(LongTermRules))
+
+
+def rules_from_proto(value: pb.LongTermRules, insurance_year: int) -> LongTermRules:
+    """The long-term terms a request sets; a field left unset takes the year's national default."""
+    base = default_rules(insurance_year)
+    given: dict[str, Any] = {
+        name: getattr(value, name)
+        for name in _RULE_FIELDS
+        if name != "exempt_reasons" and value.HasField(name)  # type: ignore[arg-type]
+    }
+    given["exempt_reasons"] = tuple(r.strip() for r in value.exempt_reasons) or base.exempt_reasons
+    return replace(base, **given)
+
+
+def rules_to_proto(rules: LongTermRules) -> pb.LongTermRules:
+    return pb.LongTermRules(**{name: getattr(rules, name) for name in _RULE_FIELDS})

@@ -14,6 +14,7 @@ import asyncpg
 from services.common.db import Connection
 from services.common.money import Fen
 from services.common.periods import DateRange
+from services.registration.domain.coverage import GrantedCoverage
 from services.registration.domain.model import (
     Category,
     Enrollment,
@@ -30,7 +31,8 @@ ENROLLMENT_COLUMNS = """enrollment_id, resident_id_number, name, phone, birth_da
     category, state, sequence, rejection_reason, stop_reason, stop_note, stopped_at, stop_year, created_at,
     updated_at"""
 _YEAR_COLUMNS = """enrollment_id, insurance_year, status, coverage_start, coverage_end, payable_from, payable_until,
-    window_start, window_end, newborn_current_year, policy_version, standard_fen, subsidy_fen, paid_by_payment_id"""
+    window_start, window_end, newborn_current_year, policy_version, standard_fen, subsidy_fen, paid_by_payment_id,
+    wait_free_until, paid_on, wait_months, covered_from"""
 
 
 class EnrollmentsRepository:
@@ -161,9 +163,10 @@ class EnrollmentsRepository:
         rows = await self._conn.fetch(
             """INSERT INTO enrollment_years (enrollment_id, insurance_year, status, coverage_start, coverage_end,
                    payable_from, payable_until, window_start, window_end, newborn_current_year, policy_version,
-                   standard_fen, subsidy_fen)
+                   standard_fen, subsidy_fen, wait_free_until)
                SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::date[], $5::date[], $6::date[],
-                   $7::date[], $8::date[], $9::date[], $10::bool[], $11::int[], $12::bigint[], $13::bigint[])
+                   $7::date[], $8::date[], $9::date[], $10::bool[], $11::int[], $12::bigint[], $13::bigint[],
+                   $14::date[])
                ON CONFLICT DO NOTHING RETURNING enrollment_id""",
             *_year_columns(pairs),
         )
@@ -196,23 +199,50 @@ class EnrollmentsRepository:
         if not years:
             return
         await self._conn.execute(
-            """UPDATE enrollment_years SET status = $3, paid_by_payment_id = NULL, covered_at = NULL
+            """UPDATE enrollment_years SET status = $3, paid_by_payment_id = NULL, covered_at = NULL, paid_on = NULL,
+                   wait_months = 0, covered_from = NULL
                WHERE enrollment_id = $1 AND insurance_year = ANY($2::int[])""",
             uuid.UUID(enrollment_id),
             list(years),
             status.value,
         )
 
-    async def set_year_covered(self, enrollment_id: str, year: int, payment_id: str, now: dt.datetime) -> None:
+    async def set_year_covered(
+        self, enrollment_id: str, year: int, payment_id: str, grant: GrantedCoverage, now: dt.datetime
+    ) -> None:
+        """Covers the year by this payment, from the day its wait ends (R37)."""
         await self._conn.execute(
-            """UPDATE enrollment_years SET status = $3, paid_by_payment_id = $4, covered_at = $5
+            """UPDATE enrollment_years SET status = $3, paid_by_payment_id = $4, covered_at = $5, paid_on = $6,
+                   wait_months = $7, covered_from = $8
                WHERE enrollment_id = $1 AND insurance_year = $2""",
             uuid.UUID(enrollment_id),
             year,
             YearStatus.COVERED.value,
             payment_id,
             now,
+            grant.paid_on,
+            grant.wait_months,
+            grant.covered_from,
         )
+
+    async def set_year_start(self, enrollment_id: str, year: int, wait_months: int, covered_from: dt.date) -> None:
+        """Moves a granted year's coverage start after its wait was decided again (R38)."""
+        await self._conn.execute(
+            """UPDATE enrollment_years SET wait_months = $3, covered_from = $4
+               WHERE enrollment_id = $1 AND insurance_year = $2""",
+            uuid.UUID(enrollment_id),
+            year,
+            wait_months,
+            covered_from,
+        )
+
+    async def of_person(self, number: str, *, for_update: bool = False) -> list[Enrollment]:
+        """Every enrollment a person has held, in any region, with their years."""
+        rows = await self._conn.fetch(
+            f"SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE resident_id_number = $1 ORDER BY created_at",
+            number,
+        )
+        return await self.with_details(rows, lock_years=for_update)
 
     async def bump_sequences(self, enrollment_ids: Sequence[str], now: dt.datetime) -> dict[str, int]:
         rows = await self._conn.fetch(
@@ -240,6 +270,7 @@ def _year_columns(pairs: Sequence[tuple[str, YearAssessment]]) -> list[list[Any]
         [y.policy_version for _, y in pairs],
         [y.standard_fen for _, y in pairs],
         [y.subsidy_fen for _, y in pairs],
+        [y.wait_free_until for _, y in pairs],
     ]
 
 
@@ -255,6 +286,10 @@ def _year(r: asyncpg.Record) -> EnrollmentYear:
         subsidy_fen=Fen(r["subsidy_fen"]),
         collection_window=DateRange(r["window_start"], r["window_end"]),
         paid_by_payment_id=r["paid_by_payment_id"],
+        wait_free_until=r["wait_free_until"],
+        paid_on=r["paid_on"],
+        wait_months=r["wait_months"],
+        covered_from=r["covered_from"],
     )
 
 

@@ -31,6 +31,22 @@ class ExternalRepository:
             found.setdefault(r["resident_id_number"], []).append(_external(r))
         return found
 
+    async def all_of(self, number: str) -> list[ExternalEnrollment]:
+        """Every external enrollment reported for a person, ended ones too, oldest first (R37)."""
+        return (await self.all_of_many([number])).get(number, [])
+
+    async def all_of_many(self, numbers: Sequence[str]) -> dict[str, list[ExternalEnrollment]]:
+        """Every external enrollment of these persons, ended ones too, oldest first (R37, R39)."""
+        rows = await self._conn.fetch(
+            f"""SELECT {_COLUMNS} FROM external_enrollments WHERE resident_id_number = ANY($1::text[])
+                ORDER BY created_at""",
+            list(numbers),
+        )
+        found: dict[str, list[ExternalEnrollment]] = {}
+        for r in rows:
+            found.setdefault(r["resident_id_number"], []).append(_external(r))
+        return found
+
     async def get(self, external_id: str, *, for_update: bool = False) -> ExternalEnrollment | None:
         try:
             key = uuid.UUID(external_id)

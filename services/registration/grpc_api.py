@@ -16,7 +16,7 @@ from services.common.pagination import page_request
 from services.registration import convert
 from services.registration.domain.batch import check_row_count
 from services.registration.domain.model import EnrollmentState, Region, School
-from services.registration.handlers import administration, external, review, stop
+from services.registration.handlers import administration, external, fund_use, review, stop
 from services.registration.handlers.batch import register_batch
 from services.registration.handlers.lookups import load_enrollment, load_policy
 from services.registration.handlers.registration import Application, register_resident
@@ -208,6 +208,17 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             return pb.EndExternalEnrollmentResponse(external_enrollment=convert.external_to_proto(ended))
 
         return await run_mutation(self._uow, "EndExternalEnrollment", request, pb.EndExternalEnrollmentResponse, action)
+
+    async def RecordFundUse(self, request: pb.RecordFundUseRequest, context: Context) -> pb.RecordFundUseResponse:
+        command = fund_use.RecordFundUse(
+            request.resident_id_number, request.insurance_year, request.settlement_id, request.fund_paid_fen
+        )
+
+        async def action(uow: RegistrationUnitOfWork) -> pb.RecordFundUseResponse:
+            recorded, cap = await fund_use.record_fund_use(command, uow, self._clock)
+            return pb.RecordFundUseResponse(recorded=recorded, next_year_cap_fen=cap)
+
+        return await run_mutation(self._uow, "RecordFundUse", request, pb.RecordFundUseResponse, action)
 
     async def CreateRegion(self, request: pb.CreateRegionRequest, context: Context) -> pb.CreateRegionResponse:
         region = Region(request.region.region_code, request.region.name)

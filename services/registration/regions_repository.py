@@ -10,11 +10,12 @@ import asyncpg
 from services.common.db import Connection
 from services.common.money import Fen
 from services.common.periods import DateRange
+from services.registration.domain.long_term_rules import LongTermRules, default_rules, rules_from_json, rules_to_json
 from services.registration.domain.model import Category, Region, RegionPolicy, ReviewMode, School
 
 _POLICY_COLUMNS = """p.region_code, p.insurance_year, p.version, p.individual_standard_fen,
     p.fiscal_subsidy_fen, p.newborn_standard_fen, p.window_start, p.window_end, p.benefit_start,
-    p.benefit_end, p.review_mode, p.demo_data, p.review_grace_days, p.created_at,
+    p.benefit_end, p.review_mode, p.demo_data, p.review_grace_days, p.created_at, p.long_term,
     COALESCE((SELECT jsonb_object_agg(s.category, s.subsidy_fen) FROM region_policy_subsidies s
               WHERE (s.region_code, s.insurance_year, s.version)
                   = (p.region_code, p.insurance_year, p.version)), '{}'::jsonb) AS subsidies"""
@@ -116,6 +117,24 @@ class RegionsRepository:
         )
         return _policy(row) if row else None
 
+    async def long_term_of(self, keys: Sequence[tuple[str, int, int]]) -> dict[tuple[str, int, int], LongTermRules]:
+        """The long-term mechanism's terms (R36-R39) of these policy versions, by (region, year, version);
+        a version not stored reads as the year's national defaults."""
+        wanted = sorted(set(keys))
+        rows = await self._conn.fetch(
+            """SELECT region_code, insurance_year, version, long_term FROM region_policies
+               WHERE (region_code, insurance_year, version) IN
+                     (SELECT * FROM unnest($1::text[], $2::int[], $3::int[]))""",
+            [k[0] for k in wanted],
+            [k[1] for k in wanted],
+            [k[2] for k in wanted],
+        )
+        found = {
+            (r["region_code"], r["insurance_year"], r["version"]): rules_from_json(r["long_term"], r["insurance_year"])
+            for r in rows
+        }
+        return {k: found.get(k, default_rules(k[1])) for k in wanted}
+
     async def insert_policy_version(self, policy: RegionPolicy, now: dt.datetime) -> RegionPolicy:
         """Stores the policy as the next version of its region and year."""
         await self._conn.execute(
@@ -132,8 +151,8 @@ class RegionsRepository:
         await self._conn.execute(
             """INSERT INTO region_policies (region_code, insurance_year, version, individual_standard_fen,
                    fiscal_subsidy_fen, newborn_standard_fen, window_start, window_end, benefit_start,
-                   benefit_end, review_mode, demo_data, review_grace_days, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
+                   benefit_end, review_mode, demo_data, review_grace_days, created_at, long_term)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
             policy.region_code,
             policy.insurance_year,
             version,
@@ -148,6 +167,7 @@ class RegionsRepository:
             policy.demo_data,
             policy.review_grace_days,
             now,
+            rules_to_json(policy.rules),
         )
         await self._conn.executemany(
             """INSERT INTO region_policy_subsidies (region_code, insurance_year, version, category, subsidy_fen)
@@ -201,4 +221,5 @@ def _policy(r: asyncpg.Record) -> RegionPolicy:
         demo_data=r["demo_data"],
         review_grace_days=r["review_grace_days"],
         created_at=r["created_at"],
+        long_term=rules_from_json(r["long_term"], r["insurance_year"]),
     )

@@ -11,6 +11,7 @@ from services.registration.coverage_records_repository import CoverageRecordsRep
 from services.registration.enrollment_selection import EnrollmentSelection
 from services.registration.enrollments_repository import EnrollmentsRepository
 from services.registration.external_repository import ExternalRepository
+from services.registration.fund_uses_repository import FundUsesRepository
 from services.registration.regions_repository import RegionsRepository
 
 PRODUCER = "registration"
@@ -21,6 +22,7 @@ class RegistrationUnitOfWork(UnitOfWork):
     enrollments: EnrollmentsRepository
     selection: EnrollmentSelection
     external: ExternalRepository
+    fund_uses: FundUsesRepository
     batches: BatchesRepository
     projection: CheckProjection
     coverage: CoverageRecordsRepository
@@ -32,6 +34,7 @@ class RegistrationUnitOfWork(UnitOfWork):
         self.selection = EnrollmentSelection(self.conn, self.enrollments)
         self.external = ExternalRepository(self.conn)
         self.batches = BatchesRepository(self.conn)
-        self.projection = CheckProjection(self.conn, self.enrollments, self.external)
+        self.fund_uses = FundUsesRepository(self.conn)
+        self.projection = CheckProjection(self.conn, self.enrollments, self.external, self.regions, self.fund_uses)
         self.coverage = CoverageRecordsRepository(self.conn)
         self.outbox = Outbox(self.conn, PRODUCER)

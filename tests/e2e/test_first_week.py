@@ -278,10 +278,12 @@ async def test_every_category_at_every_subsidy_level_in_both_review_modes(fresh:
 # -- the README's demo on any day (issue 17 item 5) --------------------------------------------------------
 
 README_NUMBER = "320402198001017599"
+# Each day and the day the demo's resident (never enrolled before) is covered from (R36, R37: 3 months
+# plus one per further year missed since 2025, from the payment or 1 January).
 README_DAYS = (
-    dt.datetime(2027, 1, 1, 0, 0, 0, tzinfo=CST),
-    dt.datetime(2027, 8, 31, 23, 59, 59, tzinfo=CST),  # the last second of Changzhou's window for 2027
-    dt.datetime(2028, 2, 29, 12, 0, tzinfo=CST),
+    (dt.datetime(2027, 1, 1, 0, 0, 0, tzinfo=CST), D(2027, 5, 1)),  # 2025, 2026 missed: 4 months
+    (dt.datetime(2027, 8, 31, 23, 59, 59, tzinfo=CST), D(2027, 12, 31)),  # outside the window: 4 months
+    (dt.datetime(2028, 2, 29, 12, 0, tzinfo=CST), D(2028, 7, 29)),  # 2025-2027 missed: 5 months
 )
 
 
@@ -308,14 +310,14 @@ async def test_the_readmes_demo_runs_as_written_on_any_day_of_the_year(fresh: Sy
     commands = readme_demo()
     assert [c[1] for c in commands] == ["register", "order", "order", "pay", "check", "receipt"]
     assert README_NUMBER in commands[0]
-    for n, day in enumerate(README_DAYS):
+    for n, (day, starts) in enumerate(README_DAYS):
         fresh.set_clock(day)
         await load_demo_data(fresh.stack.settings(clock_file=str(fresh.clock_file)))
-        await _readme_on(fresh, commands, day, resident_id(D(1980, 1, 1), "320402", seq=100 + n))
+        await _readme_on(fresh, commands, day, resident_id(D(1980, 1, 1), "320402", seq=100 + n), starts)
     await audit_clean(fresh, timeout=60)
 
 
-async def _readme_on(fresh: System, commands: list[list[str]], day: dt.datetime, number: str) -> None:
+async def _readme_on(fresh: System, commands: list[list[str]], day: dt.datetime, number: str, starts: dt.date) -> None:
     """The block once, each command run once as written; the waits between them (an event away) poll
     the services directly, not through more commands."""
     collection = CollectionClient(fresh.channel("collection"))
@@ -336,7 +338,7 @@ async def _readme_on(fresh: System, commands: list[list[str]], day: dt.datetime,
     assert created.startswith(f"order {order_id}: PENDING, total 420.00 yuan"), (day, created)
     year = next(word for word in created.split() if word.isdigit() and len(word) == 4)
     assert f" {year} " in listed, (day, listed)
-    assert int(year) == (day.year + 1 if day.month >= 9 else day.year), (day, year)
+    assert int(year) == (day.year if day.date() <= D(day.year, 9, 30) else day.year + 1), (day, year)
     paid = await ok(fresh, *_filled(commands[3], number, order_id, year))
     assert ": APPLIED, payment" in paid and "receipt " in paid, (day, paid)
 
@@ -348,10 +350,15 @@ async def _readme_on(fresh: System, commands: list[list[str]], day: dt.datetime,
                 target=chk.CheckTarget(resident_id_number=number, insurance_year=int(year)),
             )
         )
-        assert reply.result.status == chk.CHECK_STATUS_COVERED
+        assert reply.result.status == chk.CHECK_STATUS_WAITING, reply.result
+        start = reply.result.coverage_start
+        assert D(start.year, start.month, start.day) == starts, (day, start)
 
     await eventually(covered, timeout=30, interval=0.2)
-    assert "COVERED" in await ok(fresh, *_filled(commands[4], number, order_id, year))
+    checked = await ok(fresh, *_filled(commands[4], number, order_id, year))
+    assert "WAITING" in checked and f"covered from {starts.isoformat()}" in checked, (day, checked)
+    after = await ok(fresh, "check", number, "--date", starts.isoformat())
+    assert "COVERED" in after, (day, after)
     receipt = await ok(fresh, *_filled(commands[5], number, order_id, year))
     assert f"order {order_id}" in receipt and "WECHAT" in receipt, (day, receipt)
     assert f"{year}-01-01..{year}-12-31" in receipt, (day, receipt)

@@ -131,7 +131,8 @@ async def test_an_approval_racing_an_external_record_of_the_same_person_is_refus
 async def test_a_registration_approved_after_the_window_owes_the_year_for_the_grace_period(
     insurance_pool: Pool,
 ) -> None:
-    """R7a: registered 30 Dec, approved 3 Jan → 2027 owed, payable until 18 Jan."""
+    """R7a: registered 30 Dec, approved 3 Jan → 2027 owed, payable without a wait until 18 Jan (R37);
+    from 2025 it stays payable, with a wait, outside the window to 30 Sep (R36)."""
     await set_up(insurance_pool)
     number = resident_id(D(1980, 1, 1))
     async with RegistrationUnitOfWork(insurance_pool) as uow:
@@ -143,7 +144,11 @@ async def test_a_registration_approved_after_the_window_owes_the_year_for_the_gr
         )
         await uow.commit()
     (year,) = approved.years
-    assert (year.insurance_year, year.payable.end, year.standard_fen) == (2027, D(2027, 1, 18), 40000)
+    assert (year.insurance_year, year.wait_free_until, year.standard_fen) == (2027, D(2027, 1, 18), 40000)
+    assert year.payable.end == D(2027, 9, 30)
+    async with RegistrationUnitOfWork(insurance_pool) as uow:
+        stored = await uow.enrollments.get(pending.enrollment_id)
+    assert stored is not None and stored.years[0].wait_free_until == D(2027, 1, 18)
     assert year.coverage == DateRange(D(2027, 1, 1), D(2027, 12, 31))
 
 

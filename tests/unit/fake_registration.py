@@ -97,6 +97,7 @@ class FakeEnrollments:
                 y.standard_fen,
                 y.subsidy_fen,
                 y.collection_window,
+                wait_free_until=y.wait_free_until,
             )
             self.rows[enrollment_id] = replace(e, years=tuple(sorted((*e.years, year), key=lambda t: t.insurance_year)))
             got.add(enrollment_id)

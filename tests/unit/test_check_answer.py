@@ -14,6 +14,7 @@ from services.enrollment.domain.check_document import (
     EntryState,
     EntryYearStatus,
     ExternalEntry,
+    IncentiveEntry,
     YearEntry,
     read_document,
     write_document,
@@ -164,7 +165,7 @@ def test_the_stored_document_reads_back_as_written() -> None:
         external=(ExternalEntry("320400", "常州市", "EMPLOYEE"),),
     )
     assert read_document(write_document(written)) == written
-    assert write_document(written)["v"] == 2
+    assert write_document(written)["v"] == 3
 
 
 def test_a_version_1_document_still_reads() -> None:
@@ -186,5 +187,57 @@ def test_a_version_1_document_still_reads() -> None:
 
 
 def test_a_document_of_an_unknown_version_is_refused() -> None:
-    with pytest.raises(ValueError, match="version 3"):
-        read_document({"v": 3, "enrollments": [], "external": []})
+    with pytest.raises(ValueError, match="version 4"):
+        read_document({"v": 4, "enrollments": [], "external": []})
+
+
+# -- R40: the check for a day -------------------------------------------------------------------------
+
+WAITED = YearEntry(2027, EntryYearStatus.COVERED, D(2027, 5, 10), D(2027, 12, 31), wait_months=3)
+
+
+@pytest.mark.parametrize(
+    ("day", "status", "start"),
+    [
+        (D(2027, 2, 10), CheckStatus.WAITING, D(2027, 5, 10)),
+        (D(2027, 5, 9), CheckStatus.WAITING, D(2027, 5, 10)),
+        (D(2027, 5, 10), CheckStatus.COVERED, None),
+        (D(2027, 12, 31), CheckStatus.COVERED, None),
+        (None, CheckStatus.COVERED, None),  # the year as a whole: covered, with its period
+    ],
+)
+def test_a_day_inside_the_wait_is_answered_waiting_with_the_start(
+    day: dt.date | None, status: CheckStatus, start: dt.date | None
+) -> None:
+    found = answer(N, 2027, doc(enrollment("ACTIVE", (WAITED,), since=2027)), day)
+    assert (found.status, found.coverage_start, found.on_date) == (status, start, day)
+    assert found.covered_periods == ((D(2027, 5, 10), D(2027, 12, 31)),)
+    assert found.enrolled
+
+
+def test_a_year_covered_without_a_wait_is_covered_on_every_day() -> None:
+    newborn = YearEntry(2027, EntryYearStatus.COVERED, D(2027, 3, 1), D(2027, 12, 31))
+    assert answer(N, 2027, doc(enrollment("ACTIVE", (newborn,))), D(2027, 3, 1)).status is CheckStatus.COVERED
+
+
+def test_the_incentive_is_seen_by_a_hospital_and_not_by_tax() -> None:
+    stored = CheckDocument(
+        enrollments=(enrollment("ACTIVE", (year(2030, "COVERED"),), since=2025),),
+        incentive=(IncentiveEntry(2030, 5, 40_100_000, 100_000),),
+    )
+    found = answer(N, 2030, stored, D(2030, 6, 1))
+    hospital = for_purpose(found, CheckPurpose.HOSPITAL_SETTLEMENT)
+    assert (hospital.continuous_years, hospital.serious_illness_cap_fen) == (5, 40_100_000)
+    tax = for_purpose(found, CheckPurpose.TAX_COLLECTION)
+    assert (tax.continuous_years, tax.serious_illness_cap_fen) == (0, 0)
+    assert read_document(write_document(stored)) == stored
+
+
+def test_a_version_2_document_reads_without_waits() -> None:
+    stored = write_document(doc(enrollment("ACTIVE", (WAITED,), since=2027)))
+    stored["v"] = 2
+    del stored["incentive"]
+    for e in stored["enrollments"]:
+        for y in e["years"]:
+            del y["wait"]
+    assert read_document(stored).enrollments[0].years[0].wait_months == 0

@@ -16,10 +16,14 @@ def _days(start: D, end: D) -> list[D]:
     return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def test_on_every_day_of_four_years_the_readme_region_sells_exactly_one_year() -> None:
+def test_on_every_day_of_four_years_the_readme_region_sells_the_year_in_progress_or_the_next() -> None:
+    """R36: the year in progress outside its window to 30 September (a fixed wait of 3 months still ends
+    inside it), the next one in its window from 1 September to 31 December."""
     for day in _days(D(2026, 1, 1), D(2029, 12, 31)):  # 2028 is a leap year
         selling = on_sale([p for p in demo_data.policies(day) if p.region_code == README_REGION], day)
-        assert [p.insurance_year for p in selling] == [day.year + 1 if day.month >= 9 else day.year], day
+        in_progress = [day.year] if day <= D(day.year, 9, 30) else []
+        following = [day.year + 1] if day.month >= 9 else []
+        assert [p.insurance_year for p in selling] == in_progress + following, day
 
 
 def test_a_years_policy_is_the_same_whichever_day_it_is_loaded() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 
 import pytest
@@ -23,5 +24,5 @@ def test_a_port_someone_listens_on_is_not_handed_out(monkeypatch: pytest.MonkeyP
         taken = listener.getsockname()[1]
         # The draw offers the taken port first, then a quiet one.
         draws = iter([taken, 20000 + taken % 9000])
-        monkeypatch.setattr(free_ports.random, "randint", lambda _low, _high: next(draws))
+        monkeypatch.setattr(random, "randint", lambda _low, _high: next(draws))
         assert free_ports.free_port() == 20000 + taken % 9000

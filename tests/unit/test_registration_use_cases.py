@@ -75,8 +75,9 @@ async def test_an_automatic_registration_is_active_payable_announced_and_project
     number = resident_id(D(1980, 1, 1))
     enrollment = await register_resident(application(number, AUTO), fake.as_uow(), clock(D(2026, 10, 1)))
     assert enrollment.state is EnrollmentState.ACTIVE
-    assert [(y.insurance_year, y.status, y.payable.end) for y in enrollment.years] == [
-        (2027, YearStatus.AWAITING_PAYMENT, D(2026, 12, 31))
+    # R36: payable to 30 Sep 2027 (off-window sale), without a wait to the window's end (R37).
+    assert [(y.insurance_year, y.status, y.payable.end, y.wait_free_until) for y in enrollment.years] == [
+        (2027, YearStatus.AWAITING_PAYMENT, D(2027, 9, 30), D(2026, 12, 31))
     ]
     assert fake.event_names() == ["enrollment.registered"]
     assert fake.enrollments.locked == [number] and fake.projection.refreshed == [number]
@@ -116,7 +117,8 @@ async def test_manual_review_owes_nothing_until_approved_and_a_late_approval_kee
         ReviewRegistration(pending.enrollment_id, "officer-7", ""), fake.as_uow(), clock(D(2027, 1, 3))
     )
     assert approved.state is EnrollmentState.ACTIVE
-    assert [(y.insurance_year, y.payable.end) for y in approved.years] == [(2027, D(2027, 1, 18))]
+    # From 2025 the year is payable anyway (R36); the grace keeps it payable without a wait (R37).
+    assert [(y.insurance_year, y.wait_free_until) for y in approved.years] == [(2027, D(2027, 1, 18))]
     assert fake.event_names() == ["enrollment.registered"]
 
 
@@ -127,7 +129,11 @@ async def test_an_approval_inside_the_window_keeps_the_window_if_it_is_later() -
     approved = await approve_registration(
         ReviewRegistration(pending.enrollment_id, "officer-7", ""), fake.as_uow(), clock(D(2026, 9, 2))
     )
-    assert [y.payable.end for y in approved.years] == [D(2026, 12, 31)]
+    # 2026 was on sale outside its window that day (R36): it keeps its terms; 2027 keeps its window.
+    assert [(y.insurance_year, y.wait_free_until) for y in approved.years] == [
+        (2026, D(2025, 12, 31)),
+        (2027, D(2026, 12, 31)),
+    ]
 
 
 async def test_a_newborn_registered_in_the_window_gets_day_ninety_for_every_year() -> None:
@@ -137,9 +143,10 @@ async def test_a_newborn_registered_in_the_window_gets_day_ninety_for_every_year
     enrollment = await register_resident(
         application(number, AUTO, Category.NEWBORN), fake.as_uow(), clock(D(2026, 11, 20))
     )
-    assert [(y.insurance_year, y.standard_fen, y.payable.end) for y in enrollment.years] == [
-        (2026, 36000, D(2027, 2, 13)),
-        (2027, 40000, D(2027, 2, 13)),
+    # R13a under R37: both years payable without a wait until day 90 (2026 stays payable until then).
+    assert [(y.insurance_year, y.standard_fen, y.payable.end, y.wait_free_until) for y in enrollment.years] == [
+        (2026, 36000, D(2027, 2, 13), D(2027, 2, 13)),
+        (2027, 40000, D(2027, 9, 30), D(2027, 2, 13)),
     ]
 
 

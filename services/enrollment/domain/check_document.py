@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Version 1 (before 2026-11-28) had no "v", "ended_on" or "end_reason"; the reader still accepts it.
-DOCUMENT_VERSION = 2
+# Version 1 (before 2026-11-28) had no "v", "ended_on" or "end_reason"; version 2 no "wait" per year
+# and no "incentive" (issue 18, R37, R39). The reader still accepts both.
+DOCUMENT_VERSION = 3
 
 
 class EntryState(enum.StrEnum):
@@ -38,8 +39,9 @@ class EntryYearStatus(enum.StrEnum):
 class YearEntry:
     year: int
     status: EntryYearStatus
-    start: dt.date
+    start: dt.date  # a covered year: the first covered day, after its wait (R37)
     end: dt.date
+    wait_months: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,20 @@ class ExternalEntry:
 
 
 @dataclass(frozen=True)
+class IncentiveEntry:
+    """R39 for one benefit year: the continuous years before it and the serious-illness cap it raises."""
+
+    year: int
+    continuous_years: int
+    cap_fen: int
+    raise_fen: int
+
+
+@dataclass(frozen=True)
 class CheckDocument:
     enrollments: tuple[EnrollmentEntry, ...]  # newest first
     external: tuple[ExternalEntry, ...] = ()
+    incentive: tuple[IncentiveEntry, ...] = ()
 
 
 def write_document(doc: CheckDocument) -> dict[str, Any]:
@@ -85,20 +98,30 @@ def write_document(doc: CheckDocument) -> dict[str, Any]:
                 "ended_on": e.ended_on.isoformat() if e.ended_on else None,
                 "end_reason": e.end_reason,
                 "years": [
-                    {"year": y.year, "status": y.status.value, "from": y.start.isoformat(), "to": y.end.isoformat()}
+                    {
+                        "year": y.year,
+                        "status": y.status.value,
+                        "from": y.start.isoformat(),
+                        "to": y.end.isoformat(),
+                        "wait": y.wait_months,
+                    }
                     for y in e.years
                 ],
             }
             for e in doc.enrollments
         ],
         "external": [{"region": x.region_code, "region_name": x.region_name, "scheme": x.scheme} for x in doc.external],
+        "incentive": [
+            {"year": i.year, "continuous": i.continuous_years, "cap": i.cap_fen, "raise": i.raise_fen}
+            for i in doc.incentive
+        ],
     }
 
 
 def read_document(stored: Mapping[str, Any]) -> CheckDocument:
     """A stored document back as values; raises ValueError for a version this code does not know."""
     version = stored.get("v", 1)
-    if version not in (1, DOCUMENT_VERSION):
+    if version not in (1, 2, DOCUMENT_VERSION):
         raise ValueError(f"check document version {version} is not known")
     return CheckDocument(
         enrollments=tuple(
@@ -117,6 +140,7 @@ def read_document(stored: Mapping[str, Any]) -> CheckDocument:
                         EntryYearStatus(y["status"]),
                         dt.date.fromisoformat(y["from"]),
                         dt.date.fromisoformat(y["to"]),
+                        int(y.get("wait", 0)),
                     )
                     for y in e["years"]
                 ),
@@ -124,4 +148,8 @@ def read_document(stored: Mapping[str, Any]) -> CheckDocument:
             for e in stored["enrollments"]
         ),
         external=tuple(ExternalEntry(x["region"], x["region_name"], x["scheme"]) for x in stored["external"]),
+        incentive=tuple(
+            IncentiveEntry(int(i["year"]), int(i["continuous"]), int(i["cap"]), int(i["raise"]))
+            for i in stored.get("incentive", ())
+        ),
     )

@@ -126,14 +126,12 @@ def approved(
     """An officer's approval (R7): active from now, owing the years of the registration date, each
     payable at least for the region's grace period after today (R7a)."""
     check_can_review(pending)
+    registered_on = cst_date(pending.created_at)
     years = years_to_assess(
-        category=pending.category,
-        birth_date=pending.birth_date,
-        registered_on=cst_date(pending.created_at),
-        policies=policies,
+        category=pending.category, birth_date=pending.birth_date, registered_on=registered_on, policies=policies
     )
     active = replace(pending, state=EnrollmentState.ACTIVE, sequence=pending.sequence + 1, updated_at=now)
-    return active, years_on_approval(years, now.date(), policies)
+    return active, years_on_approval(years, registered_on, now.date(), policies)
 
 
 def rejected(pending: Enrollment, reason: str, now: dt.datetime) -> Enrollment:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from services.common.money import Fen
 from services.common.periods import DateRange
+from services.registration.domain.long_term_rules import LongTermRules, default_rules
 
 DEFAULT_REVIEW_GRACE_DAYS = 15
 
@@ -128,6 +129,17 @@ class EnrollmentYear:
     subsidy_fen: Fen
     collection_window: DateRange
     paid_by_payment_id: str | None = None
+    # R36, R37: the last day a payment needs no wait (None: a year sold on the rules before 2025).
+    wait_free_until: dt.date | None = None
+    # The grant's payment day, its wait, and the day coverage starts after it (None: coverage.start).
+    paid_on: dt.date | None = None
+    wait_months: int = 0
+    covered_from: dt.date | None = None
+
+    @property
+    def covered_period(self) -> DateRange:
+        """The days a granted year covers: from the end of its wait to the end of the year (R37)."""
+        return DateRange(self.covered_from or self.coverage.start, self.coverage.end)
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,13 @@ class RegionPolicy:
     # R7a: how long a registration approved after its window closed stays payable.
     review_grace_days: int = DEFAULT_REVIEW_GRACE_DAYS
     created_at: dt.datetime | None = field(default=None, compare=False)
+    # R36-R39; None: the national defaults for the year (long_term_rules.default_rules).
+    long_term: LongTermRules | None = None
+
+    @property
+    def rules(self) -> LongTermRules:
+        """The year's long-term mechanism terms, as set or as the national defaults."""
+        return self.long_term if self.long_term is not None else default_rules(self.insurance_year)
 
     def same_terms(self, other: RegionPolicy) -> bool:
         """True when nothing but version and creation time differ."""
@@ -208,6 +227,7 @@ class RegionPolicy:
             self.review_mode,
             self.demo_data,
             self.review_grace_days,
+            self.rules,
         ) == (
             other.region_code,
             other.insurance_year,
@@ -220,4 +240,5 @@ class RegionPolicy:
             other.review_mode,
             other.demo_data,
             other.review_grace_days,
+            other.rules,
         )

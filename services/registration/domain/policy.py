@@ -8,7 +8,10 @@ from dataclasses import replace
 
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.money import Fen
+from services.common.periods import DateRange
+from services.registration.domain.long_term_rules import validate_rules
 from services.registration.domain.model import Category, RegionPolicy
+from services.registration.domain.waiting import add_months
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
 MAX_REVIEW_GRACE_DAYS = 366
@@ -57,6 +60,7 @@ def validate_policy(policy: RegionPolicy) -> RegionPolicy:
             "collection window must open before the benefit period ends",
             "缴费期必须在待遇享受期结束前开始",
         )
+    validate_rules(policy.rules)
     if policy.newborn_standard_fen == 0:
         policy = replace(policy, newborn_standard_fen=policy.individual_standard_fen)
     return policy
@@ -67,9 +71,34 @@ def subsidy_for(policy: RegionPolicy, category: Category, standard: Fen) -> Fen:
     return Fen(min(policy.category_subsidies.get(category, Fen(0)), standard))
 
 
-def on_sale(policies: Iterable[RegionPolicy], day: dt.date) -> list[RegionPolicy]:
-    """Policies whose collection window contains `day` (CST), by year."""
+def in_window(policies: Iterable[RegionPolicy], day: dt.date) -> list[RegionPolicy]:
+    """Policies whose collection window contains `day` (CST), by year: the years renewal carries
+    enrollments into (R10)."""
     return sorted((p for p in policies if day in p.collection_window), key=lambda p: p.insurance_year)
+
+
+def on_sale(policies: Iterable[RegionPolicy], day: dt.date) -> list[RegionPolicy]:
+    """Policies sold on `day` (CST), by year: in their window, or outside it where off-window
+    enrollment is on (R36)."""
+    return sorted((p for p in policies if day in sale_period(p)), key=lambda p: p.insurance_year)
+
+
+def sale_period(policy: RegionPolicy) -> DateRange:
+    """The days a year can be registered for and paid: its window, and with off-window enrollment
+    (R36) on to the last day a payment's fixed wait still ends inside the benefit period (a payment
+    whose least wait outlasts the year would buy nothing, so it is not sold)."""
+    rules = policy.rules
+    window, benefit = policy.collection_window, policy.benefit_period
+    if not (rules.enabled and rules.off_window_enrollment):
+        return window
+    last = add_months(benefit.end + dt.timedelta(days=1), -rules.fixed_wait_months) - dt.timedelta(days=1)
+    return DateRange(window.start, max(window.end, min(last, benefit.end)))
+
+
+def wait_free_until(policy: RegionPolicy) -> dt.date | None:
+    """The last day a payment for the year needs no wait when enrollment was continuous (R37): the
+    window's end; None for a year sold on the rules before 2025."""
+    return policy.collection_window.end if policy.rules.enabled else None
 
 
 def governing_policy(policies: Iterable[RegionPolicy], day: dt.date, region_code: str) -> RegionPolicy:

@@ -25,7 +25,7 @@ from services.registration.domain.model import (
     RegionPolicy,
     ReviewMode,
 )
-from services.registration.domain.policy import governing_policy, on_sale, subsidy_for
+from services.registration.domain.policy import governing_policy, on_sale, sale_period, subsidy_for, wait_free_until
 
 NEWBORN_DAYS = 90
 ADULT_AGE = 18
@@ -72,6 +72,8 @@ class YearAssessment:
     coverage: DateRange
     payable: DateRange
     newborn_current_year: bool
+    # R37: the last day a payment needs no wait (None: a year sold on the rules before 2025).
+    wait_free_until: dt.date | None = None
 
 
 def check_applicant(
@@ -162,8 +164,9 @@ def years_to_assess(
     registered_on: dt.date,
     policies: Mapping[int, RegionPolicy],
 ) -> list[YearAssessment]:
-    """The years a registration made on `registered_on` owes: every year whose collection window is open
-    that day (R7a: judged on the registration date, also when an officer approves it later).
+    """The years a registration made on `registered_on` owes: every year on sale that day, in its
+    collection window or, from 2025, outside it with a waiting period to come (R36; R7a: judged on the
+    registration date, also when an officer approves it later).
 
     A newborn registered within 90 days of birth also owes the year of birth, covered from the birth
     date, and, when born last year, the year in progress (R13: born 15 Nov 2023, registered 20 Nov →
@@ -186,8 +189,9 @@ def years_to_assess(
                 subsidy_fen=subsidy_for(policy, category, standard),
                 collection_window=policy.collection_window,
                 coverage=DateRange(birth_date if current else policy.benefit_period.start, policy.benefit_period.end),
-                payable=DateRange(birth_date, policy.collection_window.end),
+                payable=DateRange(birth_date, sale_period(policy).end),
                 newborn_current_year=current,
+                wait_free_until=wait_free_until(policy),
             )
     for policy in on_sale(policies.values(), registered_on):
         if policy.insurance_year not in chosen:
@@ -199,13 +203,15 @@ def years_to_assess(
 
 
 def years_on_approval(
-    years: list[YearAssessment], approved_on: dt.date, policies: Mapping[int, RegionPolicy]
+    years: list[YearAssessment], registered_on: dt.date, approved_on: dt.date, policies: Mapping[int, RegionPolicy]
 ) -> list[YearAssessment]:
-    """R7a: nobody loses a year because review was slow. Each year stays payable for the region's review
-    grace period after the approval (registered 30 Dec, approved 3 Jan → payable until 18 Jan)."""
+    """R7a: nobody loses a year because review was slow. A year registered for in its window stays
+    payable, and from 2025 payable without a wait, for the region's review grace period after the
+    approval (registered 30 Dec, approved 3 Jan → until 18 Jan). A year registered for outside its
+    window (R36) keeps its terms: the wait was coming anyway."""
     return [
         payable_until_at_least(y, approved_on + dt.timedelta(days=policies[y.insurance_year].review_grace_days))
-        if y.insurance_year in policies
+        if y.insurance_year in policies and (y.wait_free_until is None or registered_on <= y.wait_free_until)
         else y
         for y in years
     ]
@@ -218,10 +224,14 @@ def not_yet_covered(years: list[YearAssessment], covered: set[int]) -> list[Year
 
 
 def payable_until_at_least(year: YearAssessment, last_day: dt.date) -> YearAssessment:
-    """The year with its payable period reaching at least `last_day`."""
-    if year.payable.end >= last_day:
-        return year
-    return replace(year, payable=DateRange(year.payable.start, last_day))
+    """The year with its payable period, and the days it needs no wait, reaching at least `last_day`
+    (R7a, R13: a late approval or a newborn's 90 days count as the window)."""
+    free = year.wait_free_until
+    return replace(
+        year,
+        payable=DateRange(year.payable.start, max(year.payable.end, last_day)),
+        wait_free_until=max(free, last_day) if free is not None else None,
+    )
 
 
 def ordinary_year(policy: RegionPolicy, category: Category) -> YearAssessment:
@@ -234,8 +244,9 @@ def ordinary_year(policy: RegionPolicy, category: Category) -> YearAssessment:
         subsidy_fen=subsidy_for(policy, category, standard),
         collection_window=policy.collection_window,
         coverage=policy.benefit_period,
-        payable=policy.collection_window,
+        payable=sale_period(policy),
         newborn_current_year=False,
+        wait_free_until=wait_free_until(policy),
     )
 
 

@@ -3,6 +3,7 @@ payment.refunded. Idempotent by the inbox and by the year rows' own state."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -18,13 +19,21 @@ from services.common.periods import cst_date
 from services.common.proto_values import from_timestamp
 from services.registration import events
 from services.registration.coverage_records_repository import RecordKind
+from services.registration.domain.continuity import Continuity
 from services.registration.domain.coverage import (
     GrantDecision,
+    PersonHistory,
+    decide_coverage,
     decide_grant,
+    earlier_starts,
     is_refusal,
+    person_history,
     should_withdraw,
     status_after_refund,
 )
+from services.registration.domain.long_term_rules import LongTermRules, default_rules
+from services.registration.domain.model import Enrollment, EnrollmentYear
+from services.registration.domain.waiting import wait_to_json
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -58,7 +67,8 @@ async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUn
     paid_on = cst_date(from_timestamp(event.paid_time))
     touched: set[str] = set()
     refused: list[tuple[events_pb2.PaidItem, GrantDecision]] = []
-    for item in _medical_items(event.items):
+    # Earlier years first: a year's wait depends on whether the years before it are paid (R37).
+    for item in sorted(_medical_items(event.items), key=lambda i: i.insurance_year):
         enrollment = await uow.enrollments.get(item.enrollment_id, for_update=True)
         if enrollment is None:
             raise LookupError(f"enrollment {item.enrollment_id} is not known here yet")
@@ -67,11 +77,7 @@ async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUn
             raise LookupError(f"enrollment {item.enrollment_id} has no year {item.insurance_year} yet")
         decision = decide_grant(year, event.payment_id, paid_on)
         if decision is GrantDecision.GRANT:
-            await uow.enrollments.set_year_covered(item.enrollment_id, item.insurance_year, event.payment_id, now)
-            if not await uow.coverage.record(
-                RecordKind.GRANT, event.payment_id, item.enrollment_id, item.insurance_year, now
-            ):
-                log.error("grant_already_recorded", payment_id=event.payment_id, enrollment_id=item.enrollment_id)
+            await _grant(uow, enrollment, year, event.payment_id, paid_on, now)
             touched.add(item.resident_id_number)
         elif is_refusal(decision) and await uow.coverage.record_refusal(
             event.payment_id, item.enrollment_id, item.insurance_year, decision.value, now
@@ -92,6 +98,73 @@ async def grant_coverage(event: events_pb2.PaymentConfirmed, uow: RegistrationUn
         )
         log.warning("coverage_refused", payment_id=event.payment_id, items=len(refused), reason=refused[0][1].value)
     await uow.projection.refresh(sorted(touched), now)
+
+
+async def _grant(
+    uow: RegistrationUnitOfWork,
+    enrollment: Enrollment,
+    year: EnrollmentYear,
+    payment_id: str,
+    paid_on: dt.date,
+    now: dt.datetime,
+) -> None:
+    """Covers the year from the end of its wait (R37), then moves earlier any later year of the person
+    whose wait this payment shortened (paid out of order)."""
+    number = enrollment.resident_id_number
+    if year.wait_free_until is None:
+        # A year sold on the rules before 2025 has no wait: its history is not needed (the hot path).
+        person = PersonHistory((), (), Continuity(frozenset()))
+        rules = default_rules(year.insurance_year)
+    else:
+        person = await _history(uow, number, now)
+        rules = (await _rules_of(uow, person))[(enrollment.region_code, year.insurance_year, year.policy_version)]
+    granted, wait = decide_coverage(enrollment, year, paid_on, rules, person)
+    await uow.enrollments.set_year_covered(enrollment.enrollment_id, year.insurance_year, payment_id, granted, now)
+    if not await uow.coverage.record(
+        RecordKind.GRANT, payment_id, enrollment.enrollment_id, year.insurance_year, now, wait_to_json(wait)
+    ):
+        log.error("grant_already_recorded", payment_id=payment_id, enrollment_id=enrollment.enrollment_id)
+    log.info(
+        "coverage_granted",
+        enrollment_id=enrollment.enrollment_id,
+        insurance_year=year.insurance_year,
+        wait_months=wait.months,
+        covered_from=granted.covered_from.isoformat(),
+        exemption=wait.exemption.value if wait.exemption else None,
+    )
+    if any(y.insurance_year > year.insurance_year and y.wait_months > 0 for e in person.enrollments for y in e.years):
+        await restart_shortened_waits(uow, number, payment_id, now)
+
+
+async def restart_shortened_waits(uow: RegistrationUnitOfWork, number: str, cause_id: str, now: dt.datetime) -> None:
+    """Moves earlier the coverage start of every granted year of the person whose wait, decided again
+    on what is known now, ends sooner (R38); each move is recorded against the payment that caused it."""
+    person = await _history(uow, number, now)
+    for moved in earlier_starts(person, await _rules_of(uow, person)):
+        await uow.enrollments.set_year_start(
+            moved.enrollment_id, moved.insurance_year, moved.wait.months, moved.wait.coverage_starts
+        )
+        await uow.coverage.record(
+            RecordKind.RESTART, cause_id, moved.enrollment_id, moved.insurance_year, now, wait_to_json(moved.wait)
+        )
+        log.info(
+            "coverage_start_moved",
+            enrollment_id=moved.enrollment_id,
+            insurance_year=moved.insurance_year,
+            covered_from=moved.wait.coverage_starts.isoformat(),
+        )
+
+
+async def _history(uow: RegistrationUnitOfWork, number: str, now: dt.datetime) -> PersonHistory:
+    enrollments = await uow.enrollments.of_person(number)
+    return person_history(enrollments, await uow.external.all_of(number), (), cst_date(now))
+
+
+async def _rules_of(uow: RegistrationUnitOfWork, person: PersonHistory) -> dict[tuple[str, int, int], LongTermRules]:
+    """The long-term terms of the policy version each of the person's years was assessed under."""
+    return await uow.regions.long_term_of(
+        [(e.region_code, y.insurance_year, y.policy_version) for e in person.enrollments for y in e.years]
+    )
 
 
 async def withdraw_coverage(event: events_pb2.PaymentRefunded, uow: RegistrationUnitOfWork, clock: Clock) -> None:

@@ -17,7 +17,7 @@ from services.common.messaging import envelope as event_types
 from services.registration import events
 from services.registration.domain.lifecycle import AGE_OUT_CATEGORIES, adult_birth_cutoff
 from services.registration.domain.model import EnrollmentState
-from services.registration.domain.policy import on_sale
+from services.registration.domain.policy import in_window
 from services.registration.domain.registration import ordinary_year
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
@@ -30,7 +30,7 @@ async def renew_due(pool: Pool, clock: Clock, batch_size: int) -> int:
     today = now.date()
     async with RegistrationUnitOfWork(pool) as uow:
         for region_code, policies in (await uow.regions.regions_with_windows_open(today)).items():
-            for policy in on_sale(policies, today):
+            for policy in in_window(policies, today):
                 # Minors already 18 are left to the age-out (R12), not carried into a new year.
                 due = await uow.selection.lock_due_for_year(
                     region_code,

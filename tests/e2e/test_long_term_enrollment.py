@@ -1,0 +1,184 @@
+"""Issue 18 through the real processes: enrollment at any time (R36), waiting periods (R37), the check
+for a day (R40) and the incentive reported by hospitals (R39), in regions of the test's own whose years
+2025-2027 run under the national defaults (Qingdao's counting) or with the first gap year counted
+(Xianning's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from medins.collection.v1 import collection_service_pb2 as col
+from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
+from medins.registration.v1 import registration_service_pb2 as reg
+
+from services.collection.domain.model import Channel
+from services.common.clock import CST
+from services.common.proto_values import date_to_proto
+from tests.e2e import channels
+from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
+from tests.e2e.requests import create_region, new_request_id, policy, register
+from tests.e2e.system import System
+from tests.e2e.test_payments import items_of, order_for
+from tests.factories import unique_resident_id
+from tests.support import eventually
+
+D = dt.date
+QINGDAO, XIANNING = "930100", "930200"
+STANDARD = 40000
+BASE_CAP = 40_000_000  # the national default of the policy data (LongTermRules)
+STEP = 100_000
+
+
+def _years(region: str, *, first_gap_year_counts: bool = False) -> list[reg.RegionPolicy]:
+    found = []
+    for year in (2025, 2026, 2027):
+        item = policy(region, year, STANDARD, (D(year - 1, 9, 1), D(year - 1, 12, 31)))
+        if first_gap_year_counts:
+            item.long_term.first_gap_year_counts = True
+        found.append(item)
+    return found
+
+
+async def _regions(registration: RegistrationClient) -> None:
+    known = await registration.ListRegions(reg.ListRegionsRequest(page_size=1000))
+    if any(r.region_code == QINGDAO for r in known.regions):
+        return
+    await create_region(registration, QINGDAO, "青岛演示区", *_years(QINGDAO))
+    await create_region(registration, XIANNING, "咸宁演示区", *_years(XIANNING, first_gap_year_counts=True))
+
+
+def at(day: dt.date, hour: int = 10) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=CST)
+
+
+async def _pay(system: System, collection: CollectionClient, number: str, year: int, when: dt.datetime) -> None:
+    """Orders and pays the person's item for `year` on `when` (the processes' clock set to it)."""
+    system.set_clock(when)
+    items = [i for i in await items_of(collection, number, "连续") if i.insurance_year == year]
+    assert items, f"no item for {year}"
+    order = await order_for(collection, number, items)
+    paid = await collection.NotifyPayment(
+        channels.notification(Channel.WECHAT, channels.wechat(order.order_id, order.total_fen, when))
+    )
+    assert paid.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+
+
+async def _on(
+    enrollment: EnrollmentClient, number: str, day: dt.date, purpose: int = chk.CHECK_PURPOSE_HOSPITAL_SETTLEMENT
+) -> chk.EnrollmentCheckResult:
+    reply = await enrollment.CheckEnrollment(
+        chk.CheckEnrollmentRequest(
+            purpose=purpose,  # type: ignore[arg-type]
+            target=chk.CheckTarget(resident_id_number=number, on_date=date_to_proto(day)),
+        )
+    )
+    return reply.result
+
+
+async def _granted(enrollment: EnrollmentClient, number: str, day: dt.date) -> chk.EnrollmentCheckResult:
+    async def paid() -> chk.EnrollmentCheckResult:
+        found = await _on(enrollment, number, day)
+        assert found.status in (chk.CHECK_STATUS_COVERED, chk.CHECK_STATUS_WAITING), found
+        return found
+
+    return await eventually(paid)
+
+
+def _start(result: chk.EnrollmentCheckResult) -> dt.date:
+    return D(result.coverage_start.year, result.coverage_start.month, result.coverage_start.day)
+
+
+async def test_continuous_enrollment_paid_in_the_window_is_covered_from_january_and_off_window_waits(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R37: paid in the window for 2025 → covered from 1 Jan; continuous, paid on 10 Feb 2026 → WAITING
+    until 9 May, COVERED from 10 May. R39: the 2025 year with no fund use raises 2026's cap by a
+    zero-claim step, and a hospital's RecordFundUse for 2025 takes it away."""
+    await _regions(registration)
+    number = unique_resident_id()
+    system.set_clock(at(D(2024, 11, 20)))
+    await registration.RegisterResident(register(number, name="连续", region=QINGDAO))
+    await _pay(system, collection, number, 2025, at(D(2024, 11, 20)))
+    first = await _granted(enrollment, number, D(2025, 1, 1))
+    assert first.status == chk.CHECK_STATUS_COVERED
+
+    system.set_clock(at(D(2025, 11, 20)))  # the renewal carries the enrollment into 2026 in its window (R10)
+    await eventually(lambda: _has_year(collection, number, 2026))
+    await _pay(system, collection, number, 2026, at(D(2026, 2, 10)))
+    waiting = await _granted(enrollment, number, D(2026, 5, 9))
+    assert (waiting.status, _start(waiting)) == (chk.CHECK_STATUS_WAITING, D(2026, 5, 10))
+    assert (await _on(enrollment, number, D(2026, 5, 10))).status == chk.CHECK_STATUS_COVERED
+    assert waiting.continuous_years == 1 and waiting.serious_illness_cap_fen == BASE_CAP + STEP
+
+    reported = await registration.RecordFundUse(
+        reg.RecordFundUseRequest(
+            request_id=new_request_id(),
+            resident_id_number=number,
+            insurance_year=2025,
+            settlement_id=f"JS-{number}",
+            fund_paid_fen=123_456,
+        )
+    )
+    assert reported.recorded and reported.next_year_cap_fen == BASE_CAP
+    again = await registration.RecordFundUse(
+        reg.RecordFundUseRequest(
+            request_id=new_request_id(),
+            resident_id_number=number,
+            insurance_year=2025,
+            settlement_id=f"JS-{number}",
+            fund_paid_fen=123_456,
+        )
+    )
+    assert not again.recorded  # the same settlement resent is recorded once
+    assert (await _on(enrollment, number, D(2026, 6, 1))).serious_illness_cap_fen == BASE_CAP
+    tax = await _on(enrollment, number, D(2026, 6, 1), chk.CHECK_PURPOSE_TAX_COLLECTION)
+    assert (tax.continuous_years, tax.serious_illness_cap_fen) == (0, 0)  # not the tax side's to see
+
+
+async def _has_year(collection: CollectionClient, number: str, year: int) -> None:
+    items = await items_of(collection, number, "连续")
+    assert any(i.insurance_year == year for i in items)
+
+
+async def test_two_missed_years_wait_four_months_in_qingdao_and_five_in_xianning(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R37: missed 2025 and 2026, paid in the window for 2027 → 1 May 2027 (3 + 1) or 1 Jun (3 + 2)."""
+    await _regions(registration)
+    system.set_clock(at(D(2026, 11, 20)))
+    starts = {}
+    for region in (QINGDAO, XIANNING):
+        number = unique_resident_id()
+        await registration.RegisterResident(register(number, name="连续", region=region))
+        await _pay(system, collection, number, 2027, at(D(2026, 11, 20)))
+        starts[region] = _start(await _granted(enrollment, number, D(2027, 1, 1)))
+    assert starts == {QINGDAO: D(2027, 5, 1), XIANNING: D(2027, 6, 1)}
+
+
+async def test_a_resident_who_missed_the_window_enrolls_and_pays_in_january_and_waits(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R36: on 10 Jan 2027, after the window closed, the year in progress is on sale; paid that day with
+    2025 and 2026 missed → 4 months → covered from 10 May 2027. The batch check answers per position."""
+    await _regions(registration)
+    number = unique_resident_id()
+    system.set_clock(at(D(2027, 1, 10)))
+    await registration.RegisterResident(register(number, name="连续", region=QINGDAO))
+    assert [i.insurance_year for i in await items_of(collection, number, "连续")] == [2027]
+    await _pay(system, collection, number, 2027, at(D(2027, 1, 10)))
+    today = await _granted(enrollment, number, D(2027, 1, 10))
+    assert (today.status, _start(today)) == (chk.CHECK_STATUS_WAITING, D(2027, 5, 10))
+    batch = await enrollment.BatchCheckEnrollments(
+        chk.BatchCheckEnrollmentsRequest(
+            purpose=chk.CHECK_PURPOSE_HOSPITAL_SETTLEMENT,
+            targets=[
+                chk.CheckTarget(resident_id_number=number, on_date=date_to_proto(D(2027, 5, 9))),
+                chk.CheckTarget(resident_id_number=number, on_date=date_to_proto(D(2027, 5, 10))),
+                chk.CheckTarget(resident_id_number=number, insurance_year=2026, on_date=date_to_proto(D(2027, 5, 10))),
+            ],
+        )
+    )
+    first, second, wrong = batch.results
+    assert (first.status, second.status) == (chk.CHECK_STATUS_WAITING, chk.CHECK_STATUS_COVERED)
+    assert wrong.error.reason == "DATE_OUTSIDE_YEAR" and wrong.error.field == "targets[2].on_date"
