@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("receipt", "ops.cli.receipt", "the receipt of a completed payment (R24)"),
     ("family", "ops.cli.family", "family mutual-aid account bindings: bind, list, unbind (R46)"),
     ("certificate", "ops.cli.certificate", "payment certificates (缴费证明): issue, verify (R48)"),
+    ("my-enrollment", "ops.cli.my_enrollment", "a resident's own status and covered periods (参保查询, R48)"),
     ("check", "ops.cli.check", "the enrollment check for one person and year (R15)"),
     ("results", "ops.cli.results", "export collection results as CSV and chart (R29)"),
     ("dlq", "ops.cli.dlq", "dead-letter queues: list, replay"),

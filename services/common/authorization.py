@@ -151,6 +151,8 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     # The hot read path for other agencies.
     _CHK + "CheckEnrollment": _CHECKERS,
     _CHK + "BatchCheckEnrollments": _CHECKERS,
+    # A resident looks themselves up through a channel app or e-tax, which authenticated them (R48).
+    _CHK + "GetMyEnrollment": _any(K.CHANNEL, K.TAX),
     # Tax bureau: payers' side.
     _COL + "ListPayableItems": (*_PAYER_SIDE, _LOAD_TEST),
     _COL + "CreateOrder": (*_PAYER_SIDE, _LOAD_TEST),

@@ -200,6 +200,23 @@ async def test_certificate_issue_and_verify(system: System) -> None:
     assert short_year.returncode == 2 and "benefit year" in short_year.stderr
 
 
+async def test_my_enrollment_shows_a_residents_own_status(system: System) -> None:
+    """R48, Xuancheng: "点击“城乡居民参保查询”,即可查询已经参保缴费的“缴费记录”": `medins my-enrollment`, as a
+    channel app asks for the resident it authenticated."""
+    number, name = unique_resident_id(), "参保查询"
+    await register(system, number, name)
+    order = await ordered(system, number, name)
+    await ok_json(system, "pay", order["order_id"], "--channel", "alipay", "--payer", number)
+
+    async def covered() -> None:
+        shown = await ok(system, "my-enrollment", number, "--year", "2024")
+        assert "in 2024: COVERED" in shown and "covered 2024-01-01..2024-12-31" in shown, shown
+
+    await eventually(covered, timeout=30, interval=0.2)
+    both = await ok_json(system, "my-enrollment", number)
+    assert [r["insurance_year"] for r in both["results"]] == [2023, 2024]
+
+
 async def test_review_queue_approve_and_reject(system: System) -> None:
     first, second = unique_resident_id(), unique_resident_id()
     waiting = [await register(system, n, "审核测试", region=XUANCHENG) for n in (first, second)]
