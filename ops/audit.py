@@ -27,6 +27,7 @@ from medins.events.v1 import events_pb2
 from ops import audit_checks as checks
 from ops import audit_waits
 from services.common.clock import clock_from_file
+from services.common.db import init_connection
 from services.common.messaging.dead_letters import peek
 from services.common.messaging.topology import CONSUMER_QUEUES, UNROUTED_QUEUE
 from services.common.periods import cst_date
@@ -243,6 +244,7 @@ async def _read_insurance(conn: asyncpg.Connection) -> dict[str, object]:
 
 async def _read_waits(settings: Settings) -> audit_waits.WaitSnapshot:
     insurance = await _connect("insurance", settings.insurance_dsn)
+    await init_connection(insurance)  # the policies' long-term terms are jsonb, read as values
     try:
         return await read_waits(insurance, cst_date(clock_from_file(settings.clock_file).now()))
     finally:

@@ -27,7 +27,7 @@ async def _keep_session(_connection: object) -> None:
     transaction-scoped, settings are set at connect, and the relay removes its LISTEN itself."""
 
 
-async def _init_connection(connection: asyncpg.Connection) -> None:
+async def init_connection(connection: asyncpg.Connection) -> None:
     """jsonb arrives as Python values and is sent from them, on every connection alike: no caller has to
     guess whether a document comes back as text."""
     await connection.set_type_codec(
@@ -85,7 +85,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attemp
                 command_timeout=30,
                 server_settings={"timezone": "Asia/Shanghai", "application_name": "medins"},
                 reset=_keep_session,
-                init=_init_connection,
+                init=init_connection,
             )
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             if attempts and attempt >= attempts:
