@@ -21,6 +21,7 @@ from services.collection.domain.model import (
     Refund,
     RefundStatus,
 )
+from services.collection.domain.records import FeePeriod, RecordSelection
 from services.collection.handlers.orders import StudentOutcome
 from services.collection.handlers.records import Scope
 from services.common.errors import DomainError
@@ -174,6 +175,18 @@ def record_groups(records: Sequence[PaymentRecord]) -> list[pb.InsuredPaymentRec
             )
         )
     return groups
+
+
+def records_response(
+    selection: RecordSelection, records: Sequence[PaymentRecord], next_page_token: str
+) -> pb.ListPaymentRecordsResponse:
+    """The records of a page with the selection applied: the fee period (R47) or the payment dates (R25)."""
+    response = pb.ListPaymentRecordsResponse(groups=record_groups(records), next_page_token=next_page_token)
+    if isinstance(selection, FeePeriod):
+        response.fee_period.CopyFrom(pb.FeePeriod(start_year=selection.start_year, end_year=selection.end_year))
+    else:
+        response.period.CopyFrom(range_to_proto(selection.start, selection.end))
+    return response
 
 
 def minor_to_proto(minor: LinkedMinor) -> pb.LinkedMinor:

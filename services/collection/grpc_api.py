@@ -17,13 +17,14 @@ from services.collection.card_vault import CardVault
 from services.collection.channels.signature import SignatureVerifier
 from services.collection.domain.reconciliation import checked_chunk
 from services.collection.gateways.sms import LocalSmsGateway, SmsGateway
+from services.collection.grpc_resident_api import ResidentApi
 from services.collection.handlers import agreements, items, orders, reconciliation, records, refunds, results
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
-from services.common.proto_values import date_from_proto, range_from_proto, range_to_proto
+from services.common.proto_values import date_from_proto, range_from_proto
 from services.common.settings import Settings
 from services.common.validation import element_refusal
 
@@ -37,7 +38,7 @@ class CollectionConfig:
     clock_skew: dt.timedelta
 
 
-class CollectionServicer(pb_grpc.CollectionServiceServicer):
+class CollectionServicer(ResidentApi, pb_grpc.CollectionServiceServicer):
     def __init__(
         self,
         uow_factory: Callable[[], CollectionUnitOfWork],
@@ -203,6 +204,9 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
     ) -> pb.ListPaymentRecordsResponse:
         scope = convert.scope(request.scope)
         period = range_from_proto(request.period, field="period") if request.HasField("period") else None
+        fee_years = (
+            (request.fee_period.start_year, request.fee_period.end_year) if request.HasField("fee_period") else None
+        )
         page = page_request(
             request.page_size,
             request.page_token,
@@ -211,13 +215,14 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
                 "scope": scope,
                 "minor": request.minor_id_number,
                 "period": period,
+                "fee_period": fee_years,
             },
             default=50,
             maximum=200,
         )
         async with self._uow() as uow:
-            (start, end), found = await records.list_payment_records(
-                request.payer_id_number, scope, request.minor_id_number, period, page, uow, self._clock
+            selection, found = await records.list_payment_records(
+                request.payer_id_number, scope, request.minor_id_number, fee_years, period, page, uow, self._clock
             )
         token = (
             page.next_token(
@@ -232,9 +237,7 @@ class CollectionServicer(pb_grpc.CollectionServiceServicer):
             if found
             else ""
         )
-        return pb.ListPaymentRecordsResponse(
-            period=range_to_proto(start, end), groups=convert.record_groups(found), next_page_token=token
-        )
+        return convert.records_response(selection, found, token)
 
     # -- minors ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import datetime as dt
 import asyncpg
 
 from services.collection.domain.model import Channel, FeeType, LinkedMinor, PaymentRecord
+from services.collection.domain.records import FeePeriod, RecordSelection
 from services.common.db import Connection
 from services.common.money import Fen
 
@@ -21,14 +22,25 @@ JOIN payable_items i USING (payable_item_id)
 JOIN insured_persons pe ON pe.resident_id_number = i.resident_id_number
 LEFT JOIN receipts r ON r.payment_id = p.payment_id
 WHERE p.outcome = 'APPLIED' AND {person}
-  AND (p.paid_at AT TIME ZONE 'Asia/Shanghai')::date BETWEEN $2 AND $3
+  AND {period}
   AND ($4::text IS NULL OR i.resident_id_number > $4
        OR (i.resident_id_number = $4 AND (p.paid_at, p.payment_id::text, i.payable_item_id::text)
            < ($5::timestamptz, $6::text, $7::text)))
 ORDER BY i.resident_id_number, p.paid_at DESC, p.payment_id::text DESC, i.payable_item_id::text DESC
 LIMIT $8"""
-_RECORDS_OF_INSURED = _RECORDS.format(person="i.resident_id_number = $1")
-_RECORDS_PAID_FOR_OTHERS = _RECORDS.format(person="p.payer_id_number = $1 AND i.resident_id_number <> $1")
+_OF_INSURED = "i.resident_id_number = $1"
+_PAID_FOR_OTHERS = "p.payer_id_number = $1 AND i.resident_id_number <> $1"
+_BY_PAYMENT_DATE = "(p.paid_at AT TIME ZONE 'Asia/Shanghai')::date BETWEEN $2 AND $3"
+_BY_FEE_PERIOD = "i.insurance_year BETWEEN $2 AND $3"  # 费款所属期 (R47)
+# One statement per filter rather than `$n IS NULL OR ...`: asyncpg's prepared statements soon run on a
+# generic plan, which cannot use an index behind such an OR and scans every payment.
+_QUERIES = {
+    (of_insured, by_fee): _RECORDS.format(
+        person=_OF_INSURED if of_insured else _PAID_FOR_OTHERS, period=_BY_FEE_PERIOD if by_fee else _BY_PAYMENT_DATE
+    )
+    for of_insured in (True, False)
+    for by_fee in (True, False)
+}
 
 
 class RecordsRepository:
@@ -40,25 +52,29 @@ class RecordsRepository:
         *,
         payer: str | None,
         insured: str | None,
-        start: dt.date,
-        end: dt.date,
+        selection: RecordSelection,
         after: tuple[str, str, str, str] | None,
         limit: int,
     ) -> list[PaymentRecord]:
-        """Paid items of applied payments with a CST payment date in [start, end], by insured person,
-        newest first: those of `insured` (whoever paid), or those `payer` paid for others."""
-        # One statement per filter rather than `$n IS NULL OR ...`: asyncpg's prepared statements soon
-        # run on a generic plan, which cannot use an index behind such an OR and scans every payment.
+        """Paid items of applied payments, by insured person, newest first: those of `insured` (whoever
+        paid), or those `payer` paid for others; of the benefit years of a fee period, or paid on the
+        CST dates of a period."""
         if insured is not None:
-            query, person = _RECORDS_OF_INSURED, insured
+            person = insured
         else:
             assert payer is not None
-            query, person = _RECORDS_PAID_FOR_OTHERS, payer
+            person = payer
+        by_fee = isinstance(selection, FeePeriod)
+        bounds: tuple[int, int] | tuple[dt.date, dt.date] = (
+            (selection.start_year, selection.end_year)
+            if isinstance(selection, FeePeriod)
+            else (selection.start, selection.end)
+        )
         rows = await self._conn.fetch(
-            query,
+            _QUERIES[(insured is not None, by_fee)],
             person,
-            start,
-            end,
+            bounds[0],
+            bounds[1],
             after[0] if after else None,
             dt.datetime.fromisoformat(after[1]) if after else None,
             after[2] if after else None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from services.collection.agreements_repository import AgreementsRepository
+from services.collection.certificates_repository import CertificatesRepository
+from services.collection.family_repository import FamilyRepository
 from services.collection.orders_repository import OrdersRepository
 from services.collection.payment_intake_repository import PaymentIntakeRepository
 from services.collection.payments_repository import PaymentsRepository
@@ -30,6 +32,8 @@ class CollectionUnitOfWork(UnitOfWork):
     reminders: RemindersRepository
     reconciliation: ReconciliationRepository
     results: ResultsRepository
+    family: FamilyRepository
+    certificates: CertificatesRepository
 
     def _open(self) -> None:
         self.items = CollectionRepository(self.conn)
@@ -43,3 +47,5 @@ class CollectionUnitOfWork(UnitOfWork):
         self.reminders = RemindersRepository(self.conn)
         self.reconciliation = ReconciliationRepository(self.conn)
         self.results = ResultsRepository(self.conn)
+        self.family = FamilyRepository(self.conn)
+        self.certificates = CertificatesRepository(self.conn)

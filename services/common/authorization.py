@@ -155,6 +155,8 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     # The hot read path for other agencies.
     _CHK + "CheckEnrollment": _CHECKERS,
     _CHK + "BatchCheckEnrollments": _CHECKERS,
+    # A resident looks themselves up through a channel app or e-tax, which authenticated them (R48).
+    _CHK + "GetMyEnrollment": _any(K.CHANNEL, K.TAX),
     # Tax bureau: payers' side.
     _COL + "ListPayableItems": (*_PAYER_SIDE, _LOAD_TEST),
     _COL + "CreateOrder": (*_PAYER_SIDE, _LOAD_TEST),
@@ -177,6 +179,17 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     _COL + "NotifyPayments": (Grant(K.CHANNEL, own_channel),),
     # The insurance bureau's account system reports family account balances.
     _COL + "UpdateFamilyAccount": _any(K.REGISTRATION),
+    # The holder binds family members through a channel app or a desk, or the insurance bureau's own
+    # account system does for them (R46).
+    _COL + "BindFamilyMember": (*_PAYER_SIDE, Grant(K.REGISTRATION)),
+    _COL + "UnbindFamilyMember": (*_PAYER_SIDE, Grant(K.REGISTRATION)),
+    _COL + "ListFamilyMembers": (*_PAYER_SIDE, Grant(K.REGISTRATION)),
+    # A resident asks for a payment certificate through a channel app or e-tax, or at a service point
+    # (R48); whoever holds its number may verify it (an employer, a school, another agency).
+    _COL + "IssuePaymentCertificate": (*_PAYER_SIDE, Grant(K.OFFICER)),
+    _COL + "VerifyPaymentCertificate": _any(
+        K.CHANNEL, K.TAX, K.REGISTRATION, K.OFFICER, K.OPERATOR, K.HOSPITAL, K.CITY
+    ),
     # Refunds and reconciliation: the tax bureau and its operators; channels report their results.
     _COL + "RequestRefund": _any(K.TAX, K.OPERATOR),
     _COL + "GetRefund": _any(K.TAX, K.OPERATOR),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -95,6 +96,46 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
                 number, year, day = item
                 results.append(_result_proto(for_purpose(answer(number, year, docs.get(number), day), purpose)))
         return pb.BatchCheckEnrollmentsResponse(results=results, as_of_time=timestamp(now))
+
+    async def GetMyEnrollment(self, request: pb.GetMyEnrollmentRequest, context: Context) -> pb.GetMyEnrollmentResponse:
+        """参保查询 (R48): the resident's own answer, nothing masked (it is theirs), one ID per call; audited
+        as the check is, under the purpose RESIDENT_SELF."""
+        now = self._clock.now()
+        number = parse_resident_id(request.resident_id_number, today=now.date(), field="resident_id_number").number
+        years = _my_years(request.insurance_years, now.date().year)
+        doc = await self._reads.doc(number)
+        await self._audit.record(now, str(current_caller()), "", RESIDENT_SELF, [number], current_correlation_id())
+        results = [
+            _result_proto(answer(number, year, doc, now.date() if year == now.date().year else None)) for year in years
+        ]
+        return pb.GetMyEnrollmentResponse(results=results, as_of_time=timestamp(now))
+
+
+# The audit's purpose for a resident's look-up of themselves (not a CheckPurpose: no agency asks so).
+RESIDENT_SELF = "RESIDENT_SELF"
+MAX_MY_YEARS = 10
+
+
+def _my_years(years: Sequence[int], this_year: int) -> list[int]:
+    """The years a resident asks about (default: this one and the next), each once, ascending."""
+    chosen = sorted(set(years)) or [this_year, this_year + 1]
+    if len(chosen) > MAX_MY_YEARS:
+        raise InvalidArgument(
+            "TOO_MANY_YEARS",
+            f"at most {MAX_MY_YEARS} years per look-up",
+            f"每次最多查询{MAX_MY_YEARS}个年度",
+            field="insurance_years",
+        )
+    for year in chosen:
+        if not 2000 <= year <= 2100:
+            raise InvalidArgument(
+                "INVALID_INSURANCE_YEAR",
+                f"insurance year {year} must be 2000-2100",
+                "参保年度超出范围",
+                field="insurance_years",
+                metadata={"year": year},
+            )
+    return chosen
 
 
 def _echo(number: str) -> str:

@@ -47,6 +47,7 @@ from tests.infra import rabbitmqctl
 from tests.support import eventually
 
 REGION, MOVED_TO = "349906", "349907"
+HOLDERS = "349908"  # where the family accounts' holders (employees, never registered here) come from
 PEOPLE = 5_000 if FULL else 120
 # The drive is paced over this long so that every fault lands while payments flow.
 DRIVE_SECONDS = 240 if FULL else 45
@@ -224,7 +225,7 @@ def payment_actions(p: Person, campaign: Campaign) -> list[Callable[[], Awaitabl
     p.transactions = [t for _, t in sends]
     actions: list[Callable[[], Awaitable[object]]] = []
     for channel, transaction in sends:
-        request = notification(channel, p.order_id, transaction, p.number)
+        request = notification(channel, p.order_id, transaction, person(HOLDERS, p.i))
         for _ in range(deliveries(p.i)):
             # A resend is the channel calling again: same payload and signature, a new request id.
             again = col.NotifyPaymentRequest()
@@ -294,10 +295,21 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
         Person(i, n, e, items[e][0], cohort(i)) for i, (n, e) in enumerate(zip(numbers, enrollment_ids, strict=True))
     ]
     for p in people:
-        if p.kind == "family":
+        if p.kind == "family":  # a relative's account, the person bound to it first (R46)
+            holder = person(HOLDERS, p.i)
             await collection.UpdateFamilyAccount(
                 col.UpdateFamilyAccountRequest(
-                    request_id=new_request_id(), holder_id_number=p.number, balance_fen=1_000_000
+                    request_id=new_request_id(), holder_id_number=holder, balance_fen=1_000_000
+                )
+            )
+            await collection.BindFamilyMember(
+                col.BindFamilyMemberRequest(
+                    request_id=new_request_id(),
+                    holder_id_number=holder,
+                    holder_name=f"户主{p.i}",
+                    member_id_number=p.number,
+                    member_name=f"群{p.i}",
+                    relationship=col.RELATIONSHIP_CHILD,
                 )
             )
 

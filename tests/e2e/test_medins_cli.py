@@ -144,6 +144,79 @@ async def test_a_wrong_amount_is_refused_in_two_lines(system: System) -> None:
     assert len(done.stderr.strip().splitlines()) <= 2
 
 
+async def test_family_bind_list_and_unbind(system: System) -> None:
+    """R46, Xuancheng: "请按前文规定先进行绑定": `medins family` binds a member to a family mutual-aid account,
+    lists the members and unbinds them; a mistake is one clean line, never a traceback."""
+    member, name = unique_resident_id(), "共济成员"
+    holder = unique_resident_id()
+    await register(system, member, name)
+
+    async def assessed() -> None:
+        items = await ok_json(system, "order", "items", "--payer", member, "--name", name)
+        assert items.get("payable_items"), "not assessed yet"
+
+    await eventually(assessed, timeout=30, interval=0.2)
+    empty = await ok(system, "family", "list", "--holder", holder)
+    assert "no family member is bound" in empty
+    who = ("--holder", holder, "--holder-name", "户主甲", "--member", member)
+    bound = await ok(system, "family", "bind", *who, "--member-name", name, "--relationship", "spouse")
+    assert bound.startswith("bound: ") and name in bound and "spouse" in bound
+    assert member not in bound, "the member's ID number is shown masked"
+    listed = await ok_json(system, "family", "list", "--holder", holder)
+    assert [m["member_id_number"] for m in listed["members"]] == [member]
+
+    wrong = await medins(system, "family", "bind", *who, "--member-name", "别人", "--relationship", "child")
+    assert wrong.returncode == 1 and "INSURED_PERSON_NOT_MATCHED" in wrong.stderr, wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) <= 2
+    bad_relationship = await medins(system, "family", "bind", *who, "--member-name", name, "--relationship", "boss")
+    assert bad_relationship.returncode == 2 and "spouse" in bad_relationship.stderr
+
+    assert (await ok(system, "family", "unbind", *who)).startswith("unbound: ")
+    again = await medins(system, "family", "unbind", *who)
+    assert again.returncode == 1 and "FAMILY_MEMBER_NOT_BOUND" in again.stderr, again.stderr
+
+
+async def test_certificate_issue_and_verify(system: System) -> None:
+    """R48, Xuancheng: "请按税务部门查询参保信息并开具缴费证明": `medins certificate issue` lists the paid year
+    with its amount and receipt; `verify` answers what the number certified; mistakes are one clean line."""
+    number, name = unique_resident_id(), "证明演示"
+    await register(system, number, name)
+    order = await ordered(system, number, name)
+    paid = await ok_json(system, "pay", order["order_id"], "--channel", "wechat", "--payer", number)
+    receipt = paid["receipt"]["receipt_number"]
+
+    shown = await ok(system, "certificate", "issue", number, "--year", "2024", "--year", "2023")
+    assert "payment certificate JFZM" in shown and f"2024: 380.00 yuan (receipts {receipt})" in shown, shown
+    assert "not paid: 2023" in shown and number not in shown, "the ID number is shown masked"
+    certificate = shown.split()[2]
+    verified = await ok_json(system, "certificate", "verify", certificate)
+    assert verified["certificate"]["certificate_number"] == certificate
+    assert [y["insurance_year"] for y in verified["certificate"]["years"]] == [2024]
+
+    unknown = await medins(system, "certificate", "verify", "JFZM20231120NOSUCH")
+    assert unknown.returncode == 1 and "CERTIFICATE_NOT_FOUND" in unknown.stderr, unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) <= 2
+    short_year = await medins(system, "certificate", "issue", number, "--year", "24")
+    assert short_year.returncode == 2 and "benefit year" in short_year.stderr
+
+
+async def test_my_enrollment_shows_a_residents_own_status(system: System) -> None:
+    """R48, Xuancheng: "点击“城乡居民参保查询”,即可查询已经参保缴费的“缴费记录”": `medins my-enrollment`, as a
+    channel app asks for the resident it authenticated."""
+    number, name = unique_resident_id(), "参保查询"
+    await register(system, number, name)
+    order = await ordered(system, number, name)
+    await ok_json(system, "pay", order["order_id"], "--channel", "alipay", "--payer", number)
+
+    async def covered() -> None:
+        shown = await ok(system, "my-enrollment", number, "--year", "2024")
+        assert "in 2024: COVERED" in shown and "covered 2024-01-01..2024-12-31" in shown, shown
+
+    await eventually(covered, timeout=30, interval=0.2)
+    both = await ok_json(system, "my-enrollment", number)
+    assert [r["insurance_year"] for r in both["results"]] == [2023, 2024]
+
+
 async def test_review_queue_approve_and_reject(system: System) -> None:
     first, second = unique_resident_id(), unique_resident_id()
     waiting = [await register(system, n, "审核测试", region=XUANCHENG) for n in (first, second)]

@@ -15,9 +15,9 @@ from services.common.proto_values import range_to_proto
 from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.conftest import START
-from tests.e2e.requests import new_request_id
+from tests.e2e.requests import new_request_id, register
 from tests.e2e.system import System
-from tests.e2e.test_payments import check, covered, order_for, registered_person
+from tests.e2e.test_payments import BIRTH_CERTIFICATE, check, covered, items_of, order_for, registered_person
 from tests.factories import resident_id, unique_resident_id
 from tests.support import eventually, refused
 
@@ -93,6 +93,55 @@ async def test_scenario_7_three_years_of_records_and_a_fifth_or_too_old_minor_ar
     assert len(listed.minors) == 4
 
 
+async def test_records_are_chosen_by_the_benefit_year_the_fee_belongs_to_at_most_two_years(
+    registration: RegistrationClient, collection: CollectionClient
+) -> None:
+    """R47, Yili: "如需查询历史年份的缴费信息,点击查询按钮,修改费款所属期进行查询。查询范围不能超过两年。"
+    A newborn's two years, paid in one order on one day, are told apart by the year they belong to."""
+    newborn = resident_id(D(2023, 11, 15), "340802")
+    await registration.RegisterResident(
+        register(newborn, name="小期", category=common_pb2.CATEGORY_NEWBORN, evidence=[BIRTH_CERTIFICATE])
+    )
+    parent = unique_resident_id()
+    await pay(collection, await order_for(collection, parent, await items_of(collection, newborn, "小期")))
+
+    async def years(
+        fee_period: col.FeePeriod | None = None, period: common_pb2.DateRange | None = None
+    ) -> list[tuple[int, int]]:
+        reply = await collection.ListPaymentRecords(
+            col.ListPaymentRecordsRequest(
+                payer_id_number=parent, scope=col.RECORD_SCOPE_FOR_OTHERS, fee_period=fee_period, period=period
+            )
+        )
+        return [(r.insurance_year, r.amount_fen) for g in reply.groups for r in g.records]
+
+    assert sorted(await years()) == [(2023, 35000), (2024, 38000)]
+    assert await years(col.FeePeriod(start_year=2023, end_year=2023)) == [(2023, 35000)]
+    assert await years(col.FeePeriod(start_year=2024, end_year=2025)) == [(2024, 38000)]
+    assert await years(col.FeePeriod(start_year=2021, end_year=2022)) == []
+    # The payment date cannot tell them apart; callers that still choose by it get both.
+    assert len(await years(period=range_to_proto(START.date(), START.date()))) == 2
+
+    three = await refused(years(col.FeePeriod(start_year=2022, end_year=2024)))
+    assert (three.code, three.reason, three.localized, three.fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "PERIOD_TOO_LONG",
+        "查询范围不能超过两年",
+        ["fee_period.end_year"],
+    )
+    assert three.metadata["latest_end_year"] == "2023"
+    backwards = await refused(years(col.FeePeriod(start_year=2024, end_year=2023)))
+    assert (backwards.code, backwards.reason, backwards.fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_PERIOD",
+        ["fee_period.end_year"],
+    )
+    both = await refused(
+        years(col.FeePeriod(start_year=2023, end_year=2024), period=range_to_proto(START.date(), START.date()))
+    )
+    assert (both.reason, both.fields) == ("PERIOD_AMBIGUOUS", ["fee_period"])
+
+
 async def test_records_show_mine_and_what_i_paid_for_others_grouped_by_person(
     registration: RegistrationClient, collection: CollectionClient
 ) -> None:
@@ -112,8 +161,9 @@ async def test_records_show_mine_and_what_i_paid_for_others_grouped_by_person(
         col.ListPaymentRecordsRequest(payer_id_number=parent, scope=col.RECORD_SCOPE_MINE)
     )
     assert [(g.insured_id_number, len(g.records)) for g in mine.groups] == [(parent, 1)]
-    assert (mine.period.end.year, mine.period.end.month, mine.period.end.day) == (2023, 11, 20)
-    assert (mine.period.start.year, mine.period.start.month, mine.period.start.day) == (2021, 11, 20)
+    # By default the benefit year in progress and the next, the one paid for in this window (R47).
+    assert (mine.fee_period.start_year, mine.fee_period.end_year) == (2023, 2024)
+    assert not mine.HasField("period")
     others = await collection.ListPaymentRecords(
         col.ListPaymentRecordsRequest(payer_id_number=parent, scope=col.RECORD_SCOPE_FOR_OTHERS)
     )
@@ -351,6 +401,7 @@ async def test_a_family_account_pays_only_what_it_holds(
     await collection.UpdateFamilyAccount(
         col.UpdateFamilyAccountRequest(request_id=new_request_id(), holder_id_number=holder, balance_fen=30000)
     )
+    await bind_family_member(collection, holder, number, "共济")
     order = await order_for(collection, number, items)
     short = await refused(
         collection.NotifyPayment(
@@ -401,3 +452,78 @@ async def test_an_unpaid_order_can_be_started_again(
         collection.GetOrder(col.GetOrderRequest(payer_id_number=unique_resident_id(), order_id=first.order_id))
     )
     assert stranger.code == grpc.StatusCode.NOT_FOUND
+
+
+async def bind_family_member(
+    collection: CollectionClient, holder: str, member: str, member_name: str, holder_name: str = "户主"
+) -> col.FamilyMember:
+    reply = await collection.BindFamilyMember(
+        col.BindFamilyMemberRequest(
+            request_id=new_request_id(),
+            holder_id_number=holder,
+            holder_name=holder_name,
+            member_id_number=member,
+            member_name=member_name,
+            relationship=col.RELATIONSHIP_CHILD,
+        )
+    )
+    return reply.member
+
+
+async def test_a_family_account_pays_only_for_members_bound_to_it(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R46, Xuancheng: "您如果符合绑定“职工医保门诊共济家庭账户”成员的条件,请按前文规定先进行绑定,然后点击
+    “城乡居民(个人共济账户)缴费”。" A payment for a person not bound to the account is refused before anything
+    is taken; once bound, the same order is paid from it; once unbound, the account pays for them no more."""
+    child, child_items = await registered_person(registration, collection, name="共济子")
+    spouse, spouse_items = await registered_person(registration, collection, name="共济妻")
+    holder = unique_resident_id()
+    await collection.UpdateFamilyAccount(
+        col.UpdateFamilyAccountRequest(request_id=new_request_id(), holder_id_number=holder, balance_fen=100000)
+    )
+    order = await order_for(collection, holder, child_items)
+
+    async def pay_from_account(order: col.Order) -> col.NotifyPaymentResponse:
+        payload = channels.family(order.order_id, order.total_fen, START, holder)
+        return await collection.NotifyPayment(channels.notification(Channel.FAMILY_MUTUAL_AID, payload))
+
+    unbound = await refused(pay_from_account(order))
+    assert (unbound.code, unbound.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "FAMILY_MEMBER_NOT_BOUND")
+    assert "请先绑定家庭共济关系" in unbound.localized
+    assert child not in unbound.message, "the person is named masked"
+    balance = await collection.GetFamilyAccount(col.GetFamilyAccountRequest(holder_id_number=holder))
+    assert balance.account.balance_fen == 100000
+    debits = "SELECT count(*) FROM family_account_entries WHERE holder_id_number = $1 AND kind = 'DEBIT'"
+    assert await system.value("tax", debits, holder) == 0
+
+    wrong_name = await refused(bind_family_member(collection, holder, child, "别人"))
+    assert (wrong_name.code, wrong_name.reason) == (grpc.StatusCode.NOT_FOUND, "INSURED_PERSON_NOT_MATCHED")
+    bound = await bind_family_member(collection, holder, child, "共济子")
+    assert (bound.member_id_number, bound.holder_name, bound.relationship) == (child, "户主", col.RELATIONSHIP_CHILD)
+    other_holder_name = await refused(bind_family_member(collection, holder, spouse, "共济妻", holder_name="别名"))
+    assert other_holder_name.reason == "FAMILY_HOLDER_NOT_MATCHED"
+
+    paid = await pay_from_account(order)
+    assert paid.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+    await covered(enrollment, child, 2024)
+    balance = await collection.GetFamilyAccount(col.GetFamilyAccountRequest(holder_id_number=holder))
+    assert balance.account.balance_fen == 100000 - 38000
+
+    await bind_family_member(collection, holder, spouse, "共济妻")
+    listed = await collection.ListFamilyMembers(col.ListFamilyMembersRequest(holder_id_number=holder))
+    assert sorted(m.member_id_number for m in listed.members) == sorted([child, spouse])
+    removed = await collection.UnbindFamilyMember(
+        col.UnbindFamilyMemberRequest(
+            request_id=new_request_id(), holder_id_number=holder, holder_name="户主", member_id_number=spouse
+        )
+    )
+    assert removed.member.member_id_number == spouse
+    after_unbinding = await refused(pay_from_account(await order_for(collection, holder, spouse_items)))
+    assert after_unbinding.reason == "FAMILY_MEMBER_NOT_BOUND"
+    trail = await system.value(
+        "tax",
+        "SELECT count(*) FROM person_trail WHERE resident_id_number = $1 AND method LIKE '%FamilyMember'",
+        spouse,
+    )
+    assert trail == 2, "binding and unbinding are on the member's trail (R35)"

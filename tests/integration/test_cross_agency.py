@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable, Mapping
 import pytest
 from medins.events.v1 import events_pb2
 
+from services.collection.domain.agreements import Relationship
 from services.collection.domain.model import Channel, PaymentOutcome, RefundStatus
 from services.collection.domain.payments import ChannelPayment
 from services.collection.enrollment_events import enrollment_event_handlers
+from services.collection.handlers.family import bind_member
 from services.collection.handlers.orders import create_order
 from services.collection.handlers.payments import settle_payment
 from services.collection.handlers.records import update_family_account
@@ -204,6 +206,7 @@ async def test_a_refunded_family_account_payment_goes_back_to_the_account(insura
         await deliver(tax_pool, CollectionUnitOfWork, enrollment_event_handlers(CLOCK), event)
     async with CollectionUnitOfWork(tax_pool) as uow:
         await update_family_account(holder, 100000, uow, CLOCK)
+        await bind_member(holder, "王大", number, "王五", Relationship.CHILD, uow, CLOCK)  # R46
         await uow.commit()
     ((item_id, _, _),) = await items_of(tax_pool, number)
     payment_id = await pay(tax_pool, number, [item_id], Channel.FAMILY_MUTUAL_AID, holder=holder)

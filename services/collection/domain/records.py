@@ -1,8 +1,9 @@
-"""Payment records (已缴费查询), R25, and linked minors, R26."""
+"""Payment records (已缴费查询), R25 and R47, and linked minors, R26."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.resident_id import ResidentId
@@ -46,6 +47,74 @@ def record_period(start: dt.date | None, end: dt.date | None, today: dt.date) ->
             },
         )
     return start, end
+
+
+@dataclass(frozen=True)
+class FeePeriod:
+    """费款所属期: the benefit years the paid items belong to, inclusive (R47)."""
+
+    start_year: int
+    end_year: int
+
+
+@dataclass(frozen=True)
+class PaymentDates:
+    """The payment dates (CST) to list, inclusive: the older way of choosing records (R25)."""
+
+    start: dt.date
+    end: dt.date
+
+
+RecordSelection = FeePeriod | PaymentDates
+
+
+def fee_period(start_year: int | None, end_year: int | None, today: dt.date) -> FeePeriod:
+    """The benefit years to list (R47, Yili: "修改费款所属期进行查询。查询范围不能超过两年"). By default the
+    year in progress and the next: a payment made now, in a window, is for the next year, and the one
+    made in last year's window is for this one. A chosen period spans at most two benefit years."""
+    if start_year is None and end_year is None:
+        return FeePeriod(today.year, today.year + 1)
+    if not start_year or not end_year:
+        raise InvalidArgument(
+            "INVALID_PERIOD",
+            "give both the first and the last benefit year of the fee period",
+            "请同时选择费款所属期起止年度",
+            field="fee_period.start_year" if not start_year else "fee_period.end_year",
+        )
+    if end_year < start_year:
+        raise InvalidArgument(
+            "INVALID_PERIOD",
+            f"the fee period ends ({end_year}) before it starts ({start_year})",
+            "费款所属期止早于费款所属期起",
+            field="fee_period.end_year",
+        )
+    latest = start_year + MAX_YEARS - 1
+    if end_year > latest:
+        raise InvalidArgument(
+            "PERIOD_TOO_LONG",
+            f"at most {MAX_YEARS} benefit years at once: {start_year} to {latest} at the latest",
+            "查询范围不能超过两年",
+            field="fee_period.end_year",
+            metadata={"start_year": start_year, "end_year": end_year, "latest_end_year": latest},
+        )
+    return FeePeriod(start_year, end_year)
+
+
+def record_selection(
+    fee_years: tuple[int, int] | None, paid_dates: tuple[dt.date, dt.date] | None, today: dt.date
+) -> RecordSelection:
+    """Records are chosen by fee period (R47); a caller that still gives payment dates gets those (R25).
+    Both at once would be two periods to bound; the caller is asked to choose."""
+    if fee_years is not None and paid_dates is not None:
+        raise InvalidArgument(
+            "PERIOD_AMBIGUOUS",
+            "choose records by fee period or by payment dates, not both",
+            "请选择按费款所属期或按缴费日期查询,不能同时选择",
+            field="fee_period",
+        )
+    if paid_dates is not None:
+        return PaymentDates(*record_period(paid_dates[0], paid_dates[1], today))
+    return fee_period(fee_years[0] if fee_years else None, fee_years[1] if fee_years else None, today)
 
 
 def check_linkable_minor(minor: ResidentId, already_linked: int, today: dt.date) -> None:

@@ -29,6 +29,7 @@ from services.collection.domain.payments import (
     receipt_number,
     refused_family_payment,
 )
+from services.collection.handlers.family import check_account_pays_for
 from services.collection.payment_intake_repository import (
     NotificationRecord,
     NotificationView,
@@ -94,9 +95,13 @@ async def apply_payment(
     order = view.order
     family_holder = None
     if payment.channel is Channel.FAMILY_MUTUAL_AID:
+        # Nothing is taken from the account for anyone not bound to it (R46), nor for items that cannot
+        # be paid, nor beyond its balance: each is refused before the debit is written.
+        holder = _family_holder(payment, now)
+        await check_account_pays_for(uow, holder, [i.resident_id_number for i in view.items])
         if decision.outcome is Outcome.REFUND:
             raise refused_family_payment(decision)
-        family_holder = await _family_account_covering(uow, payment, now)
+        family_holder = await _family_account_covering(uow, holder, payment)
     if decision.outcome is Outcome.REFUND:
         assert decision.refund_reason is not None
         refund_id = str(uuid.uuid4())
@@ -201,13 +206,16 @@ def _payment_confirmed(
     )
 
 
-async def _family_account_covering(uow: CollectionUnitOfWork, payment: ChannelPayment, now: dt.datetime) -> str:
-    """The holder of the family account the payment is taken from (R20a), locked; refused when its
-    balance does not cover the payment."""
-    holder = parse_resident_id(
+def _family_holder(payment: ChannelPayment, now: dt.datetime) -> str:
+    """The holder of the family account the payment is taken from (R20a)."""
+    return parse_resident_id(
         payment.family_holder_id_number or "", today=now.date(), field="payload.holder_id_number"
-    )
-    account = await uow.payments.lock_family_account(holder.number)
+    ).number
+
+
+async def _family_account_covering(uow: CollectionUnitOfWork, holder: str, payment: ChannelPayment) -> str:
+    """The holder's family account, locked; refused when its balance does not cover the payment."""
+    account = await uow.payments.lock_family_account(holder)
     balance = account.balance_fen if account else 0
     if balance < payment.amount_fen:
         raise FailedPrecondition(
@@ -216,4 +224,4 @@ async def _family_account_covering(uow: CollectionUnitOfWork, payment: ChannelPa
             "家庭共济账户余额不足,请选择其他缴费方式",
             metadata={"balance_fen": balance, "needed_fen": payment.amount_fen},
         )
-    return holder.number
+    return holder

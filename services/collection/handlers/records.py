@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 
 from services.collection.domain.model import FamilyAccount, LinkedMinor, PaymentRecord
-from services.collection.domain.records import check_linkable_minor, record_period
+from services.collection.domain.records import RecordSelection, check_linkable_minor, record_selection
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, required
@@ -25,15 +25,17 @@ async def list_payment_records(
     payer_id_number: str,
     scope: Scope,
     minor_id_number: str,
-    period: tuple[dt.date, dt.date] | None,
+    fee_years: tuple[int, int] | None,
+    paid_dates: tuple[dt.date, dt.date] | None,
     page: PageRequest,
     uow: CollectionUnitOfWork,
     clock: Clock,
-) -> tuple[tuple[dt.date, dt.date], list[PaymentRecord]]:
-    """已缴费查询: my own items (whoever paid), what I paid for others, or a linked minor's items."""
+) -> tuple[RecordSelection, list[PaymentRecord]]:
+    """已缴费查询: my own items (whoever paid), what I paid for others, or a linked minor's items; of the
+    benefit years of a fee period (R47), or paid on the dates of a period (R25)."""
     today = clock.now().date()
     payer = parse_resident_id(payer_id_number, today=today, field="payer_id_number").number
-    start, end = record_period(period[0] if period else None, period[1] if period else None, today)
+    selection = record_selection(fee_years, paid_dates, today)
     insured: str | None = None
     paid_by: str | None = None
     if scope is Scope.MINE:
@@ -54,12 +56,11 @@ async def list_payment_records(
     records = await uow.records.payment_records(
         payer=paid_by,
         insured=insured,
-        start=start,
-        end=end,
+        selection=selection,
         after=(cursor[0], cursor[1], cursor[2], cursor[3]) if cursor else None,
         limit=page.size,
     )
-    return (start, end), records
+    return selection, records
 
 
 async def link_minor(
