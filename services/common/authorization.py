@@ -145,6 +145,7 @@ RULES: Mapping[str, tuple[Grant, ...]] = {
     # would start, and asks for repair items.
     _REG + "QuoteCoverage": _any(K.OFFICER, K.REGISTRATION, K.CHANNEL, K.TAX),
     _REG + "OfferRepairs": _any(K.OFFICER, K.REGISTRATION, K.CHANNEL, K.TAX),
+    _REG + "GetPersonCoverage": _any(K.OFFICER, K.OPERATOR),
     _REG + "CreateRegion": _any(K.OFFICER),
     _REG + "ListRegions": _any(K.OFFICER, K.OPERATOR, K.REGISTRATION),
     _REG + "CreateSchool": _any(K.OFFICER),

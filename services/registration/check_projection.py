@@ -156,12 +156,14 @@ class CheckProjection:
             now,
         )
 
-    async def cap_of(self, number: str, year: int) -> int:
-        """The serious-illness cap the person's document holds for the year (R39); 0 when not assessed."""
+    async def incentive_of(self, number: str) -> list[IncentiveEntry]:
+        """The incentive the person's document holds per year (R39)."""
         stored = await self._conn.fetchval(
             "SELECT doc FROM enrollment_check_index WHERE resident_id_number = $1", number
         )
-        if stored is None:
-            return 0
-        found = next((i for i in read_document(stored).incentive if i.year == year), None)
+        return list(read_document(stored).incentive) if stored is not None else []
+
+    async def cap_of(self, number: str, year: int) -> int:
+        """The serious-illness cap the person's document holds for the year (R39); 0 when not assessed."""
+        found = next((i for i in await self.incentive_of(number) if i.year == year), None)
         return found.cap_fen if found else 0

@@ -40,6 +40,8 @@ from services.registration.domain.model import (
     StopReason,
 )
 from services.registration.domain.repair import Quote, RepairOffer
+from services.registration.domain.waiting import explain
+from services.registration.handlers.lookups import PersonCoverage
 
 
 def category(value: int, field: str = "category") -> Category:
@@ -202,6 +204,9 @@ def enrollment_to_proto(enrollment: Enrollment) -> pb.Enrollment:
                 status=enum_to_proto(pb.EnrollmentYearStatus, y.status, prefix="ENROLLMENT_YEAR_STATUS_"),
                 coverage_period=range_to_proto(y.coverage.start, y.coverage.end),
                 newborn_current_year=y.newborn_current_year,
+                paid_on=date_to_proto(y.paid_on) if y.paid_on else None,
+                wait_months=y.wait_months,
+                covered_from=date_to_proto(y.covered_period.start) if y.paid_on else None,
             )
             for y in enrollment.years
         ],
@@ -270,4 +275,30 @@ def quote_to_proto(quote: Quote) -> pb.QuoteCoverageResponse:
         gap_years=quote.wait.gap_years,
         exemption=quote.wait.exemption.value if quote.wait.exemption else "",
         repairs=[repair_to_proto(step.offer, step.coverage_start_if_repaired) for step in quote.repairs],
+    )
+
+
+def person_coverage_to_proto(found: PersonCoverage) -> pb.GetPersonCoverageResponse:
+    return pb.GetPersonCoverageResponse(
+        enrollments=[enrollment_to_proto(e) for e in found.enrollments],
+        records=[
+            pb.CoverageRecord(
+                enrollment_id=r.enrollment_id,
+                insurance_year=r.insurance_year,
+                kind=r.kind.value,
+                payment_id=r.payment_id,
+                record_time=timestamp(r.recorded_at),
+                wait_months=int(r.wait["months"]) if r.wait else 0,
+                coverage_start=date_to_proto(dt.date.fromisoformat(str(r.wait["coverage_starts"]))) if r.wait else None,
+                explanation=explain(r.wait) if r.wait is not None else "",
+            )
+            for r in found.records
+        ],
+        repaired_years=found.repaired_years,
+        incentive=[
+            pb.IncentiveYear(
+                insurance_year=i.year, continuous_years=i.continuous_years, serious_illness_cap_fen=i.cap_fen
+            )
+            for i in found.incentive
+        ],
     )

@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from services.common.db import Connection
 
@@ -58,3 +60,34 @@ class CoverageRecordsRepository:
             now,
         )
         return bool(inserted)
+
+    async def of_enrollments(self, enrollment_ids: Sequence[str]) -> list[CoverageEntry]:
+        """Every grant, restart and withdrawal of these enrollments, in the order recorded."""
+        rows = await self._conn.fetch(
+            """SELECT payment_id, enrollment_id, insurance_year, kind, recorded_at, wait FROM coverage_grants
+               WHERE enrollment_id = ANY($1::uuid[]) ORDER BY recorded_at, kind""",
+            [uuid.UUID(i) for i in enrollment_ids],
+        )
+        return [
+            CoverageEntry(
+                r["payment_id"],
+                str(r["enrollment_id"]),
+                r["insurance_year"],
+                RecordKind(r["kind"]),
+                r["recorded_at"],
+                r["wait"],
+            )
+            for r in rows
+        ]
+
+
+@dataclass(frozen=True)
+class CoverageEntry:
+    """One coverage record as stored: its wait (waiting.wait_to_json) on a GRANT or RESTART."""
+
+    payment_id: str
+    enrollment_id: str
+    insurance_year: int
+    kind: RecordKind
+    recorded_at: dt.datetime
+    wait: Mapping[str, Any] | None

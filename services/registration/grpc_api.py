@@ -19,7 +19,7 @@ from services.registration.domain.batch import check_row_count
 from services.registration.domain.model import EnrollmentState, Region, School
 from services.registration.handlers import administration, external, fund_use, repair, review, stop
 from services.registration.handlers.batch import register_batch
-from services.registration.handlers.lookups import load_enrollment, load_policy
+from services.registration.handlers.lookups import load_enrollment, load_policy, person_coverage
 from services.registration.handlers.registration import Application, register_resident
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
@@ -235,6 +235,13 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             return pb.OfferRepairsResponse(repairs=[convert.repair_to_proto(o) for o in offers])
 
         return await run_mutation(self._uow, "OfferRepairs", request, pb.OfferRepairsResponse, action)
+
+    async def GetPersonCoverage(
+        self, request: pb.GetPersonCoverageRequest, context: Context
+    ) -> pb.GetPersonCoverageResponse:
+        async with self._uow() as uow:
+            found = await person_coverage(request.resident_id_number, uow, self._clock)
+        return convert.person_coverage_to_proto(found)
 
     async def CreateRegion(self, request: pb.CreateRegionRequest, context: Context) -> pb.CreateRegionResponse:
         region = Region(request.region.region_code, request.region.name)

@@ -20,6 +20,7 @@ from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.requests import create_region, new_request_id, policy, register
 from tests.e2e.system import System
+from tests.e2e.test_medins_cli import medins, ok
 from tests.e2e.test_payments import items_of, order_for
 from tests.factories import unique_resident_id
 from tests.support import eventually
@@ -217,6 +218,10 @@ async def test_repairs_quoted_then_paid_in_one_order_with_the_year_leave_the_fix
         (2025, STANDARD, D(2027, 5, 1)),
         (2026, STANDARD, D(2027, 4, 1)),
     ]
+    told = await ok(system, "quote", number, "--year", "2027")
+    assert "a waiting period of 5 months (2 missed years before it), covered from 2027-06-01" in told, told
+    assert "repair 2025 for 400.00 yuan: covered from 2027-05-01" in told, told
+    assert "repair 2026 for 400.00 yuan: covered from 2027-04-01" in told, told
     offered = await registration.OfferRepairs(
         reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
     )
@@ -264,6 +269,15 @@ async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
         assert (found.status, _start(found)) == (chk.CHECK_STATUS_WAITING, D(2027, 4, 1))
 
     await eventually(moved)
+
+    # The officer's one command (issue 18 item 8): every step, with the waits and why.
+    timeline = await ok(system, "person", number)
+    assert "registered in 930100 as NON_EMPLOYED" in timeline, timeline
+    assert "coverage of 2027 (930100) granted from 2027-05-01: 4 months: 3 fixed + 1 for 2 missed years" in timeline
+    assert "coverage of 2027 (930100) start moved earlier from 2027-04-01" in timeline, timeline
+    assert "repaired years: 2026" in timeline and "paid 400.00 yuan for 2026 (RESIDENT_MEDICAL_REPAIR) by ALIPAY" in timeline
+    paid_year = await medins(system, "quote", number, "--year", "2027")
+    assert paid_year.returncode == 1 and "YEAR_NOT_PAYABLE" in paid_year.stderr, paid_year.stderr
 
 
 def _day(value: common_pb2.Date) -> dt.date:

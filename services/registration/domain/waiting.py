@@ -7,7 +7,9 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from services.common.periods import DateRange, cst_date
 from services.registration.domain.continuity import Continuity
@@ -148,3 +150,20 @@ def wait_to_json(wait: Wait) -> dict[str, object]:
         "exemption": wait.exemption.value if wait.exemption else None,
         "coverage_starts": wait.coverage_starts.isoformat(),
     }
+
+
+def explain(stored: Mapping[str, Any]) -> str:
+    """A stored wait (wait_to_json) in an officer's words: why this many months."""
+    if stored.get("exemption"):
+        return f"no wait: exempt ({stored['exemption']})"
+    if not stored.get("months"):
+        return "no wait: continuous, paid in the window" if stored else "no wait: sold on the rules before 2025"
+    parts = [f"{stored['fixed_months']} fixed"]
+    if stored["variable_months"]:
+        parts.append(f"+ {stored['variable_months']} for {stored['gap_years']} missed years")
+    if stored["repaired_months"]:
+        parts.append(f"- {stored['repaired_months']} repaired")
+    if stored.get("floor_applied"):
+        parts.append("(floor after a long gap)")
+    why = "paid outside the window" if stored.get("outside_window") else "not continuous"
+    return f"{stored['months']} months: " + " ".join(parts) + f"; {why}"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from services.common.clock import Clock
 from services.common.errors import NotFound
+from services.common.resident_id import mask, parse_resident_id
+from services.enrollment.domain.check_document import IncentiveEntry
+from services.registration.coverage_records_repository import CoverageEntry
 from services.registration.domain.model import Enrollment, RegionPolicy
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
@@ -32,3 +38,24 @@ async def load_policy(uow: RegistrationUnitOfWork, region_code: str, year: int, 
             metadata={"region_code": region_code, "insurance_year": year, "version": version},
         )
     return policy
+
+
+@dataclass(frozen=True)
+class PersonCoverage:
+    """An officer's view of one person (R37-R39)."""
+
+    enrollments: list[Enrollment]
+    records: list[CoverageEntry]
+    repaired_years: list[int]
+    incentive: list[IncentiveEntry]
+
+
+async def person_coverage(number_text: str, uow: RegistrationUnitOfWork, clock: Clock) -> PersonCoverage:
+    """Every enrollment of the person in any region, each coverage record, repairs and the incentive."""
+    number = parse_resident_id(number_text, today=clock.now().date()).number
+    enrollments = await uow.enrollments.of_person(number)
+    if not enrollments:
+        raise NotFound("PERSON_NOT_ENROLLED", f"{mask(number)} has never been enrolled here", "该居民无参保登记记录")
+    records = await uow.coverage.of_enrollments([e.enrollment_id for e in enrollments])
+    incentive = await uow.projection.incentive_of(number)
+    return PersonCoverage(enrollments, records, sorted(await uow.repairs.years_of(number)), incentive)
