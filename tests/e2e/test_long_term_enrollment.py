@@ -275,7 +275,8 @@ async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
     assert "registered in 930100 as NON_EMPLOYED" in timeline, timeline
     assert "coverage of 2027 (930100) granted from 2027-05-01: 4 months: 3 fixed + 1 for 2 missed years" in timeline
     assert "coverage of 2027 (930100) start moved earlier from 2027-04-01" in timeline, timeline
-    assert "repaired years: 2026" in timeline and "paid 400.00 yuan for 2026 (RESIDENT_MEDICAL_REPAIR) by ALIPAY" in timeline
+    assert "repaired years: 2026" in timeline
+    assert "paid 400.00 yuan for 2026 (RESIDENT_MEDICAL_REPAIR) by ALIPAY" in timeline, timeline
     paid_year = await medins(system, "quote", number, "--year", "2027")
     assert paid_year.returncode == 1 and "YEAR_NOT_PAYABLE" in paid_year.stderr, paid_year.stderr
 
