@@ -29,6 +29,14 @@ def evidence(text: str) -> pb.Evidence:
     return pb.Evidence(kind=pb.EvidenceKind.Value(f"EVIDENCE_KIND_{key}"), document_ref=ref.strip())
 
 
+def exemption(text: str) -> pb.WaitExemption:
+    """REASON:DOCUMENT_REF, e.g. RETURNING_GRADUATE:cert-7 (argparse type; R37)."""
+    reason, sep, ref = text.partition(":")
+    if not sep or not reason.strip() or not ref.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not REASON:DOCUMENT_REF, e.g. RETURNING_GRADUATE:cert-7")
+    return pb.WaitExemption(reason=reason.strip().upper().replace("-", "_"), document_ref=ref.strip())
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id", required=True, dest="id_number", help="18-character resident ID number")
     parser.add_argument("--name", required=True)
@@ -50,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KIND:REF",
         help="a supporting document, repeatable; KIND one of: " + choices(_EVIDENCE_NAMES),
     )
+    parser.add_argument(
+        "--wait-exemption",
+        type=exemption,
+        metavar="REASON:REF",
+        help="a reason the region lists for no waiting period, with its document (R37; medins policies show)",
+    )
     services.add_address(parser, services.REGISTRATION)
     services.add_request_id(parser)
     add_json(parser)
@@ -63,6 +77,7 @@ def build_request(args: argparse.Namespace) -> pb.RegisterResidentRequest:
         phone=args.phone,
         category=common_pb2.Category.Value(args.category),
         evidence=args.evidence,
+        wait_exemption=args.wait_exemption,
     )
     if args.school:
         request.school_code = args.school

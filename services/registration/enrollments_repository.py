@@ -23,13 +23,14 @@ from services.registration.domain.model import (
     Evidence,
     EvidenceKind,
     StopReason,
+    WaitExemption,
     YearStatus,
 )
 from services.registration.domain.registration import YearAssessment
 
 ENROLLMENT_COLUMNS = """enrollment_id, resident_id_number, name, phone, birth_date, region_code, school_code,
     category, state, sequence, rejection_reason, stop_reason, stop_note, stopped_at, stop_year, created_at,
-    updated_at"""
+    updated_at, wait_exemption_reason, wait_exemption_document"""
 _YEAR_COLUMNS = """enrollment_id, insurance_year, status, coverage_start, coverage_end, payable_from, payable_until,
     window_start, window_end, newborn_current_year, policy_version, standard_fen, subsidy_fen, paid_by_payment_id,
     wait_free_until, paid_on, wait_months, covered_from"""
@@ -121,12 +122,14 @@ class EnrollmentsRepository:
             return set()
         rows = await self._conn.fetch(
             """INSERT INTO enrollments (enrollment_id, resident_id_number, name, phone, birth_date, region_code,
-                   school_code, category, state, open_resident_id, sequence, created_at, updated_at)
+                   school_code, category, state, open_resident_id, sequence, created_at, updated_at,
+                   wait_exemption_reason, wait_exemption_document)
                SELECT e.id, e.number, e.name, e.phone, e.birth, e.region, e.school, e.category, e.state, e.open,
-                      e.sequence, $12, $12
+                      e.sequence, $12, $12, e.exemption, e.exemption_document
                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[],
-                           $8::text[], $9::text[], $10::text[], $11::bigint[])
-                    AS e(id, number, name, phone, birth, region, school, category, state, open, sequence)
+                           $8::text[], $9::text[], $10::text[], $11::bigint[], $13::text[], $14::text[])
+                    AS e(id, number, name, phone, birth, region, school, category, state, open, sequence, exemption,
+                         exemption_document)
                ON CONFLICT (open_resident_id) DO NOTHING
                RETURNING enrollment_id""",
             [uuid.UUID(e.enrollment_id) for e in enrollments],
@@ -141,6 +144,8 @@ class EnrollmentsRepository:
             [e.open_resident_id for e in enrollments],
             [e.sequence for e in enrollments],
             enrollments[0].created_at,
+            [e.wait_exemption.reason if e.wait_exemption else None for e in enrollments],
+            [e.wait_exemption.document_ref if e.wait_exemption else None for e in enrollments],
         )
         inserted = {str(r["enrollment_id"]) for r in rows}
         evidence = [
@@ -316,4 +321,7 @@ def enrollment_from_row(
         stop_note=r["stop_note"],
         stopped_at=r["stopped_at"],
         stop_year=r["stop_year"],
+        wait_exemption=WaitExemption(r["wait_exemption_reason"], r["wait_exemption_document"] or "")
+        if r["wait_exemption_reason"]
+        else None,
     )

@@ -16,7 +16,7 @@ from services.common.pagination import page_request
 from services.common.proto_values import date_from_proto
 from services.registration import convert
 from services.registration.domain.batch import check_row_count
-from services.registration.domain.model import EnrollmentState, Region, School
+from services.registration.domain.model import EnrollmentState, Region, School, WaitExemption
 from services.registration.handlers import administration, external, fund_use, repair, review, stop
 from services.registration.handlers.batch import register_batch
 from services.registration.handlers.lookups import load_enrollment, load_policy, person_coverage
@@ -43,6 +43,9 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             school_code=request.school_code.strip() or None,
             category=convert.category(request.category),
             evidence=convert.evidence(request.evidence),
+            wait_exemption=WaitExemption(request.wait_exemption.reason.strip(), request.wait_exemption.document_ref)
+            if request.HasField("wait_exemption")
+            else None,
         )
 
         async def action(uow: RegistrationUnitOfWork) -> pb.RegisterResidentResponse:

@@ -283,3 +283,29 @@ async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
 
 def _day(value: common_pb2.Date) -> dt.date:
     return D(value.year, value.month, value.day)
+
+
+async def test_a_reason_the_region_lists_exempts_from_the_wait_and_one_it_does_not_is_refused(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R37: a returning graduate (a reason the region lists, stated with its document at registration)
+    pays in January outside the window and waits for nothing; a reason the region does not list is
+    refused naming the field and the reasons it accepts."""
+    region = "930300"
+    known = await registration.ListRegions(reg.ListRegionsRequest(page_size=1000))
+    if not any(r.region_code == region for r in known.regions):
+        item = policy(region, 2027, STANDARD, (D(2026, 9, 1), D(2026, 12, 31)))
+        item.long_term.exempt_reasons.append("RETURNING_GRADUATE")
+        await create_region(registration, region, "免等待演示区", item)
+    system.set_clock(at(D(2027, 1, 10)))
+    number = unique_resident_id()
+    registering = ["register", "--id", number, "--name", "连续", "--phone", "13800138000", "--region", region]
+    registering += ["--category", "non-employed", "--evidence", "household-register:h-1", "--wait-exemption"]
+    refused = await medins(system, *registering, "DISCHARGED_SOLDIER:d-1")
+    assert refused.returncode == 1 and "WAIT_EXEMPTION_NOT_LISTED" in refused.stderr, refused.stderr
+    assert "wait_exemption.reason" in refused.stderr and "RETURNING_GRADUATE" in refused.stderr
+    await ok(system, *registering, "returning-graduate:g-1")
+    await _pay(system, collection, number, 2027, at(D(2027, 1, 10)))
+    covered = await _granted(enrollment, number, D(2027, 1, 10))
+    assert covered.status == chk.CHECK_STATUS_COVERED
+    assert "no wait: exempt (REGION_REASON)" in await ok(system, "person", number)

@@ -13,6 +13,11 @@ ALTER TABLE enrollment_years ADD COLUMN paid_on date;
 ALTER TABLE enrollment_years ADD COLUMN covered_from date;
 ALTER TABLE enrollment_years ADD COLUMN wait_months int NOT NULL DEFAULT 0 CHECK (wait_months >= 0);
 
+-- R37: a reason the region lists for no wait (returning graduate, discharged soldier...), stated with
+-- its evidence at registration.
+ALTER TABLE enrollments ADD COLUMN wait_exemption_reason text;
+ALTER TABLE enrollments ADD COLUMN wait_exemption_document text;
+
 -- Each grant keeps its wait and why (fixed, variable, repaired months, exemption); a later change
 -- (a repair, an earlier year granted afterwards) appends a row of kind RESTART with the new start.
 ALTER TABLE coverage_grants ADD COLUMN wait jsonb;

@@ -85,6 +85,7 @@ def grant_facts(enrollment: Enrollment, year: EnrollmentYear, paid_on: dt.date) 
         subsidy_fen=year.subsidy_fen,
         paid_on=paid_on,
         newborn_deadline=newborn_deadline(enrollment.birth_date),
+        exempt_reason=enrollment.wait_exemption.reason if enrollment.wait_exemption else None,
     )
 
 

@@ -105,6 +105,14 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class WaitExemption:
+    """R37: a reason the region lists for no waiting period, with the document that shows it."""
+
+    reason: str
+    document_ref: str
+
+
+@dataclass(frozen=True)
 class Region:
     code: str
     name: str
@@ -163,6 +171,7 @@ class Enrollment:
     stop_note: str | None = None
     stopped_at: dt.datetime | None = None
     stop_year: int | None = None
+    wait_exemption: WaitExemption | None = None
 
     @property
     def is_open(self) -> bool:

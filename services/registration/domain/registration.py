@@ -24,6 +24,7 @@ from services.registration.domain.model import (
     Region,
     RegionPolicy,
     ReviewMode,
+    WaitExemption,
 )
 from services.registration.domain.policy import governing_policy, on_sale, sale_period, subsidy_for, wait_free_until
 
@@ -58,6 +59,7 @@ class Applicant:
     category: Category
     evidence: tuple[Evidence, ...]
     school_code: str | None
+    wait_exemption: WaitExemption | None = None
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,9 @@ def new_enrollment(
     """The enrollment a checked applicant gets: active at once or pending review, per the region's
     policy (R7), with the years that become payable now when active (R13, R14)."""
     today = now.date()
-    state = initial_state(governing_policy(policies.values(), today, region.code).review_mode)
+    governing = governing_policy(policies.values(), today, region.code)
+    state = initial_state(governing.review_mode)
+    check_exemption(applicant.wait_exemption, governing)
     enrollment = Enrollment(
         enrollment_id=str(uuid.uuid4()),
         resident_id_number=applicant.resident_id.number,
@@ -281,6 +285,7 @@ def new_enrollment(
         evidence=applicant.evidence,
         created_at=now,
         updated_at=now,
+        wait_exemption=applicant.wait_exemption,
     )
     if state is not EnrollmentState.ACTIVE:
         return NewEnrollment(enrollment, [])
@@ -291,3 +296,25 @@ def new_enrollment(
         policies=policies,
     )
     return NewEnrollment(enrollment, years)
+
+
+def check_exemption(exemption: WaitExemption | None, policy: RegionPolicy) -> None:
+    """R37: an exemption from the wait is one the region lists, stated with its evidence."""
+    if exemption is None:
+        return
+    listed = policy.rules.exempt_reasons
+    if exemption.reason not in listed:
+        raise InvalidArgument(
+            "WAIT_EXEMPTION_NOT_LISTED",
+            f"{policy.region_code} exempts from the waiting period for: {', '.join(listed) or 'no further reason'}",
+            f"本统筹区免待遇等待期的情形为:{'、'.join(listed) or '无'}",
+            field="wait_exemption.reason",
+            metadata={"accepted": ",".join(listed)},
+        )
+    if not exemption.document_ref.strip():
+        raise _invalid(
+            "FIELD_REQUIRED",
+            "wait_exemption.document_ref",
+            "the exemption's document is required",
+            "请提供免等待期证明材料",
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -27,6 +27,7 @@ from services.registration.domain.model import (
     Evidence,
     Region,
     School,
+    WaitExemption,
     YearStatus,
 )
 from services.registration.domain.regions import place_of
@@ -58,6 +59,7 @@ class Application:
     school_code: str | None
     category: Category | DomainError
     evidence: tuple[Evidence, ...] | DomainError
+    wait_exemption: WaitExemption | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def _validated(
         school_code=school.code if school else None,
         today=today,
     )
+    applicant = replace(applicant, wait_exemption=application.wait_exemption)
     return Candidate(application.key, resident_id.number, region, applicant=applicant)
 
 
