@@ -37,6 +37,7 @@ from services.registration.domain.model import Enrollment
 from services.registration.enrollments_repository import ENROLLMENT_COLUMNS, EnrollmentsRepository
 from services.registration.external_repository import ExternalRepository
 from services.registration.regions_repository import RegionsRepository
+from services.registration.repairs_repository import RepairsRepository
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_UNREACHABLE = 0, 1, 2
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -269,7 +270,8 @@ async def read_waits(conn: asyncpg.Connection, today: dt.date) -> audit_waits.Wa
         for enrollment in await enrollments.with_details(rows):
             held.setdefault(enrollment.resident_id_number, []).append(enrollment)
         external = await ExternalRepository(conn).all_of_many(numbers)
-        people = [person_history(held.get(n, []), external.get(n, []), (), today) for n in numbers]
+        repaired = await RepairsRepository(conn).years_of_many(numbers)
+        people = [person_history(held.get(n, []), external.get(n, []), repaired.get(n, set()), today) for n in numbers]
         keys = [
             (e.region_code, y.insurance_year, y.policy_version) for p in people for e in p.enrollments for y in e.years
         ]

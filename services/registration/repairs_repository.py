@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from services.common.db import Connection
 
@@ -39,7 +40,15 @@ class RepairsRepository:
 
     async def years_of(self, number: str) -> set[int]:
         """The person's repaired years (not withdrawn)."""
-        rows = await self._conn.fetch(
-            "SELECT DISTINCT insurance_year FROM repairs WHERE resident_id_number = $1 AND NOT withdrawn", number
-        )
-        return {r["insurance_year"] for r in rows}
+        return (await self.years_of_many([number])).get(number, set())
+
+    async def years_of_many(self, numbers: Sequence[str]) -> dict[str, set[int]]:
+        """Each person's repaired years (not withdrawn)."""
+        found: dict[str, set[int]] = {}
+        for r in await self._conn.fetch(
+            """SELECT DISTINCT resident_id_number, insurance_year FROM repairs
+               WHERE resident_id_number = ANY($1::text[]) AND NOT withdrawn""",
+            list(numbers),
+        ):
+            found.setdefault(r["resident_id_number"], set()).add(r["insurance_year"])
+        return found

@@ -362,3 +362,62 @@ async def _readme_on(fresh: System, commands: list[list[str]], day: dt.datetime,
     receipt = await ok(fresh, *_filled(commands[5], number, order_id, year))
     assert f"order {order_id}" in receipt and "WECHAT" in receipt, (day, receipt)
     assert f"{year}-01-01..{year}-12-31" in receipt, (day, receipt)
+
+
+# -- the README's waiting periods and repairs (issue 18) ----------------------------------------------------
+
+README_REPAIR_NUMBER = "320402198001021221"
+
+
+def readme_repair_block() -> list[list[str]]:
+    """The commands of the README's "Waiting periods and repairs" block, as written."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Waiting periods and repairs") :]
+    block = section[section.index("```sh\n") + len("```sh\n") : section.index("```\n", section.index("```sh\n") + 5)]
+    joined = block.replace("\\\n", " ")
+    return [shlex.split(line, comments=True) for line in joined.splitlines() if line.startswith("medins ")]
+
+
+async def test_the_readmes_waiting_period_and_repair_run_as_written(fresh: System) -> None:
+    """On 1 Jan 2027 (Changzhou, 2025 and 2026 missed): the quote says 4 months and a month less per
+    repair; both repaired in one order with 2027 → the fixed 3 months remain: covered from 1 Apr 2027."""
+    commands = readme_repair_block()
+    assert [c[1] for c in commands] == ["register", "quote", "repair", "order", "pay", "check", "person"]
+    day = dt.datetime(2027, 1, 1, 9, 0, tzinfo=CST)
+    fresh.set_clock(day)
+    await load_demo_data(fresh.stack.settings(clock_file=str(fresh.clock_file)))
+    number = resident_id(D(1980, 1, 2), "320402", seq=200)
+    collection = CollectionClient(fresh.channel("collection"))
+
+    def filled(command: list[str], order_id: str = "") -> list[str]:
+        words = {README_REPAIR_NUMBER: number, "ORDER": order_id, "YEAR": "2027"}
+        return [words.get(word, word) for word in command[1:]]
+
+    async def items(count: int) -> None:
+        reply = await collection.ListPayableItems(
+            col.ListPayableItemsRequest(payer_id_number=number, insured_id_number=number, insured_name="李四")
+        )
+        assert len(reply.payable_items) == count
+
+    assert "ACTIVE" in await ok(fresh, *filled(commands[0]))
+    await eventually(lambda: items(1), timeout=30, interval=0.2)
+    quoted = await ok(fresh, *filled(commands[1]))
+    assert "a waiting period of 4 months (2 missed years before it), covered from 2027-05-01" in quoted, quoted
+    assert "repair 2025 for 420.00 yuan: covered from 2027-04-01" in quoted, quoted
+    assert "repair 2026 for 420.00 yuan: covered from 2027-04-01" in quoted, quoted  # the fixed wait stays
+    assert "2 missed years offered" in await ok(fresh, *filled(commands[2]))
+    await eventually(lambda: items(3), timeout=30, interval=0.2)
+    created = await ok(fresh, *filled(commands[3]))
+    order_id = created.split()[1].rstrip(":")
+    assert created.startswith(f"order {order_id}: PENDING, total 1260.00 yuan"), created
+    assert ": APPLIED, payment" in await ok(fresh, *filled(commands[4], order_id))
+
+    async def waiting() -> None:
+        checked = await ok(fresh, *filled(commands[5]))
+        assert "WAITING" in checked and "covered from 2027-04-01" in checked, checked
+
+    await eventually(waiting, timeout=30, interval=0.5)
+    timeline = await ok(fresh, *filled(commands[6]))
+    assert "repaired years: 2025, 2026" in timeline, timeline
+    assert "granted from 2027-04-01: 3 months: 3 fixed + 1 for 2 missed years - 1 repaired" in timeline, timeline
+    await audit_clean(fresh, timeout=60)
