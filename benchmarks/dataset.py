@@ -25,10 +25,13 @@ from services.enrollment.domain.check_document import (
     EnrollmentEntry,
     EntryState,
     EntryYearStatus,
+    IncentiveEntry,
     YearEntry,
     read_document,
     write_document,
 )
+from services.registration.domain.continuity import Continuity
+from services.registration.domain.incentive import incentives
 from services.registration.domain.model import Category, RegionPolicy, ReviewMode
 from services.registration.domain.registration import ordinary_year
 
@@ -304,9 +307,20 @@ def check_doc(profile: Profile) -> str:
                 end_reason=e.stop_reason,
             )
             for e in profile.enrollments
-        )
+        ),
+        incentive=_incentive(profile),
     )
     return json.dumps(write_document(document), ensure_ascii=False)
+
+
+def _incentive(profile: Profile) -> tuple[IncentiveEntry, ...]:
+    """R39 as the projection writes it: the covered years are the person's continuity, no fund use."""
+    continuity = Continuity(frozenset(year for e in profile.enrollments for year, s in e.years if s == "COVERED"))
+    assessed = [(year, year_policy(e.region, year).rules) for e in profile.enrollments for year, _ in e.years]
+    return tuple(
+        IncentiveEntry(i.insurance_year, i.continuous_years, i.cap_fen, i.raise_fen)
+        for i in incentives(assessed, continuity, set())
+    )
 
 
 def check_doc_of(i: int) -> CheckDocument:

@@ -23,7 +23,7 @@ from services.enrollment.domain.check_document import (
     write_document,
 )
 from services.registration.domain.continuity import continuity_of
-from services.registration.domain.incentive import Incentive, incentive_for
+from services.registration.domain.incentive import Incentive, incentives
 from services.registration.domain.lifecycle import ended_on
 from services.registration.domain.long_term_rules import MECHANISM_FIRST_YEAR, LongTermRules
 from services.registration.domain.model import Enrollment, ExternalEnrollment
@@ -85,14 +85,13 @@ def incentives_of(
     today: dt.date,
 ) -> list[Incentive]:
     """R39 for each year the person was assessed for under the long-term mechanism."""
-    continuity = continuity_of(enrollments, external, today=today)
-    found: dict[int, Incentive] = {}
-    for e in enrollments:
-        for y in e.years:
-            rules = rules_of.get((e.region_code, y.insurance_year, y.policy_version))
-            if rules is not None and rules.enabled:
-                found[y.insurance_year] = incentive_for(y.insurance_year, continuity, fund_used_in, rules)
-    return [found[year] for year in sorted(found)]
+    assessed = [
+        (y.insurance_year, rules_of[(e.region_code, y.insurance_year, y.policy_version)])
+        for e in enrollments
+        for y in e.years
+        if (e.region_code, y.insurance_year, y.policy_version) in rules_of
+    ]
+    return incentives(assessed, continuity_of(enrollments, external, today=today), fund_used_in)
 
 
 class CheckProjection:

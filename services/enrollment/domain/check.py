@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, replace
+from typing import Any
 
 from services.enrollment.domain.check_document import CheckDocument, EnrollmentEntry, EntryState, EntryYearStatus
 
@@ -78,69 +79,86 @@ def answer(number: str, year: int, doc: CheckDocument | None, on_date: dt.date |
     4. an active enrollment held elsewhere (employee insurance, another region);
     5. the most recent ended enrollment for the years after it ended: STOPPED / AGED_OUT with the date
        and reason, so another region can tell why, not NOT_ENROLLED.
+
+    Each answer carries the year's incentive (R39) where the document has it.
     """
     if doc is None:
         return CheckAnswer(number, year, CheckStatus.NOT_ENROLLED, on_date=on_date)
-    found = _with_incentive(_answer(number, year, doc, on_date), doc)
-    return replace(found, on_date=on_date)
-
-
-def _answer(number: str, year: int, doc: CheckDocument, on_date: dt.date | None) -> CheckAnswer:
-    found = _covered(number, year, doc, on_date) or _live(number, year, doc) or _ended(number, year, doc, during=True)
+    incentive = next((i for i in doc.incentive if i.year == year), None)
+    asked = _Asked(
+        number,
+        year,
+        on_date,
+        incentive.continuous_years if incentive else 0,
+        incentive.cap_fen if incentive else 0,
+    )
+    found = _covered(asked, doc) or _live(asked, doc) or _ended(asked, doc, during=True)
     if found is None and doc.external:
         held = doc.external[0]
-        found = CheckAnswer(
-            number,
-            year,
+        found = asked.answer(
             CheckStatus.ENROLLED_ELSEWHERE,
             region_code=held.region_code,
             region_name=held.region_name,
             scheme=held.scheme,
         )
-    found = found or _ended(number, year, doc, during=False)
-    return found or CheckAnswer(number, year, CheckStatus.NOT_ENROLLED)
+    found = found or _ended(asked, doc, during=False)
+    return found or asked.answer(CheckStatus.NOT_ENROLLED)
 
 
-def _covered(number: str, year: int, doc: CheckDocument, on_date: dt.date | None) -> CheckAnswer | None:
-    paid = [(e, y) for e in doc.enrollments for y in e.years if y.year == year and y.status is COVERED]
+class _Asked:
+    """What every answer to one target carries: whom, which year and day, and the year's incentive. A
+    plain slotted class: one is made per ID checked, on the hot path."""
+
+    __slots__ = ("cap_fen", "continuous_years", "number", "on_date", "year")
+
+    def __init__(self, number: str, year: int, on_date: dt.date | None, continuous_years: int, cap_fen: int) -> None:
+        self.number, self.year, self.on_date = number, year, on_date
+        self.continuous_years, self.cap_fen = continuous_years, cap_fen
+
+    def answer(self, status: CheckStatus, **found: Any) -> CheckAnswer:
+        return CheckAnswer(
+            self.number,
+            self.year,
+            status,
+            on_date=self.on_date,
+            continuous_years=self.continuous_years,
+            serious_illness_cap_fen=self.cap_fen,
+            **found,
+        )
+
+
+def _covered(asked: _Asked, doc: CheckDocument) -> CheckAnswer | None:
+    paid = [(e, y) for e in doc.enrollments for y in e.years if y.year == asked.year and y.status is COVERED]
     if not paid:
         return None
     periods = tuple(sorted((y.start, y.end) for _, y in paid))
-    found = _resident(number, year, CheckStatus.COVERED, paid[0][0], periods)
-    waiting = [y for _, y in paid if y.wait_months > 0]
-    if on_date is not None and waiting and not any(start <= on_date <= end for start, end in periods):
-        upcoming = [y.start for y in waiting if y.start > on_date]
+    day = asked.on_date
+    if day is not None and not any(start <= day <= end for start, end in periods):
+        upcoming = [y.start for _, y in paid if y.wait_months > 0 and y.start > day]
         if upcoming:
-            return replace(found, status=CheckStatus.WAITING, coverage_start=min(upcoming))
-    return found
+            return _resident(asked, CheckStatus.WAITING, paid[0][0], periods, coverage_start=min(upcoming))
+    return _resident(asked, CheckStatus.COVERED, paid[0][0], periods)
 
 
-def _with_incentive(found: CheckAnswer, doc: CheckDocument) -> CheckAnswer:
-    """R39: the continuous years and the raised serious-illness cap of the year, where known."""
-    entry = next((i for i in doc.incentive if i.year == found.insurance_year), None)
-    if entry is None:
-        return found
-    return replace(found, continuous_years=entry.continuous_years, serious_illness_cap_fen=entry.cap_fen)
-
-
-def _live(number: str, year: int, doc: CheckDocument) -> CheckAnswer | None:
+def _live(asked: _Asked, doc: CheckDocument) -> CheckAnswer | None:
     for entry in doc.enrollments:
-        if entry.state is EntryState.ACTIVE and (entry.since <= year or _has_year(entry, year)):
-            return _resident(number, year, CheckStatus.REGISTERED_UNPAID, entry)
-        if entry.state is EntryState.PENDING_REVIEW and entry.since <= year:
-            return _resident(number, year, CheckStatus.PENDING_REVIEW, entry)
+        if entry.state is EntryState.ACTIVE and (entry.since <= asked.year or _has_year(entry, asked.year)):
+            return _resident(asked, CheckStatus.REGISTERED_UNPAID, entry)
+        if entry.state is EntryState.PENDING_REVIEW and entry.since <= asked.year:
+            return _resident(asked, CheckStatus.PENDING_REVIEW, entry)
     return None
 
 
-def _ended(number: str, year: int, doc: CheckDocument, *, during: bool) -> CheckAnswer | None:
+def _ended(asked: _Asked, doc: CheckDocument, *, during: bool) -> CheckAnswer | None:
     """An ended enrollment that concerns the year: during its life, or (newest first) after its end."""
+    year = asked.year
     for entry in doc.enrollments:
         if entry.state not in _ENDED:
             continue
         last = entry.stop_year if entry.stop_year is not None else entry.since
         concerned = (_has_year(entry, year) or entry.since <= year <= last) if during else entry.since <= year
         if concerned:
-            return _resident(number, year, _ENDED[entry.state], entry)
+            return _resident(asked, _ENDED[entry.state], entry)
     return None
 
 
@@ -149,16 +167,14 @@ def _has_year(entry: EnrollmentEntry, year: int) -> bool:
 
 
 def _resident(
-    number: str,
-    year: int,
+    asked: _Asked,
     status: CheckStatus,
     entry: EnrollmentEntry,
     periods: tuple[tuple[dt.date, dt.date], ...] = (),
+    coverage_start: dt.date | None = None,
 ) -> CheckAnswer:
     ended = status in (CheckStatus.STOPPED, CheckStatus.AGED_OUT)
-    return CheckAnswer(
-        number,
-        year,
+    return asked.answer(
         status,
         region_code=entry.region_code,
         region_name=entry.region_name,
@@ -167,6 +183,7 @@ def _resident(
         covered_periods=periods,
         ended_on=entry.ended_on if ended else None,
         end_reason=(entry.end_reason or "") if ended else "",
+        coverage_start=coverage_start,
     )
 
 

@@ -6,7 +6,7 @@ resets the raises; it follows the person across regions, as continuity does (con
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from services.common.money import Fen
@@ -43,3 +43,11 @@ def incentive_for(year: int, continuity: Continuity, fund_used_in: Collection[in
         raise_fen=raise_fen,
         cap_fen=Fen(max(rules.base_serious_illness_cap_fen + raise_fen - penalty, 0)),
     )
+
+
+def incentives(
+    years: Iterable[tuple[int, LongTermRules]], continuity: Continuity, fund_used_in: Collection[int]
+) -> list[Incentive]:
+    """The incentive of each of a person's years under the long-term mechanism, by year."""
+    found = {year: incentive_for(year, continuity, fund_used_in, rules) for year, rules in years if rules.enabled}
+    return [found[year] for year in sorted(found)]
