@@ -1,0 +1,64 @@
+"""R45 through the real processes: the documents each region accepts, as the seeds' pages say, loaded
+with the demo data (ops/demo_data.py EVIDENCE)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+from medins.common.v1 import common_pb2
+from medins.registration.v1 import registration_service_pb2 as reg
+
+from tests.e2e.clients import RegistrationClient
+from tests.e2e.requests import register
+from tests.factories import resident_id
+from tests.support import refused
+
+D = dt.date
+
+
+def doc(kind: reg.EvidenceKind.ValueType, ref: str) -> reg.Evidence:
+    return reg.Evidence(kind=kind, document_ref=ref)
+
+
+HOUSEHOLD = doc(reg.EVIDENCE_KIND_HOUSEHOLD_REGISTER, "hk-r45")
+
+
+async def test_changzhou_asks_the_non_employed_for_the_employment_registration_card(
+    registration: RegistrationClient,
+) -> None:
+    """Seed 000: ④“非从业居民”:本人居民身份证、户口簿、经年度审验本人的《就业登记证》."""
+    number = resident_id(D(1981, 6, 1), "320402")
+    error = await refused(registration.RegisterResident(register(number, region="320400", evidence=[HOUSEHOLD])))
+    assert (error.code, error.reason, error.fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "EVIDENCE_MISSING",
+        ["evidence"],
+    )
+    assert "就业登记证" in error.localized
+    card = doc(reg.EVIDENCE_KIND_EMPLOYMENT_REGISTRATION_CARD, "jy-r45")
+    done = await registration.RegisterResident(register(number, region="320400", evidence=[HOUSEHOLD, card]))
+    assert done.enrollment.state == common_pb2.ENROLLMENT_STATE_ACTIVE
+
+
+async def test_anqing_accepts_a_rental_agreement_from_a_resident_registered_elsewhere(
+    registration: RegistrationClient,
+) -> None:
+    """Seed 003: 非本市户籍但在我市常住人口,可依据居住证、房产证、营业执照、劳动合同或租房协议等认定."""
+    number = resident_id(D(1985, 3, 3), "110101")
+    category = common_pb2.CATEGORY_RESIDENCE_PERMIT_HOLDER
+    error = await refused(registration.RegisterResident(register(number, category=category, evidence=[HOUSEHOLD])))
+    assert error.reason == "EVIDENCE_MISSING" and "租房协议" in error.localized
+    rental = doc(reg.EVIDENCE_KIND_RENTAL_AGREEMENT, "zf-r45")
+    done = await registration.RegisterResident(register(number, category=category, evidence=[rental]))
+    assert done.enrollment.state == common_pb2.ENROLLMENT_STATE_ACTIVE
+
+
+async def test_xuancheng_takes_the_residence_permit_photo_instead_of_the_household_register(
+    registration: RegistrationClient,
+) -> None:
+    """Seed 001: 上传真实清晰的居民户口簿或居住证照片 (Xuancheng reviews by hand: pending review)."""
+    number = resident_id(D(1979, 9, 9), "341802")
+    permit = doc(reg.EVIDENCE_KIND_RESIDENCE_PERMIT, "jzz-r45")
+    done = await registration.RegisterResident(register(number, region="341800", evidence=[permit]))
+    assert done.enrollment.state == common_pb2.ENROLLMENT_STATE_PENDING_REVIEW
