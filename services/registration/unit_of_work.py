@@ -12,6 +12,7 @@ from services.registration.enrollment_selection import EnrollmentSelection
 from services.registration.enrollments_repository import EnrollmentsRepository
 from services.registration.external_repository import ExternalRepository
 from services.registration.fund_uses_repository import FundUsesRepository
+from services.registration.person_history_repository import PersonHistoryRepository
 from services.registration.regions_repository import RegionsRepository
 from services.registration.repairs_repository import RepairsRepository
 
@@ -25,6 +26,7 @@ class RegistrationUnitOfWork(UnitOfWork):
     external: ExternalRepository
     fund_uses: FundUsesRepository
     repairs: RepairsRepository
+    history: PersonHistoryRepository
     batches: BatchesRepository
     projection: CheckProjection
     coverage: CoverageRecordsRepository
@@ -38,6 +40,7 @@ class RegistrationUnitOfWork(UnitOfWork):
         self.batches = BatchesRepository(self.conn)
         self.fund_uses = FundUsesRepository(self.conn)
         self.repairs = RepairsRepository(self.conn)
+        self.history = PersonHistoryRepository(self.conn)
         self.projection = CheckProjection(self.conn, self.enrollments, self.external, self.regions, self.fund_uses)
         self.coverage = CoverageRecordsRepository(self.conn)
         self.outbox = Outbox(self.conn, PRODUCER)

@@ -48,6 +48,10 @@ class Continuity:
         return self.gap_years_before(year, counting_from) == 0
 
 
+# A year counts as enrolled and paid once covered, in whichever region (a move keeps continuity).
+COUNTS_AS_ENROLLED = YearStatus.COVERED
+
+
 def continuity_of(
     enrollments: Iterable[Enrollment],
     external: Iterable[ExternalEnrollment],
@@ -57,7 +61,15 @@ def continuity_of(
 ) -> Continuity:
     """A person's continuity from what insurance knows of them. A move between regions keeps it when no
     year is left unpaid: every region's covered years count alike."""
-    years = {y.insurance_year for e in enrollments for y in e.years if y.status is YearStatus.COVERED}
+    covered = {y.insurance_year for e in enrollments for y in e.years if y.status is COUNTS_AS_ENROLLED}
+    return continuity_from(covered, external, repaired, today=today)
+
+
+def continuity_from(
+    covered: Iterable[int], external: Iterable[ExternalEnrollment], repaired: Iterable[int] = (), *, today: dt.date
+) -> Continuity:
+    """The same from the years already selected as COUNTS_AS_ENROLLED (the payment path's one read)."""
+    years = set(covered)
     for other in external:
         # Another system's enrollment counts for every benefit year it spanned (R8).
         last = cst_date(other.ended_at).year if other.ended_at else today.year

@@ -19,7 +19,7 @@ from services.common.periods import cst_date
 from services.common.proto_values import from_timestamp
 from services.registration import events
 from services.registration.coverage_records_repository import RecordKind
-from services.registration.domain.continuity import Continuity
+from services.registration.domain.continuity import COUNTS_AS_ENROLLED, Continuity, continuity_from
 from services.registration.domain.coverage import (
     GrantDecision,
     PersonHistory,
@@ -146,8 +146,12 @@ async def _grant(
         person = PersonHistory((), (), Continuity(frozenset()))
         rules = default_rules(year.insurance_year)
     else:
-        person = await load_history(uow, number, now)
-        rules = (await rules_of(uow, person))[(enrollment.region_code, year.insurance_year, year.policy_version)]
+        # What the wait needs, in three reads: the years that count, repairs; external enrollments; terms.
+        counted, repaired = await uow.history.years_of(number, COUNTS_AS_ENROLLED)
+        external = tuple(await uow.external.all_of(number))
+        person = PersonHistory((), external, continuity_from(counted, external, repaired, today=cst_date(now)))
+        key = (enrollment.region_code, year.insurance_year, year.policy_version)
+        rules = (await uow.regions.long_term_of([key]))[key]
     granted, wait = decide_coverage(enrollment, year, paid_on, rules, person)
     await uow.enrollments.set_year_covered(enrollment.enrollment_id, year.insurance_year, payment_id, granted, now)
     if not await uow.coverage.record(
@@ -162,7 +166,8 @@ async def _grant(
         covered_from=granted.covered_from.isoformat(),
         exemption=wait.exemption.value if wait.exemption else None,
     )
-    if any(y.insurance_year > year.insurance_year and y.wait_months > 0 for e in person.enrollments for y in e.years):
+    # A later year already covered may have waited for this one (paid out of order): decide it again.
+    if any(later > year.insurance_year for later in person.continuity.enrolled):
         await restart_shortened_waits(uow, number, payment_id, now)
 
 
