@@ -88,7 +88,11 @@ async def register(registration: RegistrationClient, region: str, numbers: Seque
                         phone="13900139000",
                         region_code=region,
                         category=common_pb2.CATEGORY_NON_EMPLOYED,
-                        evidence=[reg.Evidence(kind=reg.EVIDENCE_KIND_HOUSEHOLD_REGISTER, document_ref=f"HH-{n}")],
+                        # Changzhou (the default region) asks a non-employed resident for both (R45).
+                        evidence=[
+                            reg.Evidence(kind=reg.EVIDENCE_KIND_HOUSEHOLD_REGISTER, document_ref=f"HH-{n}"),
+                            reg.Evidence(kind=reg.EVIDENCE_KIND_EMPLOYMENT_REGISTRATION_CARD, document_ref=f"JY-{n}"),
+                        ],
                     )
                     for k, n in enumerate(chunk)
                 ],

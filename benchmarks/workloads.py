@@ -106,7 +106,11 @@ def registration_rows(first: int, count: int, first_row_number: int = 1) -> list
             phone="13812345678",
             region_code=WRITER_REGION,
             category=common_pb2.CATEGORY_NON_EMPLOYED,
-            evidence=[reg.Evidence(kind=reg.EVIDENCE_KIND_HOUSEHOLD_REGISTER, document_ref=f"HH-{first + n}")],
+            # Changzhou asks a non-employed resident for the household register and 就业登记证 (R45).
+            evidence=[
+                reg.Evidence(kind=reg.EVIDENCE_KIND_HOUSEHOLD_REGISTER, document_ref=f"HH-{first + n}"),
+                reg.Evidence(kind=reg.EVIDENCE_KIND_EMPLOYMENT_REGISTRATION_CARD, document_ref=f"JY-{first + n}"),
+            ],
         )
         for n in range(count)
     ]

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 from services.common.money import Fen
 from services.common.periods import DateRange
-from services.registration.domain.model import Category, Region, RegionPolicy, ReviewMode, School
+from services.registration.domain.evidence_rules import DEFAULT_REQUIRED
+from services.registration.domain.model import Category, EvidenceKind, Region, RegionPolicy, ReviewMode, School
 
 D = dt.date
 AUTO, MANUAL = ReviewMode.AUTOMATIC, ReviewMode.MANUAL
@@ -52,6 +53,34 @@ def _demo_subsidies(standard: int) -> dict[Category, Fen]:
     }
 
 
+# R45, the documents the seeds' pages ask for, per region (a category not listed takes the default):
+_H, _PERMIT = EvidenceKind.HOUSEHOLD_REGISTER, EvidenceKind.RESIDENCE_PERMIT
+EVIDENCE: dict[str, dict[Category, tuple[frozenset[EvidenceKind], ...]]] = {
+    # Anqing (seed 003): 非本市户籍但在我市常住人口,可依据居住证、房产证、营业执照、劳动合同或租房协议等认定.
+    "340800": {
+        Category.RESIDENCE_PERMIT_HOLDER: (
+            frozenset(
+                {
+                    _PERMIT,
+                    EvidenceKind.PROPERTY_CERTIFICATE,
+                    EvidenceKind.BUSINESS_LICENCE,
+                    EvidenceKind.LABOUR_CONTRACT,
+                    EvidenceKind.RENTAL_AGREEMENT,
+                }
+            ),
+        )
+    },
+    # Xuancheng (seed 001): 上传真实清晰的居民户口簿或居住证照片 — for every category that shows one.
+    "341800": {
+        category: tuple(frozenset({_H, _PERMIT}) if group == frozenset({_H}) else group for group in groups)
+        for category, groups in DEFAULT_REQUIRED.items()
+        if frozenset({_H}) in groups
+    },
+    # Changzhou (seed 000): ④“非从业居民”:本人居民身份证、户口簿、经年度审验本人的《就业登记证》.
+    "320400": {Category.NON_EMPLOYED: (frozenset({_H}), frozenset({EvidenceKind.EMPLOYMENT_REGISTRATION_CARD}))},
+}
+
+
 def _year(
     region: str, year: int, standard: int, window: tuple[D, D], mode: ReviewMode, *, demo: bool, fiscal: int = 0
 ) -> RegionPolicy:
@@ -66,6 +95,7 @@ def _year(
         benefit_period=DateRange(D(year, 1, 1), D(year, 12, 31)),
         review_mode=mode,
         demo_data=demo,
+        evidence=EVIDENCE.get(region),
     )
 
 

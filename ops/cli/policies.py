@@ -142,7 +142,22 @@ def describe(policy: pb.RegionPolicy) -> list[str]:
         f"  subsidy {enum_name('CATEGORY_', common_pb2.Category.Name(s.category))}: {yuan(s.subsidy_fen)}"
         for s in policy.category_subsidies
     ]
-    return lines + long_term_lines(policy.long_term)
+    return lines + evidence_lines(policy) + long_term_lines(policy.long_term)
+
+
+def evidence_lines(policy: pb.RegionPolicy) -> list[str]:
+    """R45: the documents each listed category needs there (one of each group; | means or)."""
+    lines = [f"  elderly from age {policy.elderly_age}"] if policy.HasField("elderly_age") else []
+    for rule in policy.evidence_rules:
+        category = enum_name("CATEGORY_", common_pb2.Category.Name(rule.category))
+        groups = [
+            " | ".join(enum_name("EVIDENCE_KIND_", pb.EvidenceKind.Name(k)) for k in group.any_of)
+            for group in rule.groups
+        ]
+        lines.append(f"  documents for {category}: " + (" + ".join(f"({g})" for g in groups) or "none"))
+    if not policy.evidence_rules:
+        lines.append("  documents: the defaults for every category")
+    return lines
 
 
 def long_term_lines(rules: pb.LongTermRules) -> list[str]:

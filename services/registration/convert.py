@@ -25,6 +25,7 @@ from services.common.validation import element_refusal
 from services.registration.domain import batch
 from services.registration.domain.long_term_rules import LongTermRules, default_rules
 from services.registration.domain.model import (
+    DEFAULT_ELDERLY_AGE,
     DEFAULT_REVIEW_GRACE_DAYS,
     Category,
     Enrollment,
@@ -156,6 +157,8 @@ def policy_from_proto(value: pb.RegionPolicy) -> RegionPolicy:
         demo_data=value.demo_data,
         review_grace_days=value.review_grace_days if value.HasField("review_grace_days") else DEFAULT_REVIEW_GRACE_DAYS,
         long_term=rules_from_proto(value.long_term, value.insurance_year),
+        evidence=evidence_rules_from_proto(value.evidence_rules),
+        elderly_age=value.elderly_age if value.HasField("elderly_age") else DEFAULT_ELDERLY_AGE,
     )
 
 
@@ -178,6 +181,19 @@ def policy_to_proto(policy: RegionPolicy) -> pb.RegionPolicy:
         create_time=timestamp(policy.created_at),
         review_grace_days=policy.review_grace_days,
         long_term=rules_to_proto(policy.rules),
+        evidence_rules=[
+            pb.EvidenceRule(
+                category=enum_to_proto(common_pb2.Category, category, prefix="CATEGORY_"),
+                groups=[
+                    pb.EvidenceGroup(
+                        any_of=[enum_to_proto(pb.EvidenceKind, k, prefix="EVIDENCE_KIND_") for k in sorted(group)]
+                    )
+                    for group in groups
+                ],
+            )
+            for category, groups in sorted((policy.evidence or {}).items())
+        ],
+        elderly_age=policy.elderly_age,
     )
 
 
@@ -302,3 +318,33 @@ def person_coverage_to_proto(found: PersonCoverage) -> pb.GetPersonCoverageRespo
             for i in found.incentive
         ],
     )
+
+
+def evidence_rules_from_proto(
+    rules: Iterable[pb.EvidenceRule],
+) -> dict[Category, tuple[frozenset[EvidenceKind], ...]] | None:
+    """R45: the documents per category a policy sets; none given: the defaults."""
+    found: dict[Category, tuple[frozenset[EvidenceKind], ...]] = {}
+    for i, rule in enumerate(rules):
+        key = category(rule.category, f"policy.evidence_rules[{i}].category")
+        if key in found:
+            raise InvalidArgument(
+                "DUPLICATE_CATEGORY",
+                f"category {key} has two evidence rules",
+                "同一参保身份的材料规则重复",
+                field=f"policy.evidence_rules[{i}]",
+            )
+        found[key] = tuple(
+            frozenset(
+                _evidence_kind(k, f"policy.evidence_rules[{i}].groups[{g}].any_of[{n}]")
+                for n, k in enumerate(group.any_of)
+            )
+            for g, group in enumerate(rule.groups)
+        )
+    return found or None
+
+
+def _evidence_kind(value: int, field: str) -> EvidenceKind:
+    kind = enum_from_proto(EvidenceKind, pb.EvidenceKind, value, prefix="EVIDENCE_KIND_", field=field)
+    assert kind is not None
+    return kind

@@ -10,12 +10,14 @@ import asyncpg
 from services.common.db import Connection
 from services.common.money import Fen
 from services.common.periods import DateRange
+from services.registration.domain.evidence_rules import evidence_from_json, evidence_to_json
 from services.registration.domain.long_term_rules import LongTermRules, default_rules, rules_from_json, rules_to_json
 from services.registration.domain.model import Category, Region, RegionPolicy, ReviewMode, School
 
 _POLICY_COLUMNS = """p.region_code, p.insurance_year, p.version, p.individual_standard_fen,
     p.fiscal_subsidy_fen, p.newborn_standard_fen, p.window_start, p.window_end, p.benefit_start,
     p.benefit_end, p.review_mode, p.demo_data, p.review_grace_days, p.created_at, p.long_term,
+    p.evidence, p.elderly_age,
     COALESCE((SELECT jsonb_object_agg(s.category, s.subsidy_fen) FROM region_policy_subsidies s
               WHERE (s.region_code, s.insurance_year, s.version)
                   = (p.region_code, p.insurance_year, p.version)), '{}'::jsonb) AS subsidies"""
@@ -151,8 +153,9 @@ class RegionsRepository:
         await self._conn.execute(
             """INSERT INTO region_policies (region_code, insurance_year, version, individual_standard_fen,
                    fiscal_subsidy_fen, newborn_standard_fen, window_start, window_end, benefit_start,
-                   benefit_end, review_mode, demo_data, review_grace_days, created_at, long_term)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
+                   benefit_end, review_mode, demo_data, review_grace_days, created_at, long_term, evidence,
+                   elderly_age)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)""",
             policy.region_code,
             policy.insurance_year,
             version,
@@ -168,6 +171,8 @@ class RegionsRepository:
             policy.review_grace_days,
             now,
             rules_to_json(policy.rules),
+            evidence_to_json(policy.evidence),
+            policy.elderly_age,
         )
         await self._conn.executemany(
             """INSERT INTO region_policy_subsidies (region_code, insurance_year, version, category, subsidy_fen)
@@ -222,4 +227,6 @@ def _policy(r: asyncpg.Record) -> RegionPolicy:
         review_grace_days=r["review_grace_days"],
         created_at=r["created_at"],
         long_term=rules_from_json(r["long_term"], r["insurance_year"]),
+        evidence=evidence_from_json(r["evidence"]),
+        elderly_age=r["elderly_age"],
     )

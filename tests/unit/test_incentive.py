@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 import pytest
 
 from services.common.money import Fen
-from services.registration.domain.continuity import Continuity
+from services.common.periods import CST, DateRange
+from services.registration.domain.continuity import Continuity, continuity_of
 from services.registration.domain.incentive import incentive_for
 from services.registration.domain.long_term_rules import LongTermRules
+from services.registration.domain.model import Category, Enrollment, EnrollmentState, EnrollmentYear, YearStatus
 
 RULES = LongTermRules()  # base cap 400,000 CNY, steps 1,000 CNY, raises at most 20% (80,000 CNY)
 BASE = RULES.base_serious_illness_cap_fen
@@ -50,3 +53,34 @@ def test_a_gap_resets_the_raise_and_may_cost_a_penalty() -> None:
     penalised = replace(RULES, gap_penalty_fen=Fen(50_000))
     assert incentive_for(2030, gap_in_2029, set(), penalised).cap_fen == BASE - 50_000
     assert incentive_for(2025, Continuity(frozenset()), set(), penalised).cap_fen == BASE  # a first enrollment
+
+
+def test_the_incentive_follows_a_person_who_moved_without_a_gap() -> None:
+    """R39: 2025-2027 in Anqing, stopped (moved away), 2028-2029 in Changzhou: 2030 is raised as if one
+    region; a move that leaves 2028 unpaid resets it."""
+
+    def enrollment(region: str, years: range, state: EnrollmentState) -> Enrollment:
+        at = dt.datetime(years.start - 1, 11, 1, tzinfo=CST)
+        covered = tuple(
+            EnrollmentYear(
+                y, YearStatus.COVERED, DateRange(dt.date(y, 1, 1), dt.date(y, 12, 31)),
+                DateRange(dt.date(y - 1, 9, 1), dt.date(y - 1, 12, 31)), False, 1, Fen(40000), Fen(0),
+                DateRange(dt.date(y - 1, 9, 1), dt.date(y - 1, 12, 31)),
+            )
+            for y in years
+        )  # fmt: skip
+        return Enrollment(
+            f"e-{region}", "x", "张三", "13800138000", dt.date(1980, 1, 1), region, None, Category.NON_EMPLOYED,
+            state, 1, (), at, at, years=covered,
+        )  # fmt: skip
+
+    moved = [
+        enrollment("340800", range(2025, 2028), EnrollmentState.STOPPED),
+        enrollment("320400", range(2028, 2030), EnrollmentState.ACTIVE),
+    ]
+    continuity = continuity_of(moved, [], today=dt.date(2029, 12, 1))
+    assert incentive_for(2030, continuity, FUND_PAID_EVERY_YEAR, RULES).cap_fen == BASE + STEP
+    with_gap = [moved[0], enrollment("320400", range(2029, 2030), EnrollmentState.ACTIVE)]
+    gap = continuity_of(with_gap, [], today=dt.date(2029, 12, 1))
+    assert incentive_for(2030, gap, FUND_PAID_EVERY_YEAR, RULES).continuous_years == 1
+    assert incentive_for(2030, gap, FUND_PAID_EVERY_YEAR, RULES).raise_fen == 0

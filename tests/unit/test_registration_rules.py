@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
@@ -22,6 +23,7 @@ from services.registration.domain.model import (
 )
 from services.registration.domain.regions import place_of
 from services.registration.domain.registration import (
+    check_against_policy,
     check_applicant,
     initial_state,
     newborn_deadline,
@@ -70,8 +72,11 @@ def applicant(
     school: str | None = None,
     phone: str = "13800138000",
     name: str = "李四",
+    region_policy: RegionPolicy | None = None,
 ) -> object:
-    return check_applicant(
+    """Who may enroll with what, as the domain decides it: the applicant's own facts, then what the
+    region's policy asks (the documents per category, R45; the elderly age)."""
+    checked = check_applicant(
         resident_id=parse_resident_id(resident_id(birth), today=today),
         name=name,
         phone=phone,
@@ -80,6 +85,8 @@ def applicant(
         school_code=school,
         today=today,
     )
+    check_against_policy(checked, region_policy or ANQING[2024], today)
+    return checked
 
 
 @pytest.mark.parametrize(
@@ -247,3 +254,65 @@ def test_a_place_that_does_not_add_up_is_refused(
     with pytest.raises(DomainError) as refused:
         place_of(region, school, {"340800": ANQING_REGION}, {"AQ-1": SCHOOL})
     assert (refused.value.reason, refused.value.field) == (reason, field)
+
+
+# -- R45: the documents a region accepts; the elderly age as policy data (issue 19) ------------------------
+
+XUANCHENG = replace(
+    ANQING[2024],
+    region_code="341800",
+    evidence={c: (frozenset({EvidenceKind.HOUSEHOLD_REGISTER, EvidenceKind.RESIDENCE_PERMIT}),) for c in (
+        Category.NON_EMPLOYED, Category.ELDERLY, Category.MINOR)},
+)  # fmt: skip
+NON_LOCAL = frozenset(
+    {
+        EvidenceKind.RESIDENCE_PERMIT,
+        EvidenceKind.PROPERTY_CERTIFICATE,
+        EvidenceKind.BUSINESS_LICENCE,
+        EvidenceKind.LABOUR_CONTRACT,
+        EvidenceKind.RENTAL_AGREEMENT,
+    }
+)
+
+
+def test_xuancheng_takes_the_household_register_or_the_residence_permit() -> None:
+    """Seed 001: 上传真实清晰的居民户口簿或居住证照片."""
+    assert applicant(Category.NON_EMPLOYED, (PERMIT,), region_policy=XUANCHENG)
+    assert applicant(Category.NON_EMPLOYED, (HOUSEHOLD,), region_policy=XUANCHENG)
+    with pytest.raises(InvalidArgument) as refused:
+        applicant(Category.NON_EMPLOYED, (PERMIT,))  # Anqing's default asks the household register
+    assert refused.value.metadata["required"] == "HOUSEHOLD_REGISTER"
+
+
+@pytest.mark.parametrize("kind", sorted(NON_LOCAL))
+def test_anqing_accepts_any_proof_of_living_or_working_there(kind: EvidenceKind) -> None:
+    """Seed 003: 非本市户籍但在我市常住人口,可依据居住证、房产证、营业执照、劳动合同或租房协议等认定."""
+    anqing = replace(ANQING[2024], evidence={Category.RESIDENCE_PERMIT_HOLDER: (NON_LOCAL,)})
+    assert applicant(Category.RESIDENCE_PERMIT_HOLDER, (Evidence(kind, "doc-1"),), region_policy=anqing)
+    with pytest.raises(InvalidArgument) as refused:
+        applicant(Category.RESIDENCE_PERMIT_HOLDER, (HOUSEHOLD,), region_policy=anqing)
+    assert "房产证" in refused.value.message_zh and "租房协议" in refused.value.message_zh
+
+
+def test_changzhou_asks_a_non_employed_resident_for_the_employment_registration_card() -> None:
+    """Seed 000: 非从业居民:本人居民身份证、户口簿、经年度审验本人的《就业登记证》."""
+    card = EvidenceKind.EMPLOYMENT_REGISTRATION_CARD
+    changzhou = replace(
+        ANQING[2024],
+        region_code="320400",
+        evidence={Category.NON_EMPLOYED: (frozenset({EvidenceKind.HOUSEHOLD_REGISTER}), frozenset({card}))},
+    )
+    with pytest.raises(InvalidArgument) as refused:
+        applicant(Category.NON_EMPLOYED, (HOUSEHOLD,), region_policy=changzhou)
+    assert (refused.value.reason, refused.value.metadata["required"]) == ("EVIDENCE_MISSING", card.value)
+    assert "就业登记证" in refused.value.message_zh
+    assert applicant(Category.NON_EMPLOYED, (HOUSEHOLD, Evidence(card, "jy-1")), region_policy=changzhou)
+
+
+def test_the_elderly_age_is_the_regions() -> None:
+    born_1965 = {"birth": D(1965, 1, 1)}  # 58 on 20 Nov 2023
+    with pytest.raises(InvalidArgument) as refused:
+        applicant(Category.ELDERLY, (HOUSEHOLD,), **born_1965)  # type: ignore[arg-type]
+    assert refused.value.reason == "CATEGORY_AGE_MISMATCH" and "60" in refused.value.message_zh
+    younger = replace(ANQING[2024], elderly_age=55)
+    assert applicant(Category.ELDERLY, (HOUSEHOLD,), region_policy=younger, **born_1965)  # type: ignore[arg-type]

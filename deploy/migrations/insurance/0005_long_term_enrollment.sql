@@ -49,3 +49,8 @@ CREATE TABLE repairs (
     recorded_at        timestamptz NOT NULL,
     PRIMARY KEY (resident_id_number, insurance_year, payment_id)
 );
+
+-- R45 (issue 19): the documents each category needs in the region (evidence_rules.py reads and writes
+-- this object; NULL: the defaults), and the age from which a resident enrols as elderly.
+ALTER TABLE region_policies ADD COLUMN evidence jsonb;
+ALTER TABLE region_policies ADD COLUMN elderly_age int NOT NULL DEFAULT 60 CHECK (elderly_age BETWEEN 40 AND 100);

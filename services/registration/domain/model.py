@@ -12,6 +12,7 @@ from services.common.periods import DateRange
 from services.registration.domain.long_term_rules import LongTermRules, default_rules
 
 DEFAULT_REVIEW_GRACE_DAYS = 15
+DEFAULT_ELDERLY_AGE = 60
 
 
 class Category(enum.StrEnum):
@@ -46,6 +47,12 @@ class EvidenceKind(enum.StrEnum):
     DISABILITY_CERTIFICATE = "DISABILITY_CERTIFICATE"
     EXTREME_POVERTY_CERTIFICATE = "EXTREME_POVERTY_CERTIFICATE"
     BIRTH_CERTIFICATE = "BIRTH_CERTIFICATE"
+    # R45: what Anqing accepts from residents not registered there, and Changzhou's 就业登记证.
+    PROPERTY_CERTIFICATE = "PROPERTY_CERTIFICATE"
+    BUSINESS_LICENCE = "BUSINESS_LICENCE"
+    LABOUR_CONTRACT = "LABOUR_CONTRACT"
+    RENTAL_AGREEMENT = "RENTAL_AGREEMENT"
+    EMPLOYMENT_REGISTRATION_CARD = "EMPLOYMENT_REGISTRATION_CARD"
 
 
 EVIDENCE_ZH = {
@@ -55,6 +62,11 @@ EVIDENCE_ZH = {
     EvidenceKind.DISABILITY_CERTIFICATE: "残疾人证",
     EvidenceKind.EXTREME_POVERTY_CERTIFICATE: "特困人员救助供养证",
     EvidenceKind.BIRTH_CERTIFICATE: "出生医学证明",
+    EvidenceKind.PROPERTY_CERTIFICATE: "房产证",
+    EvidenceKind.BUSINESS_LICENCE: "营业执照",
+    EvidenceKind.LABOUR_CONTRACT: "劳动合同",
+    EvidenceKind.RENTAL_AGREEMENT: "租房协议",
+    EvidenceKind.EMPLOYMENT_REGISTRATION_CARD: "就业登记证",
 }
 
 
@@ -216,6 +228,11 @@ class RegionPolicy:
     created_at: dt.datetime | None = field(default=None, compare=False)
     # R36-R39; None: the national defaults for the year (long_term_rules.default_rules).
     long_term: LongTermRules | None = None
+    # R45: per category, groups of documents (one of each group required); None or a category left out:
+    # the default (evidence_rules.DEFAULT_REQUIRED).
+    evidence: dict[Category, tuple[frozenset[EvidenceKind], ...]] | None = None
+    # The age from which a resident may enrol as ELDERLY (issue 19: region policy data, 60 by default).
+    elderly_age: int = DEFAULT_ELDERLY_AGE
 
     @property
     def rules(self) -> LongTermRules:
@@ -237,6 +254,8 @@ class RegionPolicy:
             self.demo_data,
             self.review_grace_days,
             self.rules,
+            self.evidence or None,
+            self.elderly_age,
         ) == (
             other.region_code,
             other.insurance_year,
@@ -250,4 +269,6 @@ class RegionPolicy:
             other.demo_data,
             other.review_grace_days,
             other.rules,
+            other.evidence or None,
+            other.elderly_age,
         )

@@ -9,6 +9,7 @@ from dataclasses import replace
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.money import Fen
 from services.common.periods import DateRange
+from services.registration.domain.evidence_rules import validate_evidence
 from services.registration.domain.long_term_rules import validate_rules
 from services.registration.domain.model import Category, RegionPolicy
 from services.registration.domain.waiting import add_months
@@ -61,9 +62,17 @@ def validate_policy(policy: RegionPolicy) -> RegionPolicy:
             "缴费期必须在待遇享受期结束前开始",
         )
     validate_rules(policy.rules)
+    _check_registration_terms(policy)
     if policy.newborn_standard_fen == 0:
         policy = replace(policy, newborn_standard_fen=policy.individual_standard_fen)
     return policy
+
+
+def _check_registration_terms(policy: RegionPolicy) -> None:
+    """Who may register with what (R45, issue 19): the evidence rules and the elderly age."""
+    validate_evidence(policy.evidence)
+    if not 40 <= policy.elderly_age <= 100:
+        raise _bad("policy.elderly_age", "elderly_age must be 40-100", "老年居民年龄应为40至100周岁")
 
 
 def subsidy_for(policy: RegionPolicy, category: Category, standard: Fen) -> Fen:

@@ -13,14 +13,12 @@ from services.common.errors import InvalidArgument
 from services.common.money import Fen
 from services.common.periods import DateRange
 from services.common.resident_id import ResidentId
+from services.registration.domain.evidence_rules import check_evidence, required_evidence
 from services.registration.domain.model import (
-    CATEGORY_ZH,
-    EVIDENCE_ZH,
     Category,
     Enrollment,
     EnrollmentState,
     Evidence,
-    EvidenceKind,
     Region,
     RegionPolicy,
     ReviewMode,
@@ -30,23 +28,8 @@ from services.registration.domain.policy import governing_policy, on_sale, sale_
 
 NEWBORN_DAYS = 90
 ADULT_AGE = 18
-ELDERLY_AGE = 60
 MAX_NAME_LENGTH = 50
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
-
-# Each category needs one document from every group (R6; Changzhou's list of 材料).
-_H = EvidenceKind.HOUSEHOLD_REGISTER
-REQUIRED_EVIDENCE: dict[Category, tuple[frozenset[EvidenceKind], ...]] = {
-    Category.NON_EMPLOYED: (frozenset({_H}),),
-    Category.ELDERLY: (frozenset({_H}),),
-    Category.MINOR: (frozenset({_H}),),
-    Category.COLLEGE_STUDENT: (),
-    Category.HARDSHIP_LOW_INCOME: (frozenset({_H}), frozenset({EvidenceKind.LOW_INCOME_CERTIFICATE})),
-    Category.HARDSHIP_SEVERE_DISABILITY: (frozenset({_H}), frozenset({EvidenceKind.DISABILITY_CERTIFICATE})),
-    Category.HARDSHIP_EXTREME_POVERTY: (frozenset({_H}), frozenset({EvidenceKind.EXTREME_POVERTY_CERTIFICATE})),
-    Category.NEWBORN: (frozenset({_H, EvidenceKind.BIRTH_CERTIFICATE}),),
-    Category.RESIDENCE_PERMIT_HOLDER: (frozenset({EvidenceKind.RESIDENCE_PERMIT}),),
-}
 
 
 @dataclass(frozen=True)
@@ -108,18 +91,6 @@ def check_applicant(
             raise _invalid(
                 "FIELD_REQUIRED", f"{field_prefix}evidence.document_ref", "document_ref is required", "材料编号不能为空"
             )
-    kinds = {e.kind for e in evidence}
-    for group in REQUIRED_EVIDENCE[category]:
-        if not kinds & group:
-            names = "/".join(sorted(str(k) for k in group))
-            names_zh = "或".join(EVIDENCE_ZH[k] for k in sorted(group))
-            raise InvalidArgument(
-                "EVIDENCE_MISSING",
-                f"category {category} requires {names}",
-                f"{CATEGORY_ZH[category]}参保须提供{names_zh}",
-                field=f"{field_prefix}evidence",
-                metadata={"category": category, "required": names},
-            )
     if category is Category.COLLEGE_STUDENT and not school_code:
         raise _invalid(
             "SCHOOL_REQUIRED",
@@ -131,13 +102,6 @@ def check_applicant(
     if category in (Category.MINOR, Category.NEWBORN) and age >= ADULT_AGE:
         raise _invalid(
             "CATEGORY_AGE_MISMATCH", f"{field_prefix}category", "a minor must be under 18", "未成年居民须未满18周岁"
-        )
-    if category is Category.ELDERLY and age < ELDERLY_AGE:
-        raise _invalid(
-            "CATEGORY_AGE_MISMATCH",
-            f"{field_prefix}category",
-            f"elderly residents are {ELDERLY_AGE} or older",
-            "老年居民须年满60周岁",
         )
     if category is Category.NEWBORN and today > newborn_deadline(resident_id.birth_date):
         raise _invalid(
@@ -270,6 +234,7 @@ def new_enrollment(
     today = now.date()
     governing = governing_policy(policies.values(), today, region.code)
     state = initial_state(governing.review_mode)
+    check_against_policy(applicant, governing, today)
     check_exemption(applicant.wait_exemption, governing)
     enrollment = Enrollment(
         enrollment_id=str(uuid.uuid4()),
@@ -317,4 +282,18 @@ def check_exemption(exemption: WaitExemption | None, policy: RegionPolicy) -> No
             "wait_exemption.document_ref",
             "the exemption's document is required",
             "请提供免等待期证明材料",
+        )
+
+
+def check_against_policy(applicant: Applicant, policy: RegionPolicy, today: dt.date) -> None:
+    """What the region decides of an applicant (R45, issue 19): the documents its category needs there,
+    and the age from which one enrols as elderly."""
+    groups = required_evidence(policy.evidence, applicant.category)
+    check_evidence(applicant.category, applicant.evidence, groups, policy.region_code)
+    if applicant.category is Category.ELDERLY and applicant.resident_id.age_on(today) < policy.elderly_age:
+        raise _invalid(
+            "CATEGORY_AGE_MISMATCH",
+            "category",
+            f"elderly residents of {policy.region_code} are {policy.elderly_age} or older",
+            f"老年居民须年满{policy.elderly_age}周岁",
         )
