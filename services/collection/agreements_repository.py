@@ -15,6 +15,8 @@ from services.collection.domain.agreements import (
     IdType,
     Relationship,
 )
+from services.collection.domain.deductions import OPEN_ATTEMPT, AttemptStatus
+from services.collection.sql_literals import state_literal
 from services.common.db import Connection
 from services.common.money import Fen
 
@@ -23,6 +25,10 @@ Record = asyncpg.Record
 _COLUMNS = """agreement_id, payer_id_number, insured_id_type, insured_id_number, insured_name, bank_name,
     card_last_four, card_holder_name, card_phone, relationship, status, code_expires_at, wrong_code_attempts,
     failed_deduction_runs, created_at, activated_at"""
+# The predicates of the partial indexes deduction_agreements_one_active, deduction_attempts_open and
+# deduction_attempts_one_open_per_agreement, named so that the statements below can use them (sql_literals).
+_ACTIVE = state_literal(AgreementStatus.ACTIVE)
+_OPEN = state_literal(*OPEN_ATTEMPT)
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class OpenAttempt:
     agreement_id: str
     order_id: str
     amount_fen: Fen
-    status: str
+    status: AttemptStatus
 
 
 class AgreementsRepository:
@@ -92,7 +98,7 @@ class AgreementsRepository:
 
     async def active_for_insured(self, insured: str) -> str | None:
         found = await self._conn.fetchval(
-            "SELECT agreement_id FROM deduction_agreements WHERE insured_id_number = $1 AND status = 'ACTIVE'",
+            f"SELECT agreement_id FROM deduction_agreements WHERE insured_id_number = $1 AND status = {_ACTIVE}",
             insured,
         )
         return str(found) if found else None
@@ -102,10 +108,11 @@ class AgreementsRepository:
         try:
             async with self._conn.transaction():
                 await self._conn.execute(
-                    """UPDATE deduction_agreements SET status = 'ACTIVE', activated_at = $2, updated_at = $2
+                    """UPDATE deduction_agreements SET status = $3, activated_at = $2, updated_at = $2
                        WHERE agreement_id = $1""",
                     uuid.UUID(agreement_id),
                     now,
+                    AgreementStatus.ACTIVE.value,
                 )
         except asyncpg.UniqueViolationError:
             return False
@@ -115,11 +122,13 @@ class AgreementsRepository:
         """Adds a wrong attempt (and locks the agreement when told to); returns the attempts so far."""
         attempts = await self._conn.fetchval(
             """UPDATE deduction_agreements SET wrong_code_attempts = wrong_code_attempts + 1,
-                   status = CASE WHEN $2 THEN 'LOCKED' ELSE status END, updated_at = $3
-               WHERE agreement_id = $1 AND status = 'PENDING_VERIFICATION' RETURNING wrong_code_attempts""",
+                   status = CASE WHEN $2 THEN $4::text ELSE status END, updated_at = $3
+               WHERE agreement_id = $1 AND status = $5 RETURNING wrong_code_attempts""",
             uuid.UUID(agreement_id),
             lock,
             now,
+            AgreementStatus.LOCKED.value,
+            AgreementStatus.PENDING_VERIFICATION.value,
         )
         return int(attempts or 0)
 
@@ -164,19 +173,21 @@ class AgreementsRepository:
         """Active agreements in id order (keyset paging over a run)."""
         rows = await self._conn.fetch(
             """SELECT agreement_id FROM deduction_agreements
-               WHERE status = 'ACTIVE' AND ($1::uuid IS NULL OR agreement_id > $1::uuid)
+               WHERE status = $3 AND ($1::uuid IS NULL OR agreement_id > $1::uuid)
                ORDER BY agreement_id LIMIT $2""",
             uuid.UUID(after) if after else None,
             limit,
+            AgreementStatus.ACTIVE.value,
         )
         return [str(r["agreement_id"]) for r in rows]
 
     async def lock_active(self, agreement_id: str) -> Agreement | None:
         """The agreement if still active and not being deducted by another run right now."""
         row = await self._conn.fetchrow(
-            f"""SELECT {_COLUMNS} FROM deduction_agreements WHERE agreement_id = $1 AND status = 'ACTIVE'
+            f"""SELECT {_COLUMNS} FROM deduction_agreements WHERE agreement_id = $1 AND status = $2
                 FOR UPDATE SKIP LOCKED""",
             uuid.UUID(agreement_id),
+            AgreementStatus.ACTIVE.value,
         )
         return agreement_from_row(row) if row else None
 
@@ -213,41 +224,46 @@ class AgreementsRepository:
         await self._conn.execute(
             """INSERT INTO deduction_attempts (attempt_id, agreement_id, run_id, order_id, amount_fen, status,
                    created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, 'SENT', $6, $6)""",
+               VALUES ($1, $2, $3, $4, $5, $7, $6, $6)""",
             uuid.UUID(attempt_id),
             uuid.UUID(agreement_id),
             uuid.UUID(run_id),
             uuid.UUID(order_id),
             amount,
             now,
+            AttemptStatus.SENT.value,
         )
 
     async def has_open_attempt(self, agreement_id: str) -> bool:
         return bool(
             await self._conn.fetchval(
-                """SELECT EXISTS (SELECT 1 FROM deduction_attempts
-                   WHERE agreement_id = $1 AND status IN ('SENT', 'UNKNOWN'))""",
+                f"""SELECT EXISTS (SELECT 1 FROM deduction_attempts
+                   WHERE agreement_id = $1 AND status IN ({_OPEN}))""",
                 uuid.UUID(agreement_id),
             )
         )
 
     async def open_attempts(self, limit: int) -> list[OpenAttempt]:
         rows = await self._conn.fetch(
-            """SELECT attempt_id, agreement_id, order_id, amount_fen, status FROM deduction_attempts
-               WHERE status IN ('SENT', 'UNKNOWN') ORDER BY created_at LIMIT $1""",
+            f"""SELECT attempt_id, agreement_id, order_id, amount_fen, status FROM deduction_attempts
+               WHERE status IN ({_OPEN}) ORDER BY created_at LIMIT $1""",
             limit,
         )
         return [
             OpenAttempt(
-                str(r["attempt_id"]), str(r["agreement_id"]), str(r["order_id"]), Fen(r["amount_fen"]), r["status"]
+                str(r["attempt_id"]),
+                str(r["agreement_id"]),
+                str(r["order_id"]),
+                Fen(r["amount_fen"]),
+                AttemptStatus(r["status"]),
             )
             for r in rows
         ]
 
     async def lock_open_attempt(self, attempt_id: str) -> OpenAttempt | None:
         row = await self._conn.fetchrow(
-            """SELECT attempt_id, agreement_id, order_id, amount_fen, status FROM deduction_attempts
-               WHERE attempt_id = $1 AND status IN ('SENT', 'UNKNOWN') FOR UPDATE SKIP LOCKED""",
+            f"""SELECT attempt_id, agreement_id, order_id, amount_fen, status FROM deduction_attempts
+               WHERE attempt_id = $1 AND status IN ({_OPEN}) FOR UPDATE SKIP LOCKED""",
             uuid.UUID(attempt_id),
         )
         if row is None:
@@ -257,13 +273,13 @@ class AgreementsRepository:
             str(row["agreement_id"]),
             str(row["order_id"]),
             Fen(row["amount_fen"]),
-            row["status"],
+            AttemptStatus(row["status"]),
         )
 
     async def finish_attempt(
         self,
         attempt_id: str,
-        status: str,
+        status: AttemptStatus,
         now: dt.datetime,
         *,
         bank_transaction_id: str | None = None,
@@ -274,7 +290,7 @@ class AgreementsRepository:
             """UPDATE deduction_attempts SET status = $2, bank_transaction_id = COALESCE($3, bank_transaction_id),
                    payment_id = $4, failure_reason = $5, updated_at = $6 WHERE attempt_id = $1""",
             uuid.UUID(attempt_id),
-            status,
+            status.value,
             bank_transaction_id,
             uuid.UUID(payment_id) if payment_id else None,
             failure_reason,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.collection.domain.certificates import CertifiedFee, PaymentCertificate
-from services.collection.domain.model import FeeType
+from services.collection.domain.model import FeeType, ItemStatus
 from services.common.db import Connection
 from services.common.money import Fen
 
@@ -18,8 +18,8 @@ JOIN payments p ON p.payment_id = i.paid_by_payment_id
 LEFT JOIN payment_items pi ON pi.payment_id = p.payment_id AND pi.payable_item_id = i.payable_item_id
 LEFT JOIN receipts r ON r.payment_id = p.payment_id AND r.reversed_at IS NULL
 WHERE i.resident_id_number = $1 AND i.insurance_year = ANY($2::int[])
-  AND i.status IN ('PAID', 'SETTLED_BY_SUBSIDY') AND p.reversed_at IS NULL
-  AND (i.status = 'SETTLED_BY_SUBSIDY' OR r.receipt_number IS NOT NULL)
+  AND i.status IN ($3, $4) AND p.reversed_at IS NULL
+  AND (i.status = $4 OR r.receipt_number IS NOT NULL)
 ORDER BY i.insurance_year, i.fee_type"""
 
 
@@ -28,7 +28,9 @@ class CertificatesRepository:
         self._conn = conn
 
     async def paid_fees(self, resident: str, years: Sequence[int]) -> list[CertifiedFee]:
-        rows = await self._conn.fetch(_PAID_ITEMS, resident, list(years))
+        rows = await self._conn.fetch(
+            _PAID_ITEMS, resident, list(years), ItemStatus.PAID.value, ItemStatus.SETTLED_BY_SUBSIDY.value
+        )
         return [
             CertifiedFee(
                 insurance_year=r["insurance_year"],

@@ -17,7 +17,7 @@ from medins.events.v1 import events_pb2
 
 from services.collection import events
 from services.collection.domain.assessment import AssessmentBasis, InvalidAssessment, assess, conflict_is_early
-from services.collection.domain.model import Channel, FeeType, InsuredPerson, ItemStatus
+from services.collection.domain.model import Channel, EnrollmentState, FeeType, InsuredPerson, ItemStatus
 from services.collection.handlers.refunds import refund_refused_payment
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
@@ -96,7 +96,7 @@ async def _assess(
     except (DomainError, InvalidAssessment, ValueError) as exc:
         raise UnprocessableEvent(f"cannot assess enrollment {enrollment_id}: {exc}") from exc
     ref = await uow.items.lock_enrollment_ref(enrollment_id)
-    if ref is not None and ref["state"] == "STOPPED":
+    if ref is not None and ref["state"] == EnrollmentState.STOPPED:
         log.info("assessment_ignored_enrollment_stopped", enrollment_id=enrollment_id, sequence=sequence)
         return
     others = await uow.items.live_items_of_others(
@@ -111,7 +111,7 @@ async def _assess(
         )
     await uow.items.upsert_person(person, now)
     await uow.items.save_enrollment_ref(
-        enrollment_id, person.resident_id_number, region_code, category, "ACTIVE", sequence, now
+        enrollment_id, person.resident_id_number, region_code, category, EnrollmentState.ACTIVE, sequence, now
     )
     rows = [
         (str(uuid.uuid4()), a, str(uuid.uuid4()) if a.status is ItemStatus.SETTLED_BY_SUBSIDY else None)
@@ -207,6 +207,6 @@ async def _stop(
     if ref is not None and ref["last_sequence"] > sequence:
         log.info("stop_ignored_stale", enrollment_id=enrollment_id, sequence=sequence)
         return
-    await uow.items.save_enrollment_ref(enrollment_id, number, region_code, "", "STOPPED", sequence, now)
+    await uow.items.save_enrollment_ref(enrollment_id, number, region_code, "", EnrollmentState.STOPPED, sequence, now)
     cancelled = await uow.items.cancel_unpaid_items(enrollment_id, now)
     log.info("items_cancelled", enrollment_id=enrollment_id, resident=mask(number), cancelled=len(cancelled))

@@ -21,7 +21,7 @@ from medins.common.v1 import common_pb2
 
 from services.collection import convert
 from services.collection.channels.signature import SignatureVerifier
-from services.collection.domain.model import PaymentResult
+from services.collection.domain.model import NotificationOutcome, PaymentResult
 from services.collection.domain.payments import ChannelPayment, check_payment_time
 from services.collection.handlers.payments import REPLAYED, apply_payment, payment_race, verified_payment
 from services.collection.payment_intake_repository import NotificationRecord, RequestRecord, Written
@@ -40,15 +40,15 @@ METHOD = "NotifyPayment"
 
 # What a refusal is recorded as, by its reason.
 REFUSAL_OUTCOMES = {
-    "CHANNEL_TRANSACTION_CONFLICT": "CONFLICT",
-    "AMOUNT_MISMATCH": "AMOUNT_MISMATCH",
-    "ORDER_NOT_FOUND": "UNKNOWN_ORDER",
-    "SIGNATURE_INVALID": "SIGNATURE_INVALID",
-    "MALFORMED_NOTIFICATION": "MALFORMED",
-    "MALFORMED_REQUEST": "MALFORMED",
-    "INVALID_AMOUNT": "MALFORMED",
-    "PAYMENT_TIME_IN_FUTURE": "PAYMENT_TIME_IN_FUTURE",
-    "FAMILY_BALANCE_SHORT": "FAMILY_BALANCE_SHORT",
+    "CHANNEL_TRANSACTION_CONFLICT": NotificationOutcome.CONFLICT,
+    "AMOUNT_MISMATCH": NotificationOutcome.AMOUNT_MISMATCH,
+    "ORDER_NOT_FOUND": NotificationOutcome.UNKNOWN_ORDER,
+    "SIGNATURE_INVALID": NotificationOutcome.SIGNATURE_INVALID,
+    "MALFORMED_NOTIFICATION": NotificationOutcome.MALFORMED,
+    "MALFORMED_REQUEST": NotificationOutcome.MALFORMED,
+    "INVALID_AMOUNT": NotificationOutcome.MALFORMED,
+    "PAYMENT_TIME_IN_FUTURE": NotificationOutcome.PAYMENT_TIME_IN_FUTURE,
+    "FAMILY_BALANCE_SHORT": NotificationOutcome.FAMILY_BALANCE_SHORT,
 }
 
 
@@ -232,7 +232,7 @@ def _admit_alone(
 
 def _edge_outcome(error: DomainError) -> str:
     """What a notification refused by the field rules (R34) is recorded as."""
-    return "SIGNATURE_INVALID" if error.field == "signature" else "MALFORMED"
+    return NotificationOutcome.SIGNATURE_INVALID if error.field == "signature" else NotificationOutcome.MALFORMED
 
 
 def _in_lock_order(admitted: Sequence[Admitted | Refused]) -> list[int]:
@@ -263,7 +263,7 @@ def _batch_result(request: pb.NotifyPaymentRequest, answer: Answer) -> pb.Notify
 
 
 def _refusal_outcome(refusal: DomainError) -> str:
-    return REFUSAL_OUTCOMES.get(refusal.reason, "REFUSED")
+    return REFUSAL_OUTCOMES.get(refusal.reason, NotificationOutcome.REFUSED)
 
 
 def _record(

@@ -16,13 +16,27 @@ from services.collection.domain.model import (
     OrderStatus,
     PayableItem,
 )
+from services.collection.domain.orders import EXPIRED, EXPIRING
 from services.collection.domain.payments import OrderState
 from services.collection.repository import ITEM_COLUMNS, item_from_row
+from services.collection.sql_literals import state_literal
 from services.common.db import Connection
 from services.common.money import Fen
 from services.common.periods import DateRange
 
 Record = asyncpg.Record
+
+# The expiring state as a literal: the partial index orders_pending_expiry serves this selection only if
+# the statement names its predicate (see sql_literals); the state it sets is a parameter.
+_EXPIRE_OVERDUE = f"""WITH overdue AS (
+    SELECT o.order_id FROM orders o
+    WHERE o.status = {state_literal(EXPIRING)} AND o.expires_at <= $1
+      AND (cardinality($2::uuid[]) = 0 OR EXISTS (
+           SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id AND l.holds_item
+             AND l.payable_item_id = ANY($2::uuid[])))
+    ORDER BY o.expires_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+UPDATE orders o SET status = $4, updated_at = $1 FROM overdue
+WHERE o.order_id = overdue.order_id RETURNING o.order_id"""
 
 
 class OrdersRepository:
@@ -32,20 +46,7 @@ class OrdersRepository:
     async def expire_overdue(self, now: dt.datetime, limit: int, item_ids: Sequence[str] = ()) -> list[str]:
         """Expires pending orders past their expiry (all, or those holding these items) and frees their
         items. Orders locked by a payment in progress are skipped: that payment decides them."""
-        rows = await self._conn.fetch(
-            """WITH overdue AS (
-                   SELECT o.order_id FROM orders o
-                   WHERE o.status = 'PENDING' AND o.expires_at <= $1
-                     AND (cardinality($2::uuid[]) = 0 OR EXISTS (
-                          SELECT 1 FROM order_lines l WHERE l.order_id = o.order_id AND l.holds_item
-                            AND l.payable_item_id = ANY($2::uuid[])))
-                   ORDER BY o.expires_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-               UPDATE orders o SET status = 'EXPIRED', updated_at = $1 FROM overdue
-               WHERE o.order_id = overdue.order_id RETURNING o.order_id""",
-            now,
-            [uuid.UUID(i) for i in item_ids],
-            limit,
-        )
+        rows = await self._conn.fetch(_EXPIRE_OVERDUE, now, [uuid.UUID(i) for i in item_ids], limit, EXPIRED.value)
         expired = [r["order_id"] for r in rows]
         if expired:
             await self._conn.execute(
@@ -69,7 +70,7 @@ class OrdersRepository:
             """WITH new_order AS (
                    INSERT INTO orders (order_id, payer_id_number, kind, status, total_fen, school_code,
                        reinitiated_from, created_at, expires_at, updated_at)
-                   VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $7)),
+                   VALUES ($1, $2, $3, $11, $4, $5, $6, $7, $8, $7)),
                lines AS (
                    INSERT INTO order_lines (order_id, payable_item_id, amount_fen, holds_item)
                    SELECT $1, l.item, l.amount, true FROM unnest($9::uuid[], $10::bigint[]) AS l(item, amount)
@@ -86,15 +87,18 @@ class OrdersRepository:
             order.expires_at,
             [uuid.UUID(i.payable_item_id) for i in items],
             [i.amount_fen for i in items],
+            order.status.value,
         )
         return bool(held == len(items))
 
     async def expire_now(self, order_id: str, now: dt.datetime) -> None:
         """Expires a pending order at once (it is being re-initiated) and frees its items."""
         await self._conn.execute(
-            "UPDATE orders SET status = 'EXPIRED', updated_at = $2 WHERE order_id = $1 AND status = 'PENDING'",
+            "UPDATE orders SET status = $3, updated_at = $2 WHERE order_id = $1 AND status = $4",
             uuid.UUID(order_id),
             now,
+            EXPIRED.value,
+            EXPIRING.value,
         )
         await self._conn.execute(
             "UPDATE order_lines SET holds_item = false WHERE order_id = $1 AND holds_item", uuid.UUID(order_id)

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.collection.domain.model import OrderStatus, PayableItem, PaymentOutcome, PaymentResult, RefundReason
+from services.collection.domain import refunds
+from services.collection.domain.family import LedgerEntryKind
+from services.collection.domain.model import (
+    ItemStatus,
+    OrderStatus,
+    PayableItem,
+    PaymentOutcome,
+    PaymentResult,
+    RefundReason,
+)
 from services.collection.domain.payments import ChannelPayment, OrderState, RecordedPayment
 from services.collection.repository import ITEM_COLUMNS, item_from_row
 from services.common.db import Connection
@@ -185,7 +194,8 @@ SELECT EXISTS (SELECT 1 FROM payment) AS payment,
        $10::text IS NULL OR EXISTS (SELECT 1 FROM request) AS request"""
 
 # $27 the paid items, $28 the receipt number, $29-$32 the payment.confirmed outbox row, $33 the holder of
-# the family mutual-aid account the money comes from (R20a; its balance was checked under lock), or NULL.
+# the family mutual-aid account the money comes from (R20a; its balance was checked under lock), or NULL;
+# $34-$36 the states written (the ledger entry's kind, the items' and the order's status, _APPLIED_STATES).
 _WRITE_APPLIED = f"""{_PAYMENT_AND_RECORDS},
 debit AS (
     UPDATE family_accounts a SET balance_fen = a.balance_fen - $6, updated_at = $26
@@ -193,9 +203,9 @@ debit AS (
 ledger AS (
     INSERT INTO family_account_entries (holder_id_number, kind, amount_fen, balance_after_fen, payment_id,
         recorded_at)
-    SELECT $33::text, 'DEBIT', $6, balance_fen, $1, $26 FROM debit),
+    SELECT $33::text, $34::text, $6, balance_fen, $1, $26 FROM debit),
 paid AS (
-    UPDATE payable_items i SET status = 'PAID', paid_by_payment_id = payment.payment_id, updated_at = $26
+    UPDATE payable_items i SET status = $35, paid_by_payment_id = payment.payment_id, updated_at = $26
     FROM payment WHERE i.payable_item_id = ANY($27::uuid[]) RETURNING i.payable_item_id, i.amount_fen),
 paid_lines AS (
     INSERT INTO payment_items (payment_id, payable_item_id, amount_fen)
@@ -204,7 +214,7 @@ freed AS (
     UPDATE order_lines l SET holds_item = false
     FROM payment WHERE l.payable_item_id = ANY($27::uuid[]) AND l.holds_item),
 paid_order AS (
-    UPDATE orders o SET status = 'PAID', payment_id = payment.payment_id, paid_at = $7, updated_at = $26
+    UPDATE orders o SET status = $36, payment_id = payment.payment_id, paid_at = $7, updated_at = $26
     FROM payment WHERE o.order_id = $2),
 receipt AS (
     INSERT INTO receipts (receipt_number, payment_id, issued_at) SELECT $28::text, payment_id, $26 FROM payment),
@@ -212,12 +222,12 @@ event AS (
     INSERT INTO outbox (event_id, event_type, envelope, correlation_id)
     SELECT $29::uuid, $30::text, $31::bytea, $32::text FROM payment){_WRITTEN}"""
 
-# $27 the refund id, $28 its reason.
+# $27 the refund id, $28 its reason, $29 its initial status.
 _WRITE_REFUND = f"""{_PAYMENT_AND_RECORDS},
 refund AS (
     INSERT INTO refunds (refund_id, payment_id, channel, amount_fen, reason, status, next_attempt_at, created_at,
         updated_at)
-    SELECT $27::uuid, payment_id, $4, $6, $28::text, 'PENDING', $26, $26, $26 FROM payment){_WRITTEN}"""
+    SELECT $27::uuid, payment_id, $4, $6, $28::text, $29::text, $26, $26, $26 FROM payment){_WRITTEN}"""
 
 # A notification answered from an earlier one: only the request-id record ($1-$5, when new) and the
 # notification record ($6-$17).
@@ -231,6 +241,9 @@ notification AS (
     {_record_values_sql(6)} AND ($1::text IS NULL OR EXISTS (SELECT 1 FROM request)))
 SELECT written AS payment, written AS request
 FROM (SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM request) AS written) outcome"""
+
+# What an applied payment writes: a debit of the family account, its items paid, its order paid.
+_APPLIED_STATES = (LedgerEntryKind.DEBIT.value, ItemStatus.PAID.value, OrderStatus.PAID.value)
 
 _RECORD = f"INSERT INTO channel_notifications ({_NOTIFICATION_COLUMNS}) VALUES ({_placeholders(1, 12)})"
 
@@ -297,6 +310,7 @@ class PaymentIntakeRepository:
             receipt_number,
             *event,
             family_holder,
+            *_APPLIED_STATES,
         )
         return _written(row)
 
@@ -317,6 +331,7 @@ class PaymentIntakeRepository:
             *self._payment_values(payment_id, payment, payer, PaymentOutcome.REFUND_RAISED, request, record, now),
             uuid.UUID(refund_id),
             reason.value,
+            refunds.INITIAL_STATUS.value,
         )
         return _written(row)
 

@@ -7,6 +7,8 @@ import uuid
 
 import asyncpg
 
+from services.collection.domain import refunds
+from services.collection.domain.family import LedgerEntryKind
 from services.collection.domain.model import (
     Channel,
     FamilyAccount,
@@ -14,10 +16,31 @@ from services.collection.domain.model import (
     RefundReason,
 )
 from services.collection.orders_repository import line_from_row
+from services.collection.sql_literals import state_literal
 from services.common.db import Connection
 from services.common.money import Fen
 
 Record = asyncpg.Record
+
+# ON CONFLICT must repeat the predicate of refunds_one_live_per_payment to find it (see sql_literals).
+_RAISE_REFUND = f"""INSERT INTO refunds (refund_id, payment_id, channel, amount_fen, reason, status, next_attempt_at,
+    requested_by, note, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8, $6, $6)
+ON CONFLICT (payment_id) WHERE status <> {state_literal(refunds.NOT_LIVE)} DO NOTHING RETURNING true"""
+
+# The debit and credit lookups name the predicates of their partial unique indexes (see sql_literals).
+_CREDIT_FAMILY_ACCOUNT = f"""WITH debit AS (
+    SELECT holder_id_number FROM family_account_entries
+    WHERE kind = {state_literal(LedgerEntryKind.DEBIT)} AND payment_id = $1),
+credited AS (
+    UPDATE family_accounts a SET balance_fen = a.balance_fen + $3, updated_at = $4
+    FROM debit WHERE a.holder_id_number = debit.holder_id_number
+      AND NOT EXISTS (SELECT 1 FROM family_account_entries
+                      WHERE kind = {state_literal(LedgerEntryKind.CREDIT)} AND refund_id = $2)
+    RETURNING a.holder_id_number, a.balance_fen)
+INSERT INTO family_account_entries (holder_id_number, kind, amount_fen, balance_after_fen, payment_id, refund_id,
+    recorded_at)
+SELECT holder_id_number, $5::text, $3, balance_fen, $1, $2, $4 FROM credited RETURNING true"""
 
 
 class PaymentsRepository:
@@ -38,10 +61,7 @@ class PaymentsRepository:
     ) -> bool:
         """False when the payment already has a refund under way or done."""
         inserted = await self._conn.fetchval(
-            """INSERT INTO refunds (refund_id, payment_id, channel, amount_fen, reason, status, next_attempt_at,
-                   requested_by, note, created_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $6, $6)
-               ON CONFLICT (payment_id) WHERE status <> 'FAILED' DO NOTHING RETURNING true""",
+            _RAISE_REFUND,
             uuid.UUID(refund_id),
             uuid.UUID(payment_id),
             channel.value,
@@ -50,6 +70,7 @@ class PaymentsRepository:
             now,
             requested_by,
             note,
+            refunds.INITIAL_STATUS.value,
         )
         return bool(inserted)
 
@@ -104,20 +125,12 @@ class PaymentsRepository:
         """Returns a refunded amount to the account the payment was debited from, once per refund (R20a);
         False when that refund was credited already."""
         credited = await self._conn.fetchval(
-            """WITH debit AS (
-                   SELECT holder_id_number FROM family_account_entries WHERE kind = 'DEBIT' AND payment_id = $1),
-               credited AS (
-                   UPDATE family_accounts a SET balance_fen = a.balance_fen + $3, updated_at = $4
-                   FROM debit WHERE a.holder_id_number = debit.holder_id_number
-                     AND NOT EXISTS (SELECT 1 FROM family_account_entries WHERE kind = 'CREDIT' AND refund_id = $2)
-                   RETURNING a.holder_id_number, a.balance_fen)
-               INSERT INTO family_account_entries (holder_id_number, kind, amount_fen, balance_after_fen,
-                   payment_id, refund_id, recorded_at)
-               SELECT holder_id_number, 'CREDIT', $3, balance_fen, $1, $2, $4 FROM credited RETURNING true""",
+            _CREDIT_FAMILY_ACCOUNT,
             uuid.UUID(payment_id),
             uuid.UUID(refund_id),
             amount,
             now,
+            LedgerEntryKind.CREDIT.value,
         )
         return bool(credited)
 
@@ -136,9 +149,10 @@ class PaymentsRepository:
                        updated_at = EXCLUDED.updated_at
                    RETURNING holder_id_number)
                INSERT INTO family_account_entries (holder_id_number, kind, amount_fen, balance_after_fen, recorded_at)
-               SELECT holder_id_number, 'SET', $2, $2, $3 FROM account""",
+               SELECT holder_id_number, $4::text, $2, $2, $3 FROM account""",
             holder,
             balance,
             now,
+            LedgerEntryKind.SET.value,
         )
         return FamilyAccount(holder, balance, now)

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.collection.domain.model import Channel
+from services.collection.domain.model import Channel, NotificationOutcome, PaymentOutcome
 from services.collection.domain.reconciliation import (
     Finding,
     OurPayment,
@@ -131,10 +131,12 @@ class ReconciliationRepository:
         """Money we recorded from the channel whose payment time falls in [start, end)."""
         rows = await self._conn.fetch(
             """SELECT payment_id, channel_transaction_id, order_id, amount_fen FROM payments
-               WHERE channel = $1 AND paid_at >= $2 AND paid_at < $3 AND outcome IN ('APPLIED', 'REFUND_RAISED')""",
+               WHERE channel = $1 AND paid_at >= $2 AND paid_at < $3 AND outcome IN ($4, $5)""",
             channel.value,
             start,
             end,
+            PaymentOutcome.APPLIED.value,
+            PaymentOutcome.REFUND_RAISED.value,
         )
         return [
             OurPayment(str(r["payment_id"]), r["channel_transaction_id"], str(r["order_id"]), Fen(r["amount_fen"]))
@@ -150,12 +152,13 @@ class ReconciliationRepository:
                       o.total_fen
                FROM channel_notifications n
                LEFT JOIN orders o ON o.order_id::text = n.order_id
-               WHERE n.channel = $1 AND n.outcome = 'AMOUNT_MISMATCH' AND n.paid_at >= $2 AND n.paid_at < $3
+               WHERE n.channel = $1 AND n.outcome = $4 AND n.paid_at >= $2 AND n.paid_at < $3
                  AND n.channel_transaction_id IS NOT NULL
                ORDER BY n.channel_transaction_id, n.received_at""",
             channel.value,
             start,
             end,
+            NotificationOutcome.AMOUNT_MISMATCH.value,
         )
         return [
             RefusedNotification(
@@ -240,10 +243,11 @@ class ReconciliationRepository:
             """SELECT outcome, line_number, channel_transaction_id, order_id, payment_id, tax_amount_fen,
                       channel_amount_fen, refused_notification
                FROM reconciliation_lines WHERE channel = $1 AND settlement_date = $2 AND version = $3
-                 AND outcome <> 'MATCHED' ORDER BY position""",
+                 AND outcome <> $4 ORDER BY position""",
             channel.value,
             day,
             version,
+            Outcome.MATCHED.value,
         )
         return [
             Finding(

@@ -6,7 +6,7 @@ import datetime as dt
 
 import asyncpg
 
-from services.collection.domain.model import Channel, FeeType, LinkedMinor, PaymentRecord
+from services.collection.domain.model import Channel, FeeType, LinkedMinor, PaymentOutcome, PaymentRecord
 from services.collection.domain.records import FeePeriod, RecordSelection
 from services.common.db import Connection
 from services.common.money import Fen
@@ -21,7 +21,7 @@ FROM payments p JOIN payment_items pi USING (payment_id)
 JOIN payable_items i USING (payable_item_id)
 JOIN insured_persons pe ON pe.resident_id_number = i.resident_id_number
 LEFT JOIN receipts r ON r.payment_id = p.payment_id
-WHERE p.outcome = 'APPLIED' AND {person}
+WHERE p.outcome = $9 AND {person}
   AND {period}
   AND ($4::text IS NULL OR i.resident_id_number > $4
        OR (i.resident_id_number = $4 AND (p.paid_at, p.payment_id::text, i.payable_item_id::text)
@@ -80,6 +80,7 @@ class RecordsRepository:
             after[2] if after else None,
             after[3] if after else None,
             limit,
+            PaymentOutcome.APPLIED.value,
         )
         return [
             PaymentRecord(

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import asyncpg
 
-from services.collection.domain.model import Channel, ItemStatus, Refund, RefundReason, RefundStatus
+from services.collection.domain.model import Channel, EnrollmentState, ItemStatus, Refund, RefundReason, RefundStatus
 from services.common.db import Connection
 from services.common.money import Fen
 
@@ -127,13 +127,13 @@ class RefundsRepository:
                 note,
             )
 
-    async def enrollment_states(self, enrollment_ids: Sequence[str]) -> dict[str, str]:
-        """The tax side's view of these enrollments' states (ACTIVE or STOPPED)."""
+    async def enrollment_states(self, enrollment_ids: Sequence[str]) -> dict[str, EnrollmentState]:
+        """The tax side's view of these enrollments' states."""
         rows = await self._conn.fetch(
             "SELECT enrollment_id, state FROM enrollment_refs WHERE enrollment_id = ANY($1::uuid[])",
             [uuid.UUID(i) for i in enrollment_ids],
         )
-        return {str(r["enrollment_id"]): r["state"] for r in rows}
+        return {str(r["enrollment_id"]): EnrollmentState(r["state"]) for r in rows}
 
     async def note_items(self, item_ids: Sequence[str], note: str, now: dt.datetime) -> None:
         await self._conn.execute(

@@ -10,10 +10,13 @@ import asyncpg
 
 from services.collection.domain.assessment import Assessment
 from services.collection.domain.model import (
+    Channel,
+    EnrollmentState,
     FeeType,
     InsuredPerson,
     ItemStatus,
     PayableItem,
+    PaymentOutcome,
 )
 from services.common.db import Connection
 from services.common.money import Fen
@@ -63,7 +66,7 @@ class CollectionRepository:
         number: str,
         region_code: str,
         category: str,
-        state: str,
+        state: EnrollmentState,
         sequence: int,
         now: dt.datetime,
     ) -> None:
@@ -80,7 +83,7 @@ class CollectionRepository:
             number,
             region_code,
             category,
-            state,
+            state.value,
             sequence,
             now,
         )
@@ -162,10 +165,12 @@ class CollectionRepository:
     async def cancel_unpaid_items(self, enrollment_id: str, now: dt.datetime) -> list[str]:
         """Cancels the enrollment's unpaid items and releases them from pending orders (R11)."""
         rows = await self._conn.fetch(
-            """UPDATE payable_items SET status = 'CANCELLED', updated_at = $2
-               WHERE enrollment_id = $1 AND status = 'UNPAID' RETURNING payable_item_id""",
+            """UPDATE payable_items SET status = $3, updated_at = $2
+               WHERE enrollment_id = $1 AND status = $4 RETURNING payable_item_id""",
             uuid.UUID(enrollment_id),
             now,
+            ItemStatus.CANCELLED.value,
+            ItemStatus.UNPAID.value,
         )
         ids = [r["payable_item_id"] for r in rows]
         if ids:
@@ -183,7 +188,7 @@ class CollectionRepository:
             f"""SELECT p.name AS person_name, listed.* FROM insured_persons p
                 LEFT JOIN LATERAL (
                     SELECT {ITEM_COLUMNS} FROM payable_items i JOIN insured_persons p USING (resident_id_number)
-                    WHERE i.resident_id_number = $1 AND ($2 OR i.status = 'UNPAID')
+                    WHERE i.resident_id_number = $1 AND ($2 OR i.status = $7)
                       AND (i.insurance_year, i.fee_type, i.payable_item_id) > ($3, $4, $5::uuid)
                     ORDER BY i.insurance_year, i.fee_type, i.payable_item_id LIMIT $6) listed ON true
                 WHERE p.resident_id_number = $1
@@ -194,6 +199,7 @@ class CollectionRepository:
             after_fee,
             uuid.UUID(after_id),
             limit,
+            ItemStatus.UNPAID.value,
         )
         if not rows:
             return None
@@ -204,10 +210,11 @@ class CollectionRepository:
         rows = await self._conn.fetch(
             f"""SELECT {ITEM_COLUMNS} FROM payable_items i JOIN insured_persons p USING (resident_id_number)
                 WHERE i.resident_id_number = ANY($1::text[]) AND i.insurance_year = $2 AND i.fee_type = $3
-                  AND i.status = 'UNPAID'""",
+                  AND i.status = $4""",
             list(numbers),
             year,
             fee_type.value,
+            ItemStatus.UNPAID.value,
         )
         return {r["resident_id_number"]: item_from_row(r) for r in rows}
 
@@ -225,11 +232,13 @@ class CollectionRepository:
         await self._conn.execute(
             """INSERT INTO payments (payment_id, channel, channel_transaction_id, amount_fen, paid_at, outcome,
                    created_at)
-               VALUES ($1, 'SUBSIDY', 'subsidy:' || $2::text, 0, $3, 'SUBSIDY', $4)""",
+               VALUES ($1, $5, 'subsidy:' || $2::text, 0, $3, $6, $4)""",
             uuid.UUID(payment_id),
             str(uuid.UUID(item_id)),  # `$2::text`: asyncpg sends a text parameter only from a str
             paid_at,
             now,
+            Channel.SUBSIDY.value,
+            PaymentOutcome.SUBSIDY.value,
         )
         await self._conn.execute(
             "INSERT INTO payment_items (payment_id, payable_item_id, amount_fen) VALUES ($1, $2, 0)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import json
 from collections.abc import Sequence
@@ -10,6 +11,20 @@ from collections.abc import Sequence
 from services.collection.domain.model import Channel, ItemStatus, PayableItem
 from services.collection.domain.payments import ChannelPayment
 from services.common.money import Fen
+
+
+class AttemptStatus(enum.StrEnum):
+    """A deduction sent to the bank: SENT before the call, UNKNOWN when its answer was lost (asked about
+    again by its id, never sent anew), then SUCCEEDED or FAILED."""
+
+    SENT = "SENT"
+    UNKNOWN = "UNKNOWN"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+# An attempt whose outcome is not known yet; an agreement has at most one.
+OPEN_ATTEMPT = (AttemptStatus.SENT, AttemptStatus.UNKNOWN)
 
 
 def deductible(items: Sequence[PayableItem], today: dt.date) -> list[PayableItem]:

@@ -8,12 +8,22 @@ the account for anyone not bound to it is refused before anything is taken.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.collection.domain.agreements import Relationship
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.resident_id import mask
+
+
+class LedgerEntryKind(enum.StrEnum):
+    """A row of a family mutual-aid account's ledger (R20a): the balance the bureau reports, a payment's
+    debit, a refund's credit."""
+
+    SET = "SET"
+    DEBIT = "DEBIT"
+    CREDIT = "CREDIT"
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,10 @@ class FamilyMember:
     member_name: str
     relationship: Relationship
     bound_at: dt.datetime
+
+
+# Who may be bound to an account: a relative of the holder, never the holder (family_members.relationship).
+MEMBER_RELATIONSHIPS = frozenset(Relationship) - {Relationship.SELF}
 
 
 def check_holder_name(given: str, bound_as: str | None) -> None:
@@ -47,7 +61,7 @@ def check_bindable(holder_id_number: str, member_id_number: str, relationship: R
             "账户持有人无需绑定本人,请绑定家庭成员",
             field="member_id_number",
         )
-    if relationship is Relationship.SELF:
+    if relationship not in MEMBER_RELATIONSHIPS:
         raise InvalidArgument(
             "INVALID_RELATIONSHIP",
             "a family member is the holder's parent, spouse, child or another relative",

@@ -55,6 +55,29 @@ class PaymentOutcome(enum.StrEnum):
     SUBSIDY = "SUBSIDY"
 
 
+class NotificationOutcome(enum.StrEnum):
+    """What became of a channel notification, as its record keeps it (R21b)."""
+
+    APPLIED = "APPLIED"
+    DUPLICATE_REPLAYED = "DUPLICATE_REPLAYED"
+    CONFLICT = "CONFLICT"
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    REFUND_RAISED = "REFUND_RAISED"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    MALFORMED = "MALFORMED"
+    PAYMENT_TIME_IN_FUTURE = "PAYMENT_TIME_IN_FUTURE"
+    FAMILY_BALANCE_SHORT = "FAMILY_BALANCE_SHORT"
+    REFUSED = "REFUSED"
+
+
+class EnrollmentState(enum.StrEnum):
+    """The tax side's copy of an insurance enrollment's state, as its events report it (R11, R17a)."""
+
+    ACTIVE = "ACTIVE"
+    STOPPED = "STOPPED"
+
+
 class RefundReason(enum.StrEnum):
     DOUBLE_PAYMENT = "DOUBLE_PAYMENT"
     OUTSIDE_WINDOW = "OUTSIDE_WINDOW"

@@ -11,6 +11,15 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.money import Fen
 
 MAX_ITEMS_PER_ORDER = 100
+# R19: a pending order lives until its expiry time, then expires and frees its items. The repository
+# selects overdue orders by these values (status EXPIRING, expires_at <= now) and marks them EXPIRED.
+EXPIRING = OrderStatus.PENDING
+EXPIRED = OrderStatus.EXPIRED
+
+
+def is_overdue(status: OrderStatus, expires_at: dt.datetime, now: dt.datetime) -> bool:
+    """A pending order past its expiry time: it expires and its items are free again (R19)."""
+    return status is EXPIRING and expires_at <= now
 
 
 def checked_selection(item_ids: Sequence[str]) -> list[str]:

@@ -13,14 +13,25 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.collection.domain.model import ItemStatus, RefundStatus
+from services.collection.domain.model import EnrollmentState, ItemStatus, PaymentOutcome, RefundStatus
 from services.common.errors import FailedPrecondition
 
+# Every refund starts here, whoever raises it (the payment intake, a request, a refused grant).
+INITIAL_STATUS = RefundStatus.PENDING
+# A refund in this state no longer counts as the payment's refund: another may be raised (the partial
+# unique index refunds_one_live_per_payment says the same).
+NOT_LIVE = RefundStatus.FAILED
 MAX_ATTEMPTS = 5
 CLAIM_LEASE = dt.timedelta(minutes=2)
 CLAIMABLE = frozenset({RefundStatus.PENDING, RefundStatus.SUBMITTING, RefundStatus.FAILED})
 AWAITING_CHANNEL = frozenset({RefundStatus.SUBMITTING, RefundStatus.SUBMITTED})
 _BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2))
+
+
+def is_refundable(outcome: PaymentOutcome, reversed_: bool) -> bool:
+    """Only money applied to items and not yet reversed can be sent back (on request, or because
+    insurance refused the coverage it paid for, R14a)."""
+    return outcome is PaymentOutcome.APPLIED and not reversed_
 
 
 def after_failure(attempts: int, now: dt.datetime) -> tuple[RefundStatus, dt.datetime]:
@@ -53,4 +64,4 @@ def check_manual(status: RefundStatus, refund_id: str) -> None:
 
 def item_status_after_refund(enrollment_state: str) -> ItemStatus:
     """An item whose payment went back is owed again, unless its enrollment was stopped meanwhile (R11, R14a)."""
-    return ItemStatus.CANCELLED if enrollment_state == "STOPPED" else ItemStatus.UNPAID
+    return ItemStatus.CANCELLED if enrollment_state == EnrollmentState.STOPPED else ItemStatus.UNPAID

@@ -4,9 +4,16 @@ collection window closes, one reminder per person with unpaid items."""
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 
 from services.common.money import Fen, yuan_text
+
+
+class ReminderStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    SKIPPED = "SKIPPED"  # paid between the round's start and its turn: nothing to remind of
 
 
 @dataclass(frozen=True)

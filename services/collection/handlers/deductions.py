@@ -19,7 +19,7 @@ import structlog
 
 from services.collection.card_vault import CardKeyError, CardVault
 from services.collection.domain.agreements import Agreement, AgreementStatus, after_failed_run
-from services.collection.domain.deductions import deductible, deduction_payment, fallback_text
+from services.collection.domain.deductions import AttemptStatus, deductible, deduction_payment, fallback_text
 from services.collection.domain.model import OrderKind
 from services.collection.gateways.bank_deduction import (
     BankDeduction,
@@ -169,7 +169,7 @@ async def _deduct_for(
         try:
             result = await asyncio.wait_for(services.bank.deduct(request), timeout=config.bank_timeout_seconds)
         except (BankTimeout, TimeoutError):
-            await uow.agreements.finish_attempt(attempt_id, "UNKNOWN", clock.now())
+            await uow.agreements.finish_attempt(attempt_id, AttemptStatus.UNKNOWN, clock.now())
             await uow.commit()
             summary.unknown += 1
             log.warning("deduction_answer_unknown", attempt_id=attempt_id, agreement_id=agreement_id)
@@ -199,7 +199,9 @@ async def _settle_open_attempt(
         now = clock.now()
         if result is None:
             # The bank never received it (we died before sending): nothing moved, the items are free again.
-            await uow.agreements.finish_attempt(attempt_id, "FAILED", now, failure_reason="NOT_RECEIVED_BY_BANK")
+            await uow.agreements.finish_attempt(
+                attempt_id, AttemptStatus.FAILED, now, failure_reason="NOT_RECEIVED_BY_BANK"
+            )
             await uow.orders.expire_now(attempt.order_id, now)
             await uow.commit()
             return
@@ -228,13 +230,19 @@ async def _record_result(
         payment = deduction_payment(order_id, result.transaction_id, result.amount_fen, result.paid_at, attempt_id)
         applied = await settle_payment(uow, payment, clock, config.clock_skew)
         await uow.agreements.finish_attempt(
-            attempt_id, "SUCCEEDED", now, bank_transaction_id=result.transaction_id, payment_id=applied.payment_id
+            attempt_id,
+            AttemptStatus.SUCCEEDED,
+            now,
+            bank_transaction_id=result.transaction_id,
+            payment_id=applied.payment_id,
         )
         await uow.agreements.set_failed_runs(agreement.agreement_id, 0, now)
         summary.succeeded += 1
         log.info("deduction_succeeded", attempt_id=attempt_id, payment_id=applied.payment_id, outcome=applied.outcome)
         return
-    await uow.agreements.finish_attempt(attempt_id, "FAILED", now, failure_reason=result.refusal or "REFUSED")
+    await uow.agreements.finish_attempt(
+        attempt_id, AttemptStatus.FAILED, now, failure_reason=result.refusal or "REFUSED"
+    )
     await uow.orders.expire_now(order_id, now)  # the items are free for the next run or an ordinary order
     summary.failed += 1
     log.warning("deduction_refused", attempt_id=attempt_id, reason=result.refusal)

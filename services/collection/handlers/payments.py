@@ -18,7 +18,7 @@ from medins.events.v1 import events_pb2
 from services.collection import events
 from services.collection.channels.formats import parse
 from services.collection.channels.signature import SignatureVerifier
-from services.collection.domain.model import Channel, PayableItem, PaymentOutcome, PaymentResult
+from services.collection.domain.model import Channel, NotificationOutcome, PayableItem, PaymentOutcome, PaymentResult
 from services.collection.domain.payments import (
     ChannelPayment,
     ItemState,
@@ -45,7 +45,7 @@ from services.common.resident_id import parse_resident_id
 log = structlog.get_logger(__name__)
 
 # The notification record's outcome for a notification answered from an earlier one.
-REPLAYED = "DUPLICATE_REPLAYED"
+REPLAYED = NotificationOutcome.DUPLICATE_REPLAYED
 
 
 def verified_payment(channel: Channel, payload: bytes, signature: str, verifier: SignatureVerifier) -> ChannelPayment:

@@ -27,6 +27,7 @@ from services.collection.domain.refunds import (
     after_failure,
     check_manual,
     check_result_expected,
+    is_refundable,
     item_status_after_refund,
 )
 from services.collection.unit_of_work import CollectionUnitOfWork
@@ -83,7 +84,7 @@ async def request_refund(
     payment = await uow.refunds.payment_of(payment_id)
     if payment is None:
         raise NotFound("PAYMENT_NOT_FOUND", f"payment {payment_id} not found", "缴费记录不存在", field="payment_id")
-    if payment["outcome"] != PaymentOutcome.APPLIED.value or payment["reversed_at"] is not None:
+    if not is_refundable(PaymentOutcome(payment["outcome"]), payment["reversed_at"] is not None):
         raise FailedPrecondition(
             "PAYMENT_NOT_REFUNDABLE",
             f"payment {payment_id} is {payment['outcome']}{' and reversed' if payment['reversed_at'] else ''}",
@@ -212,7 +213,7 @@ async def refund_refused_payment(
     if payment is None:
         raise LookupError(f"payment {payment_id} is not recorded here")
     await uow.refunds.note_items(item_ids, note, now)
-    if payment["reversed_at"] is not None or PaymentOutcome(payment["outcome"]) is not PaymentOutcome.APPLIED:
+    if not is_refundable(PaymentOutcome(payment["outcome"]), payment["reversed_at"] is not None):
         return None
     if payment["amount_fen"] == 0:  # settled by a subsidy: no money to return, the item is simply cancelled
         await uow.refunds.reverse_payment(payment_id, dict.fromkeys(item_ids, ItemStatus.CANCELLED), note, now)

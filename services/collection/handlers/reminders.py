@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import structlog
 
-from services.collection.domain.reminders import due_rounds, reminder_text
+from services.collection.domain.reminders import ReminderStatus, due_rounds, reminder_text
 from services.collection.gateways.notifier import Message, Notifier
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
@@ -52,7 +52,7 @@ async def send_pending_reminders(pool: Pool, clock: Clock, notifier: Notifier, l
                 break
             now = clock.now()
             if reminder.unpaid_fen == 0:
-                await uow.reminders.finish(reminder.reminder_id, "SKIPPED", now)
+                await uow.reminders.finish(reminder.reminder_id, ReminderStatus.SKIPPED, now)
             else:
                 await notifier.notify(
                     Message(
@@ -65,7 +65,7 @@ async def send_pending_reminders(pool: Pool, clock: Clock, notifier: Notifier, l
                     ),
                     now,
                 )
-                await uow.reminders.finish(reminder.reminder_id, "SENT", now)
+                await uow.reminders.finish(reminder.reminder_id, ReminderStatus.SENT, now)
             await uow.commit()
         handled += 1
         log.debug("reminder_handled", recipient=mask_text(reminder.resident_id_number))
