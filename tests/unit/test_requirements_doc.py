@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,12 +32,18 @@ def _codes_in(text: str) -> set[str]:
 def _cited_codes() -> dict[str, str]:
     """Each cited code → one file citing it (for the failure message)."""
     cited: dict[str, str] = {}
-    for tree in CITING_TREES:
-        for path in sorted((ROOT / tree).rglob("*")):
-            if path.suffix not in CITING_SUFFIXES or not path.is_file() or "__pycache__" in path.parts:
-                continue
-            for code in _codes_in(path.read_text(errors="replace")):
-                cited.setdefault(code, str(path.relative_to(ROOT)))
+    # The repository's own files only: a benchmark's raw results or a local log may hold a code by chance.
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z", *CITING_TREES], cwd=ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in sorted(t for t in tracked if t):
+        path = ROOT / name
+        if path.suffix not in CITING_SUFFIXES or not path.is_file():
+            continue
+        for code in _codes_in(path.read_text(errors="replace")):
+            cited.setdefault(code, name)
     return cited
 
 
