@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.common.money import Fen
 from services.common.periods import DateRange
@@ -81,6 +81,12 @@ EVIDENCE: dict[str, dict[Category, tuple[frozenset[EvidenceKind], ...]]] = {
 }
 
 
+# R49, Changzhou (seed 000): 1.…个人缴费主要通过省社保卡扣缴… 2.11月1日起…也可通过银行柜台、微信、支付宝、POS机刷卡…
+# 等渠道缴费: in its window, the social security card (and agreement deduction) from the start, the other
+# channels from 1 November.
+LATE_CHANNELS = {"320400": ("ALIPAY", "BANK_APP", "BANK_COUNTER", "POS", "WECHAT")}
+
+
 def _year(
     region: str, year: int, standard: int, window: tuple[D, D], mode: ReviewMode, *, demo: bool, fiscal: int = 0
 ) -> RegionPolicy:
@@ -129,7 +135,11 @@ class Shape:
 
     def policy(self, year: int) -> RegionPolicy:
         window = self.window(year)
-        return _year(self.region_code, year, self.standard_fen, (window.start, window.end), self.review_mode, demo=True)
+        placed = _year(
+            self.region_code, year, self.standard_fen, (window.start, window.end), self.review_mode, demo=True
+        )
+        late = LATE_CHANNELS.get(self.region_code, ())
+        return replace(placed, channel_openings={c: D(year - 1, 11, 1) for c in late}) if late else placed
 
     def year_on_sale(self, today: D) -> int:
         """The benefit year whose window is open today, or else the next to open."""

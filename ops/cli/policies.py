@@ -22,6 +22,7 @@ from ops.cli.errors import CliError
 from ops.cli.show import (
     add_json,
     choices,
+    date_text,
     emit,
     enum_arg,
     enum_name,
@@ -157,6 +158,9 @@ def evidence_lines(policy: pb.RegionPolicy) -> list[str]:
         lines.append(f"  documents for {category}: " + (" + ".join(f"({g})" for g in groups) or "none"))
     if not policy.evidence_rules:
         lines.append("  documents: the defaults for every category")
+    for opening in policy.channel_openings:
+        channel = enum_name("PAYMENT_CHANNEL_", common_pb2.PaymentChannel.Name(opening.channel))
+        lines.append(f"  channel {channel} takes payments from {date_text(opening.opens_on)} (R49)")
     return lines
 
 

@@ -182,6 +182,15 @@ def _basis(a: events_pb2.AssessmentBasis) -> AssessmentBasis:
         ),
         newborn_current_year=a.newborn_current_year,
         payable_until=_payable_until(a, window_end),
+        channel_opens=tuple(
+            sorted(
+                (
+                    common_pb2.PaymentChannel.Name(o.channel).removeprefix("PAYMENT_CHANNEL_"),
+                    date_from_proto(o.opens_on, field="channel_openings.opens_on"),
+                )
+                for o in a.channel_openings
+            )
+        ),
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 import asyncpg
+import orjson
 
 from services.collection.domain.assessment import Assessment
 from services.collection.domain.model import (
@@ -27,7 +28,7 @@ Record = asyncpg.Record
 ITEM_COLUMNS = """i.payable_item_id, i.enrollment_id, i.resident_id_number, p.name AS insured_name, i.region_code,
     i.category, i.insurance_year, i.fee_type, i.standard_fen, i.subsidy_fen, i.amount_fen, i.status,
     i.policy_version, i.window_start, i.window_end, i.payable_until, i.coverage_start, i.coverage_end,
-    i.newborn_current_year, i.paid_by_payment_id,
+    i.newborn_current_year, i.paid_by_payment_id, i.channel_opens,
     (SELECT l.order_id FROM order_lines l WHERE l.payable_item_id = i.payable_item_id AND l.holds_item)
         AS pending_order_id"""
 
@@ -108,15 +109,15 @@ class CollectionRepository:
             """INSERT INTO payable_items (payable_item_id, enrollment_id, resident_id_number, region_code, category,
                    insurance_year, fee_type, standard_fen, subsidy_fen, amount_fen, status, policy_version,
                    window_start, window_end, payable_until, coverage_start, coverage_end, newborn_current_year,
-                   paid_by_payment_id, created_at, updated_at)
+                   paid_by_payment_id, created_at, updated_at, channel_opens)
                SELECT a.id, $2, $3, $4, $5, a.year, a.fee_type, a.standard, a.subsidy, a.amount, a.status, a.version,
                       a.window_start, a.window_end, a.payable_until, a.coverage_start, a.coverage_end, a.newborn,
-                      a.paid_by, $6, $6
+                      a.paid_by, $6, $6, a.opens::jsonb
                FROM unnest($1::uuid[], $7::int[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[],
                            $12::text[], $13::int[], $14::date[], $15::date[], $16::date[], $17::date[], $18::date[],
-                           $19::bool[], $20::uuid[])
+                           $19::bool[], $20::uuid[], $21::text[])
                     AS a(id, year, fee_type, standard, subsidy, amount, status, version, window_start, window_end,
-                         payable_until, coverage_start, coverage_end, newborn, paid_by)
+                         payable_until, coverage_start, coverage_end, newborn, paid_by, opens)
                ON CONFLICT DO NOTHING
                RETURNING payable_item_id""",
             [uuid.UUID(i) for i, _, _ in assessments],
@@ -139,6 +140,7 @@ class CollectionRepository:
             [a.basis.coverage.end for _, a, _ in assessments],
             [a.basis.newborn_current_year for _, a, _ in assessments],
             [uuid.UUID(p) if p else None for _, _, p in assessments],
+            [orjson.dumps({c: d.isoformat() for c, d in a.basis.channel_opens}).decode() for _, a, _ in assessments],
         )
         return {str(r["payable_item_id"]) for r in rows}
 
@@ -268,4 +270,5 @@ def item_from_row(r: Record) -> PayableItem:
         newborn_current_year=r["newborn_current_year"],
         paid_by_payment_id=str(r["paid_by_payment_id"]) if r["paid_by_payment_id"] else None,
         pending_order_id=str(r["pending_order_id"]) if r["pending_order_id"] else None,
+        channel_opens=tuple(sorted((c, dt.date.fromisoformat(d)) for c, d in r["channel_opens"].items())),
     )

@@ -36,6 +36,12 @@ def assessment(enrollment: Enrollment, year: YearAssessment) -> events_pb2.Asses
         newborn_current_year=year.newborn_current_year,
     )
     basis.payable_until.CopyFrom(date_to_proto(year.payable.end))
+    basis.channel_openings.extend(
+        common_pb2.ChannelOpening(
+            channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{name}"), opens_on=date_to_proto(day)
+        )
+        for name, day in year.channel_openings
+    )
     if year.newborn_current_year or year.payable != year.collection_window:
         basis.newborn_deadline.CopyFrom(date_to_proto(year.payable.end))  # for consumers before payable_until
     return basis

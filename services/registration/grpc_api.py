@@ -14,7 +14,7 @@ from services.common.errors import NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.common.proto_values import date_from_proto
-from services.registration import convert
+from services.registration import convert, policy_convert
 from services.registration.domain.batch import check_row_count
 from services.registration.domain.model import EnrollmentState, Region, School, WaitExemption
 from services.registration.handlers import administration, external, fund_use, repair, review, stop
@@ -283,18 +283,18 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
         return pb.ListSchoolsResponse(schools=[convert.school_to_proto(s) for s in found], next_page_token=token)
 
     async def SetRegionPolicy(self, request: pb.SetRegionPolicyRequest, context: Context) -> pb.SetRegionPolicyResponse:
-        policy = convert.policy_from_proto(request.policy)
+        policy = policy_convert.policy_from_proto(request.policy)
 
         async def action(uow: RegistrationUnitOfWork) -> pb.SetRegionPolicyResponse:
             stored = await administration.set_region_policy(policy, uow, self._clock)
-            return pb.SetRegionPolicyResponse(policy=convert.policy_to_proto(stored))
+            return pb.SetRegionPolicyResponse(policy=policy_convert.policy_to_proto(stored))
 
         return await run_mutation(self._uow, "SetRegionPolicy", request, pb.SetRegionPolicyResponse, action)
 
     async def GetRegionPolicy(self, request: pb.GetRegionPolicyRequest, context: Context) -> pb.GetRegionPolicyResponse:
         async with self._uow() as uow:
             policy = await load_policy(uow, request.region_code, request.insurance_year, request.version)
-        return pb.GetRegionPolicyResponse(policy=convert.policy_to_proto(policy))
+        return pb.GetRegionPolicyResponse(policy=policy_convert.policy_to_proto(policy))
 
     async def ListRegionPolicies(
         self, request: pb.ListRegionPoliciesRequest, context: Context
@@ -308,5 +308,5 @@ class RegistrationServicer(pb_grpc.RegistrationServiceServicer):
             )
         token = page.next_token((found[-1].region_code, found[-1].insurance_year), len(found)) if found else ""
         return pb.ListRegionPoliciesResponse(
-            policies=[convert.policy_to_proto(p) for p in found], next_page_token=token
+            policies=[policy_convert.policy_to_proto(p) for p in found], next_page_token=token
         )

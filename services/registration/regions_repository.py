@@ -17,7 +17,7 @@ from services.registration.domain.model import Category, Region, RegionPolicy, R
 _POLICY_COLUMNS = """p.region_code, p.insurance_year, p.version, p.individual_standard_fen,
     p.fiscal_subsidy_fen, p.newborn_standard_fen, p.window_start, p.window_end, p.benefit_start,
     p.benefit_end, p.review_mode, p.demo_data, p.review_grace_days, p.created_at, p.long_term,
-    p.evidence, p.elderly_age,
+    p.evidence, p.elderly_age, p.channel_openings,
     COALESCE((SELECT jsonb_object_agg(s.category, s.subsidy_fen) FROM region_policy_subsidies s
               WHERE (s.region_code, s.insurance_year, s.version)
                   = (p.region_code, p.insurance_year, p.version)), '{}'::jsonb) AS subsidies"""
@@ -154,8 +154,8 @@ class RegionsRepository:
             """INSERT INTO region_policies (region_code, insurance_year, version, individual_standard_fen,
                    fiscal_subsidy_fen, newborn_standard_fen, window_start, window_end, benefit_start,
                    benefit_end, review_mode, demo_data, review_grace_days, created_at, long_term, evidence,
-                   elderly_age)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)""",
+                   elderly_age, channel_openings)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)""",
             policy.region_code,
             policy.insurance_year,
             version,
@@ -173,6 +173,7 @@ class RegionsRepository:
             rules_to_json(policy.rules),
             evidence_to_json(policy.evidence),
             policy.elderly_age,
+            {c: d.isoformat() for c, d in sorted(policy.channel_openings.items())} if policy.channel_openings else None,
         )
         await self._conn.executemany(
             """INSERT INTO region_policy_subsidies (region_code, insurance_year, version, category, subsidy_fen)
@@ -229,4 +230,7 @@ def _policy(r: asyncpg.Record) -> RegionPolicy:
         long_term=rules_from_json(r["long_term"], r["insurance_year"]),
         evidence=evidence_from_json(r["evidence"]),
         elderly_age=r["elderly_age"],
+        channel_openings={c: dt.date.fromisoformat(d) for c, d in r["channel_openings"].items()}
+        if r["channel_openings"]
+        else None,
     )

@@ -16,7 +16,7 @@ from services.common.clock import CST
 from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.conftest import START
-from tests.e2e.requests import new_request_id, register
+from tests.e2e.requests import HOUSEHOLD, new_request_id, register
 from tests.e2e.system import System
 from tests.factories import resident_id, unique_resident_id
 from tests.support import eventually, refused
@@ -256,3 +256,50 @@ async def test_a_receipt_exists_only_once_paid(registration: RegistrationClient,
     order = await order_for(collection, number, items)
     early = await refused(collection.GetReceipt(col.GetReceiptRequest(payer_id_number=number, order_id=order.order_id)))
     assert (early.code, early.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "RECEIPT_NOT_AVAILABLE")
+
+
+async def test_in_changzhou_wechat_takes_payments_from_1_november_and_the_social_security_card_before(
+    system: System, registration: RegistrationClient, collection: CollectionClient
+) -> None:
+    """R49, Changzhou (seed 000): “11月1日起,‘非从业居民、老年居民、未成年居民’也可通过银行柜台、微信、支付宝、
+    POS机刷卡…等渠道缴费”: on 20 Oct 2023, in the 2024 window, a WeChat payment is refunded (CHANNEL_NOT_OPEN)
+    and a social security card payment applies; from 1 Nov WeChat applies."""
+    system.set_clock(dt.datetime(2023, 10, 20, 10, tzinfo=CST))
+    documents = [HOUSEHOLD, reg.Evidence(kind=reg.EVIDENCE_KIND_EMPLOYMENT_REGISTRATION_CARD, document_ref="jy-49")]
+    early, early_items = await registered_person(
+        registration,
+        collection,
+        name="早微信",
+        region="320400",
+        evidence=documents,
+        number=resident_id(D(1981, 2, 2), "320402"),
+    )
+    card, card_items = await registered_person(
+        registration,
+        collection,
+        name="社保卡",
+        region="320400",
+        evidence=documents,
+        number=resident_id(D(1982, 3, 3), "320402"),
+    )
+    before = dt.datetime(2023, 10, 20, 10, tzinfo=CST)
+    order = await order_for(collection, early, early_items)
+    refunded = await collection.NotifyPayment(
+        channels.notification(Channel.WECHAT, channels.wechat(order.order_id, order.total_fen, before))
+    )
+    assert refunded.outcome == col.NOTIFICATION_OUTCOME_REFUND_RAISED
+    reason = await system.value("tax", "SELECT reason FROM refunds WHERE refund_id = $1::uuid", refunded.refund_id)
+    assert reason == "CHANNEL_NOT_OPEN"
+    by_card = await order_for(collection, card, card_items)
+    applied = await collection.NotifyPayment(
+        channels.notification(Channel.SOCIAL_SECURITY_CARD, channels.bank(by_card.order_id, by_card.total_fen, before))
+    )
+    assert applied.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+
+    november = dt.datetime(2023, 11, 1, 9, tzinfo=CST)
+    system.set_clock(november)
+    again = await order_for(collection, early, await items_of(collection, early, "早微信"))
+    on_time = await collection.NotifyPayment(
+        channels.notification(Channel.WECHAT, channels.wechat(again.order_id, again.total_fen, november))
+    )
+    assert on_time.outcome == col.NOTIFICATION_OUTCOME_APPLIED

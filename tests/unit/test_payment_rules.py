@@ -180,3 +180,17 @@ def test_refund_failures_back_off_then_go_to_an_officer() -> None:
 
 def test_receipt_numbers_carry_the_payment_date_and_a_sequence() -> None:
     assert receipt_number(D(2023, 12, 31), 42) == "PJ20231231000000000042"
+
+
+def test_a_channel_before_its_opening_day_is_refunded_and_from_that_day_applies() -> None:
+    """R49, Changzhou (seed 000): 11月1日起 ... 也可通过银行柜台、微信、支付宝、POS机刷卡 ... 缴费: WeChat opens
+    on 1 Nov; the social security card (not listed) takes payments all through the window."""
+    opens = (("WECHAT", D(2023, 11, 1)),)
+    state = [ItemState("i0", ItemStatus.UNPAID, LAST_DAY, opens)]
+    early = decide(ORDER, state, paid(dt.datetime(2023, 10, 31, 23, 59, 59, tzinfo=CST)))
+    assert (early.outcome, early.refund_reason) == (Outcome.REFUND, RefundReason.CHANNEL_NOT_OPEN)
+    assert decide(ORDER, state, paid(dt.datetime(2023, 11, 1, 0, 0, 0, tzinfo=CST))).outcome is Outcome.APPLY
+    card = ChannelPayment(
+        Channel.SOCIAL_SECURITY_CARD, "t2", "o1", Fen(38000), dt.datetime(2023, 9, 2, tzinfo=CST), b""
+    )
+    assert decide(ORDER, state, card).outcome is Outcome.APPLY

@@ -54,3 +54,6 @@ CREATE TABLE repairs (
 -- this object; NULL: the defaults), and the age from which a resident enrols as elderly.
 ALTER TABLE region_policies ADD COLUMN evidence jsonb;
 ALTER TABLE region_policies ADD COLUMN elderly_age int NOT NULL DEFAULT 60 CHECK (elderly_age BETWEEN 40 AND 100);
+
+-- R49 (issue 19): channels that take a year's payments only from a later day, as {"WECHAT": "2026-11-01"}.
+ALTER TABLE region_policies ADD COLUMN channel_openings jsonb;

@@ -25,6 +25,8 @@ class AssessmentBasis:
     coverage: DateRange
     newborn_current_year: bool
     payable_until: dt.date
+    # R49: channel → the first day it takes payments for the year.
+    channel_opens: tuple[tuple[str, dt.date], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ class RefundReason(enum.StrEnum):
     ITEMS_CANCELLED = "ITEMS_CANCELLED"
     REQUESTED = "REQUESTED"
     COVERAGE_REFUSED = "COVERAGE_REFUSED"  # R14a: insurance could not grant the year
+    CHANNEL_NOT_OPEN = "CHANNEL_NOT_OPEN"  # R49: paid through a channel before its opening day
 
 
 class RefundStatus(enum.StrEnum):
@@ -123,6 +124,8 @@ class PayableItem:
     newborn_current_year: bool
     paid_by_payment_id: str | None = None
     pending_order_id: str | None = None
+    # R49: channel → the first day it takes payments for this item's year.
+    channel_opens: tuple[tuple[str, dt.date], ...] = ()
 
 
 @dataclass(frozen=True)

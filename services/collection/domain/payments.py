@@ -41,6 +41,7 @@ class ItemState:
     payable_item_id: str
     status: ItemStatus
     payable_until: dt.date
+    channel_opens: tuple[tuple[str, dt.date], ...] = ()  # R49
 
 
 class Outcome(enum.Enum):
@@ -98,6 +99,7 @@ def decide(order: OrderState, items: Sequence[ItemState], payment: ChannelPaymen
     - the order or any item already paid (another order or channel), or fully subsidised → refund (R23);
     - any item cancelled (stopped) → refund;
     - paid after an item's last payable day, CST (window or newborn deadline) → refund, no coverage (R4, R14);
+    - paid through a channel before the day it opens for an item's year → refund (R49);
     - otherwise apply, whether the order is still pending or already expired (a late payment for
       unpaid items is real money for real items, R23).
     """
@@ -121,6 +123,8 @@ def decide(order: OrderState, items: Sequence[ItemState], payment: ChannelPaymen
     paid_on = payment.paid_at.astimezone(CST).date()
     if any(paid_on > i.payable_until for i in items):
         return Decision(Outcome.REFUND, RefundReason.OUTSIDE_WINDOW)
+    if any(paid_on < opens for i in items for channel, opens in i.channel_opens if channel == payment.channel):
+        return Decision(Outcome.REFUND, RefundReason.CHANNEL_NOT_OPEN)
     return Decision(Outcome.APPLY)
 
 

@@ -89,7 +89,7 @@ async def apply_payment(
     if view.order is None:
         raise order_not_found(payment)
     assert view.receipt_sequence is not None  # taken whenever the order was locked undecided
-    states = [ItemState(i.payable_item_id, i.status, i.payable_until) for i in view.items]
+    states = [ItemState(i.payable_item_id, i.status, i.payable_until, i.channel_opens) for i in view.items]
     decision = decide(view.order, states, payment)
     payment_id = str(uuid.uuid4())
     order = view.order

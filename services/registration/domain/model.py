@@ -233,6 +233,8 @@ class RegionPolicy:
     evidence: dict[Category, tuple[frozenset[EvidenceKind], ...]] | None = None
     # The age from which a resident may enrol as ELDERLY (issue 19: region policy data, 60 by default).
     elderly_age: int = DEFAULT_ELDERLY_AGE
+    # R49: channel name (as the tax side names it, e.g. "WECHAT") → the first day it takes payments.
+    channel_openings: dict[str, dt.date] | None = None
 
     @property
     def rules(self) -> LongTermRules:
@@ -256,6 +258,7 @@ class RegionPolicy:
             self.rules,
             self.evidence or None,
             self.elderly_age,
+            self.channel_openings or None,
         ) == (
             other.region_code,
             other.insurance_year,
@@ -271,4 +274,5 @@ class RegionPolicy:
             other.rules,
             other.evidence or None,
             other.elderly_age,
+            other.channel_openings or None,
         )

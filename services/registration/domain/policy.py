@@ -69,10 +69,18 @@ def validate_policy(policy: RegionPolicy) -> RegionPolicy:
 
 
 def _check_registration_terms(policy: RegionPolicy) -> None:
-    """Who may register with what (R45, issue 19): the evidence rules and the elderly age."""
+    """Who may register with what and pay how (R45, R49, issue 19): the evidence rules, the elderly age
+    and the channels' opening days."""
     validate_evidence(policy.evidence)
     if not 40 <= policy.elderly_age <= 100:
         raise _bad("policy.elderly_age", "elderly_age must be 40-100", "老年居民年龄应为40至100周岁")
+    for channel, opens in (policy.channel_openings or {}).items():
+        if not policy.collection_window.start <= opens <= policy.benefit_period.end:
+            raise _bad(
+                "policy.channel_openings",
+                f"{channel} must open between the window's start and the benefit period's end (R49)",
+                "缴费渠道开通日期应在缴费期开始至待遇期结束之间",
+            )
 
 
 def subsidy_for(policy: RegionPolicy, category: Category, standard: Fen) -> Fen:

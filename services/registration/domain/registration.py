@@ -59,6 +59,8 @@ class YearAssessment:
     newborn_current_year: bool
     # R37: the last day a payment needs no wait (None: a year sold on the rules before 2025).
     wait_free_until: dt.date | None = None
+    # R49: channels that take payments only from a later day.
+    channel_openings: tuple[tuple[str, dt.date], ...] = ()
 
 
 def check_applicant(
@@ -158,6 +160,7 @@ def years_to_assess(
                 payable=DateRange(birth_date, sale_period(policy).end),
                 newborn_current_year=current,
                 wait_free_until=wait_free_until(policy),
+                channel_openings=tuple(sorted((policy.channel_openings or {}).items())),
             )
     for policy in on_sale(policies.values(), registered_on):
         if policy.insurance_year not in chosen:
@@ -213,6 +216,7 @@ def ordinary_year(policy: RegionPolicy, category: Category) -> YearAssessment:
         payable=sale_period(policy),
         newborn_current_year=False,
         wait_free_until=wait_free_until(policy),
+        channel_openings=tuple(sorted((policy.channel_openings or {}).items())),
     )
 
 
