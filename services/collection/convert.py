@@ -67,6 +67,12 @@ def item_to_proto(item: PayableItem) -> pb.PayableItem:
         coverage_period=range_to_proto(item.coverage.start, item.coverage.end),
         newborn_current_year=item.newborn_current_year,
         pending_order_id=item.pending_order_id or "",
+        channel_openings=[
+            common_pb2.ChannelOpening(
+                channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{name}"), opens_on=date_to_proto(day)
+            )
+            for name, day in item.channel_opens
+        ],
     )
 
 

@@ -283,6 +283,9 @@ async def test_in_changzhou_wechat_takes_payments_from_1_november_and_the_social
         number=resident_id(D(1982, 3, 3), "320402"),
     )
     before = dt.datetime(2023, 10, 20, 10, tzinfo=CST)
+    (item,) = early_items  # the payer's app sees which channels open later, before ordering
+    wechat = [o.opens_on for o in item.channel_openings if o.channel == common_pb2.PAYMENT_CHANNEL_WECHAT]
+    assert [(d.year, d.month, d.day) for d in wechat] == [(2023, 11, 1)]
     order = await order_for(collection, early, early_items)
     refunded = await collection.NotifyPayment(
         channels.notification(Channel.WECHAT, channels.wechat(order.order_id, order.total_fen, before))

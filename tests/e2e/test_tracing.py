@@ -132,9 +132,17 @@ async def test_one_payment_is_one_trace_from_the_collection_call_to_the_insuranc
     await covered(enrollment, number, 2024)
     payment_process = "payment.confirmed process"
 
+    # Each process exports its spans in batches of its own: wait until every hop's span has arrived.
+    hops = {
+        ("collection", trace_pb2.Span.SPAN_KIND_SERVER),
+        ("outbox-relay-tax", trace_pb2.Span.SPAN_KIND_PRODUCER),
+        ("coverage", trace_pb2.Span.SPAN_KIND_CONSUMER),
+        ("coverage", trace_pb2.Span.SPAN_KIND_CLIENT),
+    }
+
     async def whole_trace() -> list[SeenSpan]:
         mine = [s for s in keeper.spans if s.trace_id == trace_id]
-        assert any(s.service == "coverage" and s.kind == trace_pb2.Span.SPAN_KIND_CLIENT for s in mine), mine
+        assert hops <= {(s.service, s.kind) for s in mine}, mine
         return mine
 
     spans = await eventually(whole_trace, timeout=30)
