@@ -25,7 +25,14 @@ from services.collection.domain.records import FeePeriod, RecordSelection
 from services.collection.handlers.orders import StudentOutcome
 from services.collection.handlers.records import Scope
 from services.common.errors import DomainError
-from services.common.proto_values import date_to_proto, enum_from_proto, enum_to_proto, range_to_proto, timestamp
+from services.common.proto_values import (
+    channel_openings_to_proto,
+    date_to_proto,
+    enum_from_proto,
+    enum_to_proto,
+    range_to_proto,
+    timestamp,
+)
 
 
 def channel(value: int) -> Channel:
@@ -67,12 +74,7 @@ def item_to_proto(item: PayableItem) -> pb.PayableItem:
         coverage_period=range_to_proto(item.coverage.start, item.coverage.end),
         newborn_current_year=item.newborn_current_year,
         pending_order_id=item.pending_order_id or "",
-        channel_openings=[
-            common_pb2.ChannelOpening(
-                channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{name}"), opens_on=date_to_proto(day)
-            )
-            for name, day in item.channel_opens
-        ],
+        channel_openings=channel_openings_to_proto(item.channel_opens),
     )
 
 

@@ -27,7 +27,7 @@ from services.common.messaging.consumer import Handler
 from services.common.messaging.envelope import EventNotReady, UnprocessableEvent
 from services.common.money import Fen
 from services.common.periods import DateRange
-from services.common.proto_values import date_from_proto, enum_from_proto
+from services.common.proto_values import channel_openings_from_proto, date_from_proto, enum_from_proto
 from services.common.resident_id import mask
 
 log = structlog.get_logger(__name__)
@@ -182,15 +182,7 @@ def _basis(a: events_pb2.AssessmentBasis) -> AssessmentBasis:
         ),
         newborn_current_year=a.newborn_current_year,
         payable_until=_payable_until(a, window_end),
-        channel_opens=tuple(
-            sorted(
-                (
-                    common_pb2.PaymentChannel.Name(o.channel).removeprefix("PAYMENT_CHANNEL_"),
-                    date_from_proto(o.opens_on, field="channel_openings.opens_on"),
-                )
-                for o in a.channel_openings
-            )
-        ),
+        channel_opens=channel_openings_from_proto(a.channel_openings, field="channel_openings"),
     )
 
 

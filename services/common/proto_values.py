@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -83,3 +84,28 @@ def timestamp(instant: dt.datetime | None) -> Timestamp | None:
 
 def from_timestamp(value: Timestamp) -> dt.datetime:
     return value.ToDatetime(tzinfo=dt.UTC).astimezone(CST)
+
+
+def channel_openings_to_proto(openings: Iterable[tuple[str, dt.date]]) -> list[common_pb2.ChannelOpening]:
+    """R49: (channel name as the tax side names it, first day) pairs as protos, in order."""
+    return [
+        common_pb2.ChannelOpening(
+            channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{name}"), opens_on=date_to_proto(day)
+        )
+        for name, day in sorted(openings)
+    ]
+
+
+def channel_openings_from_proto(
+    openings: Iterable[common_pb2.ChannelOpening], *, field: str
+) -> tuple[tuple[str, dt.date], ...]:
+    """R49: the protos back as sorted (channel name, first day) pairs; a channel left unset is refused."""
+    found = []
+    for i, opening in enumerate(openings):
+        if opening.channel == common_pb2.PAYMENT_CHANNEL_UNSPECIFIED:
+            raise InvalidArgument(
+                "FIELD_REQUIRED", f"{field}[{i}].channel is required", "请选择缴费渠道", field=f"{field}[{i}].channel"
+            )
+        name = common_pb2.PaymentChannel.Name(opening.channel).removeprefix("PAYMENT_CHANNEL_")
+        found.append((name, date_from_proto(opening.opens_on, field=f"{field}[{i}].opens_on")))
+    return tuple(sorted(found))

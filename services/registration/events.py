@@ -9,7 +9,7 @@ from typing import TypeVar
 from medins.common.v1 import common_pb2
 from medins.events.v1 import events_pb2
 
-from services.common.proto_values import date_to_proto, range_to_proto, timestamp
+from services.common.proto_values import channel_openings_to_proto, date_to_proto, range_to_proto, timestamp
 from services.registration.domain.lifecycle import eighteenth_birthday
 from services.registration.domain.model import Enrollment
 from services.registration.domain.registration import YearAssessment
@@ -36,12 +36,7 @@ def assessment(enrollment: Enrollment, year: YearAssessment) -> events_pb2.Asses
         newborn_current_year=year.newborn_current_year,
     )
     basis.payable_until.CopyFrom(date_to_proto(year.payable.end))
-    basis.channel_openings.extend(
-        common_pb2.ChannelOpening(
-            channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{name}"), opens_on=date_to_proto(day)
-        )
-        for name, day in year.channel_openings
-    )
+    basis.channel_openings.extend(channel_openings_to_proto(year.channel_openings))
     if year.newborn_current_year or year.payable != year.collection_window:
         basis.newborn_deadline.CopyFrom(date_to_proto(year.payable.end))  # for consumers before payable_until
     return basis

@@ -3,7 +3,6 @@ evidence and channel terms, both ways."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import fields, replace
 from typing import Any
@@ -15,8 +14,8 @@ from services.common.errors import InvalidArgument
 from services.common.money import Fen
 from services.common.periods import DateRange
 from services.common.proto_values import (
-    date_from_proto,
-    date_to_proto,
+    channel_openings_from_proto,
+    channel_openings_to_proto,
     enum_from_proto,
     enum_to_proto,
     range_from_proto,
@@ -68,7 +67,8 @@ def policy_from_proto(value: pb.RegionPolicy) -> RegionPolicy:
         long_term=rules_from_proto(value.long_term, value.insurance_year),
         evidence=evidence_rules_from_proto(value.evidence_rules),
         elderly_age=value.elderly_age if value.HasField("elderly_age") else DEFAULT_ELDERLY_AGE,
-        channel_openings=channel_openings_from_proto(value.channel_openings),
+        channel_openings=dict(channel_openings_from_proto(value.channel_openings, field="policy.channel_openings"))
+        or None,
     )
 
 
@@ -104,12 +104,7 @@ def policy_to_proto(policy: RegionPolicy) -> pb.RegionPolicy:
             for category, groups in sorted((policy.evidence or {}).items())
         ],
         elderly_age=policy.elderly_age,
-        channel_openings=[
-            common_pb2.ChannelOpening(
-                channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{name}"), opens_on=date_to_proto(day)
-            )
-            for name, day in sorted((policy.channel_openings or {}).items())
-        ],
+        channel_openings=channel_openings_to_proto((policy.channel_openings or {}).items()),
     )
 
 
@@ -160,17 +155,3 @@ def _evidence_kind(value: int, field: str) -> EvidenceKind:
     kind = enum_from_proto(EvidenceKind, pb.EvidenceKind, value, prefix="EVIDENCE_KIND_", field=field)
     assert kind is not None
     return kind
-
-
-def channel_openings_from_proto(openings: Iterable[common_pb2.ChannelOpening]) -> dict[str, dt.date] | None:
-    """R49: the channels a policy opens late, by the name the tax side knows them by."""
-    found: dict[str, dt.date] = {}
-    for i, opening in enumerate(openings):
-        field = f"policy.channel_openings[{i}]"
-        if opening.channel == common_pb2.PAYMENT_CHANNEL_UNSPECIFIED:
-            raise InvalidArgument(
-                "FIELD_REQUIRED", f"{field}.channel is required", "请选择缴费渠道", field=f"{field}.channel"
-            )
-        name = common_pb2.PaymentChannel.Name(opening.channel).removeprefix("PAYMENT_CHANNEL_")
-        found[name] = date_from_proto(opening.opens_on, field=f"{field}.opens_on")
-    return found or None

@@ -6,10 +6,12 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
+from medins.common.v1 import common_pb2
 
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.money import Fen
 from services.common.periods import DateRange
+from services.common.proto_values import channel_openings_from_proto
 from services.registration.domain.model import Category, RegionPolicy, ReviewMode
 from services.registration.domain.policy import governing_policy, on_sale, subsidy_for, validate_policy
 
@@ -91,3 +93,14 @@ def test_a_region_without_policy_cannot_register() -> None:
 def test_same_terms_ignores_version_and_time() -> None:
     assert anqing_2024(version=1).same_terms(anqing_2024(version=7))
     assert not anqing_2024().same_terms(anqing_2024(individual_standard_fen=Fen(38001)))
+
+
+def test_a_channel_opening_outside_the_sale_is_refused_and_an_unnamed_channel_too() -> None:
+    """R49: a channel opens between the window's start and the benefit period's end."""
+    with pytest.raises(InvalidArgument) as refused:
+        validate_policy(anqing_2024(channel_openings={"WECHAT": D(2023, 8, 1)}))
+    assert refused.value.field == "policy.channel_openings"
+    assert validate_policy(anqing_2024(channel_openings={"WECHAT": D(2023, 11, 1)})).channel_openings
+    with pytest.raises(InvalidArgument) as unnamed:
+        channel_openings_from_proto([common_pb2.ChannelOpening()], field="policy.channel_openings")
+    assert unnamed.value.field == "policy.channel_openings[0].channel"
