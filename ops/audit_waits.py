@@ -10,10 +10,11 @@ can lengthen a later year's wait, and coverage once granted is not cut back for 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ops.audit_checks import CheckResult
+from services.common.resident_id import mask
 from services.registration.domain.coverage import PersonHistory, decide_coverage
 from services.registration.domain.long_term_rules import LongTermRules
 from services.registration.domain.model import YearStatus
@@ -41,15 +42,7 @@ def check_grant_starts(snapshot: WaitSnapshot) -> CheckResult:
                 early_allowed = enrollment.resident_id_number in snapshot.withdrawn
                 if stored > expected.covered_from or (stored < expected.covered_from and not early_allowed):
                     violations.append(
-                        f"{_mask(enrollment.resident_id_number)} {year.insurance_year}: covered from {stored}, "
+                        f"{mask(enrollment.resident_id_number)} {year.insurance_year}: covered from {stored}, "
                         f"the rule says {expected.covered_from} ({expected.wait_months} months)"
                     )
     return CheckResult(NAME, violations)
-
-
-def people_with_waits(people: Iterable[PersonHistory]) -> list[PersonHistory]:
-    return [p for p in people if any(y.wait_free_until for e in p.enrollments for y in e.years)]
-
-
-def _mask(number: str) -> str:
-    return number[:6] + "*" * max(len(number) - 10, 0) + number[-4:]

@@ -287,13 +287,19 @@ README_DAYS = (
 )
 
 
-def readme_demo() -> list[list[str]]:
-    """The commands of the README's demo block, as written (continuation lines joined, comments dropped)."""
+def readme_commands(heading: str) -> list[list[str]]:
+    """The commands of the first shell block under a README heading, as written (continuation lines
+    joined, comments dropped)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Demo: register, order, pay, check, receipt") :]
+    section = text[text.index(heading) :]
     block = section[section.index("```sh\n") + len("```sh\n") : section.index("```\n", section.index("```sh\n") + 5)]
     joined = block.replace("\\\n", " ")
     return [shlex.split(line, comments=True) for line in joined.splitlines() if line.startswith("medins ")]
+
+
+def readme_demo() -> list[list[str]]:
+    """The commands of the README's demo block."""
+    return readme_commands("## Demo: register, order, pay, check, receipt")
 
 
 def _filled(command: list[str], number: str, order_id: str, year: str) -> list[str]:
@@ -370,12 +376,8 @@ README_REPAIR_NUMBER = "320402198001021221"
 
 
 def readme_repair_block() -> list[list[str]]:
-    """The commands of the README's "Waiting periods and repairs" block, as written."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("### Waiting periods and repairs") :]
-    block = section[section.index("```sh\n") + len("```sh\n") : section.index("```\n", section.index("```sh\n") + 5)]
-    joined = block.replace("\\\n", " ")
-    return [shlex.split(line, comments=True) for line in joined.splitlines() if line.startswith("medins ")]
+    """The commands of the README's "Waiting periods and repairs" block."""
+    return readme_commands("### Waiting periods and repairs")
 
 
 async def test_the_readmes_waiting_period_and_repair_run_as_written(fresh: System) -> None:
