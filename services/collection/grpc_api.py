@@ -8,20 +8,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf.message import Message
 from medins.collection.v1 import collection_service_pb2 as pb
 from medins.collection.v1 import collection_service_pb2_grpc as pb_grpc
 
-from services.collection import convert, notification_intake, reports_convert
+from services.collection import convert, reports_convert
 from services.collection.card_vault import CardVault
 from services.collection.channels.signature import SignatureVerifier
 from services.collection.domain.reconciliation import checked_chunk
 from services.collection.gateways.sms import LocalSmsGateway, SmsGateway
+from services.collection.grpc_payments_api import PaymentsApi
 from services.collection.grpc_resident_api import ResidentApi
 from services.collection.handlers import agreements, items, orders, reconciliation, records, refunds, results
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
-from services.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.common.proto_values import date_from_proto, range_from_proto
@@ -38,7 +38,7 @@ class CollectionConfig:
     clock_skew: dt.timedelta
 
 
-class CollectionServicer(ResidentApi, pb_grpc.CollectionServiceServicer):
+class CollectionServicer(PaymentsApi, ResidentApi, pb_grpc.CollectionServiceServicer):
     def __init__(
         self,
         uow_factory: Callable[[], CollectionUnitOfWork],
@@ -53,6 +53,7 @@ class CollectionServicer(ResidentApi, pb_grpc.CollectionServiceServicer):
         self._clock = clock
         self._verifier = verifier
         self._config = config
+        self._skew = config.clock_skew
         settings = Settings()
         self._vault = vault or CardVault.from_settings(settings.card_keys, settings.card_key_id)
         self._sms: SmsGateway = sms or LocalSmsGateway(None)
@@ -159,30 +160,6 @@ class CollectionServicer(ResidentApi, pb_grpc.CollectionServiceServicer):
         )
 
     # -- payments and receipts ------------------------------------------------------------------
-
-    async def NotifyPayment(self, request: pb.NotifyPaymentRequest, context: Context) -> pb.NotifyPaymentResponse:
-        return await notification_intake.notify(
-            request, self._uow, self._clock, self._verifier, self._config.clock_skew
-        )
-
-    async def NotifyPayments(self, request: pb.NotifyPaymentsRequest, context: Context) -> pb.NotifyPaymentsResponse:
-        return await notification_intake.notify_many(
-            request, self._uow, self._clock, self._verifier, self._config.clock_skew
-        )
-
-    async def record_refusal(self, method: str, request: Message | None, raw: bytes, error: DomainError) -> None:
-        """The call policy's hook for what the edge refuses: a refused notification is still stored (R21b).
-        A batch the edge refuses whole (bytes that do not parse, more notifications than it takes) is one
-        refused request: one record, sampled from its first notification, and nothing per element (R41)."""
-        if method == "NotifyPayment":
-            notification = request if isinstance(request, pb.NotifyPaymentRequest) else None
-            await notification_intake.record_edge_refusal(notification, raw, error, self._uow, self._clock)
-        elif method == "NotifyPayments":
-            batch = request if isinstance(request, pb.NotifyPaymentsRequest) else None
-            first = batch.notifications[0] if batch is not None and batch.notifications else None
-            await notification_intake.record_edge_refusal(
-                first, raw if batch is None else b"", error, self._uow, self._clock
-            )
 
     async def GetReceipt(self, request: pb.GetReceiptRequest, context: Context) -> pb.GetReceiptResponse:
         lookup = request.WhichOneof("lookup")
