@@ -42,10 +42,11 @@ from services.collection.domain.payments import ChannelPayment, check_payment_ti
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import Conflict, DomainError, Unauthenticated
-from services.common.idempotency import RequestKey, checked_request_id, stored_response
+from services.common.idempotency import checked_request_id, stored_response
 from services.common.messaging import envelope as event_types
 from services.common.metrics import PAYMENT_NOTIFICATIONS
 from services.common.money import Fen
+from services.common.request_keys import RequestKey
 from services.common.resident_id import parse_resident_id
 
 log = structlog.get_logger(__name__)

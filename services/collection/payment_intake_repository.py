@@ -26,9 +26,9 @@ from services.collection.domain.model import ItemStatus, OrderStatus, PaymentOut
 from services.collection.domain.payments import ChannelPayment, OrderState, RecordedPayment
 from services.collection.repository import item_from_row
 from services.common.db import Connection
-from services.common.idempotency import RequestKey
 from services.common.messaging.outbox import OutboxRow
 from services.common.money import Fen
+from services.common.request_keys import RequestKey
 
 
 class PaymentIntakeRepository:

@@ -26,8 +26,8 @@ from services.collection.domain.payments import (
 )
 from services.common.clock import CST
 from services.common.errors import DomainError, FailedPrecondition, NotFound
-from services.common.idempotency import RequestKey
 from services.common.money import Fen
+from services.common.request_keys import RequestKey
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from services.collection.domain.intake import Notification, NotificationRecord
 from services.collection.domain.model import NotificationOutcome
 from services.collection.domain.payments import ChannelPayment
 from services.common.errors import DomainError
-from services.common.logs import mask_text
+from services.common.masking import mask_text
 
 # What a refusal is recorded as, by its reason.
 REFUSAL_OUTCOMES = {

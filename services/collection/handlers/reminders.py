@@ -15,7 +15,7 @@ from services.collection.gateways.notifier import Message, Notifier
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
-from services.common.logs import mask_text
+from services.common.masking import mask_text
 
 log = structlog.get_logger(__name__)
 
