@@ -39,8 +39,8 @@ from services.collection.domain.orders import EXPIRED, is_overdue
 from services.collection.domain.payments import OrderState
 from services.collection.domain.reconciliation import (
     Finding,
-    Outcome,
     OurPayment,
+    Outcome,
     RefusedNotification,
     ReportVersion,
     SettlementLine,
