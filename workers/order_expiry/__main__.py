@@ -1,6 +1,7 @@
 """Expires pending orders past their time (R19): python -m workers.order_expiry."""
 
 from services.collection.order_expiry import expire_due_orders
+from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
 from services.common.metrics import ORDERS_EXPIRED
@@ -8,7 +9,7 @@ from workers.periodic_runner import run_job
 
 
 async def expire(pool: Pool, clock: Clock, batch_size: int) -> int:
-    expired = await expire_due_orders(pool, clock, batch_size)
+    expired = await expire_due_orders(lambda: CollectionUnitOfWork(pool), clock, batch_size)
     ORDERS_EXPIRED.inc(expired)
     return expired
 
