@@ -20,10 +20,9 @@ from services.collection.grpc_payments_api import PaymentsApi
 from services.collection.grpc_refunds_api import RefundsApi
 from services.collection.grpc_reports_api import ReportsApi
 from services.collection.grpc_resident_api import ResidentApi
-from services.collection.handlers import items, orders, records
+from services.collection.handlers import items, orders, receipts, records
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
-from services.common.errors import FailedPrecondition, NotFound
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.common.proto_values import range_from_proto
@@ -88,11 +87,7 @@ class CollectionServicer(
                 uow,
                 self._clock,
             )
-        token = (
-            page.next_token((found[-1].insurance_year, found[-1].fee_type.value, found[-1].payable_item_id), len(found))
-            if found
-            else ""
-        )
+        token = items.items_token(page, found)
         return pb.ListPayableItemsResponse(
             payable_items=[convert.item_to_proto(i) for i in found], next_page_token=token
         )
@@ -120,12 +115,9 @@ class CollectionServicer(
             default=20,
             maximum=100,
         )
-        cursor = page.cursor_of(2)
         async with self._uow() as uow:
-            found = await uow.orders.list_for_payer(
-                request.payer_id_number.strip().upper(), status, (cursor[0], cursor[1]) if cursor else None, page.size
-            )
-        token = page.next_token((found[-1].created_at.isoformat(), found[-1].order_id), len(found)) if found else ""
+            found = await orders.list_orders(request.payer_id_number, status, page, uow)
+        token = orders.orders_token(page, found)
         return pb.ListOrdersResponse(orders=[convert.order_to_proto(o) for o in found], next_page_token=token)
 
     async def ReinitiateOrder(self, request: pb.ReinitiateOrderRequest, context: Context) -> pb.ReinitiateOrderResponse:
@@ -168,16 +160,12 @@ class CollectionServicer(
     async def GetReceipt(self, request: pb.GetReceiptRequest, context: Context) -> pb.GetReceiptResponse:
         lookup = request.WhichOneof("lookup")
         async with self._uow() as uow:
-            receipt = await uow.payments.receipt(
-                request.payer_id_number.strip().upper(),
-                number=request.receipt_number if lookup == "receipt_number" else None,
-                order_id=request.order_id if lookup == "order_id" else None,
+            receipt = await receipts.payer_receipt(
+                request.payer_id_number,
+                request.receipt_number if lookup == "receipt_number" else None,
+                request.order_id if lookup == "order_id" else None,
+                uow,
             )
-            if receipt is None and lookup == "order_id":
-                order = await orders.payer_order(uow, request.payer_id_number, request.order_id)
-                raise _receipt_not_ready(order.order_id)
-        if receipt is None:
-            raise NotFound("RECEIPT_NOT_FOUND", "receipt not found", "缴款凭证不存在", field=lookup or "receipt_number")
         return pb.GetReceiptResponse(receipt=convert.receipt_to_proto(receipt))
 
     async def ListPaymentRecords(
@@ -205,19 +193,7 @@ class CollectionServicer(
             selection, found = await records.list_payment_records(
                 request.payer_id_number, scope, request.minor_id_number, fee_years, period, page, uow, self._clock
             )
-        token = (
-            page.next_token(
-                (
-                    found[-1].insured_id_number,
-                    found[-1].paid_at.isoformat(),
-                    found[-1].payment_id,
-                    found[-1].payable_item_id,
-                ),
-                len(found),
-            )
-            if found
-            else ""
-        )
+        token = records.records_token(page, found)
         return convert.records_response(selection, found, token)
 
     # -- minors ---------------------------------------------------------------------------------
@@ -264,15 +240,6 @@ class CollectionServicer(
             return pb.UpdateFamilyAccountResponse(account=convert.family_account_to_proto(account))
 
         return await run_mutation(self._uow, "UpdateFamilyAccount", request, pb.UpdateFamilyAccountResponse, action)
-
-
-def _receipt_not_ready(order_id: str) -> FailedPrecondition:
-    return FailedPrecondition(
-        "RECEIPT_NOT_AVAILABLE",
-        f"order {order_id} is not paid; a receipt exists only for a completed payment",
-        "缴费尚未完成,暂不能打印电子缴款凭证",
-        metadata={"order_id": order_id},
-    )
 
 
 def _student(ref: pb.StudentRef) -> orders.Student:

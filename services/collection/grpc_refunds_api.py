@@ -45,10 +45,9 @@ class RefundsApi:
     async def ListRefunds(self, request: pb.ListRefundsRequest, context: Context) -> pb.ListRefundsResponse:
         status = convert.refund_status(request.status)
         page = page_request(request.page_size, request.page_token, filters={"status": status}, default=50, maximum=500)
-        cursor = page.cursor_of(2)
         async with self._uow() as uow:
-            found = await uow.refunds.list_refunds(status, (cursor[0], cursor[1]) if cursor else None, page.size)
-        token = page.next_token((found[-1].created_at.isoformat(), found[-1].refund_id), len(found)) if found else ""
+            found = await refunds.list_refunds(status, page, uow)
+        token = refunds.refunds_token(page, found)
         return pb.ListRefundsResponse(refunds=[convert.refund_to_proto(r) for r in found], next_page_token=token)
 
     async def NotifyRefundResult(

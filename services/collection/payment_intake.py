@@ -151,7 +151,7 @@ async def settle_payment(
     now = clock.now()
     check_payment_time(payment.paid_at, now, skew)
     view = await uow.intake.read(payment, None)
-    intent = intake.decide(view, payment, await _family_view(uow, view, payment, now), **_new_ids())
+    intent = intake.decide(view, payment, await _family_view(uow, view, payment, now), now=now, **_new_ids())
     if not (await _write(uow, intent, None, None, now)).complete:
         raise payment_race()
     return intake.outcome_of(intent).result
@@ -203,7 +203,7 @@ async def _take_in(
             )
             await uow.intake.write_replay(None, record)  # nothing to race for: no request-id record to write
             return Replayed(result), record
-        intent = intake.decide(view, payment, await _family_view(uow, view, payment, now), **_new_ids())
+        intent = intake.decide(view, payment, await _family_view(uow, view, payment, now), now=now, **_new_ids())
     except DomainError as refusal:
         record = record_of(notification, now, refusal_outcome(refusal), payment=payment, refusal=refusal)
         await uow.intake.record(record)
@@ -243,7 +243,7 @@ async def _write(
                     "payment_refund_raised",
                     payment_id=intent.result.payment_id,
                     order_id=intent.result.order_id,
-                    reason=intent.reason,
+                    reason=intent.refund.reason,
                     amount_fen=intent.payment.amount_fen,
                 )
         case AnswerAgain():

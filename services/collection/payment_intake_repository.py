@@ -11,7 +11,6 @@ import uuid
 import asyncpg
 
 from services.collection import payment_intake_sql as sql
-from services.collection.domain import refunds
 from services.collection.domain.family import LedgerEntryKind
 from services.collection.domain.intake import (
     ApplyPayment,
@@ -101,11 +100,12 @@ class PaymentIntakeRepository:
         self, intent: RaiseRefund, request: RequestRecord | None, record: NotificationRecord | None, now: dt.datetime
     ) -> Written:
         """The money kept and its refund raised (R23): payment, refund, records."""
-        assert intent.result.refund_id is not None
         refund = sql.RefundParams(
-            refund_id=uuid.UUID(intent.result.refund_id),
-            refund_reason=intent.reason.value,
-            refund_status=refunds.INITIAL_STATUS.value,
+            refund_id=uuid.UUID(intent.refund.refund_id),
+            refund_reason=intent.refund.reason.value,
+            refund_status=intent.refund.status.value,
+            refund_requested_by=intent.refund.requested_by,
+            refund_note=intent.refund.note,
         )
         head = _payment_params(intent.payment, intent.payer, intent.result, now)
         row = await self._conn.fetchrow(

@@ -14,6 +14,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+from services.collection.refunds_repository import NEW_REFUND_COLUMNS
 from services.collection.repository import ITEM_COLUMNS
 from services.common.named_sql import NamedStatement
 
@@ -100,9 +101,14 @@ class AppliedParams:
 
 @dataclass(frozen=True)
 class RefundParams:
+    """The refund's own columns of refunds_repository.NEW_REFUND_COLUMNS (its payment, channel, amount and
+    times are the payment's)."""
+
     refund_id: uuid.UUID
     refund_reason: str
     refund_status: str
+    refund_requested_by: str | None
+    refund_note: str | None
 
 
 # The order and its items are locked only while the notification is undecided: a request id or a channel
@@ -203,10 +209,9 @@ event AS (
 
 WRITE_REFUND = NamedStatement.of(f"""{_PAYMENT_AND_RECORDS},
 refund AS (
-    INSERT INTO refunds (refund_id, payment_id, channel, amount_fen, reason, status, next_attempt_at, created_at,
-        updated_at)
-    SELECT :refund_id::uuid, payment_id, :channel, :amount_fen, :refund_reason::text, :refund_status::text,
-           :now, :now, :now
+    INSERT INTO refunds ({NEW_REFUND_COLUMNS})
+    SELECT :refund_id::uuid, payment_id, :channel, :amount_fen, :refund_reason::text, :refund_status::text, :now,
+           :refund_requested_by::text, :refund_note::text, :now, :now
     FROM payment){_WRITTEN}""")
 
 _RECORD_VALUES = """:record_channel::text, :record_transaction_id::text, :record_order_id::text,

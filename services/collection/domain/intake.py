@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from services.collection.domain.family import check_payable_from_account
-from services.collection.domain.model import Channel, PayableItem, PaymentOutcome, PaymentResult, RefundReason
+from services.collection.domain.model import Channel, PayableItem, PaymentOutcome, PaymentResult
 from services.collection.domain.payments import (
     ChannelPayment,
     ItemState,
@@ -24,6 +24,7 @@ from services.collection.domain.payments import (
 from services.collection.domain.payments import (
     decide as decide_payment,
 )
+from services.collection.domain.refunds import NewRefund
 from services.common.clock import CST
 from services.common.errors import DomainError, FailedPrecondition, NotFound
 from services.common.money import Fen
@@ -130,7 +131,7 @@ class RaiseRefund:
 
     payment: ChannelPayment
     payer: str
-    reason: RefundReason
+    refund: NewRefund
     result: PaymentResult
 
 
@@ -199,6 +200,7 @@ def decide(
     payment: ChannelPayment,
     family: FamilyView | None,
     *,
+    now: dt.datetime,
     payment_id: str,
     refund_id: str,
 ) -> Intent:
@@ -226,7 +228,8 @@ def decide(
     if decision.outcome is Outcome.REFUND:
         assert decision.refund_reason is not None
         refunded = PaymentResult(PaymentOutcome.REFUND_RAISED, payment_id, order.order_id, refund_id=refund_id)
-        return RaiseRefund(payment, order.payer_id_number, decision.refund_reason, refunded)
+        refund = NewRefund(refund_id, payment_id, payment.channel, payment.amount_fen, decision.refund_reason, now)
+        return RaiseRefund(payment, order.payer_id_number, refund, refunded)
     assert view.receipt_sequence is not None  # taken whenever the order was locked undecided
     receipt = receipt_number(payment.paid_at.astimezone(CST).date(), view.receipt_sequence)
     applied = PaymentResult(PaymentOutcome.APPLIED, payment_id, order.order_id, receipt_number=receipt)
