@@ -21,8 +21,7 @@ import structlog
 from medins.collection.v1 import collection_service_pb2 as pb
 
 from services.collection import convert, events
-from services.collection.channels.formats import parse
-from services.collection.channels.signature import SignatureVerifier
+from services.collection.channels.signature import NotificationVerifier
 from services.collection.domain import intake
 from services.collection.domain.intake import (
     AnswerAgain,
@@ -41,7 +40,7 @@ from services.collection.domain.notification_records import edge_outcome, raw_re
 from services.collection.domain.payments import ChannelPayment, check_payment_time
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
-from services.common.errors import Conflict, DomainError, Unauthenticated
+from services.common.errors import Conflict, DomainError
 from services.common.idempotency import checked_request_id, stored_response
 from services.common.messaging import envelope as event_types
 from services.common.metrics import PAYMENT_NOTIFICATIONS
@@ -75,24 +74,19 @@ class Rejected:
     outcome: NotificationOutcome
 
 
-def admit(notification: Notification, verifier: SignatureVerifier, now: dt.datetime, skew: dt.timedelta) -> Admitted:
-    """The request id, the channel's signature and format, and the payment time (R21a), checked."""
-    key = RequestKey(notification.caller, METHOD, checked_request_id(notification.request_id), notification.fingerprint)
+def admit(notification: Notification, verifier: NotificationVerifier, now: dt.datetime, skew: dt.timedelta) -> Admitted:
+    """The request id, the channel's own signature and format (R42), and the payment time (R21a), checked."""
+    request_id = None if notification.request_id is None else checked_request_id(notification.request_id)
     channel = convert.channel(notification.channel)
-    if not verifier.verify(channel, notification.payload, notification.signature):
-        raise Unauthenticated(
-            "SIGNATURE_INVALID",
-            f"the {channel} notification's signature does not verify",
-            "缴费通知签名验证失败",
-            field="signature",
-        )
-    payment = parse(channel, notification.payload)
+    payment = verifier.verify(channel, notification.header_map, notification.payload)
     check_payment_time(payment.paid_at, now, skew)
-    return Admitted(key, payment)
+    if request_id is None:  # a channel's own callback
+        return Admitted(intake.callback_key(notification.caller, METHOD, payment), payment)
+    return Admitted(RequestKey(notification.caller, METHOD, request_id, notification.fingerprint), payment)
 
 
 async def take_in(
-    notification: Notification, uow_factory: UowFactory, clock: Clock, verifier: SignatureVerifier, skew: dt.timedelta
+    notification: Notification, uow_factory: UowFactory, clock: Clock, verifier: NotificationVerifier, skew: dt.timedelta
 ) -> IntakeOutcome:
     """One notification, at most once per request id and once per channel transaction."""
     for _ in range(RACE_ATTEMPTS):
@@ -113,7 +107,7 @@ async def take_in_batch(
     fields_refused: Sequence[DomainError | None],
     uow_factory: UowFactory,
     clock: Clock,
-    verifier: SignatureVerifier,
+    verifier: NotificationVerifier,
     skew: dt.timedelta,
 ) -> list[IntakeOutcome]:
     """Each notification taken in as `take_in` would, all in one transaction; one refused (by the field
@@ -272,7 +266,7 @@ def _new_ids() -> dict[str, str]:
 
 
 def _admission(
-    notification: Notification, verifier: SignatureVerifier, now: dt.datetime, skew: dt.timedelta
+    notification: Notification, verifier: NotificationVerifier, now: dt.datetime, skew: dt.timedelta
 ) -> Admitted | Rejected:
     try:
         return admit(notification, verifier, now, skew)
