@@ -48,7 +48,6 @@ from benchmarks.processes import ROOT
 from ops import audit
 from ops import audit_checks as checks
 from ops.processes import PROCESSES
-from services.collection.channels.signature import HmacSignatures
 from services.common import grpc_channels
 from services.common.identity import InvalidIdentity
 from services.common.settings import Settings
@@ -264,7 +263,7 @@ class Player:
 
     def __init__(self, clients: Clients, world: World, mix: Mix, batch_size: int, rng: random.Random) -> None:
         self.clients, self.world, self.mix, self.batch_size, self.rng = clients, world, mix, batch_size, rng
-        self.signatures = HmacSignatures(Settings().channel_secret)
+        self.signatures = load_seed.Signers()
         self.operations: dict[str, Callable[[], Awaitable[None]]] = {
             "check": self.check,
             "batch_check": self.batch_check,

@@ -44,7 +44,9 @@ class Collection:
             sms=LocalSmsGateway(Path(settings.sms_outbox_file) if settings.sms_outbox_file else None),
         )
         return GrpcService(
-            pb.DESCRIPTOR.services_by_name["CollectionService"], servicer, pb_grpc.add_CollectionServiceServicer_to_server
+            pb.DESCRIPTOR.services_by_name["CollectionService"],
+            servicer,
+            pb_grpc.add_CollectionServiceServicer_to_server,
         )
 
     async def background(self, pool: Pool, stop: asyncio.Event) -> None:

@@ -86,7 +86,11 @@ def admit(notification: Notification, verifier: NotificationVerifier, now: dt.da
 
 
 async def take_in(
-    notification: Notification, uow_factory: UowFactory, clock: Clock, verifier: NotificationVerifier, skew: dt.timedelta
+    notification: Notification,
+    uow_factory: UowFactory,
+    clock: Clock,
+    verifier: NotificationVerifier,
+    skew: dt.timedelta,
 ) -> IntakeOutcome:
     """One notification, at most once per request id and once per channel transaction."""
     for _ in range(RACE_ATTEMPTS):

@@ -21,6 +21,7 @@ from medins.collection.v1 import collection_service_pb2 as col
 from medins.common.v1 import common_pb2
 
 from ops.channel_sim.dev_keys import Simulators, ensure_dev_keys, load_simulators
+from services.collection.channels import own_format
 from services.collection.channels.keys import OWN_FORMAT_CHANNELS, UNIONPAY_CHANNELS
 from services.collection.domain.model import Channel
 from services.common.clock import Clock, FileClock
@@ -63,6 +64,11 @@ _clock: list[Clock] = []
 def use_clock(clock_file: Path) -> None:
     """Callbacks are signed at this clock's time from now on (the System whose clock was set last)."""
     _clock[:] = [FileClock(clock_file)]
+
+
+def now(fallback: dt.datetime) -> dt.datetime:
+    """The system's clock now (the clock file a System last set), else `fallback`."""
+    return _now(fallback)
 
 
 def _now(fallback: dt.datetime) -> dt.datetime:
@@ -114,8 +120,6 @@ def body(channel: Channel, paid: Paid) -> bytes:
 
 def own_signature(channel: Channel, payload: bytes) -> str:
     """Our own format's Medins-Signature of `payload` under `channel`'s own key (e-tax, family)."""
-    from services.collection.channels import own_format
-
     sim = simulators().own[channel]
     return own_format.sign(sim.key_id, sim.key, payload)
 
@@ -132,9 +136,7 @@ def request(
     )
 
 
-def notification(
-    channel: Channel, payload: Paid | bytes, *, request_id: str | None = None
-) -> col.NotifyPaymentRequest:
+def notification(channel: Channel, payload: Paid | bytes, *, request_id: str | None = None) -> col.NotifyPaymentRequest:
     """`channel` calling: a `Paid` sent signed by its simulator; raw bytes sent as they are, signed in
     our own format for the channels that use it (e-tax, family account) and unsigned for the others."""
     if isinstance(payload, Paid):

@@ -32,8 +32,8 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ops.free_ports import free_port
 from ops.certs import make_certs
+from ops.free_ports import free_port
 from ops.processes import LOCAL_PROCESSES, ProcessSpec
 from services.common.clock import write_clock_file
 from services.common.grpc_channels import ChannelSecurity, aio_channel

@@ -33,8 +33,9 @@ async def test_a_batch_answers_each_notification_alone_and_refusals_do_not_fail_
     resent = col.NotifyPaymentRequest()
     resent.CopyFrom(paid)
     resent.request_id = new_request_id()  # the channel sent it again under a new id
-    forged = channels.notification(Channel.WECHAT, channels.wechat(orders[1].order_id, orders[1].total_fen, START))
-    forged.signature = "0" * 64
+    forged = channels.forged(
+        channels.notification(Channel.WECHAT, channels.wechat(orders[1].order_id, orders[1].total_fen, START))
+    )
     short = channels.notification(Channel.BANK_APP, channels.bank(orders[1].order_id, orders[1].total_fen - 1, START))
     out_of_rules = channels.notification(Channel.WECHAT, channels.wechat(orders[2].order_id, 1, START))
     out_of_rules.request_id = "not an id!"  # breaks the field's character rule, checked per notification

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -32,6 +32,7 @@ from services.common.clock import Clock
 log = structlog.get_logger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A callback is a small form or JSON document; room for the headers' sake only.
 MAX_BODY_BYTES = formats.MAX_PAYLOAD_BYTES
 
@@ -90,7 +91,7 @@ def make_app(intake: Intake, allow: tuple[Network, ...], stopping: list[bool] | 
     """The endpoint's application; `stopping[0]` set makes /healthz answer 503 (draining)."""
     state = stopping if stopping is not None else [False]
 
-    def callback(family: str, channel: Channel) -> web.Handler:
+    def callback(family: str, channel: Channel) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             if not allowed(request.remote, allow):
                 log.warning("callback_not_allowed", channel=channel.value, remote=request.remote)
