@@ -27,9 +27,13 @@ from ops.cli.policies import amount
 from ops.cli.show import choices, enum_name, note, yuan
 from services.collection.domain.model import Channel
 from services.common.clock import clock_from_file
-from services.common.settings import DEV_FILES, load_settings
+from services.common.settings import load_settings
 
-DEFAULT_KEYS = DEV_FILES / "channel-keys"
+
+def _simulator_keys() -> Path:
+    """Where the simulators' keys are: beside the verify/ directory the services read
+    (MEDINS_CHANNEL_KEYS_DIR, by default `make channel-keys`' .make/channel-keys/verify)."""
+    return load_settings().channel_keys_path.parent
 
 
 def channel(text: str) -> Channel:
@@ -67,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--channel-keys",
         metavar="DIR",
-        help=f"the channel simulators' keys (default: {DEFAULT_KEYS}, make channel-keys)",
+        help="the channel simulators' keys (default: beside MEDINS_CHANNEL_KEYS_DIR, make channel-keys)",
     )
     services.add_address(parser, services.COLLECTION)
     services.add_request_id(parser)
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             transaction_id=args.transaction_id or uuid.uuid4().hex,
             holder_id_number=(args.holder or args.payer) if chosen is Channel.FAMILY_MUTUAL_AID else "",
         )
-        keys = Path(args.channel_keys) if args.channel_keys else DEFAULT_KEYS
+        keys = Path(args.channel_keys) if args.channel_keys else _simulator_keys()
         try:
             headers, body = payloads.callback(chosen, payment, keys, sent_at=_now())
         except OSError as exc:

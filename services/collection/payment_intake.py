@@ -92,10 +92,11 @@ async def take_in(
     verifier: NotificationVerifier,
     skew: dt.timedelta,
 ) -> IntakeOutcome:
-    """One notification, at most once per request id and once per channel transaction."""
+    """One notification, at most once per request id and once per channel transaction. It is verified
+    once: a try again after a race is not the channel sending it again (its nonce is not a replay)."""
+    admission = _admission(notification, verifier, clock.now(), skew)
     for _ in range(RACE_ATTEMPTS):
         now = clock.now()
-        admission = _admission(notification, verifier, now, skew)
         async with uow_factory() as uow:
             outcome, record = await _take_in(uow, notification, admission, now)
             if isinstance(outcome, Raced):
@@ -116,12 +117,13 @@ async def take_in_batch(
 ) -> list[IntakeOutcome]:
     """Each notification taken in as `take_in` would, all in one transaction; one refused (by the field
     rules the edge left to the batch, `fields_refused`, or by the intake) never fails the others."""
+    admitted_at = clock.now()
+    admissions = [
+        Rejected(refused, edge_outcome(refused)) if refused else _admission(n, verifier, admitted_at, skew)
+        for n, refused in zip(notifications, fields_refused, strict=True)
+    ]
     for _ in range(RACE_ATTEMPTS):
         now = clock.now()
-        admissions = [
-            Rejected(refused, edge_outcome(refused)) if refused else _admission(n, verifier, now, skew)
-            for n, refused in zip(notifications, fields_refused, strict=True)
-        ]
         taken: dict[int, tuple[IntakeOutcome, NotificationRecord]] = {}
         try:
             async with uow_factory() as uow:
