@@ -25,7 +25,6 @@ from services.common.errors import DomainError, FailedPrecondition, InvalidArgum
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.common.proto_values import date_from_proto, range_from_proto
-from services.common.settings import Settings
 from services.common.validation import element_refusal
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -46,15 +45,14 @@ class CollectionServicer(ResidentApi, pb_grpc.CollectionServiceServicer):
         verifier: SignatureVerifier,
         config: CollectionConfig,
         *,
-        vault: CardVault | None = None,
+        vault: CardVault,
         sms: SmsGateway | None = None,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
         self._verifier = verifier
         self._config = config
-        settings = Settings()
-        self._vault = vault or CardVault.from_settings(settings.card_keys, settings.card_key_id)
+        self._vault = vault
         self._sms: SmsGateway = sms or LocalSmsGateway(None)
 
     # -- payable items and orders ---------------------------------------------------------------

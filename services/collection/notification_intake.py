@@ -24,6 +24,7 @@ from services.collection.channels.signature import SignatureVerifier
 from services.collection.domain.model import NotificationOutcome, PaymentResult
 from services.collection.domain.payments import ChannelPayment, check_payment_time
 from services.collection.handlers.payments import REPLAYED, apply_payment, payment_race, verified_payment
+from services.collection.metrics import PAYMENT_NOTIFICATIONS
 from services.collection.payment_intake_repository import NotificationRecord, RequestRecord, Written
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
@@ -31,7 +32,6 @@ from services.common.errors import DomainError
 from services.common.grpc_errors import GRPC_CODES
 from services.common.idempotency import RequestKey, request_key, stored_response
 from services.common.logs import mask_text
-from services.common.metrics import PAYMENT_NOTIFICATIONS
 from services.common.validation import validate
 
 log = structlog.get_logger(__name__)

@@ -12,6 +12,7 @@ from typing import Protocol
 import structlog
 
 from services.collection import events
+from services.collection.access import own_refund
 from services.collection.domain.model import (
     Channel,
     FeeType,
@@ -31,7 +32,6 @@ from services.collection.domain.refunds import (
     item_status_after_refund,
 )
 from services.collection.unit_of_work import CollectionUnitOfWork
-from services.common.authorization import own_refund
 from services.common.clock import Clock
 from services.common.db import Pool
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, required
