@@ -14,6 +14,7 @@ import sys
 
 from services.collection.card_vault import CardKeyError, CardVault
 from services.collection.handlers.agreements import reencrypt_cards
+from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import clock_from_file
 from services.common.db import create_pool
 from services.common.logs import configure_logging
@@ -24,7 +25,9 @@ async def reencrypt(settings: Settings, batch_size: int) -> int:
     vault = CardVault.from_settings(settings.card_keys, settings.card_key_id)
     pool = await create_pool(settings.tax_dsn, min_size=1, max_size=2, attempts=3)
     try:
-        return await reencrypt_cards(pool, vault, clock_from_file(settings.clock_file), batch_size)
+        return await reencrypt_cards(
+            lambda: CollectionUnitOfWork(pool), vault, clock_from_file(settings.clock_file), batch_size
+        )
     finally:
         await pool.close()
 

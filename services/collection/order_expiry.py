@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import structlog
 
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import UowFactory
 from services.common.clock import Clock
-from services.common.db import Pool
 
 log = structlog.get_logger(__name__)
 
 
-async def expire_due_orders(pool: Pool, clock: Clock, batch_size: int) -> int:
-    async with CollectionUnitOfWork(pool) as uow:
+async def expire_due_orders(uow_factory: UowFactory, clock: Clock, batch_size: int) -> int:
+    async with uow_factory() as uow:
         expired = await uow.orders.expire_overdue(clock.now(), batch_size)
         await uow.commit()
     if expired:

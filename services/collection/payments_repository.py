@@ -7,13 +7,11 @@ import uuid
 
 import asyncpg
 
-from services.collection.domain import refunds
 from services.collection.domain.family import LedgerEntryKind
 from services.collection.domain.model import (
     Channel,
     FamilyAccount,
     Receipt,
-    RefundReason,
 )
 from services.collection.orders_repository import line_from_row
 from services.collection.sql_literals import state_literal
@@ -21,12 +19,6 @@ from services.common.db import Connection
 from services.common.money import Fen
 
 Record = asyncpg.Record
-
-# ON CONFLICT must repeat the predicate of refunds_one_live_per_payment to find it (see sql_literals).
-_RAISE_REFUND = f"""INSERT INTO refunds (refund_id, payment_id, channel, amount_fen, reason, status, next_attempt_at,
-    requested_by, note, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8, $6, $6)
-ON CONFLICT (payment_id) WHERE status <> {state_literal(refunds.NOT_LIVE)} DO NOTHING RETURNING true"""
 
 # The debit and credit lookups name the predicates of their partial unique indexes (see sql_literals).
 _CREDIT_FAMILY_ACCOUNT = f"""WITH debit AS (
@@ -46,33 +38,6 @@ SELECT holder_id_number, $5::text, $3, balance_fen, $1, $2, $4 FROM credited RET
 class PaymentsRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-
-    async def raise_refund(
-        self,
-        refund_id: str,
-        payment_id: str,
-        channel: Channel,
-        amount: Fen,
-        reason: RefundReason,
-        now: dt.datetime,
-        *,
-        requested_by: str | None = None,
-        note: str | None = None,
-    ) -> bool:
-        """False when the payment already has a refund under way or done."""
-        inserted = await self._conn.fetchval(
-            _RAISE_REFUND,
-            uuid.UUID(refund_id),
-            uuid.UUID(payment_id),
-            channel.value,
-            amount,
-            reason.value,
-            now,
-            requested_by,
-            note,
-            refunds.INITIAL_STATUS.value,
-        )
-        return bool(inserted)
 
     async def receipt(self, payer: str, *, number: str | None = None, order_id: str | None = None) -> Receipt | None:
         """A payer's receipt, by its number or by the order it paid."""

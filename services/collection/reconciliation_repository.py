@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from services.collection.domain.model import Channel, NotificationOutcome, PaymentOutcome
 from services.collection.domain.reconciliation import (
@@ -13,20 +12,11 @@ from services.collection.domain.reconciliation import (
     OurPayment,
     Outcome,
     RefusedNotification,
+    ReportVersion,
     SettlementLine,
 )
 from services.common.db import Connection
 from services.common.money import Fen
-
-
-@dataclass(frozen=True)
-class ReportVersion:
-    version: int
-    file_sha256: bytes
-    file_record_count: int
-    matched_count: int
-    matched_amount_fen: Fen
-    created_at: dt.datetime
 
 
 class ReconciliationRepository:

@@ -8,18 +8,59 @@ from collections.abc import Collection, Mapping, Sequence
 
 import asyncpg
 
-from services.collection.domain.model import Channel, EnrollmentState, ItemStatus, Refund, RefundReason, RefundStatus
+from services.collection.domain import refunds
+from services.collection.domain.model import (
+    Channel,
+    EnrollmentState,
+    FeeType,
+    ItemStatus,
+    PaymentOutcome,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
+from services.collection.domain.refunds import NewRefund, PaidItem, PaymentToRefund
+from services.collection.sql_literals import state_literal
 from services.common.db import Connection
 from services.common.money import Fen
+from services.common.periods import DateRange
 
 Record = asyncpg.Record
 _COLUMNS = """refund_id, payment_id, channel, amount_fen, reason, status, attempts, created_at, updated_at,
     channel_refund_id, failure_reason"""
 
+# A new refund's row: these columns take new_refund_values(refund), in this order, wherever one is written.
+NEW_REFUND_COLUMNS = """refund_id, payment_id, channel, amount_fen, reason, status, next_attempt_at, requested_by,
+    note, created_at, updated_at"""
+# ON CONFLICT must repeat the predicate of refunds_one_live_per_payment to find it (see sql_literals).
+_RAISE_REFUND = f"""INSERT INTO refunds ({NEW_REFUND_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7, $7)
+ON CONFLICT (payment_id) WHERE status <> {state_literal(refunds.NOT_LIVE)} DO NOTHING RETURNING true"""
+
+
+def new_refund_values(refund: NewRefund) -> tuple[object, ...]:
+    """$1-$9 of a new refund's row: id, payment, channel, amount, reason, status, raised at (also its first
+    attempt, creation and update time), requested by, note."""
+    return (
+        uuid.UUID(refund.refund_id),
+        uuid.UUID(refund.payment_id),
+        refund.channel.value,
+        refund.amount_fen,
+        refund.reason.value,
+        refund.status.value,
+        refund.raised_at,
+        refund.requested_by,
+        refund.note,
+    )
+
 
 class RefundsRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    async def raise_refund(self, refund: NewRefund) -> bool:
+        """False when the payment already has a refund under way or done."""
+        return bool(await self._conn.fetchval(_RAISE_REFUND, *new_refund_values(refund)))
 
     async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None:
         try:
@@ -88,23 +129,48 @@ class RefundsRepository:
             attempted,
         )
 
-    async def payment_of(self, payment_id: str) -> Record | None:
-        return await self._conn.fetchrow(
+    async def payment_of(self, payment_id: str) -> PaymentToRefund | None:
+        """The payment, locked (a refund decided on it stays right); None for an unknown or malformed id."""
+        try:
+            key = uuid.UUID(payment_id)
+        except ValueError:
+            return None
+        row = await self._conn.fetchrow(
             """SELECT payment_id, order_id, outcome, amount_fen, channel, reversed_at FROM payments
                WHERE payment_id = $1 FOR UPDATE""",
-            uuid.UUID(payment_id),
+            key,
+        )
+        if row is None:
+            return None
+        return PaymentToRefund(
+            str(row["payment_id"]),
+            str(row["order_id"]) if row["order_id"] else None,
+            PaymentOutcome(row["outcome"]),
+            Fen(row["amount_fen"]),
+            Channel(row["channel"]),
+            row["reversed_at"],
         )
 
-    async def paid_items(self, payment_id: str) -> list[Record]:
-        return list(
-            await self._conn.fetch(
-                """SELECT i.payable_item_id, i.enrollment_id, i.resident_id_number, i.insurance_year, i.fee_type,
-                          pi.amount_fen, i.coverage_start, i.coverage_end
-                   FROM payment_items pi JOIN payable_items i USING (payable_item_id)
-                   WHERE pi.payment_id = $1 ORDER BY i.payable_item_id""",
-                uuid.UUID(payment_id),
-            )
+    async def paid_items(self, payment_id: str) -> list[PaidItem]:
+        rows = await self._conn.fetch(
+            """SELECT i.payable_item_id, i.enrollment_id, i.resident_id_number, i.insurance_year, i.fee_type,
+                      pi.amount_fen, i.coverage_start, i.coverage_end
+               FROM payment_items pi JOIN payable_items i USING (payable_item_id)
+               WHERE pi.payment_id = $1 ORDER BY i.payable_item_id""",
+            uuid.UUID(payment_id),
         )
+        return [
+            PaidItem(
+                str(r["payable_item_id"]),
+                str(r["enrollment_id"]),
+                r["resident_id_number"],
+                r["insurance_year"],
+                FeeType(r["fee_type"]),
+                Fen(r["amount_fen"]),
+                DateRange(r["coverage_start"], r["coverage_end"]),
+            )
+            for r in rows
+        ]
 
     async def reverse_payment(
         self, payment_id: str, item_statuses: Mapping[str, ItemStatus], note: str | None, now: dt.datetime

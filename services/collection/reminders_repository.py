@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
 
 from services.collection.domain.model import ItemStatus
-from services.collection.domain.reminders import ReminderStatus, Window
+from services.collection.domain.reminders import PendingReminder, ReminderStatus, Window
 from services.collection.sql_literals import state_literal
 from services.common.db import Connection
 from services.common.money import Fen
-
-
-@dataclass(frozen=True)
-class PendingReminder:
-    reminder_id: str
-    resident_id_number: str
-    name: str
-    region_code: str
-    insurance_year: int
-    window_end: dt.date
-    unpaid_fen: Fen
 
 
 class RemindersRepository:

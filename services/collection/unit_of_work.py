@@ -1,9 +1,11 @@
-"""The tax database's unit of work: its repositories and the outbox over one transaction."""
+"""The tax database's unit of work: its repositories and the outbox over one transaction. It fills the
+ports of ports.py (CollectionUow), and adds the payment intake, which runs on the database only."""
 
 from __future__ import annotations
 
 from services.collection.agreements_repository import AgreementsRepository
 from services.collection.certificates_repository import CertificatesRepository
+from services.collection.deductions_repository import DeductionsRepository
 from services.collection.family_repository import FamilyRepository
 from services.collection.orders_repository import OrdersRepository
 from services.collection.payment_intake_repository import PaymentIntakeRepository
@@ -29,6 +31,7 @@ class CollectionUnitOfWork(UnitOfWork):
     records: RecordsRepository
     outbox: Outbox
     agreements: AgreementsRepository
+    deductions: DeductionsRepository
     reminders: RemindersRepository
     reconciliation: ReconciliationRepository
     results: ResultsRepository
@@ -44,6 +47,7 @@ class CollectionUnitOfWork(UnitOfWork):
         self.records = RecordsRepository(self.conn)
         self.outbox = Outbox(self.conn, PRODUCER)
         self.agreements = AgreementsRepository(self.conn)
+        self.deductions = DeductionsRepository(self.conn)
         self.reminders = RemindersRepository(self.conn)
         self.reconciliation = ReconciliationRepository(self.conn)
         self.results = ResultsRepository(self.conn)

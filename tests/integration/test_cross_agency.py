@@ -158,7 +158,7 @@ async def test_a_payment_for_a_year_a_stop_cancelled_is_refunded_and_its_receipt
     refund = await tax_pool.fetchrow("SELECT refund_id, reason, status FROM refunds WHERE payment_id = $1", payment_id)
     assert refund is not None
     assert (refund["reason"], refund["status"]) == ("COVERAGE_REFUSED", "PENDING")
-    assert await submit_due_refunds(tax_pool, CLOCK, 10, _AcceptingGateway()) == 1
+    assert await submit_due_refunds(lambda: CollectionUnitOfWork(tax_pool), CLOCK, 10, _AcceptingGateway()) == 1
     async with CollectionUnitOfWork(tax_pool) as uow:
         await notify_refund_result(str(refund["refund_id"]), "WX-R-1", True, "", uow, CLOCK)
         await uow.commit()
@@ -214,8 +214,8 @@ async def test_a_refunded_family_account_payment_goes_back_to_the_account(insura
     async with CollectionUnitOfWork(tax_pool) as uow:
         await request_refund(payment_id, "officer-1", "wrong person", uow, CLOCK)
         await uow.commit()
-    assert await submit_due_refunds(tax_pool, CLOCK, 10, _AcceptingGateway()) == 1
-    assert await submit_due_refunds(tax_pool, CLOCK, 10, _AcceptingGateway()) == 0
+    assert await submit_due_refunds(lambda: CollectionUnitOfWork(tax_pool), CLOCK, 10, _AcceptingGateway()) == 1
+    assert await submit_due_refunds(lambda: CollectionUnitOfWork(tax_pool), CLOCK, 10, _AcceptingGateway()) == 0
     assert await tax_pool.fetchval("SELECT balance_fen FROM family_accounts") == 100000
     ledger = await tax_pool.fetch("SELECT kind, amount_fen, balance_after_fen FROM family_account_entries ORDER BY 1")
     assert sorted((r["kind"], r["amount_fen"], r["balance_after_fen"]) for r in ledger) == [
@@ -264,12 +264,14 @@ async def test_a_refund_worker_killed_between_the_call_and_its_record_resends_on
         await uow.commit()
     crashing = _CrashingGateway()
     with pytest.raises(SystemExit):
-        await submit_due_refunds(tax_pool, CLOCK, 10, crashing)
+        await submit_due_refunds(lambda: CollectionUnitOfWork(tax_pool), CLOCK, 10, crashing)
     assert await tax_pool.fetchval("SELECT status FROM refunds") == "SUBMITTING"
     no_crash = _AcceptingGateway()
-    assert await submit_due_refunds(tax_pool, CLOCK, 10, no_crash) == 0  # the lease still holds
+    assert (
+        await submit_due_refunds(lambda: CollectionUnitOfWork(tax_pool), CLOCK, 10, no_crash) == 0
+    )  # the lease still holds
     later = FixedClock(CLOCK.now() + dt.timedelta(minutes=3))
-    assert await submit_due_refunds(tax_pool, later, 10, no_crash) == 1
+    assert await submit_due_refunds(lambda: CollectionUnitOfWork(tax_pool), later, 10, no_crash) == 1
     row = await tax_pool.fetchrow("SELECT status, attempts, channel_refund_id FROM refunds")
     assert row is not None
     assert (row["status"], row["attempts"]) == ("SUBMITTED", 2)

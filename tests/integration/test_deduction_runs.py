@@ -111,8 +111,8 @@ async def test_two_runs_at_once_deduct_each_agreement_once(tax_pool: Pool) -> No
     bank = MemoryBank(delay=0.3)
 
     first, second = await asyncio.gather(
-        run_deductions(tax_pool, FixedClock(NOW), services(bank, vault), CONFIG),
-        run_deductions(tax_pool, FixedClock(NOW), services(bank, vault), CONFIG),
+        run_deductions(lambda: CollectionUnitOfWork(tax_pool), FixedClock(NOW), services(bank, vault), CONFIG),
+        run_deductions(lambda: CollectionUnitOfWork(tax_pool), FixedClock(NOW), services(bank, vault), CONFIG),
     )
     assert (first.attempted + second.attempted, first.succeeded + second.succeeded) == (1, 1)
     assert len(bank.deductions) == 1
@@ -126,11 +126,15 @@ async def test_a_run_that_dies_before_the_bank_hears_of_it_is_settled_by_the_nex
     insured, item = await unpaid_person(tax_pool)
     agreement_id = await active_agreement(tax_pool, vault, insured)
     with pytest.raises(RuntimeError):
-        await run_deductions(tax_pool, FixedClock(NOW), services(MemoryBank(die=True), vault), CONFIG)
+        await run_deductions(
+            lambda: CollectionUnitOfWork(tax_pool), FixedClock(NOW), services(MemoryBank(die=True), vault), CONFIG
+        )
     assert await item_status(tax_pool, item) == "UNPAID"
 
     bank = MemoryBank()
-    summary = await run_deductions(tax_pool, FixedClock(NOW), services(bank, vault), CONFIG)
+    summary = await run_deductions(
+        lambda: CollectionUnitOfWork(tax_pool), FixedClock(NOW), services(bank, vault), CONFIG
+    )
     assert (summary.attempted, summary.succeeded) == (1, 1)
     assert await item_status(tax_pool, item) == "PAID"
     async with tax_pool.acquire() as conn:
@@ -148,10 +152,10 @@ async def test_cards_reencrypted_under_a_new_key_are_deducted_without_the_old_ke
     insured, item = await unpaid_person(tax_pool)
     await active_agreement(tax_pool, CardVault(parse_keys(KEYS), "k1"), insured)
     rotated = CardVault(parse_keys(KEYS), "k2")
-    assert await reencrypt_cards(tax_pool, rotated, FixedClock(NOW), batch_size=1) == 1
-    assert await reencrypt_cards(tax_pool, rotated, FixedClock(NOW)) == 0
+    assert await reencrypt_cards(lambda: CollectionUnitOfWork(tax_pool), rotated, FixedClock(NOW), batch_size=1) == 1
+    assert await reencrypt_cards(lambda: CollectionUnitOfWork(tax_pool), rotated, FixedClock(NOW)) == 0
     only_new = CardVault({"k2": parse_keys(KEYS)["k2"]}, "k2")
     bank = MemoryBank()
-    await run_deductions(tax_pool, FixedClock(NOW), services(bank, only_new), CONFIG)
+    await run_deductions(lambda: CollectionUnitOfWork(tax_pool), FixedClock(NOW), services(bank, only_new), CONFIG)
     assert await item_status(tax_pool, item) == "PAID"
     assert [r.amount_fen for r in bank.deductions.values()] == [Fen(38000)]

@@ -43,7 +43,7 @@ async def test_a_certificate_lists_the_paid_year_names_the_unpaid_one_and_marks_
     async with CollectionUnitOfWork(tax_pool) as uow:
         await request_refund(payment_id, "officer-1", "paid by mistake", uow, CLOCK)
         await uow.commit()
-    assert await submit_due_refunds(tax_pool, CLOCK, 10, _AcceptingGateway()) == 1
+    assert await submit_due_refunds(lambda: CollectionUnitOfWork(tax_pool), CLOCK, 10, _AcceptingGateway()) == 1
     async with CollectionUnitOfWork(tax_pool) as uow:
         refund_id = str(await tax_pool.fetchval("SELECT refund_id FROM refunds"))
         await notify_refund_result(refund_id, "WX-R-1", True, "", uow, CLOCK)

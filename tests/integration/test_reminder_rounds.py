@@ -10,6 +10,7 @@ from collections import Counter
 from services.collection.domain.model import ItemStatus
 from services.collection.gateways.notifier import Message
 from services.collection.handlers.reminders import send_pending_reminders, start_due_rounds
+from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import CST, FixedClock
 from services.common.db import Pool
 from tests.factories import unique_resident_id
@@ -40,10 +41,15 @@ async def test_two_senders_and_a_round_started_twice_remind_each_unpaid_person_o
     unpaid = [await person_with_item(tax_pool, ItemStatus.UNPAID) for _ in range(20)]
     paid = await person_with_item(tax_pool, ItemStatus.PAID)
     clock = FixedClock(NOW)
-    created = await asyncio.gather(start_due_rounds(tax_pool, clock, 7), start_due_rounds(tax_pool, clock, 7))
+    created = await asyncio.gather(
+        start_due_rounds(lambda: CollectionUnitOfWork(tax_pool), clock, 7),
+        start_due_rounds(lambda: CollectionUnitOfWork(tax_pool), clock, 7),
+    )
     assert sorted(created) == [0, 20]
     notifier = CountingNotifier()
-    handled = await asyncio.gather(*(send_pending_reminders(tax_pool, clock, notifier, 100) for _ in range(2)))
+    handled = await asyncio.gather(
+        *(send_pending_reminders(lambda: CollectionUnitOfWork(tax_pool), clock, notifier, 100) for _ in range(2))
+    )
     assert sum(handled) == 20 and all(handled), "both senders took part"
     assert notifier.delivered == Counter(dict.fromkeys(unpaid, 1)) and paid not in notifier.delivered
-    assert await send_pending_reminders(tax_pool, clock, notifier, 100) == 0
+    assert await send_pending_reminders(lambda: CollectionUnitOfWork(tax_pool), clock, notifier, 100) == 0

@@ -8,6 +8,7 @@ import sys
 
 from services.collection.deduction_setup import deduction_config, deduction_services
 from services.collection.handlers.deductions import run_deductions
+from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock, clock_from_file
 from services.common.db import Pool, create_pool
 from services.common.logs import configure_logging
@@ -18,7 +19,13 @@ from workers.periodic_runner import BatchJob, run_job
 
 def scheduled_run(settings: Settings) -> BatchJob:
     async def run(pool: Pool, clock: Clock, batch_size: int) -> int:
-        await run_deductions(pool, clock, deduction_services(settings, clock), deduction_config(settings), batch_size)
+        await run_deductions(
+            lambda: CollectionUnitOfWork(pool),
+            clock,
+            deduction_services(settings, clock),
+            deduction_config(settings),
+            batch_size,
+        )
         return 0  # a run covers everything due; the next one waits for the schedule
 
     return run
@@ -28,7 +35,9 @@ async def run_once(settings: Settings) -> None:
     clock = clock_from_file(settings.clock_file)
     pool = await create_pool(settings.tax_dsn, min_size=1, max_size=2, attempts=5)
     try:
-        await run_deductions(pool, clock, deduction_services(settings, clock), deduction_config(settings))
+        await run_deductions(
+            lambda: CollectionUnitOfWork(pool), clock, deduction_services(settings, clock), deduction_config(settings)
+        )
     finally:
         await pool.close()
 

@@ -2,13 +2,14 @@
 
 from services.collection.metrics import ORDERS_EXPIRED
 from services.collection.order_expiry import expire_due_orders
+from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
 from workers.periodic_runner import run_job
 
 
 async def expire(pool: Pool, clock: Clock, batch_size: int) -> int:
-    expired = await expire_due_orders(pool, clock, batch_size)
+    expired = await expire_due_orders(lambda: CollectionUnitOfWork(pool), clock, batch_size)
     ORDERS_EXPIRED.inc(expired)
     return expired
 

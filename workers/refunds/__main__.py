@@ -3,6 +3,7 @@
 from services.collection.domain.model import Refund
 from services.collection.handlers.refunds import RefundGateway, SimulatedRefundGateway, submit_due_refunds
 from services.collection.metrics import REFUNDS
+from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
 from workers.periodic_runner import run_job
@@ -29,7 +30,7 @@ GATEWAY = CountedGateway(SimulatedRefundGateway())
 
 
 async def submit(pool: Pool, clock: Clock, batch_size: int) -> int:
-    return await submit_due_refunds(pool, clock, batch_size, GATEWAY)
+    return await submit_due_refunds(lambda: CollectionUnitOfWork(pool), clock, batch_size, GATEWAY)
 
 
 if __name__ == "__main__":

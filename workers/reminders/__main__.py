@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.collection.deduction_setup import notifier_from
 from services.collection.handlers.reminders import remind
+from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
 from services.common.settings import Settings
@@ -14,7 +15,9 @@ def reminder_step(settings: Settings) -> BatchJob:
     notifier = notifier_from(settings)
 
     async def step(pool: Pool, clock: Clock, batch_size: int) -> int:
-        return await remind(pool, clock, notifier, settings.reminder_days_before, batch_size)
+        return await remind(
+            lambda: CollectionUnitOfWork(pool), clock, notifier, settings.reminder_days_before, batch_size
+        )
 
     return step
 

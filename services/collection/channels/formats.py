@@ -153,12 +153,28 @@ def wechat(channel: Channel, payload: bytes) -> ChannelPayment:
     )
 
 
+def form_fields(payload: bytes) -> dict[str, str]:
+    """A form-encoded body (application/x-www-form-urlencoded, UTF-8) as its decoded fields; a field
+    given twice is refused (which of the two would a signature cover?)."""
+    try:
+        pairs = parse_qsl(payload.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise malformed(f"not form-encoded ({type(exc).__name__})") from None
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise malformed("a field is given twice")
+    return fields
+
+
+# The readers the channel verifiers (wechat_pay_v3, alipay, unionpay, own_format) share with the parsers.
+json_object = _json
+text_field = _text
+cst_time = _cst
+
+
 def alipay(channel: Channel, payload: bytes) -> ChannelPayment:
     """Alipay asynchronous notification (form-encoded): total_amount in yuan ("380.00"), gmt_payment CST."""
-    try:
-        fields = dict(parse_qsl(payload.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise malformed(f"not form-encoded ({exc})") from None
+    fields = form_fields(payload)
     if fields.get("trade_status") not in ("TRADE_SUCCESS", "TRADE_FINISHED"):
         raise malformed(f"trade_status is {fields.get('trade_status')!r}, not TRADE_SUCCESS")
     try:

@@ -74,6 +74,15 @@ class EncryptedCard:
     last_four: str
 
 
+@dataclass(frozen=True)
+class StoredCard:
+    """An agreement's card as read back for a deduction or a key rotation."""
+
+    agreement_id: str
+    key_id: str
+    ciphertext: bytes
+
+
 MAX_TEXT_LENGTH = 64
 
 

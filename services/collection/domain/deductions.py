@@ -7,6 +7,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from services.collection.domain.model import Channel, ItemStatus, PayableItem
 from services.collection.domain.payments import ChannelPayment
@@ -25,6 +26,15 @@ class AttemptStatus(enum.StrEnum):
 
 # An attempt whose outcome is not known yet; an agreement has at most one.
 OPEN_ATTEMPT = (AttemptStatus.SENT, AttemptStatus.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class OpenAttempt:
+    attempt_id: str
+    agreement_id: str
+    order_id: str
+    amount_fen: Fen
+    status: AttemptStatus
 
 
 def deductible(items: Sequence[PayableItem], today: dt.date) -> list[PayableItem]:

@@ -68,6 +68,18 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class ReportVersion:
+    """One version of a channel's and day's reconciliation report: the file it compared, what matched."""
+
+    version: int
+    file_sha256: bytes
+    file_record_count: int
+    matched_count: int
+    matched_amount_fen: Fen
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class Chunk:
     upload_id: str
     index: int

@@ -12,9 +12,20 @@ refund id, so a crash between any two steps resolves on the next pass.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from services.collection.domain.model import EnrollmentState, ItemStatus, PaymentOutcome, RefundStatus
+from services.collection.domain.model import (
+    Channel,
+    EnrollmentState,
+    FeeType,
+    ItemStatus,
+    PaymentOutcome,
+    RefundReason,
+    RefundStatus,
+)
 from services.common.errors import FailedPrecondition
+from services.common.money import Fen
+from services.common.periods import DateRange
 
 # Every refund starts here, whoever raises it (the payment intake, a request, a refused grant).
 INITIAL_STATUS = RefundStatus.PENDING
@@ -32,6 +43,68 @@ def is_refundable(outcome: PaymentOutcome, reversed_: bool) -> bool:
     """Only money applied to items and not yet reversed can be sent back (on request, or because
     insurance refused the coverage it paid for, R14a)."""
     return outcome is PaymentOutcome.APPLIED and not reversed_
+
+
+@dataclass(frozen=True)
+class PaymentToRefund:
+    """A payment as a refund sees it: what it was, what it moved, whether it was reversed already."""
+
+    payment_id: str
+    order_id: str | None  # none for a subsidy settlement
+    outcome: PaymentOutcome
+    amount_fen: Fen
+    channel: Channel
+    reversed_at: dt.datetime | None
+
+    @property
+    def refundable(self) -> bool:
+        return is_refundable(self.outcome, self.reversed_at is not None)
+
+
+@dataclass(frozen=True)
+class PaidItem:
+    """An item a payment paid, as a succeeded refund gives it back (R14)."""
+
+    payable_item_id: str
+    enrollment_id: str
+    resident_id_number: str
+    insurance_year: int
+    fee_type: FeeType
+    amount_fen: Fen
+    coverage: DateRange
+
+
+@dataclass(frozen=True)
+class NewRefund:
+    """A refund row as it is first written, by whichever path raises it (the payment intake, a
+    request, a refused grant): the one definition of a new refund's contents."""
+
+    refund_id: str
+    payment_id: str
+    channel: Channel
+    amount_fen: Fen
+    reason: RefundReason
+    raised_at: dt.datetime
+    requested_by: str | None = None
+    note: str | None = None
+    status: RefundStatus = INITIAL_STATUS
+
+
+def new_refund(
+    refund_id: str,
+    payment: PaymentToRefund,
+    reason: RefundReason,
+    now: dt.datetime,
+    *,
+    requested_by: str | None = None,
+    note: str | None = None,
+) -> NewRefund | None:
+    """The refund of this payment's money, or None when the payment is not refundable (see is_refundable)."""
+    if not payment.refundable:
+        return None
+    return NewRefund(
+        refund_id, payment.payment_id, payment.channel, payment.amount_fen, reason, now, requested_by, note
+    )
 
 
 def after_failure(attempts: int, now: dt.datetime) -> tuple[RefundStatus, dt.datetime]:

@@ -23,6 +23,19 @@ class Window:
     window_end: dt.date
 
 
+@dataclass(frozen=True)
+class PendingReminder:
+    """A reminder whose turn has come, with what the person still owes now."""
+
+    reminder_id: str
+    resident_id_number: str
+    name: str
+    region_code: str
+    insurance_year: int
+    window_end: dt.date
+    unpaid_fen: Fen
+
+
 def reminder_opens_on(window_end: dt.date, days_before: int) -> dt.date:
     return window_end - dt.timedelta(days=days_before)
 

@@ -37,13 +37,13 @@ from services.collection.domain.agreements import (
 )
 from services.collection.gateways.sms import SmsGateway
 from services.collection.handlers.items import identify_insured
+from services.collection.ports import CollectionUow, UowFactory
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
-from services.common.db import Pool
 from services.common.errors import DomainError, required
 from services.common.idempotency import idempotent
 from services.common.logs import mask_text
-from services.common.resident_id import parse_resident_id
+from services.common.resident_id import canonical, parse_resident_id
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +69,7 @@ class SignAgreement:
 
 async def sign_agreement(
     command: SignAgreement,
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     clock: Clock,
     vault: CardVault,
     sms: SmsGateway,
@@ -118,11 +118,11 @@ async def sign_agreement(
 
 
 async def payer_agreement(
-    uow: CollectionUnitOfWork, payer_id_number: str, agreement_id: str, *, for_update: bool = False
+    uow: CollectionUow, payer_id_number: str, agreement_id: str, *, for_update: bool = False
 ) -> tuple[Agreement, bytes]:
     """An agreement of this payer; another payer's agreement is as good as absent."""
     found = await uow.agreements.get(agreement_id, for_update=for_update)
-    if found is None or found[0].payer_id_number != payer_id_number.strip().upper():
+    if found is None or found[0].payer_id_number != canonical(payer_id_number):
         raise agreement_not_found(agreement_id)
     return found
 
@@ -137,7 +137,7 @@ class WrongCode(Exception):
 
 
 async def confirm_agreement(
-    payer_id_number: str, agreement_id: str, code: str, uow: CollectionUnitOfWork, clock: Clock
+    payer_id_number: str, agreement_id: str, code: str, uow: CollectionUow, clock: Clock
 ) -> Agreement:
     """Activates the agreement when the code is right; raises WrongCode otherwise (see count_wrong_code)."""
     now = clock.now()
@@ -151,7 +151,7 @@ async def confirm_agreement(
     return (await payer_agreement(uow, payer_id_number, agreement_id))[0]
 
 
-async def count_wrong_code(wrong: WrongCode, uow: CollectionUnitOfWork, clock: Clock) -> DomainError:
+async def count_wrong_code(wrong: WrongCode, uow: CollectionUow, clock: Clock) -> DomainError:
     """Records the wrong attempt (locking at the fifth) and returns the refusal to answer with."""
     attempts = await uow.agreements.count_wrong_code(wrong.agreement_id, wrong.locks, clock.now())
     log.warning("agreement_wrong_code", agreement_id=wrong.agreement_id, attempts=attempts, locked=wrong.locks)
@@ -181,9 +181,7 @@ async def confirm_counting_wrong_codes(
     return response
 
 
-async def revoke_agreement(
-    payer_id_number: str, agreement_id: str, uow: CollectionUnitOfWork, clock: Clock
-) -> Agreement:
+async def revoke_agreement(payer_id_number: str, agreement_id: str, uow: CollectionUow, clock: Clock) -> Agreement:
     """解约: no deduction runs for it any more. An attempt already sent is still settled when it answers."""
     agreement, _ = await payer_agreement(uow, payer_id_number, agreement_id, for_update=True)
     check_revocable(agreement)
@@ -192,17 +190,17 @@ async def revoke_agreement(
     return (await payer_agreement(uow, payer_id_number, agreement_id))[0]
 
 
-async def list_agreements(payer_id_number: str, uow: CollectionUnitOfWork, clock: Clock) -> list[Agreement]:
+async def list_agreements(payer_id_number: str, uow: CollectionUow, clock: Clock) -> list[Agreement]:
     payer = parse_resident_id(payer_id_number, today=clock.now().date(), field="payer_id_number").number
     return await uow.agreements.list_for_payer(payer)
 
 
-async def reencrypt_cards(pool: Pool, vault: CardVault, clock: Clock, batch_size: int = 500) -> int:
+async def reencrypt_cards(uow_factory: UowFactory, vault: CardVault, clock: Clock, batch_size: int = 500) -> int:
     """Key rotation: every card not under the current key is re-encrypted under it; returns how many.
     Once it returns, the old key can leave the configuration."""
     done = 0
     while True:
-        async with CollectionUnitOfWork(pool) as uow:
+        async with uow_factory() as uow:
             stale = await uow.agreements.cards_not_under(vault.current_key_id, batch_size)
             for card in stale:
                 fresh = vault.reencrypt(card.key_id, card.ciphertext, card.agreement_id)

@@ -11,7 +11,7 @@ from services.collection.domain.certificates import (
     check_something_paid,
     chosen_years,
 )
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import CollectionUow
 from services.common.clock import Clock
 from services.common.errors import NotFound, required
 from services.common.resident_id import parse_resident_id
@@ -28,7 +28,7 @@ async def issue_certificate(
     resident_id_number: str,
     years: Sequence[int],
     issued_by: str,
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     clock: Clock,
     token: Callable[[], str] = random_token,
 ) -> PaymentCertificate:
@@ -59,7 +59,7 @@ async def issue_certificate(
     return certificate
 
 
-async def verify_certificate(number: str, uow: CollectionUnitOfWork) -> PaymentCertificate:
+async def verify_certificate(number: str, uow: CollectionUow) -> PaymentCertificate:
     given = required(number, "certificate_number", "缴费证明编号").upper()
     certificate = await uow.certificates.load(given)
     if certificate is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -33,11 +34,14 @@ from services.collection.handlers.orders import create_order
 from services.collection.handlers.payments import settle_payment
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
-from services.common.db import Pool
 from services.common.errors import DomainError
 from services.common.money import Fen
 
 log = structlog.get_logger(__name__)
+
+# A success is settled through the payment intake (settle_payment), which runs on the database only: a run
+# takes the SQL unit of work's factory, not the ports'.
+UowFactory = Callable[[], CollectionUnitOfWork]
 
 MAX_ITEMS_PER_DEDUCTION = 100
 
@@ -69,29 +73,33 @@ class RunSummary:
 
 
 async def run_deductions(
-    pool: Pool, clock: Clock, services: DeductionServices, config: DeductionConfig, batch_size: int = 100
+    uow_factory: UowFactory,
+    clock: Clock,
+    services: DeductionServices,
+    config: DeductionConfig,
+    batch_size: int = 100,
 ) -> RunSummary:
     """One deduction run: first settle attempts whose answer was lost, then deduct for every active agreement."""
     summary = RunSummary(run_id=str(uuid.uuid4()))
-    async with CollectionUnitOfWork(pool) as uow:
-        await uow.agreements.start_run(summary.run_id, clock.now())
+    async with uow_factory() as uow:
+        await uow.deductions.start_run(summary.run_id, clock.now())
         await uow.commit()
     log.info("deduction_run_started", run_id=summary.run_id)
-    async with CollectionUnitOfWork(pool) as uow:
-        open_attempts = await uow.agreements.open_attempts(10_000)
+    async with uow_factory() as uow:
+        open_attempts = await uow.deductions.open_attempts(10_000)
     for attempt in open_attempts:
-        await _settle_open_attempt(pool, clock, services, config, attempt.attempt_id, summary)
+        await _settle_open_attempt(uow_factory, clock, services, config, attempt.attempt_id, summary)
     after: str | None = None
     while True:
-        async with CollectionUnitOfWork(pool) as uow:
+        async with uow_factory() as uow:
             batch = await uow.agreements.active_after(after, batch_size)
         if not batch:
             break
         for agreement_id in batch:
-            await _deduct_for(pool, clock, services, config, agreement_id, summary)
+            await _deduct_for(uow_factory, clock, services, config, agreement_id, summary)
         after = batch[-1]
-    async with CollectionUnitOfWork(pool) as uow:
-        await uow.agreements.finish_run(
+    async with uow_factory() as uow:
+        await uow.deductions.finish_run(
             summary.run_id,
             clock.now(),
             attempted=summary.attempted,
@@ -114,7 +122,7 @@ async def run_deductions(
 
 
 async def _deduct_for(
-    pool: Pool,
+    uow_factory: UowFactory,
     clock: Clock,
     services: DeductionServices,
     config: DeductionConfig,
@@ -122,9 +130,9 @@ async def _deduct_for(
     summary: RunSummary,
 ) -> None:
     attempt_id = str(uuid.uuid4())
-    async with CollectionUnitOfWork(pool) as uow:
+    async with uow_factory() as uow:
         agreement = await uow.agreements.lock_active(agreement_id)
-        if agreement is None or await uow.agreements.has_open_attempt(agreement_id):
+        if agreement is None or await uow.deductions.has_open_attempt(agreement_id):
             return  # revoked meanwhile, deducted by a concurrent run, or an answer still outstanding
         now = clock.now()
         found = await uow.items.items_of_person(
@@ -151,13 +159,13 @@ async def _deduct_for(
         except DomainError as error:  # an item got held or paid meanwhile: the next run tries again
             log.info("deduction_skipped", agreement_id=agreement_id, reason=error.reason)
             return
-        await uow.agreements.insert_attempt(
+        await uow.deductions.insert_attempt(
             attempt_id, agreement_id, summary.run_id, order.order_id, order.total_fen, now
         )
         await uow.commit()
     summary.attempted += 1
-    async with CollectionUnitOfWork(pool) as uow:
-        attempt = await uow.agreements.lock_open_attempt(attempt_id)
+    async with uow_factory() as uow:
+        attempt = await uow.deductions.lock_open_attempt(attempt_id)
         assert attempt is not None  # ours, just committed
         request = DeductionRequest(
             attempt_id=attempt_id,
@@ -169,7 +177,7 @@ async def _deduct_for(
         try:
             result = await asyncio.wait_for(services.bank.deduct(request), timeout=config.bank_timeout_seconds)
         except (BankTimeout, TimeoutError):
-            await uow.agreements.finish_attempt(attempt_id, AttemptStatus.UNKNOWN, clock.now())
+            await uow.deductions.finish_attempt(attempt_id, AttemptStatus.UNKNOWN, clock.now())
             await uow.commit()
             summary.unknown += 1
             log.warning("deduction_answer_unknown", attempt_id=attempt_id, agreement_id=agreement_id)
@@ -179,7 +187,7 @@ async def _deduct_for(
 
 
 async def _settle_open_attempt(
-    pool: Pool,
+    uow_factory: UowFactory,
     clock: Clock,
     services: DeductionServices,
     config: DeductionConfig,
@@ -187,8 +195,8 @@ async def _settle_open_attempt(
     summary: RunSummary,
 ) -> None:
     """Asks the bank about an attempt whose answer never came, and records what it says."""
-    async with CollectionUnitOfWork(pool) as uow:
-        attempt = await uow.agreements.lock_open_attempt(attempt_id)
+    async with uow_factory() as uow:
+        attempt = await uow.deductions.lock_open_attempt(attempt_id)
         if attempt is None:
             return  # in flight in another run, or settled meanwhile
         try:
@@ -199,7 +207,7 @@ async def _settle_open_attempt(
         now = clock.now()
         if result is None:
             # The bank never received it (we died before sending): nothing moved, the items are free again.
-            await uow.agreements.finish_attempt(
+            await uow.deductions.finish_attempt(
                 attempt_id, AttemptStatus.FAILED, now, failure_reason="NOT_RECEIVED_BY_BANK"
             )
             await uow.orders.expire_now(attempt.order_id, now)
@@ -229,7 +237,7 @@ async def _record_result(
         assert result.transaction_id is not None and result.paid_at is not None
         payment = deduction_payment(order_id, result.transaction_id, result.amount_fen, result.paid_at, attempt_id)
         applied = await settle_payment(uow, payment, clock, config.clock_skew)
-        await uow.agreements.finish_attempt(
+        await uow.deductions.finish_attempt(
             attempt_id,
             AttemptStatus.SUCCEEDED,
             now,
@@ -240,7 +248,7 @@ async def _record_result(
         summary.succeeded += 1
         log.info("deduction_succeeded", attempt_id=attempt_id, payment_id=applied.payment_id, outcome=applied.outcome)
         return
-    await uow.agreements.finish_attempt(
+    await uow.deductions.finish_attempt(
         attempt_id, AttemptStatus.FAILED, now, failure_reason=result.refusal or "REFUSED"
     )
     await uow.orders.expire_now(order_id, now)  # the items are free for the next run or an ordinary order

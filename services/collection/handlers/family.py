@@ -12,7 +12,7 @@ from services.collection.domain.family import (
     check_payable_from_account,
 )
 from services.collection.handlers.items import identify_insured
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import CollectionUow
 from services.common.clock import Clock
 from services.common.errors import NotFound, required
 from services.common.resident_id import parse_resident_id
@@ -24,7 +24,7 @@ async def bind_member(
     member_id_number: str,
     member_name: str,
     relationship: Relationship,
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     clock: Clock,
 ) -> FamilyMember:
     """绑定家庭共济关系: the holder (ID and name) binds a family member (ID and name, as R18 identifies an
@@ -44,7 +44,7 @@ async def bind_member(
 
 
 async def unbind_member(
-    holder_id_number: str, holder_name: str, member_id_number: str, uow: CollectionUnitOfWork, clock: Clock
+    holder_id_number: str, holder_name: str, member_id_number: str, uow: CollectionUow, clock: Clock
 ) -> FamilyMember:
     today = clock.now().date()
     holder = parse_resident_id(holder_id_number, today=today, field="holder_id_number").number
@@ -63,11 +63,11 @@ async def unbind_member(
     return bound[member]
 
 
-async def members(holder_id_number: str, uow: CollectionUnitOfWork, clock: Clock) -> list[FamilyMember]:
+async def members(holder_id_number: str, uow: CollectionUow, clock: Clock) -> list[FamilyMember]:
     holder = parse_resident_id(holder_id_number, today=clock.now().date(), field="holder_id_number").number
     return await uow.family.members(holder)
 
 
-async def check_account_pays_for(uow: CollectionUnitOfWork, holder: str, insured: Sequence[str]) -> None:
+async def check_account_pays_for(uow: CollectionUow, holder: str, insured: Sequence[str]) -> None:
     """The payment path's check (R46), before the balance is read or anything is taken."""
     check_payable_from_account(holder, insured, await uow.family.bound_among(holder, insured))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.collection.domain.model import PayableItem
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import CollectionUow
 from services.common.clock import Clock
 from services.common.errors import NotFound, required
 from services.common.pagination import PageRequest
@@ -20,7 +20,7 @@ def _insured_not_matched() -> NotFound:
 
 
 async def identify_insured(
-    uow: CollectionUnitOfWork, clock: Clock, number: str, name: str, *, field_prefix: str = "insured"
+    uow: CollectionUow, clock: Clock, number: str, name: str, *, field_prefix: str = "insured"
 ) -> ResidentId:
     """R18: the payer names the insured person by ID number and name; both must match."""
     insured = parse_resident_id(number, today=clock.now().date(), field=f"{field_prefix}_id_number")
@@ -36,16 +36,24 @@ def check_named(name_on_record: str | None, given: str) -> None:
         raise _insured_not_matched()
 
 
+def items_token(page: PageRequest, found: list[PayableItem]) -> str:
+    """The token of the page after `found` (see list_payable_items, which reads it back)."""
+    if not found:
+        return ""
+    return page.next_token((found[-1].insurance_year, found[-1].fee_type.value, found[-1].payable_item_id), len(found))
+
+
 async def list_payable_items(
     payer_id_number: str,
     insured_id_number: str,
     insured_name: str,
     include_settled: bool,
     page: PageRequest,
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     clock: Clock,
 ) -> list[PayableItem]:
-    """The insured person's items for a payer paying for themselves or for another (为本人/为他人缴费)."""
+    """The insured person's items for a payer paying for themselves or for another (为本人/为他人缴费);
+    the page token is items_token's."""
     parse_resident_id(payer_id_number, today=clock.now().date(), field="payer_id_number")
     insured = parse_resident_id(insured_id_number, today=clock.now().date(), field="insured_id_number")
     given = required(insured_name, "insured_name", "姓名")

@@ -17,10 +17,11 @@ from services.collection.domain.orders import (
     found_all,
     order_total,
 )
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import CollectionUow
 from services.common.clock import Clock
 from services.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, required
-from services.common.resident_id import parse_resident_id
+from services.common.pagination import PageRequest
+from services.common.resident_id import canonical, parse_resident_id
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +31,7 @@ MAX_STUDENTS = 5_000
 async def create_order(
     payer_id_number: str,
     item_ids: Sequence[str],
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     clock: Clock,
     ttl: dt.timedelta,
     *,
@@ -48,7 +49,7 @@ async def create_order(
     return await _insert(uow, payer.number, kind, items, now, ttl, reinitiated_from=reinitiated_from)
 
 
-async def _lock_payable(uow: CollectionUnitOfWork, ids: Sequence[str], now: dt.datetime) -> list[PayableItem]:
+async def _lock_payable(uow: CollectionUow, ids: Sequence[str], now: dt.datetime) -> list[PayableItem]:
     """Frees the items from orders already past expiry (whether or not the expiry worker got there),
     then locks them. Orders before items: the same order a payment takes its locks in."""
     await uow.orders.expire_overdue(now, limit=len(ids), item_ids=ids)
@@ -56,7 +57,7 @@ async def _lock_payable(uow: CollectionUnitOfWork, ids: Sequence[str], now: dt.d
 
 
 async def _insert(
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     payer: str,
     kind: OrderKind,
     items: Sequence[PayableItem],
@@ -104,10 +105,10 @@ async def _insert(
     return order
 
 
-async def payer_order(uow: CollectionUnitOfWork, payer_id_number: str, order_id: str) -> Order:
+async def payer_order(uow: CollectionUow, payer_id_number: str, order_id: str) -> Order:
     """An order of this payer; another payer's order is as good as absent."""
     order = await uow.orders.get(order_id)
-    if order is None or order.payer_id_number != payer_id_number.strip().upper():
+    if order is None or order.payer_id_number != canonical(payer_id_number):
         raise NotFound(
             "ORDER_NOT_FOUND",
             f"order {order_id} not found",
@@ -118,8 +119,23 @@ async def payer_order(uow: CollectionUnitOfWork, payer_id_number: str, order_id:
     return order
 
 
+def orders_token(page: PageRequest, found: list[Order]) -> str:
+    """The token of the page after `found` (see list_orders, which reads it back)."""
+    return page.next_token((found[-1].created_at.isoformat(), found[-1].order_id), len(found)) if found else ""
+
+
+async def list_orders(
+    payer_id_number: str, status: OrderStatus | None, page: PageRequest, uow: CollectionUow
+) -> list[Order]:
+    """The payer's orders, newest first, optionally of one status; the page token is orders_token's."""
+    cursor = page.cursor_of(2)
+    return await uow.orders.list_for_payer(
+        canonical(payer_id_number), status, (cursor[0], cursor[1]) if cursor else None, page.size
+    )
+
+
 async def reinitiate_order(
-    payer_id_number: str, order_id: str, uow: CollectionUnitOfWork, clock: Clock, ttl: dt.timedelta
+    payer_id_number: str, order_id: str, uow: CollectionUow, clock: Clock, ttl: dt.timedelta
 ) -> Order:
     """重新发起支付: a new pending order over the same items; a still-pending original is expired first."""
     await uow.orders.lock(order_id)  # a payment for it may be arriving: decide one after the other
@@ -165,7 +181,7 @@ async def create_school_order(
     school_code: str,
     insurance_year: int,
     students: Sequence[Student],
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     clock: Clock,
     ttl: dt.timedelta,
 ) -> tuple[Order | None, list[StudentOutcome]]:

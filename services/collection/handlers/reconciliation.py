@@ -16,14 +16,14 @@ from services.collection.domain.model import Channel
 from services.collection.domain.reconciliation import (
     Chunk,
     Finding,
+    ReportVersion,
     SettlementLine,
     day_bounds,
     file_digest,
     matched_totals,
     reconcile,
 )
-from services.collection.reconciliation_repository import ReportVersion
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import CollectionUow
 from services.common.clock import Clock
 from services.common.errors import InvalidArgument, NotFound
 
@@ -51,7 +51,7 @@ async def import_settlement(
     day: dt.date,
     chunk: Chunk,
     lines: Sequence[SettlementLine],
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     clock: Clock,
 ) -> ImportResult:
     now = clock.now()
@@ -113,7 +113,7 @@ async def import_settlement(
     return ImportResult(len(lines), received, complete=True, version=version)
 
 
-async def reconciliation_report(channel: Channel, day: dt.date, version: int, uow: CollectionUnitOfWork) -> Report:
+async def reconciliation_report(channel: Channel, day: dt.date, version: int, uow: CollectionUow) -> Report:
     if version < 0:
         raise InvalidArgument(
             "INVALID_VERSION", "version must be 0 (latest) or positive", "版本号无效", field="version"

@@ -7,7 +7,7 @@ import enum
 
 from services.collection.domain.model import FamilyAccount, LinkedMinor, PaymentRecord
 from services.collection.domain.records import RecordSelection, check_linkable_minor, record_selection
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import CollectionUow
 from services.common.clock import Clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, required
 from services.common.money import Fen
@@ -28,11 +28,12 @@ async def list_payment_records(
     fee_years: tuple[int, int] | None,
     paid_dates: tuple[dt.date, dt.date] | None,
     page: PageRequest,
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     clock: Clock,
 ) -> tuple[RecordSelection, list[PaymentRecord]]:
     """已缴费查询: my own items (whoever paid), what I paid for others, or a linked minor's items; of the
-    benefit years of a fee period (R47), or paid on the dates of a period (R25)."""
+    benefit years of a fee period (R47), or paid on the dates of a period (R25). The page token is
+    records_token's."""
     today = clock.now().date()
     payer = parse_resident_id(payer_id_number, today=today, field="payer_id_number").number
     selection = record_selection(fee_years, paid_dates, today)
@@ -63,8 +64,18 @@ async def list_payment_records(
     return selection, records
 
 
+def records_token(page: PageRequest, found: list[PaymentRecord]) -> str:
+    """The token of the page after `found` (see list_payment_records, which reads it back)."""
+    if not found:
+        return ""
+    last = found[-1]
+    return page.next_token(
+        (last.insured_id_number, last.paid_at.isoformat(), last.payment_id, last.payable_item_id), len(found)
+    )
+
+
 async def link_minor(
-    payer_id_number: str, minor_id_number: str, minor_name: str, uow: CollectionUnitOfWork, clock: Clock
+    payer_id_number: str, minor_id_number: str, minor_name: str, uow: CollectionUow, clock: Clock
 ) -> LinkedMinor:
     """Links a minor (at most four, each under 16 now) so the payer can query their records (R26)."""
     now = clock.now()
@@ -89,9 +100,7 @@ async def link_minor(
     return created
 
 
-async def unlink_minor(
-    payer_id_number: str, minor_id_number: str, uow: CollectionUnitOfWork, clock: Clock
-) -> LinkedMinor:
+async def unlink_minor(payer_id_number: str, minor_id_number: str, uow: CollectionUow, clock: Clock) -> LinkedMinor:
     today = clock.now().date()
     payer = parse_resident_id(payer_id_number, today=today, field="payer_id_number").number
     minor = parse_resident_id(minor_id_number, today=today, field="minor_id_number").number
@@ -102,12 +111,12 @@ async def unlink_minor(
     return linked[minor]
 
 
-async def linked_minors(payer_id_number: str, uow: CollectionUnitOfWork, clock: Clock) -> list[LinkedMinor]:
+async def linked_minors(payer_id_number: str, uow: CollectionUow, clock: Clock) -> list[LinkedMinor]:
     payer = parse_resident_id(payer_id_number, today=clock.now().date(), field="payer_id_number").number
     return await uow.records.linked_minors(payer)
 
 
-async def family_account(holder_id_number: str, uow: CollectionUnitOfWork, clock: Clock) -> FamilyAccount:
+async def family_account(holder_id_number: str, uow: CollectionUow, clock: Clock) -> FamilyAccount:
     holder = parse_resident_id(holder_id_number, today=clock.now().date(), field="holder_id_number").number
     account = await uow.payments.family_account(holder)
     if account is None:
@@ -118,7 +127,7 @@ async def family_account(holder_id_number: str, uow: CollectionUnitOfWork, clock
 
 
 async def update_family_account(
-    holder_id_number: str, balance_fen: int, uow: CollectionUnitOfWork, clock: Clock
+    holder_id_number: str, balance_fen: int, uow: CollectionUow, clock: Clock
 ) -> FamilyAccount:
     """Records the balance the insurance bureau's account system reports (stand-in for its gateway)."""
     now = clock.now()

@@ -15,7 +15,6 @@ from services.collection import events
 from services.collection.access import own_refund
 from services.collection.domain.model import (
     Channel,
-    FeeType,
     ItemStatus,
     PaymentOutcome,
     Refund,
@@ -25,19 +24,19 @@ from services.collection.domain.model import (
 from services.collection.domain.refunds import (
     CLAIM_LEASE,
     CLAIMABLE,
+    PaymentToRefund,
     after_failure,
     check_manual,
     check_result_expected,
-    is_refundable,
     item_status_after_refund,
+    new_refund,
 )
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import CollectionUow, UowFactory
 from services.common.clock import Clock
-from services.common.db import Pool
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, required
 from services.common.identity import current_caller
 from services.common.messaging import envelope as event_types
-from services.common.money import Fen
+from services.common.pagination import PageRequest
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +56,7 @@ class SimulatedRefundGateway:
         return f"SIM-{refund.channel}-{refund.refund_id[:8]}"
 
 
-async def load_refund(uow: CollectionUnitOfWork, refund_id: str, *, for_update: bool = False) -> Refund:
+async def load_refund(uow: CollectionUow, refund_id: str, *, for_update: bool = False) -> Refund:
     refund = await uow.refunds.get(refund_id, for_update=for_update)
     if refund is None:
         raise NotFound(
@@ -70,46 +69,46 @@ async def load_refund(uow: CollectionUnitOfWork, refund_id: str, *, for_update: 
     return refund
 
 
-async def request_refund(
-    payment_id: str, requested_by: str, note: str, uow: CollectionUnitOfWork, clock: Clock
-) -> Refund:
+async def request_refund(payment_id: str, requested_by: str, note: str, uow: CollectionUow, clock: Clock) -> Refund:
     """A refund of an applied payment on request; coverage is withdrawn when it succeeds."""
     officer = required(requested_by, "requested_by", "申请人")
-    try:
-        uuid.UUID(payment_id)
-    except ValueError:
-        raise NotFound(
-            "PAYMENT_NOT_FOUND", f"payment {payment_id} not found", "缴费记录不存在", field="payment_id"
-        ) from None
     payment = await uow.refunds.payment_of(payment_id)
     if payment is None:
         raise NotFound("PAYMENT_NOT_FOUND", f"payment {payment_id} not found", "缴费记录不存在", field="payment_id")
-    if not is_refundable(PaymentOutcome(payment["outcome"]), payment["reversed_at"] is not None):
-        raise FailedPrecondition(
-            "PAYMENT_NOT_REFUNDABLE",
-            f"payment {payment_id} is {payment['outcome']}{' and reversed' if payment['reversed_at'] else ''}",
-            "该缴费不可申请退费",
-            metadata={"payment_id": payment_id},
-        )
-    refund_id = str(uuid.uuid4())
-    raised = await uow.payments.raise_refund(
-        refund_id,
-        payment_id,
-        Channel(payment["channel"]),
-        Fen(payment["amount_fen"]),
-        RefundReason.REQUESTED,
-        clock.now(),
-        requested_by=officer,
-        note=note.strip() or None,
+    refund = new_refund(
+        str(uuid.uuid4()), payment, RefundReason.REQUESTED, clock.now(), requested_by=officer, note=note.strip() or None
     )
-    if not raised:
+    if refund is None:
+        raise _not_refundable(payment)
+    if not await uow.refunds.raise_refund(refund):
         raise AlreadyExists(
             "REFUND_EXISTS",
             f"payment {payment_id} already has a refund",
             "该缴费已有退费申请",
             metadata={"payment_id": payment_id},
         )
-    return await load_refund(uow, refund_id)
+    return await load_refund(uow, refund.refund_id)
+
+
+def _not_refundable(payment: PaymentToRefund) -> FailedPrecondition:
+    reversed_ = " and reversed" if payment.reversed_at else ""
+    return FailedPrecondition(
+        "PAYMENT_NOT_REFUNDABLE",
+        f"payment {payment.payment_id} is {payment.outcome}{reversed_}",
+        "该缴费不可申请退费",
+        metadata={"payment_id": payment.payment_id},
+    )
+
+
+def refunds_token(page: PageRequest, found: list[Refund]) -> str:
+    """The token of the page after `found` (see list_refunds, which reads it back)."""
+    return page.next_token((found[-1].created_at.isoformat(), found[-1].refund_id), len(found)) if found else ""
+
+
+async def list_refunds(status: RefundStatus | None, page: PageRequest, uow: CollectionUow) -> list[Refund]:
+    """Refunds oldest first, optionally of one status; the page token is refunds_token's."""
+    cursor = page.cursor_of(2)
+    return await uow.refunds.list_refunds(status, (cursor[0], cursor[1]) if cursor else None, page.size)
 
 
 async def notify_refund_result(
@@ -117,7 +116,7 @@ async def notify_refund_result(
     channel_refund_id: str,
     succeeded: bool,
     failure_reason: str,
-    uow: CollectionUnitOfWork,
+    uow: CollectionUow,
     clock: Clock,
 ) -> Refund:
     """The channel's answer to a submitted refund, from that refund's own channel only (R35, R41).
@@ -142,7 +141,7 @@ async def notify_refund_result(
 
 
 async def resolve_refund(
-    refund_id: str, officer_id: str, mark_succeeded: bool, note: str, uow: CollectionUnitOfWork, clock: Clock
+    refund_id: str, officer_id: str, mark_succeeded: bool, note: str, uow: CollectionUow, clock: Clock
 ) -> Refund:
     """An officer settles a refund in manual handling: returned outside the system, or sent again."""
     now = clock.now()
@@ -158,19 +157,18 @@ async def resolve_refund(
 
 
 async def _finish(
-    uow: CollectionUnitOfWork, refund: Refund, now: dt.datetime, *, channel_refund_id: str | None = None
+    uow: CollectionUow, refund: Refund, now: dt.datetime, *, channel_refund_id: str | None = None
 ) -> None:
     """The money is back with the payer: reverse the payment and its receipt, return a family account's
     money to the account (R20a), and tell insurance (R14, R23)."""
     payment = await uow.refunds.payment_of(refund.payment_id)
     assert payment is not None
-    outcome = PaymentOutcome(payment["outcome"])
-    items = await uow.refunds.paid_items(refund.payment_id) if outcome is PaymentOutcome.APPLIED else []
-    states = await uow.refunds.enrollment_states([str(i["enrollment_id"]) for i in items])
+    items = await uow.refunds.paid_items(refund.payment_id) if payment.outcome is PaymentOutcome.APPLIED else []
+    states = await uow.refunds.enrollment_states([i.enrollment_id for i in items])
     await uow.refunds.set_state(refund.refund_id, RefundStatus.SUCCEEDED, now, channel_refund_id=channel_refund_id)
     await uow.refunds.reverse_payment(
         refund.payment_id,
-        {str(i["payable_item_id"]): item_status_after_refund(states.get(str(i["enrollment_id"]), "")) for i in items},
+        {i.payable_item_id: item_status_after_refund(states.get(i.enrollment_id, "")) for i in items},
         f"REFUNDED: {refund.reason}",
         now,
     )
@@ -185,13 +183,13 @@ async def _finish(
             refunded_at=now,
             items=[
                 events.paid_item(
-                    item_id=str(i["payable_item_id"]),
-                    enrollment_id=str(i["enrollment_id"]),
-                    resident_id_number=i["resident_id_number"],
-                    insurance_year=i["insurance_year"],
-                    fee_type=FeeType(i["fee_type"]),
-                    amount_fen=i["amount_fen"],
-                    coverage=(i["coverage_start"], i["coverage_end"]),
+                    item_id=i.payable_item_id,
+                    enrollment_id=i.enrollment_id,
+                    resident_id_number=i.resident_id_number,
+                    insurance_year=i.insurance_year,
+                    fee_type=i.fee_type,
+                    amount_fen=i.amount_fen,
+                    coverage=(i.coverage.start, i.coverage.end),
                 )
                 for i in items
             ],
@@ -202,7 +200,7 @@ async def _finish(
 
 
 async def refund_refused_payment(
-    payment_id: str, item_ids: list[str], reason: str, uow: CollectionUnitOfWork, clock: Clock
+    payment_id: str, item_ids: list[str], reason: str, uow: CollectionUow, clock: Clock
 ) -> str | None:
     """R14a: insurance could not grant coverage for this payment, so its money goes back automatically
     and the items say why. Returns the refund raised, or None when one was under way already or the
@@ -213,51 +211,43 @@ async def refund_refused_payment(
     if payment is None:
         raise LookupError(f"payment {payment_id} is not recorded here")
     await uow.refunds.note_items(item_ids, note, now)
-    if not is_refundable(PaymentOutcome(payment["outcome"]), payment["reversed_at"] is not None):
+    refund = new_refund(str(uuid.uuid4()), payment, RefundReason.COVERAGE_REFUSED, now, note=note)
+    if refund is None:
         return None
-    if payment["amount_fen"] == 0:  # settled by a subsidy: no money to return, the item is simply cancelled
+    if refund.amount_fen == 0:  # settled by a subsidy: no money to return, the item is simply cancelled
         await uow.refunds.reverse_payment(payment_id, dict.fromkeys(item_ids, ItemStatus.CANCELLED), note, now)
         return None
-    refund_id = str(uuid.uuid4())
-    raised = await uow.payments.raise_refund(
-        refund_id,
-        payment_id,
-        Channel(payment["channel"]),
-        Fen(payment["amount_fen"]),
-        RefundReason.COVERAGE_REFUSED,
-        now,
-        note=note,
-    )
-    if not raised:
+    if not await uow.refunds.raise_refund(refund):
         return None
+    refund_id = refund.refund_id
     log.warning("coverage_refused_refund_raised", payment_id=payment_id, refund_id=refund_id, reason=reason)
     return refund_id
 
 
-async def submit_due_refunds(pool: Pool, clock: Clock, batch_size: int, gateway: RefundGateway) -> int:
+async def submit_due_refunds(uow_factory: UowFactory, clock: Clock, batch_size: int, gateway: RefundGateway) -> int:
     """The refund worker's step. The gateway is called with no transaction open: claim (SUBMITTING,
     committed), call, record the result. A crash between any two steps leaves the refund SUBMITTING
     until its lease runs out, then it is claimed and sent again; channels deduplicate by refund id.
     A family account refund needs no channel: the money goes back to the account at once (R20a)."""
     now = clock.now()
-    async with CollectionUnitOfWork(pool) as uow:
+    async with uow_factory() as uow:
         claimed = await uow.refunds.claim_due(CLAIMABLE, now, now + CLAIM_LEASE, batch_size)
         await uow.commit()
     for refund in claimed:
         if refund.channel is Channel.FAMILY_MUTUAL_AID:
-            await _record(pool, refund, clock, channel_refund_id=f"FAMILY-{refund.refund_id}", settled=True)
+            await _record(uow_factory, refund, clock, channel_refund_id=f"FAMILY-{refund.refund_id}", settled=True)
             continue
         try:
             channel_refund_id = await gateway.submit(refund)
         except Exception as exc:  # the channel refused or is unreachable: retry later, then by hand
-            await _record(pool, refund, clock, failure=str(exc)[:500])
+            await _record(uow_factory, refund, clock, failure=str(exc)[:500])
             continue
-        await _record(pool, refund, clock, channel_refund_id=channel_refund_id)
+        await _record(uow_factory, refund, clock, channel_refund_id=channel_refund_id)
     return len(claimed)
 
 
 async def _record(
-    pool: Pool,
+    uow_factory: UowFactory,
     claimed: Refund,
     clock: Clock,
     *,
@@ -268,7 +258,7 @@ async def _record(
     """Records a gateway call's result, unless the refund moved on meanwhile (the channel's answer came
     first, or another worker took it over after the lease)."""
     now = clock.now()
-    async with CollectionUnitOfWork(pool) as uow:
+    async with uow_factory() as uow:
         refund = await load_refund(uow, claimed.refund_id, for_update=True)
         if refund.status is not RefundStatus.SUBMITTING or refund.attempts != claimed.attempts:
             return

@@ -12,22 +12,21 @@ import structlog
 
 from services.collection.domain.reminders import ReminderStatus, due_rounds, reminder_text
 from services.collection.gateways.notifier import Message, Notifier
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import UowFactory
 from services.common.clock import Clock
-from services.common.db import Pool
 from services.common.logs import mask_text
 
 log = structlog.get_logger(__name__)
 
 
-async def start_due_rounds(pool: Pool, clock: Clock, days_before: int) -> int:
+async def start_due_rounds(uow_factory: UowFactory, clock: Clock, days_before: int) -> int:
     """Opens every reminder round that is due today; returns how many reminders were created."""
     now = clock.now()
     created = 0
-    async with CollectionUnitOfWork(pool) as uow:
+    async with uow_factory() as uow:
         windows = due_rounds(await uow.reminders.open_windows(now.date()), now.date(), days_before)
     for window in windows:
-        async with CollectionUnitOfWork(pool) as uow:
+        async with uow_factory() as uow:
             count = await uow.reminders.start_round(window, days_before, now)
             await uow.commit()
         if count:
@@ -42,11 +41,11 @@ async def start_due_rounds(pool: Pool, clock: Clock, days_before: int) -> int:
     return created
 
 
-async def send_pending_reminders(pool: Pool, clock: Clock, notifier: Notifier, limit: int) -> int:
+async def send_pending_reminders(uow_factory: UowFactory, clock: Clock, notifier: Notifier, limit: int) -> int:
     """Sends up to `limit` pending reminders, each in its own transaction; returns how many were handled."""
     handled = 0
     while handled < limit:
-        async with CollectionUnitOfWork(pool) as uow:
+        async with uow_factory() as uow:
             reminder = await uow.reminders.lock_next_pending()
             if reminder is None:
                 break
@@ -72,7 +71,7 @@ async def send_pending_reminders(pool: Pool, clock: Clock, notifier: Notifier, l
     return handled
 
 
-async def remind(pool: Pool, clock: Clock, notifier: Notifier, days_before: int, batch_size: int) -> int:
+async def remind(uow_factory: UowFactory, clock: Clock, notifier: Notifier, days_before: int, batch_size: int) -> int:
     """The reminder worker's step."""
-    created = await start_due_rounds(pool, clock, days_before)
-    return created + await send_pending_reminders(pool, clock, notifier, batch_size)
+    created = await start_due_rounds(uow_factory, clock, days_before)
+    return created + await send_pending_reminders(uow_factory, clock, notifier, batch_size)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from services.collection.domain.results import CollectionResults, checked_query, daily_series, no_results, total_of
-from services.collection.unit_of_work import CollectionUnitOfWork
+from services.collection.ports import CollectionUow
 from services.common.clock import Clock
 
 
 async def collection_results(
-    region_code: str, insurance_year: int, uow: CollectionUnitOfWork, clock: Clock
+    region_code: str, insurance_year: int, uow: CollectionUow, clock: Clock
 ) -> CollectionResults:
     region, year = checked_query(region_code, insurance_year)
     window = await uow.results.window(region, year)
