@@ -15,6 +15,7 @@ from services.collection.domain.model import (
     OrderLine,
     OrderStatus,
     PayableItem,
+    PaymentOutcome,
     PaymentRecord,
     PaymentResult,
     Receipt,
@@ -227,3 +228,14 @@ def student_to_proto(outcome: StudentOutcome) -> pb.StudentResult:
         )
     assert outcome.error is not None
     return pb.StudentResult(resident_id_number=outcome.resident_id_number, error=item_error(outcome.error))
+
+
+def payment_result_from_proto(response: pb.NotifyPaymentResponse) -> PaymentResult:
+    """The result a stored NotifyPayment response holds (answered again for the same request id)."""
+    return PaymentResult(
+        outcome=PaymentOutcome(pb.NotificationOutcome.Name(response.outcome).removeprefix("NOTIFICATION_OUTCOME_")),
+        payment_id=response.payment_id,
+        order_id=response.order_id,
+        receipt_number=response.receipt_number or None,
+        refund_id=response.refund_id or None,
+    )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from medins.common.v1 import common_pb2
 from medins.events.v1 import events_pb2
 
+from services.collection.domain.intake import ApplyPayment
 from services.collection.domain.model import Channel, FeeType
 from services.common.proto_values import range_to_proto, timestamp
 
@@ -63,4 +64,31 @@ def payment_refunded(
         amount_fen=amount_fen,
         refund_time=timestamp(refunded_at),
         items=items,
+    )
+
+
+def payment_confirmed_of(applied: ApplyPayment) -> events_pb2.PaymentConfirmed:
+    """The payment.confirmed event of a payment applied by the intake (R33): what the insurance side
+    grants coverage from."""
+    result = applied.result
+    assert result.receipt_number is not None  # an applied payment always has its receipt
+    return payment_confirmed(
+        payment_id=result.payment_id,
+        order_id=result.order_id,
+        channel=applied.payment.channel,
+        paid_at=applied.payment.paid_at,
+        amount_fen=applied.payment.amount_fen,
+        receipt_number=result.receipt_number,
+        items=[
+            paid_item(
+                item_id=i.payable_item_id,
+                enrollment_id=i.enrollment_id,
+                resident_id_number=i.resident_id_number,
+                insurance_year=i.insurance_year,
+                fee_type=i.fee_type,
+                amount_fen=i.amount_fen,
+                coverage=(i.coverage.start, i.coverage.end),
+            )
+            for i in applied.items
+        ],
     )

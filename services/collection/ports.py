@@ -30,6 +30,7 @@ from services.collection.domain.model import (
     OrderStatus,
     PayableItem,
     PaymentRecord,
+    Receipt,
     Refund,
     RefundStatus,
 )
@@ -76,9 +77,12 @@ class Orders(Protocol):
     ) -> list[Order]: ...
 
 
-class FamilyAccounts(Protocol):
-    """Family mutual-aid balances (R20a), as the refund and records use cases see them."""
+class Payments(Protocol):
+    """Payments as the use cases see them: receipts (R24) and family mutual-aid balances (R20a)."""
 
+    async def receipt(
+        self, payer: str, *, number: str | None = None, order_id: str | None = None
+    ) -> Receipt | None: ...
     async def credit_family_account(self, payment_id: str, refund_id: str, amount: Fen, now: dt.datetime) -> bool: ...
     async def family_account(self, holder: str) -> FamilyAccount | None: ...
     async def set_family_account(self, holder: str, balance: Fen, now: dt.datetime) -> FamilyAccount: ...
@@ -237,7 +241,7 @@ class CollectionUow(Protocol):
     @property
     def orders(self) -> Orders: ...
     @property
-    def payments(self) -> FamilyAccounts: ...
+    def payments(self) -> Payments: ...
     @property
     def refunds(self) -> Refunds: ...
     @property

@@ -8,7 +8,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.errors import DomainError, ErrorKind
-from services.common.logs import mask_text
+from services.common.masking import mask_text
 
 ERROR_DOMAIN = "medins"
 

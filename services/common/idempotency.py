@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -21,6 +20,7 @@ from services.common.db import Connection
 from services.common.errors import AlreadyExists, InvalidArgument
 from services.common.identity import current_caller
 from services.common.logs import current_correlation_id
+from services.common.request_keys import RequestKey
 
 MAX_REQUEST_ID_LENGTH = 128
 R = TypeVar("R", bound=Message)
@@ -58,18 +58,6 @@ def _request_id_of(request: Message) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{type(request).__name__} has no request_id field")
     return value
-
-
-@dataclass(frozen=True)
-class RequestKey:
-    """What a mutating call is remembered by: its caller (R35: request ids are scoped to the caller),
-    method and request id, and the fingerprint that tells a retry (same request) from a reuse of the id
-    for another request."""
-
-    caller: str
-    method: str
-    request_id: str
-    fingerprint: bytes
 
 
 def request_key(method: str, request: Message) -> RequestKey:

@@ -9,7 +9,6 @@ event envelope, and the outbox copies it into the events it writes.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import uuid
 from collections.abc import MutableMapping
@@ -17,20 +16,9 @@ from typing import Any
 
 import structlog
 
-# Only digits delimit a number: an ID glued to letters ("id340102...", "...123Xabc") is still one.
-_RESIDENT_ID = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
-_CARD = re.compile(r"(?<![0-9])[0-9]{12,19}(?![0-9])")
-# Mainland mobile numbers (11 digits, 13x-19x): the first three and last four stay, as mask_phone does.
-_MOBILE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
+from services.common.masking import mask_text
+
 _PLAIN = (int, float, bool, type(None))
-
-
-def mask_text(text: str) -> str:
-    """Masks resident ID numbers (keeps region prefix and last four) and mobile phone numbers (keeps the
-    first three and last four), and removes card-like numbers."""
-    text = _RESIDENT_ID.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
-    text = _CARD.sub("[redacted-number]", text)
-    return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
 def _mask_value(value: Any) -> Any:

@@ -20,13 +20,13 @@ from services.collection.domain.payments import ChannelPayment
 from services.collection.enrollment_events import enrollment_event_handlers
 from services.collection.handlers.family import bind_member
 from services.collection.handlers.orders import create_order
-from services.collection.handlers.payments import settle_payment
 from services.collection.handlers.records import update_family_account
 from services.collection.handlers.refunds import (
     notify_refund_result,
     request_refund,
     submit_due_refunds,
 )
+from services.collection.payment_intake import settle_payment
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import CST, FixedClock
 from services.common.db import Pool, UnitOfWork

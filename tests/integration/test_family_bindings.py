@@ -15,8 +15,8 @@ from services.collection.domain.payments import ChannelPayment
 from services.collection.enrollment_events import enrollment_event_handlers
 from services.collection.handlers import family
 from services.collection.handlers.orders import create_order
-from services.collection.handlers.payments import settle_payment
 from services.collection.handlers.records import update_family_account
+from services.collection.payment_intake import settle_payment
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.db import Pool
 from services.common.errors import FailedPrecondition, NotFound

@@ -6,14 +6,14 @@ types on first use, then keeps them in its statement cache."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
 from medins.collection.v1 import collection_service_pb2 as pb
 from medins.common.v1 import common_pb2
 
-from services.collection import notification_intake
+from services.collection import intake_convert, payment_intake
 from services.collection.channels.signature import HmacSignatures
 from services.collection.domain.model import Channel
 from services.collection.handlers.orders import create_order
@@ -62,6 +62,15 @@ async def pending_order(tax_pool: Pool, clock: FixedClock) -> tuple[str, int]:
     return order.order_id, order.total_fen
 
 
+async def notify(
+    request: pb.NotifyPaymentRequest, uow: Callable[[], CollectionUnitOfWork], clock: FixedClock
+) -> pb.NotifyPaymentResponse:
+    """NotifyPayment's path below the servicer: the edge's conversion, the intake, the answer."""
+    notification = intake_convert.notification(request)
+    outcome = await payment_intake.take_in(notification, uow, clock, HmacSignatures(SECRET), SKEW)
+    return intake_convert.response(outcome)
+
+
 def notification(order_id: str, amount: int, transaction_id: str, request_id: str) -> pb.NotifyPaymentRequest:
     payload = channels.wechat(order_id, amount, NOW, transaction_id=transaction_id)
     return pb.NotifyPaymentRequest(
@@ -79,22 +88,21 @@ async def test_a_notification_applied_replayed_or_resent_costs_four_round_trips(
     warm_up = await pending_order(tax_pool, clock)
     order_id, amount = await pending_order(tax_pool, clock)
     one, statements = counted
-    verifier = HmacSignatures(SECRET)
 
     def uow() -> CollectionUnitOfWork:
         return CollectionUnitOfWork(one)  # type: ignore[arg-type]
 
     # The first call on a connection also prepares the statements and looks up their types once.
-    await notification_intake.notify(notification(*warm_up, "4200RT0000", "rt-0"), uow, clock, verifier, SKEW)
+    await notify(notification(*warm_up, "4200RT0000", "rt-0"), uow, clock)
     statements.clear()
     first = notification(order_id, amount, "4200RT0001", "rt-1")
-    applied = await notification_intake.notify(first, uow, clock, verifier, SKEW)
+    applied = await notify(first, uow, clock)
     assert applied.outcome == pb.NOTIFICATION_OUTCOME_APPLIED
     assert len(statements) <= 4, [q.strip()[:60] for q in statements]
 
     for again in (first, notification(order_id, amount, "4200RT0001", "rt-2")):  # same id; channel resend
         statements.clear()
-        replayed = await notification_intake.notify(again, uow, clock, verifier, SKEW)
+        replayed = await notify(again, uow, clock)
         assert replayed == applied
         assert len(statements) <= 4, [q.strip()[:60] for q in statements]
 
@@ -108,24 +116,25 @@ async def test_a_batch_costs_two_round_trips_per_notification_and_one_transactio
     clock = FixedClock(NOW)
     warm_up, *orders = [await pending_order(tax_pool, clock) for _ in range(6)]
     one, statements = counted
-    await notification_intake.notify(
+    await notify(
         notification(*warm_up, "4200RTB0", "rt-b-0"),
         lambda: CollectionUnitOfWork(one),  # type: ignore[arg-type]
         FixedClock(NOW),
-        HmacSignatures(SECRET),
-        SKEW,
     )
     statements.clear()
     batch = pb.NotifyPaymentsRequest(
         request_id="rt-batch",
         notifications=[notification(o, a, f"4200RTB{n}", f"rt-b-{n}") for n, (o, a) in enumerate(orders, 1)],
     )
-    reply = await notification_intake.notify_many(
-        batch,
+    notifications, refused = intake_convert.batch(batch)
+    outcomes = await payment_intake.take_in_batch(
+        notifications,
+        refused,
         lambda: CollectionUnitOfWork(one),  # type: ignore[arg-type]
         clock,
         HmacSignatures(SECRET),
         SKEW,
     )
+    reply = intake_convert.batch_response(batch, outcomes)
     assert [r.response.outcome for r in reply.results] == [pb.NOTIFICATION_OUTCOME_APPLIED] * 5
     assert len(statements) <= 2 * 5 + 2, [q.strip()[:60] for q in statements]

@@ -32,6 +32,7 @@ from services.collection.domain.model import (
     OrderStatus,
     PayableItem,
     PaymentOutcome,
+    Receipt,
     Refund,
     RefundStatus,
 )
@@ -183,8 +184,11 @@ class FakeOrders:
 
 
 @dataclass
-class FakeFamilyAccounts:
+class FakePayments:
     s: TaxState
+
+    async def receipt(self, payer: str, *, number: str | None = None, order_id: str | None = None) -> Receipt | None:
+        raise NotImplementedError("receipts are written by the payment intake, which runs on a database only")
 
     async def credit_family_account(self, payment_id: str, refund_id: str, amount: Fen, now: dt.datetime) -> bool:
         holder = self.s.debited_from.get(payment_id)
@@ -527,7 +531,7 @@ class FakeUnitOfWork:
         self.commits = 0
         self.items = FakeItems(state)
         self.orders = FakeOrders(state)
-        self.payments = FakeFamilyAccounts(state)
+        self.payments = FakePayments(state)
         self.refunds = FakeRefunds(state)
         self.agreements = FakeAgreements(state)
         self.reminders = FakeReminders(state)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from services.collection.channels.formats import parse
 from services.collection.channels.signature import HmacSignatures
 from services.collection.domain.model import Channel
-from services.collection.notification_intake import printable, sample
+from services.collection.domain.notification_records import printable, sample
 from services.common.errors import InvalidArgument
 from services.common.money import MAX_AMOUNT_FEN
 

@@ -8,7 +8,8 @@ import logging
 
 import structlog
 
-from services.common.logs import configure_logging, mask_personal_numbers, mask_text, new_correlation_id
+from services.common.logs import configure_logging, mask_personal_numbers, new_correlation_id
+from services.common.masking import mask_text
 
 
 def test_resident_ids_keep_only_region_and_last_four() -> None:

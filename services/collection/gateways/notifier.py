@@ -13,7 +13,7 @@ from typing import Protocol
 import structlog
 
 from services.collection.gateways.local_files import append_once
-from services.common.logs import mask_text
+from services.common.masking import mask_text
 
 log = structlog.get_logger(__name__)
 

@@ -42,7 +42,7 @@ from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import DomainError, required
 from services.common.idempotency import idempotent
-from services.common.logs import mask_text
+from services.common.masking import mask_text
 from services.common.resident_id import canonical, parse_resident_id
 
 log = structlog.get_logger(__name__)

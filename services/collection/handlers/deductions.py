@@ -31,7 +31,7 @@ from services.collection.gateways.bank_deduction import (
 )
 from services.collection.gateways.notifier import Message, Notifier
 from services.collection.handlers.orders import create_order
-from services.collection.handlers.payments import settle_payment
+from services.collection.payment_intake import settle_payment
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import DomainError

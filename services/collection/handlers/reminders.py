@@ -14,7 +14,7 @@ from services.collection.domain.reminders import ReminderStatus, due_rounds, rem
 from services.collection.gateways.notifier import Message, Notifier
 from services.collection.ports import UowFactory
 from services.common.clock import Clock
-from services.common.logs import mask_text
+from services.common.masking import mask_text
 
 log = structlog.get_logger(__name__)
 
