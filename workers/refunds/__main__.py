@@ -2,10 +2,10 @@
 
 from services.collection.domain.model import Refund
 from services.collection.handlers.refunds import RefundGateway, SimulatedRefundGateway, submit_due_refunds
+from services.collection.metrics import REFUNDS
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
-from services.common.metrics import REFUNDS
 from workers.periodic_runner import run_job
 
 
