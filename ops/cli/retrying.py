@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -18,6 +18,11 @@ from google.rpc import error_details_pb2, status_pb2
 MAX_ATTEMPTS = 5
 JITTER = 0.5  # the delay is stretched by a random 0-50 %
 _READS = ("Get", "List", "Check", "BatchCheck", "Verify", "Quote")
+
+if TYPE_CHECKING:
+    _Interceptor = grpc.UnaryUnaryClientInterceptor[Any, Any]
+else:
+    _Interceptor = grpc.UnaryUnaryClientInterceptor
 
 
 def idempotent(method: str, request: Any) -> bool:
@@ -41,7 +46,7 @@ def retry_delay(trailing_metadata: Any) -> float | None:
 
 
 @dataclass(frozen=True)
-class _Details(grpc.ClientCallDetails):  # type: ignore[misc]
+class _Details(grpc.ClientCallDetails):
     method: str
     timeout: float | None
     metadata: Any
@@ -50,7 +55,7 @@ class _Details(grpc.ClientCallDetails):  # type: ignore[misc]
     compression: Any
 
 
-class RetryOnOverload(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class RetryOnOverload(_Interceptor):
     def __init__(
         self,
         *,

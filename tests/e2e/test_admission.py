@@ -29,6 +29,7 @@ from tests.e2e.fleet import say
 from tests.e2e.system import System, running_system
 from tests.factories import unique_resident_id
 from tests.infra import Stack
+from tests.support import trailing
 
 FLOOD = "hospital:flood"
 POLITE = "hospital:polite"
@@ -70,7 +71,7 @@ def check(caller_id: str) -> chk.CheckEnrollmentRequest:
 def retry_info(error: grpc.aio.AioRpcError) -> tuple[str, float | None]:
     """The ErrorInfo reason and the RetryInfo delay (seconds) of a refusal."""
     reason, delay = "", None
-    for key, value in error.trailing_metadata() or ():
+    for key, value in trailing(error):
         if key != "grpc-status-details-bin" or isinstance(value, str):
             continue
         for detail in status_pb2.Status.FromString(value).details:
