@@ -87,7 +87,20 @@ def to_status_proto(error: DomainError) -> status_pb2.Status:
 
 
 def to_grpc_status(error: DomainError) -> grpc.Status:
-    return rpc_status.to_status(to_status_proto(error))
+    """The status of `error`; with a retry delay, also the `grpc-retry-pushback-ms` trailer, which is how
+    grpc's own retries (the service config of deploy/grpc/service_config.json) learn the delay."""
+    status = rpc_status.to_status(to_status_proto(error))
+    if error.retry_after is None:
+        return status
+    pushback = ("grpc-retry-pushback-ms", str(max(1, round(error.retry_after * 1000))))
+    return _Status(status.code, status.details, (*status.trailing_metadata, pushback))
+
+
+class _Status(grpc.Status):
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, str | bytes], ...]):
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
 
 
 def internal_status(correlation_id: str) -> grpc.Status:
