@@ -38,6 +38,8 @@ CALLER_IN_FLIGHT = 8
 CALLER_QUEUED = 32
 POLITE_CALLS = 60
 POLITE_PER_SECOND = 10
+# Large, so that a call with less time left reaches the server well before its deadline passes.
+DEADLINE_FLOOR_MS = 500
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +49,7 @@ async def admission_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
     env = {
         "MEDINS_ADMISSION_CALLER_IN_FLIGHT": str(CALLER_IN_FLIGHT),
         "MEDINS_ADMISSION_CALLER_QUEUED": str(CALLER_QUEUED),
+        "MEDINS_ADMISSION_DEADLINE_FLOOR_MS": str(DEADLINE_FLOOR_MS),
     }
     async with running_system(
         Stack("admission"), workdir, START, env=env, only=["enrollment"], tls_dir=workdir / "certs"
@@ -139,5 +142,8 @@ async def test_a_flood_from_one_hospital_does_not_refuse_or_starve_another(admis
 async def test_a_call_without_time_left_is_not_started(admission_system: System) -> None:
     polite = EnrollmentClient(admission_system.channel("enrollment", POLITE))
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await polite.CheckEnrollment(check("late"), timeout=0.001)
+        await polite.CheckEnrollment(check("late"), timeout=DEADLINE_FLOOR_MS / 1000 * 0.6)
     assert raised.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert retry_info(raised.value) == ("DEADLINE_TOO_SHORT", None)  # ours, not the transport's
+    reply = await polite.CheckEnrollment(check("in-time"), timeout=30)
+    assert reply.result.status == chk.CHECK_STATUS_NOT_ENROLLED
