@@ -1,22 +1,19 @@
 """Asks the channels about orders whose notification may be lost and closes expired ones there (R43):
 python -m workers.payment_query.
 
-Configured by MEDINS_PAYMENT_QUERY_* (PaymentQuerySettings): the channels' verification keys
-(channels/keys.py layout), our merchant keys (gateways/channel_apis/merchant_keys.py layout) and each
-family's base URL. With no channel configured the worker asks nobody (and says so at start)."""
+The channels are MEDINS_CHANNEL_API_* (gateways/channel_apis/setup.py: key directories and base URLs);
+how it asks is MEDINS_PAYMENT_QUERY_* (PaymentQuerySettings). With no channel configured the worker asks
+nobody (and says so at start)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import structlog
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.collection.channels.keys import KeyStore
-from services.collection.gateways.channel_apis.http import Transport
 from services.collection.gateways.channel_apis.ports import ChannelApi
-from services.collection.gateways.channel_apis.setup import ChannelApiUrls, channel_apis
+from services.collection.gateways.channel_apis.setup import ChannelApiSettings, configured_apis
 from services.collection.payment_query import QueryConfig, query_due_orders
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
@@ -30,11 +27,6 @@ log = structlog.get_logger(__name__)
 class PaymentQuerySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDINS_PAYMENT_QUERY_", frozen=True)
 
-    channel_keys_dir: str = ""
-    merchant_keys_dir: str = ""
-    wechat_url: str = ""
-    alipay_url: str = ""
-    unionpay_url: str = ""
     # Pending orders are asked about from this long before their expiry on.
     near_expiry_seconds: float = 30.0
     # Expired orders (and refused callbacks) are asked about and closed for this long: channels retry
@@ -42,7 +34,6 @@ class PaymentQuerySettings(BaseSettings):
     lookback_hours: float = 48.0
     interval_seconds: float = 5.0
     batch_size: int = 200
-    timeout_seconds: float = 10.0
 
 
 class Job:
@@ -55,13 +46,7 @@ class Job:
 
     def _apis(self, clock: Clock) -> list[ChannelApi]:
         if self.apis is None:
-            s = self.settings
-            if s.channel_keys_dir and s.merchant_keys_dir:
-                urls = ChannelApiUrls(s.wechat_url, s.alipay_url, s.unionpay_url)
-                keys = KeyStore.from_directory(Path(s.channel_keys_dir))
-                self.apis = channel_apis(keys, Path(s.merchant_keys_dir), urls, clock, Transport(s.timeout_seconds))
-            else:
-                self.apis = []
+            self.apis = configured_apis(ChannelApiSettings(), clock)
             log.info("payment_query_channels", channels=sorted(c for a in self.apis for c in a.channels))
         return self.apis
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from services.collection.channels.keys import KeyStore
 from services.collection.gateways.channel_apis.alipay import AlipayApi
 from services.collection.gateways.channel_apis.http import Transport
@@ -13,6 +15,20 @@ from services.collection.gateways.channel_apis.ports import ChannelApi
 from services.collection.gateways.channel_apis.unionpay import UnionPayApi
 from services.collection.gateways.channel_apis.wechat import WechatPayApi
 from services.common.clock import Clock
+
+
+class ChannelApiSettings(BaseSettings):
+    """MEDINS_CHANNEL_API_*: where the channels' verification keys (channels/keys.py layout) and our
+    merchant keys (merchant_keys.py layout) are, and each family's base URL. Unset: no channel API."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDINS_CHANNEL_API_", frozen=True)
+
+    channel_keys_dir: str = ""
+    merchant_keys_dir: str = ""
+    wechat_url: str = ""
+    alipay_url: str = ""
+    unionpay_url: str = ""
+    timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +40,15 @@ class ChannelApiUrls:
     wechat: str = ""
     alipay: str = ""
     unionpay: str = ""
+
+
+def configured_apis(settings: ChannelApiSettings, clock: Clock) -> list[ChannelApi]:
+    """The clients `settings` configure (none when the key directories are not set)."""
+    if not (settings.channel_keys_dir and settings.merchant_keys_dir):
+        return []
+    urls = ChannelApiUrls(settings.wechat_url, settings.alipay_url, settings.unionpay_url)
+    keys = KeyStore.from_directory(Path(settings.channel_keys_dir))
+    return channel_apis(keys, Path(settings.merchant_keys_dir), urls, clock, Transport(settings.timeout_seconds))
 
 
 def channel_apis(
