@@ -18,7 +18,7 @@ from services.common.db import Pool
 from tests.channel_api_fixtures import wired
 from tests.infra import Stack
 from tests.integration.test_deduction_runs import NOW
-from tests.integration.test_payment_query import new_orders, query_until, tax_audit
+from tests.integration.test_payment_query import new_orders, pairs, query_until, tax_audit
 
 
 async def test_refunds_go_through_the_channel_and_a_refused_one_is_listed_as_stuck(
@@ -35,7 +35,7 @@ async def test_refunds_go_through_the_channel_and_a_refused_one_is_listed_as_stu
             await w.server.pay(order_id, amount)
         clock.advance(dt.timedelta(seconds=40))
         await query_until(tax_pool, clock, w, len(orders))
-        payments = dict(await tax_pool.fetch("SELECT order_id::text, payment_id::text FROM payments"))
+        payments = pairs(await tax_pool.fetch("SELECT order_id::text, payment_id::text FROM payments"))
         refused_order = orders[0][0]
         w.server.ledger.refuse_refunds.add(refused_order)
         for order_id, _ in orders:
@@ -47,7 +47,7 @@ async def test_refunds_go_through_the_channel_and_a_refused_one_is_listed_as_stu
         assert await settle_submitted_refunds(uow, clock, 100, gateway) == len(orders) - 1
         refunded = {o: len(w.server.ledger.trades[o].refunds) for o, _ in orders}
     assert refunded == {o: 0 if o == refused_order else 1 for o, _ in orders}
-    states = dict(await tax_pool.fetch("SELECT payment_id::text, status FROM refunds"))
+    states = pairs(await tax_pool.fetch("SELECT payment_id::text, status FROM refunds"))
     assert states[payments[refused_order]] == RefundStatus.FAILED.value
     assert sorted(v for k, v in states.items() if k != payments[refused_order]) == [RefundStatus.SUCCEEDED.value] * 3
     async with uow() as u:

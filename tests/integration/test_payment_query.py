@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from asyncpg import Record
 
 from ops import audit_checks
 from ops.audit import read_snapshot
@@ -35,6 +36,10 @@ CONFIG = QueryConfig(near=dt.timedelta(seconds=30), lookback=dt.timedelta(hours=
 # 1,000 as the issue asks with MEDINS_LOST_CALLBACK_ORDERS=1000; `make test` keeps to 100.
 ORDERS = int(os.environ.get("MEDINS_LOST_CALLBACK_ORDERS", "100"))
 DEADLINE_SECONDS = 120.0
+
+
+def pairs(rows: list[Record]) -> dict[str, str]:
+    return {row[0]: row[1] for row in rows}
 
 
 async def new_orders(pool: Pool, clock: FixedClock, count: int) -> list[tuple[str, int]]:
@@ -131,7 +136,7 @@ async def test_callbacks_delivered_25_hours_late_have_no_second_effect(
             await w.server.pay(order_id, amount)
         clock.advance(dt.timedelta(seconds=40))
         await query_until(tax_pool, clock, w, len(orders))
-        applied = dict(await tax_pool.fetch("SELECT order_id::text, payment_id::text FROM payments"))
+        applied = pairs(await tax_pool.fetch("SELECT order_id::text, payment_id::text FROM payments"))
         clock.advance(dt.timedelta(hours=25))
         w.server.release_held()
         await w.server.idle()
@@ -177,7 +182,7 @@ async def test_an_order_expiring_while_paid_at_the_channel_is_closed_or_applied_
         trades = {o: w.server.ledger.trades[o].state for o, _ in orders}
     assert late == ["refused"] * 10
     assert "paid" in raced  # (and, as the closes go, some refused: either way never both)
-    payments = dict(await tax_pool.fetch("SELECT order_id::text, outcome FROM payments"))
+    payments = pairs(await tax_pool.fetch("SELECT order_id::text, outcome FROM payments"))
     for order_id, _ in orders:
         if trades[order_id] is Trade.SUCCESS:
             assert payments.get(order_id) == PaymentOutcome.APPLIED.value, order_id  # paid: applied, never lost

@@ -10,13 +10,13 @@ from ops.channel_sim.ledger import Faults, PayRefused, Trade
 from services.collection.channels.keys import ChannelKeys, KeyStore
 from services.collection.domain.model import Channel
 from services.collection.gateways.channel_apis.merchant_keys import WechatMerchant
-from services.collection.gateways.channel_apis.wechat import WechatPayApi
 from services.collection.gateways.channel_apis.ports import (
     ChannelApiError,
     RefundRequest,
     RefundState,
     TradeState,
 )
+from services.collection.gateways.channel_apis.wechat import WechatPayApi
 from services.common.clock import FixedClock, SystemClock
 from services.common.money import Fen
 from tests.channel_api_fixtures import MERCHANT_SERIAL, wired
