@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from medins.collection.v1 import collection_service_pb2 as pb
 from medins.collection.v1 import collection_service_pb2_grpc as pb_grpc
 
+from services.collection import access
 from services.collection.card_vault import CardVault
 from services.collection.channels.signature import HmacSignatures
 from services.collection.gateways.sms import LocalSmsGateway
@@ -35,7 +35,13 @@ def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
         sms=LocalSmsGateway(Path(settings.sms_outbox_file) if settings.sms_outbox_file else None),
     )
     return GrpcService(
-        pb.DESCRIPTOR.services_by_name["CollectionService"], servicer, pb_grpc.add_CollectionServiceServicer_to_server
+        access.SERVICE,
+        servicer,
+        pb_grpc.add_CollectionServiceServicer_to_server,
+        access=access.ACCESS,
+        max_request_bytes=access.MAX_REQUEST_BYTES,
+        # R21b: a notification the edge refuses is still stored with its outcome.
+        observe_refusal=servicer.record_refusal,
     )
 
 

@@ -15,7 +15,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import asyncpg
 import grpc
@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc.aio import ServicerContext
 
 from services.common import tracing
+from services.common.authorization import NOBODY, AccessTable
 from services.common.caller_authorization import CallAuthorization
 from services.common.db import DATABASE_UNREACHABLE
 from services.common.errors import Conflict, DomainError, InvalidArgument, Unavailable, Unimplemented
@@ -50,12 +51,10 @@ class Unparsed:
     raw: bytes
 
 
-@runtime_checkable
-class RecordsRefusals(Protocol):
-    """A servicer that must keep a record even of what the edge refuses (R21b: every payment
-    notification is stored with its outcome). Called before the refusal is answered."""
-
-    async def record_refusal(self, method: str, request: Message | None, raw: bytes, error: DomainError) -> None: ...
+# What a service that must keep a record even of what the edge refuses hands in (e.g. R21b: every payment
+# notification is stored with its outcome): called with the method's name, the request (None when its
+# bytes did not parse), those bytes (b"" when it parsed) and the refusal, before the refusal is answered.
+RefusalObserver = Callable[[str, Message | None, bytes, DomainError], Awaitable[None]]
 
 
 class _Registrar:
@@ -81,14 +80,22 @@ def policed_handlers(
     quiet_methods: frozenset[str],
     page_tokens: PageTokens,
     callers: Callers = PLAINTEXT_DEVELOPMENT,
+    *,
+    access: AccessTable = NOBODY,
+    observe_refusal: RefusalObserver | None = None,
 ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
-    """The method handlers of `servicer` under the call policy. Bytes that do not parse reach the policy
+    """The method handlers of `servicer` under the call policy, authorized by the service's own `access`
+    table (R35; a table that misses a method of the service is refused here, when the server is built)
+    and with the edge's refusals handed to `observe_refusal`. Bytes that do not parse reach the policy
     as `Unparsed` (answered MALFORMED_REQUEST) instead of failing inside grpc (UNKNOWN). Methods the
     servicer does not implement answer UNIMPLEMENTED in the project's error format. Calls in
     `quiet_methods` log at debug and skip the correlation id echo (the hot read path)."""
+    if access is not NOBODY:
+        missing = access.missing(m.name for m in service.methods)
+        if access.service != service.full_name or missing:
+            raise ValueError(f"the access table of {access.service} does not cover {service.full_name}: {missing}")
     registrar = _Registrar()
     add_to_server(servicer, registrar)
-    recorder = servicer if isinstance(servicer, RecordsRefusals) else None
     handlers = {}
     for method in service.methods:
         generated = registrar.handlers[method.name]
@@ -102,8 +109,8 @@ def policed_handlers(
             _Admission(
                 method.name,
                 method.input_type.full_name,
-                recorder,
-                CallAuthorization(f"/{service.full_name}/{method.name}", callers),
+                observe_refusal,
+                CallAuthorization(f"/{service.full_name}/{method.name}", callers, access),
             ),
             page_tokens,
         )
@@ -142,7 +149,7 @@ class _Admission:
 
     method: str
     type_name: str
-    recorder: RecordsRefusals | None
+    observe_refusal: RefusalObserver | None
     authorization: CallAuthorization = field(
         default_factory=lambda: CallAuthorization("", PLAINTEXT_DEVELOPMENT), compare=False
     )
@@ -158,10 +165,10 @@ class _Admission:
                 return
             except InvalidArgument as refused:
                 error = refused
-        if self.recorder is not None:
+        if self.observe_refusal is not None:
             parsed = None if isinstance(request, Unparsed) else request
             raw = request.raw if isinstance(request, Unparsed) else b""
-            await self.recorder.record_refusal(self.method, parsed, raw, error)
+            await self.observe_refusal(self.method, parsed, raw, error)
         raise error
 
 

@@ -1,11 +1,14 @@
-"""Every Prometheus series of the system, defined in this one place (issue 13). Each process serves
-the ones it moves on its own port (MEDINS_METRICS_PORT; 0, the default, serves none) at /metrics,
+"""The platform's Prometheus series (issue 13): calls, outbox, consumers, periodic jobs; a service's own
+series live in its wing (services/collection/metrics.py). Each process serves the ones it moves on its
+own port (MEDINS_METRICS_PORT; 0, the default, serves none) at /metrics,
 beside prometheus-client's process_* and python_* series. deploy/grafana/medins.json charts them.
 
-Labels are kept to small fixed sets (method, status code, channel, queue, consumer): nothing a caller
+Labels are kept to small fixed sets (method, status code, queue, consumer, job): nothing a caller
 sends becomes a label value, so a hostile caller cannot grow the series without bound."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import grpc
 import structlog
@@ -42,17 +45,6 @@ CONSUMER_REDELIVERIES = Counter(
     ("consumer",),
 )
 DLQ_DEPTH = Gauge("medins_dlq_depth_messages", "Messages parked in a dead-letter queue (R32)", ("queue",))
-PAYMENT_NOTIFICATIONS = Counter(
-    "medins_payment_notifications",
-    "Payment notifications received, by channel and outcome (APPLIED, REFUND_RAISED, DUPLICATE_REPLAYED, refusals)",
-    ("channel", "outcome"),
-)
-REFUNDS = Counter(
-    "medins_refunds",
-    "Refunds the refund worker handed to their channel, by channel and outcome (submitted, failed)",
-    ("channel", "outcome"),
-)
-ORDERS_EXPIRED = Counter("medins_orders_expired", "Pending orders expired unpaid (R19)")
 JOB_ITEMS = Counter("medins_job_items", "Items a periodic worker's job handled", ("job",))
 JOB_RUNS = Counter("medins_job_runs", "Runs of a periodic worker's job, by outcome: ok, failed", ("job", "outcome"))
 
@@ -65,9 +57,6 @@ SERIES: tuple[MetricWrapperBase, ...] = (
     CONSUMER_EVENTS,
     CONSUMER_REDELIVERIES,
     DLQ_DEPTH,
-    PAYMENT_NOTIFICATIONS,
-    REFUNDS,
-    ORDERS_EXPIRED,
     JOB_ITEMS,
     JOB_RUNS,
 )
@@ -75,12 +64,12 @@ SERIES: tuple[MetricWrapperBase, ...] = (
 _SAMPLE_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 
 
-def exposed_names() -> frozenset[str]:
-    """The sample names the series above show on /metrics (a counter's `_total`, a histogram's
+def exposed_names(series: Iterable[MetricWrapperBase] = SERIES) -> frozenset[str]:
+    """The sample names `series` show on /metrics (a counter's `_total`, a histogram's
     `_bucket`/`_count`/`_sum`): what a dashboard or alert may name."""
     return frozenset(
         family.name + suffix
-        for collector in SERIES
+        for collector in series
         for family in collector.describe()
         for suffix in _SAMPLE_SUFFIXES[family.type]
     )

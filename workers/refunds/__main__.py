@@ -9,11 +9,11 @@ from services.collection.handlers.refunds import (
     SimulatedRefundGateway,
     submit_due_refunds,
 )
+from services.collection.metrics import REFUNDS
 from services.collection.refund_targets_repository import refund_request
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
-from services.common.metrics import REFUNDS
 from workers.periodic_runner import run_job
 
 
