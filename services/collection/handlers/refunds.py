@@ -199,6 +199,9 @@ async def _finish(
     log.info("refund_succeeded", refund_id=refund.refund_id, payment_id=refund.payment_id, amount_fen=refund.amount_fen)
 
 
+finish_refund = _finish  # for refund_results.py, which settles refunds the same way
+
+
 async def refund_refused_payment(
     payment_id: str, item_ids: list[str], reason: str, uow: CollectionUow, clock: Clock
 ) -> str | None:
