@@ -42,6 +42,7 @@ def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
         max_request_bytes=access.MAX_REQUEST_BYTES,
         # R21b: a notification the edge refuses is still stored with its outcome.
         observe_refusal=servicer.record_refusal,
+        priorities=access.ADMISSION_PRIORITIES,
     )
 
 

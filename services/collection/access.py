@@ -140,3 +140,8 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
 }
 
 ACCESS = AccessTable(SERVICE.full_name, GRANTS, channel_facts)
+
+
+# Admission priorities (issue 22, services/common/admission.py): when the service is busy, a channel's
+# payment is applied before anyone's record query (R21: the person has paid; a list can wait).
+ADMISSION_PRIORITIES = {"NotifyPayment": 2, "NotifyPayments": 1, "NotifyRefundResult": 1}

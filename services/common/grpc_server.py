@@ -6,8 +6,8 @@ refusals, and how large a request it takes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -16,8 +16,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.admission import Gate, Limits
 from services.common.authorization import AccessTable
 from services.common.call_policy import RefusalObserver, policed_handlers
+from services.common.metrics import AdmissionMetrics
 from services.common.pagination import PageTokens
 from services.common.tls import PLAINTEXT, ServerSecurity
 
@@ -41,6 +43,9 @@ class GrpcService:
     # Called with what the edge refuses, before the refusal is answered (a service that must keep a
     # record even of those); None: nothing is kept.
     observe_refusal: RefusalObserver | None = None
+    # Admission priorities of its methods (issue 22): when a slot frees, a waiting call of a higher
+    # priority starts first (e.g. a payment before a record query); a method not named is 0.
+    priorities: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -58,9 +63,11 @@ async def serve(
     page_tokens: PageTokens,
     quiet_methods: frozenset[str] = frozenset(),
     security: ServerSecurity = PLAINTEXT,
+    admission: Limits | None = None,
 ) -> None:
     """Listens at once (health answers NOT_SERVING), runs `start` (connect pools, with retries), turns
-    SERVING, and on `stop`: NOT_SERVING, stop accepting, finish in-flight calls within the grace, `close`."""
+    SERVING, and on `stop`: NOT_SERVING, stop accepting, finish in-flight calls within the grace, `close`.
+    Each service gets an admission gate of its own under `admission` (None: none)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max(s.max_request_bytes for s in services)),
@@ -80,6 +87,8 @@ async def serve(
             security.callers,
             access=service.access,
             observe_refusal=service.observe_refusal,
+            gate=None if admission is None else Gate(service.full_name, admission, AdmissionMetrics(service.full_name)),
+            priorities=service.priorities,
         )
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
         server.add_registered_method_handlers(service.full_name, handlers)  # type: ignore[attr-defined]

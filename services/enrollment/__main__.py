@@ -24,6 +24,7 @@ def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
         pb_grpc.add_EnrollmentCheckServiceServicer_to_server,
         access=access.ACCESS,
         max_request_bytes=access.MAX_REQUEST_BYTES,
+        priorities=access.ADMISSION_PRIORITIES,
     )
 
 

@@ -78,3 +78,8 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
 }
 
 ACCESS = AccessTable(SERVICE.full_name, GRANTS, purpose_facts)
+
+
+# Admission priorities (issue 22, services/common/admission.py): when the service is busy, one check (a
+# hospital settling a bill at the counter, R15/R16) starts before a bulk batch check.
+ADMISSION_PRIORITIES = {"CheckEnrollment": 1, "BatchCheckEnrollments": 0}
