@@ -1,12 +1,15 @@
-"""Load generators: a closed loop (fixed number of calls outstanding) and an open loop (calls sent on a
-fixed schedule whatever the replies do), with latencies in HdrHistograms at microsecond resolution."""
+"""The one driver of every load generator: a closed loop (fixed number of calls outstanding) and an open
+loop (calls sent on a fixed schedule whatever the replies do). Its senders (`in_parallel`,
+`on_schedule`) serve the benchmarks' measured phases here (`closed_loop`, `open_loop`: warm-up, CPU,
+latencies in HdrHistograms at microsecond resolution) and the load tool's player
+(benchmarks/load_player.py), which keeps its own statistics per operation."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +128,47 @@ class PhaseResult:
         return found
 
 
+async def in_parallel(
+    call: Callable[[], Awaitable[None]], *, concurrency: int, until_ns: int, count: int | None = None
+) -> None:
+    """The closed loop's senders: `concurrency` callers, each making its next call as soon as the previous
+    one returned, until `until_ns` (time.perf_counter_ns) or `count` calls in all."""
+    budget = iter(range(count)) if count is not None else None
+
+    async def caller() -> None:
+        while time.perf_counter_ns() < until_ns:
+            if budget is not None and next(budget, None) is None:
+                return
+            await call()
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+
+
+async def on_schedule(
+    send: Callable[[int, int], Coroutine[Any, Any, None]],
+    *,
+    rate: float,
+    begin_ns: int,
+    calls: int,
+    before: Callable[[int], None] | None = None,
+) -> None:
+    """The open loop's sender: call k (from 0) is `send(k, due_ns)` at begin_ns + k/rate (at once when the
+    sender is late), never waiting for earlier replies; returns when every call has answered. `before(k)`
+    runs before call k waits for its time (e.g. to start a meter at the end of a warm-up)."""
+    in_flight: set[asyncio.Task[None]] = set()
+    for k in range(calls):
+        if before is not None:
+            before(k)
+        due = begin_ns + int(k * 1e9 / rate)
+        wait = due - time.perf_counter_ns()
+        if wait > 0:
+            await asyncio.sleep(wait / 1e9)  # the schedule itself, not a wait for anything to happen
+        task = asyncio.create_task(send(k, due))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    await asyncio.gather(*in_flight)
+
+
 async def closed_loop(call: Call, *, concurrency: int, seconds: float, warmup: float, cpu: CpuMeter) -> PhaseResult:
     """`concurrency` callers, each sending its next call as soon as the previous reply arrives. Calls
     started during the warm-up are not recorded; recording covers exactly `seconds` after it."""
@@ -138,21 +182,18 @@ async def closed_loop(call: Call, *, concurrency: int, seconds: float, warmup: f
         await asyncio.sleep(warmup)  # the measurement's schedule, not a wait for anything to happen
         cpu.start()
 
-    async def caller() -> None:
-        while True:
-            sent = time.perf_counter_ns()
-            if sent >= measure_until:
-                return
-            try:
-                await call(next(counter))
-            except _ERRORS as error:
-                errors.add(error)
-                continue
-            done = time.perf_counter_ns()
-            if sent >= measure_from and done <= measure_until:
-                latency.record_ns(done - sent)
+    async def timed() -> None:
+        sent = time.perf_counter_ns()
+        try:
+            await call(next(counter))
+        except _ERRORS as error:
+            errors.add(error)
+            return
+        done = time.perf_counter_ns()
+        if sent >= measure_from and done <= measure_until:
+            latency.record_ns(done - sent)
 
-    await asyncio.gather(meter(), *(caller() for _ in range(concurrency)))
+    await asyncio.gather(meter(), in_parallel(timed, concurrency=concurrency, until_ns=measure_until))
     usage = cpu.stop()
     return PhaseResult(latency.count, errors.count, seconds, latency, usage, first_error=errors.first)
 
@@ -162,11 +203,10 @@ async def open_loop(call: Call, *, rate: float, seconds: float, warmup: float, c
     never waiting for earlier replies. Latency runs from the scheduled time, so a stall is charged to
     every call it delayed (no coordinated omission). The sender's own lateness is recorded apart."""
     latency, send_lag, errors = Latencies(), Latencies(), Errors()
-    interval_ns = 1e9 / rate
     warmup_calls, measured_calls = int(warmup * rate), int(seconds * rate)
-    in_flight: set[asyncio.Task[None]] = set()
 
-    async def one(k: int, due: int, measured: bool) -> None:
+    async def one(k: int, due: int) -> None:
+        measured = k >= warmup_calls
         if measured:
             send_lag.record_ns(time.perf_counter_ns() - due)
         try:
@@ -177,17 +217,12 @@ async def open_loop(call: Call, *, rate: float, seconds: float, warmup: float, c
         if measured:
             latency.record_ns(time.perf_counter_ns() - due)
 
-    begin = time.perf_counter_ns()
-    for k in range(warmup_calls + measured_calls):
-        due = begin + int(k * interval_ns)
+    def start_meter(k: int) -> None:
         if k == warmup_calls:
             cpu.start()
-        wait = due - time.perf_counter_ns()
-        if wait > 0:
-            await asyncio.sleep(wait / 1e9)  # the schedule itself, not a wait for anything to happen
-        task = asyncio.create_task(one(k, due, k >= warmup_calls))
-        in_flight.add(task)
-        task.add_done_callback(in_flight.discard)
-    await asyncio.gather(*in_flight)
+
+    await on_schedule(
+        one, rate=rate, begin_ns=time.perf_counter_ns(), calls=warmup_calls + measured_calls, before=start_meter
+    )
     usage = cpu.stop()
     return PhaseResult(latency.count, errors.count, seconds, latency, usage, send_lag, first_error=errors.first)

@@ -1,8 +1,8 @@
 """What the load tool plays, without any I/O: the deadline-week mix of operations, the open loop's send
 schedule, the per-operation figures and the table they print as, and the soak's verdicts.
 
-Kept apart from benchmarks/load_tool.py (which talks to the services) so that each rule here is tested
-on its own (tests/unit/test_load_tool*.py)."""
+Kept apart from the load tool's player (benchmarks/load_player.py, which talks to the services) so that
+each rule here is tested on its own (tests/unit/test_load_tool*.py)."""
 
 from __future__ import annotations
 

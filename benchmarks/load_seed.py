@@ -180,7 +180,7 @@ def notification(
         request_id=str(uuid.uuid4()),
         channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{channel}"),
         payload=body,
-        headers=[col.NotificationHeader(name=name, value=value) for name, value in headers.items()],
+        headers=[col.NotificationHeader(name=name, content=value) for name, value in headers.items()],
     )
 
 

@@ -31,6 +31,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("order", "ops.cli.order", "a person's payable items and an order over them (R18, R19)"),
     ("pay", "ops.cli.pay", "pay an order as a channel would: a signed notification (development helper, R20)"),
     ("receipt", "ops.cli.receipt", "the receipt of a completed payment (R24)"),
+    ("refunds", "ops.cli.refunds", "refunds: list all, of one state, or the stuck ones (--stuck, R23)"),
     ("family", "ops.cli.family", "family mutual-aid account bindings: bind, list, unbind (R46)"),
     ("certificate", "ops.cli.certificate", "payment certificates (缴费证明): issue, verify (R48)"),
     ("my-enrollment", "ops.cli.my_enrollment", "a resident's own status and covered periods (参保查询, R48)"),

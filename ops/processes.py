@@ -50,6 +50,8 @@ PROCESSES = (
     ProcessSpec("age-out", ("-m", "workers.age_out"), niceness=WORKER_NICENESS),
     ProcessSpec("order-expiry", ("-m", "workers.order_expiry"), niceness=WORKER_NICENESS),
     ProcessSpec("refunds", ("-m", "workers.refunds"), niceness=WORKER_NICENESS),
+    # R43: asks the channels about orders whose notification may be lost; idle until channels are configured.
+    ProcessSpec("payment-query", ("-m", "workers.payment_query"), niceness=WORKER_NICENESS),
     ProcessSpec("deductions", ("-m", "workers.deductions"), niceness=WORKER_NICENESS),
     ProcessSpec("reminders", ("-m", "workers.reminders"), niceness=WORKER_NICENESS),
 )

@@ -1,14 +1,21 @@
-"""`medins load`: the load tool, benchmarks/load_tool.py (`add_arguments(parser)`, `run(args) -> int`),
-imported only when this subcommand runs, so `medins --help` never depends on it."""
+"""`medins load`: runs the load tool, benchmarks/load_tool.py, as a program of its own (`main(prog)`),
+with every argument after `load`, --help included. The operator's CLI imports nothing of benchmarks
+(which imports ops: the audit, the process list), so the two never import each other; a checkout
+without the tool says so, and `medins --help` never depends on it."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from ops.cli.errors import CliError
 
+ROOT = Path(__file__).resolve().parents[2]
 MODULE = "benchmarks.load_tool"
+PROG = "medins load"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,14 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("load_args", nargs=argparse.REMAINDER, help="the load tool's arguments (medins load --help)")
 
 
+def command(load_args: list[str]) -> list[str]:
+    """The load tool as a program: this interpreter running its `main` under the name `medins load`."""
+    return [sys.executable, "-c", f"from {MODULE} import main; main(prog={PROG!r})", *load_args]
+
+
 def run(args: argparse.Namespace) -> int:
+    if not (ROOT / (MODULE.replace(".", "/") + ".py")).exists():
+        raise CliError(f"the load tool ({MODULE}) is not in this checkout")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     try:
-        tool = importlib.import_module(MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name not in (MODULE, MODULE.split(".", 1)[0]):
-            raise
-        raise CliError(f"the load tool ({MODULE}) is not in this checkout") from None
-    parser = argparse.ArgumentParser(prog="medins load", description=tool.__doc__)
-    tool.add_arguments(parser)
-    status: int = tool.run(parser.parse_args(args.load_args))
-    return status
+        return subprocess.run(command(list(args.load_args)), env=env, check=False).returncode
+    except KeyboardInterrupt:
+        return 130  # the tool, in the same process group, was interrupted too and said so

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 request_id=services.request_id(args),
                 channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{chosen.value}"),
                 payload=body,
-                headers=[pb.NotificationHeader(name=name, value=value) for name, value in headers.items()],
+                headers=[pb.NotificationHeader(name=name, content=value) for name, value in headers.items()],
             ),
             timeout=timeout,
         )

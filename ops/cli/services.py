@@ -16,6 +16,7 @@ from medins.enrollment.v1 import enrollment_check_service_pb2_grpc as enrollment
 from medins.registration.v1 import registration_service_pb2_grpc as registration_grpc
 
 from ops.cli.errors import CallFailed, refusal_of
+from ops.cli.retrying import retrying
 from services.common import grpc_channels
 from services.common.settings import Settings, load_settings
 
@@ -70,14 +71,17 @@ def address_of(args: argparse.Namespace, service: str) -> str:
 
 def open_channel(address: str) -> grpc.Channel:
     """The operator's channel: plaintext, or with MEDINS_TLS_REQUIRED mutual TLS presenting
-    MEDINS_TLS_IDENTITY's certificate (an operator; an insurance officer to approve or reject)."""
-    return grpc_channels.channel(
-        address,
-        options=(
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ),
-        security=grpc_channels.ChannelSecurity.from_settings(load_settings()),
+    MEDINS_TLS_IDENTITY's certificate (an operator; an insurance officer to approve or reject). An
+    idempotent call a busy service refuses is sent again after the RetryInfo delay (ops/cli/retrying.py)."""
+    return retrying(
+        grpc_channels.channel(
+            address,
+            options=(
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ),
+            security=grpc_channels.ChannelSecurity.from_settings(load_settings()),
+        )
     )
 
 

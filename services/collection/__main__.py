@@ -6,9 +6,9 @@ import asyncio
 import datetime as dt
 from pathlib import Path
 
-from medins.collection.v1 import collection_service_pb2 as pb
 from medins.collection.v1 import collection_service_pb2_grpc as pb_grpc
 
+from services.collection import access
 from services.collection.card_vault import CardVault
 from services.collection.channels.key_reload import channel_key_store, reload_on_sighup
 from services.collection.channels.keys import KeyStore
@@ -44,9 +44,14 @@ class Collection:
             sms=LocalSmsGateway(Path(settings.sms_outbox_file) if settings.sms_outbox_file else None),
         )
         return GrpcService(
-            pb.DESCRIPTOR.services_by_name["CollectionService"],
+            access.SERVICE,
             servicer,
             pb_grpc.add_CollectionServiceServicer_to_server,
+            access=access.ACCESS,
+            max_request_bytes=access.MAX_REQUEST_BYTES,
+            # R21b: a notification the edge refuses is still stored with its outcome.
+            observe_refusal=servicer.record_refusal,
+            priorities=access.ADMISSION_PRIORITIES,
         )
 
     async def background(self, pool: Pool, stop: asyncio.Event) -> None:

@@ -1,5 +1,5 @@
 """SQL for payment certificates (R48): payment_certificates and payment_certificate_lines
-(deploy/migrations/tax/0006_payment_certificates.sql), and the paid items a certificate is made from."""
+(deploy/migrations/tax/0007_payment_certificates.sql), and the paid items a certificate is made from."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """SQL for family mutual-aid account bindings (R46): family_holders and family_members
-(deploy/migrations/tax/0005_family_bindings.sql). The balances and their ledger stay with
+(deploy/migrations/tax/0006_family_bindings.sql). The balances and their ledger stay with
 payments_repository."""
 
 from __future__ import annotations

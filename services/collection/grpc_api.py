@@ -26,7 +26,6 @@ from services.common.clock import Clock
 from services.common.mutations import run_mutation
 from services.common.pagination import page_request
 from services.common.proto_values import range_from_proto
-from services.common.settings import Settings
 from services.common.validation import element_refusal
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -49,7 +48,7 @@ class CollectionServicer(
         verifier: NotificationVerifier,
         config: CollectionConfig,
         *,
-        vault: CardVault | None = None,
+        vault: CardVault,
         sms: SmsGateway | None = None,
     ) -> None:
         self._uow = uow_factory
@@ -57,8 +56,7 @@ class CollectionServicer(
         self._verifier = verifier
         self._config = config
         self._skew = config.clock_skew
-        settings = Settings()
-        self._vault = vault or CardVault.from_settings(settings.card_keys, settings.card_key_id)
+        self._vault = vault
         self._sms: SmsGateway = sms or LocalSmsGateway(None)
 
     # -- payable items and orders ---------------------------------------------------------------

@@ -28,7 +28,7 @@ from services.common.validation import validate
 def notification(request: pb.NotifyPaymentRequest) -> Notification:
     """What the channel sent, from the caller the call policy bound (R35): the payload and the headers
     forwarded with it; a `signature` field stands for our own format's Medins-Signature header."""
-    headers = tuple((h.name, h.value) for h in request.headers)
+    headers = tuple((h.name, h.content) for h in request.headers)
     if request.signature and not any(name.lower() == own_format.HEADER for name, _ in headers):
         headers += ((own_format.HEADER, request.signature),)
     return Notification(

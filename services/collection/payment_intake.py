@@ -38,12 +38,12 @@ from services.collection.domain.intake import (
 from services.collection.domain.model import NotificationOutcome, PaymentResult
 from services.collection.domain.notification_records import edge_outcome, raw_record, record_of, refusal_outcome
 from services.collection.domain.payments import ChannelPayment, check_payment_time
+from services.collection.metrics import PAYMENT_NOTIFICATIONS
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import Conflict, DomainError
 from services.common.idempotency import checked_request_id, stored_response
 from services.common.messaging import envelope as event_types
-from services.common.metrics import PAYMENT_NOTIFICATIONS
 from services.common.money import Fen
 from services.common.request_keys import RequestKey
 from services.common.resident_id import parse_resident_id

@@ -1,6 +1,7 @@
 """What every RPC goes through: a correlation id (from `x-correlation-id` metadata, or new), the
-caller's authorization (R35, services/common/caller_authorization.py), the edge checks of R34 before any
-handler (bytes that parse, every field within its declared rules), the page
+caller's authorization (R35, services/common/caller_authorization.py), admission control (issue 22,
+services/common/admission.py: the caller's share of the service's slots, its deadline), the edge
+checks of R34 before any handler (bytes that parse, every field within its declared rules), the page
 token signer of the call, a structured call log, one observation of the latency histogram by method
 and status code (services/common/metrics.py), and the one table from domain errors to AIP-193
 statuses.
@@ -15,7 +16,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import asyncpg
 import grpc
@@ -25,6 +26,8 @@ from google.protobuf.message import DecodeError, Message
 from grpc.aio import ServicerContext
 
 from services.common import tracing
+from services.common.admission import Gate, Ticket
+from services.common.authorization import NOBODY, AccessTable
 from services.common.caller_authorization import CallAuthorization
 from services.common.db import DATABASE_UNREACHABLE
 from services.common.errors import Conflict, DomainError, InvalidArgument, Unavailable, Unimplemented
@@ -50,12 +53,10 @@ class Unparsed:
     raw: bytes
 
 
-@runtime_checkable
-class RecordsRefusals(Protocol):
-    """A servicer that must keep a record even of what the edge refuses (R21b: every payment
-    notification is stored with its outcome). Called before the refusal is answered."""
-
-    async def record_refusal(self, method: str, request: Message | None, raw: bytes, error: DomainError) -> None: ...
+# What a service that must keep a record even of what the edge refuses hands in (e.g. R21b: every payment
+# notification is stored with its outcome): called with the method's name, the request (None when its
+# bytes did not parse), those bytes (b"" when it parsed) and the refusal, before the refusal is answered.
+RefusalObserver = Callable[[str, Message | None, bytes, DomainError], Awaitable[None]]
 
 
 class _Registrar:
@@ -81,14 +82,26 @@ def policed_handlers(
     quiet_methods: frozenset[str],
     page_tokens: PageTokens,
     callers: Callers = PLAINTEXT_DEVELOPMENT,
+    *,
+    access: AccessTable = NOBODY,
+    observe_refusal: RefusalObserver | None = None,
+    gate: Gate | None = None,
+    priorities: Mapping[str, int] | None = None,
 ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
-    """The method handlers of `servicer` under the call policy. Bytes that do not parse reach the policy
+    """The method handlers of `servicer` under the call policy, authorized by the service's own `access`
+    table (R35; a table that misses a method of the service is refused here, when the server is built)
+    and with the edge's refusals handed to `observe_refusal`. Bytes that do not parse reach the policy
     as `Unparsed` (answered MALFORMED_REQUEST) instead of failing inside grpc (UNKNOWN). Methods the
     servicer does not implement answer UNIMPLEMENTED in the project's error format. Calls in
-    `quiet_methods` log at debug and skip the correlation id echo (the hot read path)."""
+    `quiet_methods` log at debug and skip the correlation id echo (the hot read path). An authorized
+    call passes the service's admission `gate` (None: none) with its method's priority (`priorities`,
+    the service's own table; 0 when not named) before the edge checks, so a shed call costs nothing."""
+    if access is not NOBODY:
+        missing = access.missing(m.name for m in service.methods)
+        if access.service != service.full_name or missing:
+            raise ValueError(f"the access table of {access.service} does not cover {service.full_name}: {missing}")
     registrar = _Registrar()
     add_to_server(servicer, registrar)
-    recorder = servicer if isinstance(servicer, RecordsRefusals) else None
     handlers = {}
     for method in service.methods:
         generated = registrar.handlers[method.name]
@@ -102,8 +115,10 @@ def policed_handlers(
             _Admission(
                 method.name,
                 method.input_type.full_name,
-                recorder,
-                CallAuthorization(f"/{service.full_name}/{method.name}", callers),
+                observe_refusal,
+                CallAuthorization(f"/{service.full_name}/{method.name}", callers, access),
+                gate,
+                (priorities or {}).get(method.name, 0),
             ),
             page_tokens,
         )
@@ -142,13 +157,28 @@ class _Admission:
 
     method: str
     type_name: str
-    recorder: RecordsRefusals | None
+    observe_refusal: RefusalObserver | None
     authorization: CallAuthorization = field(
         default_factory=lambda: CallAuthorization("", PLAINTEXT_DEVELOPMENT), compare=False
     )
+    gate: Gate | None = field(default=None, compare=False)
+    priority: int = 0
 
-    async def check(self, request: Any, context: Context) -> None:
-        self.authorization.admit(request, context)
+    async def check(self, request: Any, context: Context) -> Ticket | None:
+        """The caller's slot (None without a gate), to be given back when the call ends."""
+        identity = self.authorization.admit(request, context)
+        if self.gate is None:
+            await self._validate(request)
+            return None
+        ticket = await self.gate.enter(identity, self.priority, context.time_remaining())
+        try:
+            await self._validate(request)
+        except BaseException:
+            self.gate.leave(ticket)
+            raise
+        return ticket
+
+    async def _validate(self, request: Any) -> None:
         error: InvalidArgument
         if isinstance(request, Unparsed):
             error = malformed_request(self.type_name)
@@ -158,10 +188,10 @@ class _Admission:
                 return
             except InvalidArgument as refused:
                 error = refused
-        if self.recorder is not None:
+        if self.observe_refusal is not None:
             parsed = None if isinstance(request, Unparsed) else request
             raw = request.raw if isinstance(request, Unparsed) else b""
-            await self.recorder.record_refusal(self.method, parsed, raw, error)
+            await self.observe_refusal(self.method, parsed, raw, error)
         raise error
 
 
@@ -176,8 +206,9 @@ def _wrap(
         if not quiet:
             context.set_trailing_metadata(((CORRELATION_HEADER, correlation_id),))
         started = time.perf_counter()
+        ticket = None
         try:
-            await admission.check(request, context)
+            ticket = await admission.check(request, context)
             with issuing_for(page_tokens, method):
                 response = await behavior(request, context)
         except DomainError as error:
@@ -215,6 +246,9 @@ def _wrap(
         except Exception:
             log.exception("rpc_failed", duration_ms=_ms(started))
             await _abort(context, internal_status(correlation_id), correlation_id, timer, started)
+        finally:
+            if ticket is not None and admission.gate is not None:
+                admission.gate.leave(ticket)
         timer.observe(grpc.StatusCode.OK, time.perf_counter() - started)
         if not quiet:
             log.info("rpc_completed", duration_ms=_ms(started))

@@ -22,6 +22,8 @@ class ErrorKind(enum.Enum):
     PERMISSION_DENIED = "PERMISSION_DENIED"
     UNAVAILABLE = "UNAVAILABLE"
     UNIMPLEMENTED = "UNIMPLEMENTED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class DomainError(Exception):
     """An expected refusal. Raising one rolls back the unit of work: nothing is half-written."""
 
     kind: ErrorKind = ErrorKind.FAILED_PRECONDITION
+    # How long the caller should wait before retrying (google.rpc.RetryInfo); None: no advice.
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -94,6 +98,31 @@ class Unimplemented(DomainError):
     """An RPC of the API whose issue has not landed yet."""
 
     kind = ErrorKind.UNIMPLEMENTED
+
+
+class ResourceExhausted(DomainError):
+    """The service (or the caller's share of it) is busy: nothing was done; retry after `retry_after`
+    seconds (issue 22)."""
+
+    kind = ErrorKind.RESOURCE_EXHAUSTED
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        message_zh: str,
+        *,
+        retry_after: float,
+        metadata: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(reason, message, message_zh, metadata=metadata)
+        self.retry_after = retry_after
+
+
+class DeadlineExceeded(DomainError):
+    """The call's deadline passed (or would have) before it could start: nothing was done."""
+
+    kind = ErrorKind.DEADLINE_EXCEEDED
 
 
 def required(value: str, field: str, label_zh: str) -> str:

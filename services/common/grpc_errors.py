@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -22,6 +24,8 @@ GRPC_CODES: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorKind.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+    ErrorKind.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 # An error never echoes more than a short, masked prefix of what the caller sent (R34): every text that
@@ -48,7 +52,8 @@ def _packed(message: object) -> any_pb2.Any:
 
 
 def to_status_proto(error: DomainError) -> status_pb2.Status:
-    """google.rpc.Status with ErrorInfo, BadRequest (when a field is at fault) and a zh-CN LocalizedMessage."""
+    """google.rpc.Status with ErrorInfo, BadRequest (when a field is at fault), RetryInfo (when the caller
+    should come back later) and a zh-CN LocalizedMessage."""
     code = GRPC_CODES[error.kind]
     metadata = {
         clip(key, MAX_METADATA_CHARS): clip(value, MAX_METADATA_CHARS)
@@ -71,6 +76,10 @@ def to_status_proto(error: DomainError) -> status_pb2.Status:
                 )
             )
         )
+    if error.retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromTimedelta(dt.timedelta(seconds=error.retry_after))
+        details.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
     details.append(
         _packed(error_details_pb2.LocalizedMessage(locale="zh-CN", message=clip(error.message_zh, MAX_MESSAGE_CHARS)))
     )
@@ -78,7 +87,20 @@ def to_status_proto(error: DomainError) -> status_pb2.Status:
 
 
 def to_grpc_status(error: DomainError) -> grpc.Status:
-    return rpc_status.to_status(to_status_proto(error))
+    """The status of `error`; with a retry delay, also the `grpc-retry-pushback-ms` trailer, which is how
+    grpc's own retries (the service config of deploy/grpc/service_config.json) learn the delay."""
+    status = rpc_status.to_status(to_status_proto(error))
+    if error.retry_after is None:
+        return status
+    pushback = ("grpc-retry-pushback-ms", str(max(1, round(error.retry_after * 1000))))
+    return _Status(status.code, status.details, (*status.trailing_metadata, pushback))
+
+
+class _Status(grpc.Status):
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, str | bytes], ...]):
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
 
 
 def internal_status(correlation_id: str) -> grpc.Status:

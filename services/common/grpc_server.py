@@ -1,11 +1,13 @@
 """gRPC server bootstrap shared by the three services: health, reflection, the call policy, graceful stop,
-and plaintext or mutual TLS (R35). Health and reflection stay open to any caller the transport admits."""
+and plaintext or mutual TLS (R35). Health and reflection stay open to any caller the transport admits.
+Each service hands in what is its own (`GrpcService`): its access table, what observes the edge's
+refusals, and how large a request it takes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -14,30 +16,36 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common.call_policy import policed_handlers
+from services.common.admission import Gate, Limits
+from services.common.authorization import AccessTable
+from services.common.call_policy import RefusalObserver, policed_handlers
+from services.common.metrics import AdmissionMetrics
 from services.common.pagination import PageTokens
 from services.common.tls import PLAINTEXT, ServerSecurity
 
 log = structlog.get_logger(__name__)
 
-# What a caller may send, set per service (R34; README "Limits"). Above it grpc answers
-# RESOURCE_EXHAUSTED before any of our code runs. Batch registration takes chunks of 2,000 rows
-# (~0.5 MB); a batch check 1,000 IDs (~25 kB); collection a school order of 5,000 students or a day's
-# settlement file of up to 20,000 records (~1.5 MB).
-MAX_REQUEST_BYTES = {
-    "medins.registration.v1.RegistrationService": 2 * 1024 * 1024,
-    "medins.enrollment.v1.EnrollmentCheckService": 256 * 1024,
-    "medins.collection.v1.CollectionService": 4 * 1024 * 1024,
-    "medins.trail.v1.PersonTrailService": 64 * 1024,
-}
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class GrpcService:
+    """One service as its composition root hands it to the platform."""
+
     descriptor: ServiceDescriptor
     servicer: object
     add_to_server: Callable[[Any, grpc.aio.Server], None]
+    # Who may call which of its methods (R35): the service's own table, which must cover every method.
+    access: AccessTable
+    # What a caller may send (R34; README "Limits"); above it grpc answers RESOURCE_EXHAUSTED before any
+    # of our code runs. A process serving several services takes the largest.
+    max_request_bytes: int
+    # Called with what the edge refuses, before the refusal is answered (a service that must keep a
+    # record even of those); None: nothing is kept.
+    observe_refusal: RefusalObserver | None = None
+    # Admission priorities of its methods (issue 22): when a slot frees, a waiting call of a higher
+    # priority starts first (e.g. a payment before a record query); a method not named is 0.
+    priorities: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -55,12 +63,14 @@ async def serve(
     page_tokens: PageTokens,
     quiet_methods: frozenset[str] = frozenset(),
     security: ServerSecurity = PLAINTEXT,
+    admission: Limits | None = None,
 ) -> None:
     """Listens at once (health answers NOT_SERVING), runs `start` (connect pools, with retries), turns
-    SERVING, and on `stop`: NOT_SERVING, stop accepting, finish in-flight calls within the grace, `close`."""
+    SERVING, and on `stop`: NOT_SERVING, stop accepting, finish in-flight calls within the grace, `close`.
+    Each service gets an admission gate of its own under `admission` (None: none)."""
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", max(MAX_REQUEST_BYTES[s.full_name] for s in services)),
+            ("grpc.max_receive_message_length", max(s.max_request_bytes for s in services)),
             ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
@@ -69,7 +79,16 @@ async def serve(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in services:
         handlers = policed_handlers(
-            service.servicer, service.descriptor, service.add_to_server, quiet_methods, page_tokens, security.callers
+            service.servicer,
+            service.descriptor,
+            service.add_to_server,
+            quiet_methods,
+            page_tokens,
+            security.callers,
+            access=service.access,
+            observe_refusal=service.observe_refusal,
+            gate=None if admission is None else Gate(service.full_name, admission, AdmissionMetrics(service.full_name)),
+            priorities=service.priorities,
         )
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
         server.add_registered_method_handlers(service.full_name, handlers)  # type: ignore[attr-defined]

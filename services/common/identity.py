@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 
 class CallerKind(enum.StrEnum):
-    """The kinds of caller the authorization table knows (services/common/authorization.py)."""
+    """The kinds of caller the services' authorization tables know (services/common/authorization.py)."""
 
     # A payment channel (WeChat, Alipay, a bank, the e-tax hall...): name = the channel, lower case.
     CHANNEL = "channel"

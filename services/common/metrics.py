@@ -1,16 +1,23 @@
-"""Every Prometheus series of the system, defined in this one place (issue 13). Each process serves
-the ones it moves on its own port (MEDINS_METRICS_PORT; 0, the default, serves none) at /metrics,
+"""The platform's Prometheus series (issue 13): calls, outbox, consumers, periodic jobs; a service's own
+series live in its wing (services/collection/metrics.py). Each process serves the ones it moves on its
+own port (MEDINS_METRICS_PORT; 0, the default, serves none) at /metrics,
 beside prometheus-client's process_* and python_* series. deploy/grafana/medins.json charts them.
 
-Labels are kept to small fixed sets (method, status code, channel, queue, consumer): nothing a caller
+Labels are kept to small fixed sets (method, status code, queue, consumer, job): nothing a caller
 sends becomes a label value, so a hostile caller cannot grow the series without bound."""
 
 from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable
 
 import grpc
 import structlog
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics import MetricWrapperBase
+
+from services.common.identity import CallerKind
 
 log = structlog.get_logger(__name__)
 
@@ -42,19 +49,26 @@ CONSUMER_REDELIVERIES = Counter(
     ("consumer",),
 )
 DLQ_DEPTH = Gauge("medins_dlq_depth_messages", "Messages parked in a dead-letter queue (R32)", ("queue",))
-PAYMENT_NOTIFICATIONS = Counter(
-    "medins_payment_notifications",
-    "Payment notifications received, by channel and outcome (APPLIED, REFUND_RAISED, DUPLICATE_REPLAYED, refusals)",
-    ("channel", "outcome"),
-)
-REFUNDS = Counter(
-    "medins_refunds",
-    "Refunds the refund worker handed to their channel, by channel and outcome (submitted, failed)",
-    ("channel", "outcome"),
-)
-ORDERS_EXPIRED = Counter("medins_orders_expired", "Pending orders expired unpaid (R19)")
 JOB_ITEMS = Counter("medins_job_items", "Items a periodic worker's job handled", ("job",))
 JOB_RUNS = Counter("medins_job_runs", "Runs of a periodic worker's job, by outcome: ok, failed", ("job", "outcome"))
+# Admission control (issue 22, services/common/admission.py): by service and kind of caller (a fixed set;
+# caller names are not labels), how calls were admitted (immediate, queued) or why they were shed.
+ADMISSION_ADMITTED = Counter(
+    "medins_admission_admitted",
+    "Calls admitted by a service's admission control, by kind of caller and path: immediate, queued",
+    ("service", "caller_kind", "path"),
+)
+ADMISSION_SHED = Counter(
+    "medins_admission_shed",
+    "Calls answered at once without being run, by kind of caller and reason: "
+    "CALLER_OVER_SHARE, OVERLOADED (RESOURCE_EXHAUSTED), DEADLINE_TOO_SHORT (DEADLINE_EXCEEDED)",
+    ("service", "caller_kind", "shed_reason"),
+)
+ADMISSION_QUEUED = Gauge(
+    "medins_admission_queued_calls",
+    "Calls waiting for a slot of a service, by kind of caller",
+    ("service", "caller_kind"),
+)
 
 SERIES: tuple[MetricWrapperBase, ...] = (
     RPC_DURATION,
@@ -65,22 +79,22 @@ SERIES: tuple[MetricWrapperBase, ...] = (
     CONSUMER_EVENTS,
     CONSUMER_REDELIVERIES,
     DLQ_DEPTH,
-    PAYMENT_NOTIFICATIONS,
-    REFUNDS,
-    ORDERS_EXPIRED,
     JOB_ITEMS,
     JOB_RUNS,
+    ADMISSION_ADMITTED,
+    ADMISSION_SHED,
+    ADMISSION_QUEUED,
 )
 
 _SAMPLE_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 
 
-def exposed_names() -> frozenset[str]:
-    """The sample names the series above show on /metrics (a counter's `_total`, a histogram's
+def exposed_names(series: Iterable[MetricWrapperBase] = SERIES) -> frozenset[str]:
+    """The sample names `series` show on /metrics (a counter's `_total`, a histogram's
     `_bucket`/`_count`/`_sum`): what a dashboard or alert may name."""
     return frozenset(
         family.name + suffix
-        for collector in SERIES
+        for collector in series
         for family in collector.describe()
         for suffix in _SAMPLE_SUFFIXES[family.type]
     )
@@ -108,3 +122,35 @@ class RpcTimer:
         if child is None:
             child = self._by_code[code] = RPC_DURATION.labels(self._method, code.name)
         child.observe(seconds)
+
+
+class AdmissionMetrics:
+    """What one service's admission gate tells (services/common/admission.py Observer): the counters
+    and gauge above, and one log line per burst of shedding (at most one per `log_every` seconds, with
+    what was shed since the last one), never one per call."""
+
+    def __init__(self, service: str, log_every: float = 1.0, now: Callable[[], float] = time.monotonic) -> None:
+        self._service = service
+        self._log_every = log_every
+        self._now = now
+        self._last_line = -log_every
+        self._shed: Tally[tuple[str, str]] = Tally()
+
+    def __call__(self, what: str, kind: CallerKind, label: str) -> None:
+        if what == "admitted":
+            ADMISSION_ADMITTED.labels(self._service, kind.value, label).inc()
+        elif what == "queued":
+            ADMISSION_QUEUED.labels(self._service, kind.value).inc(1 if label == "+1" else -1)
+        elif what == "shed":
+            ADMISSION_SHED.labels(self._service, kind.value, label).inc()
+            self._shed[(kind.value, label)] += 1
+            now = self._now()
+            if now - self._last_line >= self._log_every:
+                log.warning(
+                    "admission_shed",
+                    service=self._service,
+                    shed={f"{kind}/{reason}": n for (kind, reason), n in sorted(self._shed.items())},
+                    seconds=round(min(now - self._last_line, 3600.0), 1),
+                )
+                self._last_line = now
+                self._shed.clear()

@@ -3,7 +3,9 @@
 Why not yoyo-migrations: it needs a psycopg driver next to asyncpg, and all we need is ~50 lines:
 files applied in name order inside a transaction each, recorded with a checksum in
 schema_migrations (so an edited, already-applied migration is refused), and a session advisory lock so
-two processes starting at once cannot apply the same file twice.
+two processes starting at once cannot apply the same file twice. Each file has a number of its own in
+its folder; a file renumbered after databases applied it is listed in deploy/migrations/renamed.txt, and
+a database that applied it under its former name has its record renamed, not the file applied again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ AGENCY_MIGRATIONS = {
     "insurance": ("platform", "insurance"),
     "tax": ("platform", "tax"),
 }
+RENAMED_FILE = "renamed.txt"
 _LOCK_KEY = 0x6D6564696E73  # "medins"
 
 
@@ -45,12 +48,30 @@ def migrations_for(agency: str, root: Path = MIGRATIONS_ROOT) -> list[Migration]
     return found
 
 
+def former_names(root: Path = MIGRATIONS_ROOT) -> dict[str, str]:
+    """Each renumbered migration's former name, by its present name (deploy/migrations/renamed.txt)."""
+    path = root / RENAMED_FILE
+    if not path.exists():
+        return {}
+    formers = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            former, present = line.split()
+            formers[present] = former
+    return formers
+
+
 class MigrationEdited(RuntimeError):
     pass
 
 
-async def migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
-    """Applies the migrations not yet applied; returns their names. Re-running is a no-op."""
+async def migrate(
+    conn: asyncpg.Connection, migrations: list[Migration], formers: dict[str, str] | None = None
+) -> list[str]:
+    """Applies the migrations not yet applied; returns their names. Re-running is a no-op. A migration
+    applied under its former name (`formers`: former name by present name, by default
+    deploy/migrations/renamed.txt) is applied already: its record takes the present name."""
+    formers = former_names() if formers is None else formers
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
         await conn.execute(
@@ -62,6 +83,11 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list
         applied = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
         done = []
         for migration in migrations:
+            former = formers.get(migration.name)
+            if former is not None and migration.name not in applied and former in applied:
+                await conn.execute("UPDATE schema_migrations SET name = $1 WHERE name = $2", migration.name, former)
+                applied[migration.name] = applied.pop(former)
+                log.info("migration_renamed", migration=migration.name, former=former)
             if migration.name in applied:
                 if applied[migration.name] != migration.checksum:
                     raise MigrationEdited(f"{migration.name} was changed after it was applied; add a new migration")

@@ -18,13 +18,11 @@ from dataclasses import dataclass
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+from medins.common.v1 import field_rules_pb2
 
 from services.common.db import Connection
 
 PERSON_FIELD_SUFFIX = "_id_number"
-# Fields in which a request says who acts (the protos' names): kept as a note beside the authenticated
-# caller, never in its place (R35, R41).
-CLAIMED_CALLER_FIELDS = ("caller_id", "officer_id", "requested_by")
 
 
 @dataclass(frozen=True)
@@ -69,13 +67,25 @@ def persons_named(*messages: Message) -> list[str]:
     return list(found)
 
 
+@functools.cache
+def claimed_caller_fields(descriptor: Descriptor) -> tuple[str, ...]:
+    """The fields in which requests of this type say who acts: those the protos mark `claimed_caller`
+    (field_rules.proto). Kept as a note beside the authenticated caller, never in its place (R35, R41)."""
+    return tuple(
+        field.name
+        for field in descriptor.fields
+        if field.type == FieldDescriptor.TYPE_STRING
+        and field.GetOptions().HasExtension(field_rules_pb2.rules)
+        and field.GetOptions().Extensions[field_rules_pb2.rules].claimed_caller
+    )
+
+
 def claimed_caller(request: Message) -> str:
     """What the request says of who acts, e.g. `officer_id=wang` ('' when it says nothing)."""
-    fields = request.DESCRIPTOR.fields_by_name
     return " ".join(
         f"{name}={getattr(request, name)}"
-        for name in CLAIMED_CALLER_FIELDS
-        if name in fields and isinstance(getattr(request, name), str) and getattr(request, name)
+        for name in claimed_caller_fields(request.DESCRIPTOR)
+        if getattr(request, name)
     )
 
 

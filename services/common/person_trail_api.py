@@ -10,13 +10,18 @@ from medins.trail.v1 import person_trail_service_pb2 as pb
 from medins.trail.v1 import person_trail_service_pb2_grpc as pb_grpc
 
 from services.common import person_trail
+from services.common.authorization import AccessTable, anyone_of
 from services.common.db import Database
 from services.common.errors import required
 from services.common.grpc_server import GrpcService
+from services.common.identity import CallerKind
 from services.common.pagination import page_request
 from services.common.proto_values import timestamp
 
 Context = grpc.aio.ServicerContext[Any, Any]
+SERVICE = pb.DESCRIPTOR.services_by_name["PersonTrailService"]
+# Who did what to whose record: officers only (R35).
+ACCESS = AccessTable(SERVICE.full_name, {"ListPersonTrail": anyone_of(CallerKind.OFFICER)})
 
 
 class PersonTrailServicer(pb_grpc.PersonTrailServiceServicer):
@@ -50,7 +55,9 @@ class PersonTrailServicer(pb_grpc.PersonTrailServiceServicer):
 
 def person_trail_service(db: Database) -> GrpcService:
     return GrpcService(
-        pb.DESCRIPTOR.services_by_name["PersonTrailService"],
+        SERVICE,
         PersonTrailServicer(db),
         pb_grpc.add_PersonTrailServiceServicer_to_server,
+        access=ACCESS,
+        max_request_bytes=64 * 1024,
     )

@@ -74,6 +74,7 @@ def run_grpc_service(
             page_tokens=page_tokens,
             quiet_methods=quiet_methods,
             security=ServerSecurity.from_settings(settings, name),
+            admission=settings.admission_limits,
         )
 
     lifecycle.run(run)

@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from services.common.identity import InvalidIdentity, parse_identity
+from services.common.admission import Limits, Share
+from services.common.identity import CallerKind, InvalidIdentity, parse_identity
 
 # The secrets' defaults work on a developer's machine only; production refuses to start with them.
 DEMO_PAGE_TOKEN_KEY = "demo-page-token-key"
@@ -252,6 +253,48 @@ class Settings(BaseSettings):
             except InvalidIdentity as error:
                 raise ValueError(f"{name}: {error}") from None
         return self
+
+    # Admission control (issue 22, services/common/admission.py; docs/DEPLOY.md "Admission control"): per
+    # service process, calls in progress and calls waiting; per caller (kind:name) its share of both,
+    # and per kind of caller another share ({"kind": [in_flight, queued]}, JSON). The development
+    # identity (every caller of a plaintext system) and load-test callers take the whole service unless
+    # a kind share says otherwise.
+    admission_enabled: bool = True
+    admission_max_in_flight: int = Field(default=64, ge=1)
+    admission_max_queued: int = Field(default=1024, ge=0)
+    admission_caller_in_flight: int = Field(default=16, ge=1)
+    admission_caller_queued: int = Field(default=256, ge=0)
+    admission_kind_shares: dict[str, tuple[int, int]] = {}
+    admission_retry_after_ms: int = Field(default=100, ge=1)
+    admission_deadline_floor_ms: float = Field(default=2.0, ge=0)
+
+    @field_validator("admission_kind_shares")
+    @classmethod
+    def check_kind_shares(cls, shares: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        kinds = {kind.value for kind in CallerKind}
+        for kind, (in_flight, queued) in shares.items():
+            if kind not in kinds:
+                raise ValueError(f"MEDINS_ADMISSION_KIND_SHARES: unknown caller kind {kind[:32]!r}")
+            if in_flight < 1 or queued < 0:
+                raise ValueError(f"MEDINS_ADMISSION_KIND_SHARES: {kind} needs in_flight >= 1 and queued >= 0")
+        return shares
+
+    @property
+    def admission_limits(self) -> Limits | None:
+        """The bounds every service process of these settings applies (None: admission control off)."""
+        if not self.admission_enabled:
+            return None
+        whole = Share(self.admission_max_in_flight, self.admission_max_queued)
+        kind_shares = {CallerKind.LOCAL: whole, CallerKind.LOADTEST: whole}
+        kind_shares |= {CallerKind(kind): Share(*share) for kind, share in self.admission_kind_shares.items()}
+        return Limits(
+            max_in_flight=self.admission_max_in_flight,
+            max_queued=self.admission_max_queued,
+            share=Share(self.admission_caller_in_flight, self.admission_caller_queued),
+            kind_shares=kind_shares,
+            retry_after=self.admission_retry_after_ms / 1000,
+            deadline_floor=self.admission_deadline_floor_ms / 1000,
+        )
 
     # Prometheus (services/common/metrics.py): each process serves /metrics on this port of listen_host;
     # 0 serves none (the local default: processes of one machine would collide on one port).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from medins.enrollment.v1 import enrollment_check_service_pb2 as pb
 from medins.enrollment.v1 import enrollment_check_service_pb2_grpc as pb_grpc
 
 from services.common.clock import Clock
@@ -10,6 +9,7 @@ from services.common.db import Database
 from services.common.grpc_server import GrpcService
 from services.common.service_main import run_grpc_service
 from services.common.settings import Settings
+from services.enrollment import access
 from services.enrollment.audit import AuditLog
 from services.enrollment.grpc_api import EnrollmentCheckServicer
 
@@ -19,9 +19,12 @@ AUDIT = AuditLog()
 def build(db: Database, clock: Clock, settings: Settings) -> GrpcService:
     servicer = EnrollmentCheckServicer(db, AUDIT, clock)
     return GrpcService(
-        pb.DESCRIPTOR.services_by_name["EnrollmentCheckService"],
+        access.SERVICE,
         servicer,
         pb_grpc.add_EnrollmentCheckServiceServicer_to_server,
+        access=access.ACCESS,
+        max_request_bytes=access.MAX_REQUEST_BYTES,
+        priorities=access.ADMISSION_PRIORITIES,
     )
 
 

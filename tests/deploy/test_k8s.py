@@ -35,6 +35,7 @@ AGENCY_OF = {
     "collection": "tax",
     "assessment": "tax",
     "order-expiry": "tax",
+    "payment-query": "tax",
     "refunds": "tax",
     "deductions": "tax",
     "reminders": "tax",

@@ -132,7 +132,7 @@ def request(
         request_id=request_id or new_request_id(),
         channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{channel}"),
         payload=payload,
-        headers=[col.NotificationHeader(name=name, value=value) for name, value in headers.items()],
+        headers=[col.NotificationHeader(name=name, content=value) for name, value in headers.items()],
     )
 
 
@@ -153,5 +153,5 @@ def forged(notification_request: col.NotifyPaymentRequest) -> col.NotifyPaymentR
     forgery.CopyFrom(notification_request)
     for header in forgery.headers:
         if header.name.lower() in signing:
-            header.value = "AAAA" * 86 + "==" if header.name.lower() == "wechatpay-signature" else "dev-1:" + "0" * 64
+            header.content = "AAAA" * 86 + "==" if header.name.lower() == "wechatpay-signature" else "dev-1:" + "0" * 64
     return forgery

@@ -8,8 +8,10 @@ import uuid
 from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as reg
 
-from services.common.proto_values import range_to_proto
+from services.registration.domain.model import Category
+from services.registration.policy_convert import policy_to_proto
 from tests.e2e.clients import RegistrationClient
+from tests.factories import region_policy
 
 HOUSEHOLD = reg.Evidence(kind=reg.EVIDENCE_KIND_HOUSEHOLD_REGISTER, document_ref="doc-household")
 
@@ -47,15 +49,16 @@ def policy(
     manual: bool = False,
     subsidies: dict[int, int] | None = None,
 ) -> reg.RegionPolicy:
-    return reg.RegionPolicy(
-        region_code=region,
-        insurance_year=year,
-        individual_standard_fen=standard_fen,
-        category_subsidies=[reg.CategorySubsidy(category=c, subsidy_fen=f) for c, f in (subsidies or {}).items()],  # type: ignore[arg-type]
-        collection_window=range_to_proto(*window),
-        benefit_period=range_to_proto(dt.date(year, 1, 1), dt.date(year, 12, 31)),
-        review_mode=common_pb2.REVIEW_MODE_MANUAL if manual else common_pb2.REVIEW_MODE_AUTOMATIC,
+    """tests/factories.py's policy as SetRegionPolicy takes it; `subsidies` by proto category. No newborn
+    standard and no version: the service's defaults."""
+    by_category = {
+        Category[common_pb2.Category.Name(c).removeprefix("CATEGORY_")]: fen  # type: ignore[arg-type]
+        for c, fen in (subsidies or {}).items()
+    }
+    made = region_policy(
+        year, standard_fen, window, region=region, newborn_fen=0, subsidies=by_category, manual=manual, version=0
     )
+    return policy_to_proto(made)
 
 
 async def create_region(registration: RegistrationClient, code: str, name: str, *policies: reg.RegionPolicy) -> None:

@@ -19,12 +19,13 @@ Launchers (issue 24): by default a process is this interpreter running the modul
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,12 +36,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ops.certs import make_certs
 from ops.free_ports import free_port
 from ops.processes import LOCAL_PROCESSES, ProcessSpec
+from ops.setup import load_demo_data
 from services.common.clock import write_clock_file
 from services.common.grpc_channels import ChannelSecurity, aio_channel
 from services.common.identity import Identity, parse_identity
 from services.common.tls import TlsFiles
 from tests.e2e import channels
-from tests.infra import Stack
+from tests.infra import Stack, create_stack, drop_stack
 from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -289,3 +291,37 @@ class System:
         for channel in self._channels.values():
             await channel.close(None)
         self._channels.clear()
+
+
+@contextlib.asynccontextmanager
+async def running_system(
+    stack: Stack,
+    workdir: Path,
+    start: dt.datetime,
+    *,
+    env: dict[str, str] | None = None,
+    only: Sequence[str] | None = None,
+    **options: Any,
+) -> AsyncIterator[System]:
+    """A whole system on a stack of its own: the stack created with the demo data as of `start`, the clock
+    at `start`, every process started (`only` these, when given) with `env` added, and ready. On leaving:
+    the channels closed, every process stopped by SIGTERM, the stack dropped, and a failure if any
+    process did not stop cleanly. `options` go to System (tls_dir, metrics, replicas)."""
+    await create_stack(stack)
+    await load_demo_data(stack.settings(), start.date())
+    system = System(stack, workdir, **options)
+    system.env |= env or {}
+    system.set_clock(start)
+    if only is None:
+        system.start_all()
+    for name in only or ():
+        system.start(name)
+    try:
+        await system.wait_ready(None if only is None else list(only))
+        yield system
+    finally:
+        await system.close_channels()
+        codes = system.stop_all()
+        await drop_stack(stack)
+    failed = {name: code for name, code in codes.items() if code != 0}
+    assert not failed, f"processes did not stop cleanly on SIGTERM: {failed} (logs in {system.logs})"

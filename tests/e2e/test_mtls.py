@@ -22,16 +22,15 @@ from medins.trail.v1 import person_trail_service_pb2_grpc as trail_grpc
 
 from benchmarks import load_mix
 from ops.certs import make_certs
-from ops.setup import load_demo_data
 from services.collection.domain.model import Channel
 from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.conftest import START
 from tests.e2e.requests import new_request_id, register
-from tests.e2e.system import NO_CERTIFICATE, ROOT, System
+from tests.e2e.system import NO_CERTIFICATE, ROOT, System, running_system
 from tests.e2e.test_medins_cli import medins
 from tests.factories import unique_resident_id
-from tests.infra import Stack, create_stack, drop_stack
+from tests.infra import Stack
 from tests.support import eventually, refused
 
 HOSPITAL = "hospital:demo-hospital"
@@ -46,21 +45,8 @@ OFFICER = "officer:demo-officer"
 async def tls_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
     workdir = Path(tmp_path_factory.mktemp("mtls"))
     make_certs(workdir / "certs")
-    stack = Stack("mtls")
-    await create_stack(stack)
-    await load_demo_data(stack.settings(), START.date())
-    running = System(stack, workdir, tls_dir=workdir / "certs")
-    running.set_clock(START)
-    running.start_all()
-    try:
-        await running.wait_ready()
+    async with running_system(Stack("mtls"), workdir, START, tls_dir=workdir / "certs") as running:
         yield running
-    finally:
-        await running.close_channels()
-        codes = running.stop_all()
-        await drop_stack(stack)
-    failed = {name: code for name, code in codes.items() if code != 0}
-    assert not failed, f"processes did not stop cleanly on SIGTERM: {failed} (logs in {running.logs})"
 
 
 @pytest.fixture(autouse=True)

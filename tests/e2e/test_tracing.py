@@ -19,14 +19,13 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from ops.setup import load_demo_data
 from services.collection.domain.model import Channel
 from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.conftest import START
-from tests.e2e.system import PAYMENT_PATH, System
+from tests.e2e.system import PAYMENT_PATH, System, running_system
 from tests.e2e.test_payments import covered, order_for, registered_person
-from tests.infra import Stack, create_stack, drop_stack
+from tests.infra import Stack
 from tests.support import eventually
 
 PROCESSES = PAYMENT_PATH
@@ -86,26 +85,15 @@ async def receiver() -> AsyncIterator[tuple[Receiver, int]]:
 async def traced_system(
     receiver: tuple[Receiver, int], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[System]:
-    stack = Stack("tracing")
-    await create_stack(stack)
-    await load_demo_data(stack.settings(), START.date())
-    system = System(stack, Path(tmp_path_factory.mktemp("tracing")))
-    system.env |= {
+    exporting = {
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver[1]}",
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
-    system.set_clock(START)
-    for name in PROCESSES:
-        system.start(name)
-    try:
-        await system.wait_ready(list(PROCESSES))
+    workdir = Path(tmp_path_factory.mktemp("tracing"))
+    async with running_system(Stack("tracing"), workdir, START, env=exporting, only=list(PROCESSES)) as system:
         yield system
-    finally:
-        await system.close_channels()
-        system.stop_all()
-        await drop_stack(stack)
 
 
 def _one(spans: list[SeenSpan], **match: object) -> SeenSpan:

@@ -14,6 +14,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel
 from medins.events.v1 import events_pb2
 
+from services.collection.domain.model import ItemStatus
 from services.common.clock import CST
 from services.common.db import Pool
 from services.common.messaging.consumer import DEAD_LETTER_REASON_HEADER
@@ -21,6 +22,7 @@ from services.common.messaging.envelope import PAYMENT_CONFIRMED, new_envelope
 from services.common.messaging.topology import REGISTRATION_PAYMENT_EVENTS
 from tests.factories import unique_resident_id
 from tests.infra import Stack
+from tests.seeding import assessed_item
 
 MEDINS = Path(sys.executable).parent / "medins"
 NOW = dt.datetime(2023, 11, 20, 10, 0, tzinfo=CST)
@@ -75,19 +77,16 @@ async def paid_and_covered(insurance_pool: Pool, tax_pool: Pool) -> str:
             NOW,
         )
     async with tax_pool.acquire() as conn:
-        await conn.execute(
-            """INSERT INTO insured_persons (resident_id_number, name, birth_date, updated_at)
-               VALUES ($1, '审计', '1980-01-01', $2)""",
+        await assessed_item(
+            conn,
             number,
             NOW,
-        )
-        await conn.execute(
-            """INSERT INTO enrollment_refs (enrollment_id, resident_id_number, region_code, category, state,
-                   last_sequence, updated_at) VALUES ($1, $2, $3, 'NON_EMPLOYED', 'ACTIVE', 1, $4)""",
-            enrollment_id,
-            number,
-            REGION,
-            NOW,
+            name="审计",
+            status=ItemStatus.PAID,
+            paid_by=payment_id,
+            region=REGION,
+            enrollment_id=enrollment_id,
+            payable_item_id=item_id,
         )
         await conn.execute(
             """INSERT INTO payments (payment_id, payer_id_number, channel, channel_transaction_id, amount_fen,
@@ -96,20 +95,6 @@ async def paid_and_covered(insurance_pool: Pool, tax_pool: Pool) -> str:
             payment_id,
             number,
             f"4200{payment_id.hex[:20]}",
-            NOW,
-        )
-        await conn.execute(
-            """INSERT INTO payable_items (payable_item_id, enrollment_id, resident_id_number, region_code, category,
-                   insurance_year, fee_type, standard_fen, subsidy_fen, amount_fen, status, policy_version,
-                   window_start, window_end, payable_until, coverage_start, coverage_end, newborn_current_year,
-                   paid_by_payment_id, created_at, updated_at)
-               VALUES ($1, $2, $3, $4, 'NON_EMPLOYED', 2024, 'RESIDENT_MEDICAL', 38000, 0, 38000, 'PAID', 1,
-                   '2023-09-01', '2023-12-31', '2023-12-31', '2024-01-01', '2024-12-31', false, $5, $6, $6)""",
-            item_id,
-            enrollment_id,
-            number,
-            REGION,
-            payment_id,
             NOW,
         )
         await conn.execute(

@@ -22,6 +22,7 @@ from services.common.clock import CST, FixedClock
 from services.common.db import Pool
 from services.common.money import Fen
 from tests.factories import unique_resident_id
+from tests.seeding import assessed_item
 
 NOW = dt.datetime(2023, 11, 20, 10, 0, tzinfo=CST)
 CARD = "6222021234567890123"
@@ -57,25 +58,9 @@ class MemoryBank:
 
 async def unpaid_person(pool: Pool) -> tuple[str, str]:
     """A person with one unpaid 380-yuan item, as assessment would have left it; returns (number, item id)."""
-    number, enrollment, item = unique_resident_id(), uuid.uuid4(), uuid.uuid4()
     async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO insured_persons VALUES ($1, '钱一', '1980-01-01', $2)", number, NOW)
-        await conn.execute(
-            "INSERT INTO enrollment_refs VALUES ($1, $2, '340800', 'NON_EMPLOYED', 'ACTIVE', 1, $3)",
-            enrollment,
-            number,
-            NOW,
-        )
-        await conn.execute(
-            """INSERT INTO payable_items VALUES ($1, $2, $3, '340800', 'NON_EMPLOYED', 2024, 'RESIDENT_MEDICAL', 38000,
-                   0, 38000, 'UNPAID', 1, '2023-09-01', '2023-12-31', '2023-12-31', '2024-01-01', '2024-12-31', false,
-                   NULL, $4, $4)""",
-            item,
-            enrollment,
-            number,
-            NOW,
-        )
-    return number, str(item)
+        seeded = await assessed_item(conn, unique_resident_id(), NOW, name="钱一")
+    return seeded.number, str(seeded.payable_item_id)
 
 
 async def active_agreement(pool: Pool, vault: CardVault, insured: str) -> str:

@@ -12,6 +12,7 @@ from services.common.migrations import (
     MigrationEdited,
     drop_database,
     ensure_database,
+    former_names,
     migrate,
     migrations_for,
 )
@@ -64,3 +65,25 @@ async def test_a_failing_migration_leaves_nothing_behind(scratch: asyncpg.Connec
         await migrate(scratch, [Migration("x/0001.sql", "CREATE TABLE t (a int); SELECT 1/0;")])
     assert await scratch.fetchval("SELECT to_regclass('t')") is None
     assert await scratch.fetchval("SELECT count(*) FROM schema_migrations") == 0
+
+
+async def test_a_database_migrated_before_the_renumbering_applies_nothing_again(scratch: asyncpg.Connection) -> None:
+    """Issue 20: two files shared a number and were renumbered. A database that applied them under their
+    former names (deploy/migrations/renamed.txt) takes the present names and applies nothing twice."""
+    present = migrations_for("tax")
+    formers = former_names()
+    assert formers, "deploy/migrations/renamed.txt lists the renumbered files"
+    before = [Migration(formers.get(m.name, m.name), m.sql) for m in present]
+    assert await migrate(scratch, before, formers={}) == [m.name for m in before]
+    assert await migrate(scratch, present) == []
+    recorded = {r["name"] for r in await scratch.fetch("SELECT name FROM schema_migrations")}
+    assert recorded == {m.name for m in present}
+    assert await migrate(scratch, present) == []
+
+
+async def test_a_renumbered_migration_edited_since_it_was_applied_is_refused(scratch: asyncpg.Connection) -> None:
+    await migrate(scratch, [Migration("x/0002_b.sql", "CREATE TABLE b (a int);")], formers={})
+    renamed = {"x/0003_b.sql": "x/0002_b.sql"}
+    with pytest.raises(MigrationEdited):
+        await migrate(scratch, [Migration("x/0003_b.sql", "CREATE TABLE b (a bigint);")], formers=renamed)
+    assert await migrate(scratch, [Migration("x/0003_b.sql", "CREATE TABLE b (a int);")], formers=renamed) == []

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
 from collections import Counter
 
+from services.collection.domain.model import ItemStatus
 from services.collection.gateways.notifier import Message
 from services.collection.handlers.reminders import send_pending_reminders, start_due_rounds
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import CST, FixedClock
 from services.common.db import Pool
 from tests.factories import unique_resident_id
+from tests.seeding import assessed_item
 
 NOW = dt.datetime(2023, 12, 28, 9, 0, tzinfo=CST)
 
@@ -30,33 +31,15 @@ class CountingNotifier:
         return True
 
 
-async def person_with_item(pool: Pool, status: str) -> str:
-    number, enrollment = unique_resident_id(), uuid.uuid4()
+async def person_with_item(pool: Pool, status: ItemStatus) -> str:
     async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO insured_persons VALUES ($1, '李四', '1980-01-01', $2)", number, NOW)
-        await conn.execute(
-            "INSERT INTO enrollment_refs VALUES ($1, $2, '340800', 'NON_EMPLOYED', 'ACTIVE', 1, $3)",
-            enrollment,
-            number,
-            NOW,
-        )
-        await conn.execute(
-            """INSERT INTO payable_items VALUES ($1, $2, $3, '340800', 'NON_EMPLOYED', 2024, 'RESIDENT_MEDICAL', 38000,
-                   0, 38000, $4, 1, '2023-09-01', '2023-12-31', '2023-12-31', '2024-01-01', '2024-12-31', false,
-                   $5, $6, $6)""",
-            uuid.uuid4(),
-            enrollment,
-            number,
-            status,
-            None if status == "UNPAID" else uuid.uuid4(),
-            NOW,
-        )
-    return number
+        seeded = await assessed_item(conn, unique_resident_id(), NOW, status=status)
+    return seeded.number
 
 
 async def test_two_senders_and_a_round_started_twice_remind_each_unpaid_person_once(tax_pool: Pool) -> None:
-    unpaid = [await person_with_item(tax_pool, "UNPAID") for _ in range(20)]
-    paid = await person_with_item(tax_pool, "PAID")
+    unpaid = [await person_with_item(tax_pool, ItemStatus.UNPAID) for _ in range(20)]
+    paid = await person_with_item(tax_pool, ItemStatus.PAID)
     clock = FixedClock(NOW)
     created = await asyncio.gather(
         start_due_rounds(lambda: CollectionUnitOfWork(tax_pool), clock, 7),

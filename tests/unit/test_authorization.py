@@ -1,4 +1,5 @@
-"""R35: one table says which caller may call which RPC; the call policy applies it before any handler."""
+"""R35: each service's table says which caller may call which of its RPCs; the call policy applies it
+before any handler."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 from medins.registration.v1 import registration_service_pb2 as reg
 from medins.trail.v1 import person_trail_service_pb2 as trail
 
-from services.common.authorization import RULES, CallFacts, authorize, own_refund
+from services.collection import access as collection_access
+from services.collection.access import ChannelFacts, own_refund
+from services.common import person_trail_api
+from services.common.authorization import NO_FACTS, AccessTable, Denial, Facts
 from services.common.call_policy import policed_handlers
-from services.common.caller_authorization import CallAuthorization, facts_of
+from services.common.caller_authorization import CallAuthorization
 from services.common.errors import PermissionDenied
 from services.common.identity import (
     IN_PROCESS,
@@ -32,6 +36,9 @@ from services.common.identity import (
 from services.common.pagination import PageTokens
 from services.common.settings import Settings
 from services.common.tls import Callers, identity_from_auth_context
+from services.enrollment import access as enrollment_access
+from services.enrollment.access import PurposeFacts
+from services.registration import access as registration_access
 from tests.unit.test_architecture import FORBIDDEN, ROOT, _transitive
 from tests.unit.test_call_policy_failures import Aborted
 from tests.unit.test_call_policy_failures import FakeContext as CallFakeContext
@@ -43,6 +50,16 @@ SERVICES = [
     trail.DESCRIPTOR.services_by_name["PersonTrailService"],
 ]
 EVERY_RPC = [f"/{service.full_name}/{method.name}" for service in SERVICES for method in service.methods]
+# The table each service hands the platform (its composition root passes it to run_grpc_service).
+TABLES: dict[str, AccessTable] = {
+    table.service: table
+    for table in (
+        registration_access.ACCESS,
+        enrollment_access.ACCESS,
+        collection_access.ACCESS,
+        person_trail_api.ACCESS,
+    )
+}
 
 COL = "/medins.collection.v1.CollectionService/"
 CHK = "/medins.enrollment.v1.EnrollmentCheckService/"
@@ -61,23 +78,56 @@ def check(purpose: int) -> chk.CheckEnrollmentRequest:
     return chk.CheckEnrollmentRequest(caller_id="h1", purpose=purpose)  # type: ignore[arg-type]
 
 
-def decide(identity: Identity, method: str, request: Any) -> str | None:
-    denial = authorize(identity, method, facts_of(request))
+def table_of(rpc: str) -> tuple[AccessTable, str]:
+    service, method = rpc.strip("/").split("/")
+    return TABLES[service], method
+
+
+def authorize(identity: Identity, rpc: str, facts: Facts = NO_FACTS) -> Denial | None:
+    """The decision of the table of `rpc`'s service (`/package.Service/Method`)."""
+    table, method = table_of(rpc)
+    return table.authorize(identity, method, facts)
+
+
+def decide(identity: Identity, rpc: str, request: Any) -> str | None:
+    table, method = table_of(rpc)
+    denial = table.authorize(identity, method, table.facts(request))
     return None if denial is None else denial.reason
 
 
 @pytest.mark.parametrize("rpc", EVERY_RPC)
 def test_every_rpc_of_every_service_has_an_entry(rpc: str) -> None:
-    assert RULES.get(rpc), f"{rpc} is missing from services/common/authorization.py"
+    table, method = table_of(rpc)
+    assert table.grants.get(method), f"{rpc} is missing from its service's access table"
 
 
-def test_the_table_names_no_rpc_that_does_not_exist() -> None:
-    assert set(RULES) - set(EVERY_RPC) == set()
+def test_the_tables_name_no_rpc_that_does_not_exist() -> None:
+    named = {f"/{table.service}/{method}" for table in TABLES.values() for method in table.grants}
+    assert named - set(EVERY_RPC) == set()
+    assert set(TABLES) == {service.full_name for service in SERVICES}
+
+
+def test_the_call_policy_refuses_to_serve_a_service_whose_table_misses_a_method() -> None:
+    tokens = PageTokens(b"k" * 32, lambda: dt.datetime.now(dt.UTC), dt.timedelta(hours=1))
+    grants = dict(collection_access.GRANTS)
+    del grants["NotifyPayments"]
+    partial = AccessTable(collection_access.ACCESS.service, grants)
+    servicer = type("_Nothing", (col_grpc.CollectionServiceServicer,), {})()
+    with pytest.raises(ValueError, match="NotifyPayments"):
+        policed_handlers(
+            servicer,
+            collection_access.SERVICE,
+            col_grpc.add_CollectionServiceServicer_to_server,
+            frozenset(),
+            tokens,
+            MTLS,
+            access=partial,
+        )
 
 
 def test_every_kind_of_caller_may_call_something_but_a_probe_nothing() -> None:
     """A probe asks health only (answered to any caller the transport admits, issue 24)."""
-    granted = {grant.kind for grants in RULES.values() for grant in grants}
+    granted = {grant.kind for table in TABLES.values() for grants in table.grants.values() for grant in grants}
     assert granted == set(CallerKind) - {CallerKind.LOCAL, CallerKind.PROBE}
 
 
@@ -134,7 +184,7 @@ def test_only_officers_approve_or_reject_and_only_in_their_own_name() -> None:
 
 def test_the_development_identity_may_call_everything() -> None:
     local = Identity(CallerKind.LOCAL, "development")
-    assert all(authorize(local, rpc, CallFacts(channels=("ALIPAY",), purpose="X")) is None for rpc in EVERY_RPC)
+    assert all(authorize(local, rpc, ChannelFacts(channels=("ALIPAY",))) is None for rpc in EVERY_RPC)
 
 
 @pytest.mark.parametrize(
@@ -169,7 +219,7 @@ async def run_in_own_context(step: Any) -> Any:
 
 
 async def test_the_call_policy_step_refuses_with_permission_denied_and_binds_an_admitted_caller() -> None:
-    authorization = CallAuthorization(COL + "NotifyPayment", MTLS)
+    authorization = CallAuthorization(COL + "NotifyPayment", MTLS, collection_access.ACCESS)
 
     async def foreign() -> None:
         authorization.admit(notify(common_pb2.PAYMENT_CHANNEL_ALIPAY), FakeContext(b"channel:wechat"))
@@ -189,7 +239,9 @@ async def test_the_call_policy_step_refuses_with_permission_denied_and_binds_an_
 
 async def test_a_caller_without_an_identity_is_refused() -> None:
     async def anonymous() -> None:
-        CallAuthorization(REG + "ListRegions", MTLS).admit(reg.ListRegionsRequest(), FakeContext(None))
+        CallAuthorization(REG + "ListRegions", MTLS, registration_access.ACCESS).admit(
+            reg.ListRegionsRequest(), FakeContext(None)
+        )
 
     with pytest.raises(PermissionDenied) as refused:
         await run_in_own_context(anonymous)
@@ -203,12 +255,14 @@ async def test_a_load_test_plays_the_mix_only_where_load_test_callers_are_admitt
     mix = [REG + "BatchRegisterResidents", COL + "ListPayableItems", COL + "CreateOrder", COL + "NotifyPayment"]
     loadtest = Identity(CallerKind.LOADTEST, "bench")
     for rpc in [*mix, COL + "ListPaymentRecords"]:
-        assert authorize(loadtest, rpc, CallFacts(channels=("ALIPAY",))) is None, rpc
-    assert authorize(loadtest, CHK + "CheckEnrollment", CallFacts(purpose="TAX_COLLECTION")) is None
-    assert authorize(loadtest, COL + "RequestRefund", CallFacts()) is not None
+        assert authorize(loadtest, rpc, ChannelFacts(channels=("ALIPAY",))) is None, rpc
+    assert authorize(loadtest, CHK + "CheckEnrollment", PurposeFacts(purpose="TAX_COLLECTION")) is None
+    assert authorize(loadtest, COL + "RequestRefund") is not None
 
     async def admitted(callers: Callers) -> None:
-        CallAuthorization(COL + "NotifyPayment", callers).admit(notify(common_pb2.PAYMENT_CHANNEL_WECHAT), loadtest_ctx)
+        CallAuthorization(COL + "NotifyPayment", callers, collection_access.ACCESS).admit(
+            notify(common_pb2.PAYMENT_CHANNEL_WECHAT), loadtest_ctx
+        )
 
     loadtest_ctx = FakeContext(b"loadtest:bench")
     await run_in_own_context(lambda: admitted(MTLS))
@@ -242,7 +296,7 @@ def test_plaintext_calls_are_the_configured_local_identity() -> None:
 
 
 def test_the_table_and_the_identity_are_pure_domain_code() -> None:
-    for module in ("services/common/authorization.py", "services/common/identity.py"):
+    for module in ("services/common/authorization.py", "services/common/identity.py"):  # the mechanism
         imported = _transitive(ROOT / module, set())
         assert not [m for m in imported if m.split(".")[0] in FORBIDDEN], module
 
@@ -269,6 +323,7 @@ async def test_the_call_policy_refuses_before_the_handler_even_of_an_rpc_not_bui
         frozenset(),
         tokens,
         MTLS,
+        access=collection_access.ACCESS,
     )
     batch = col.NotifyPaymentsRequest(request_id="b", notifications=[notify(common_pb2.PAYMENT_CHANNEL_ALIPAY)])
     for caller, reason in ((b"channel:wechat", "CHANNEL_NOT_OWN"), (b"hospital:h1", "CALLER_NOT_ALLOWED")):

@@ -5,12 +5,11 @@ opened here (a blocking channel in the test process would upset the end-to-end s
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import io
 import subprocess
 import sys
-import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -231,27 +230,35 @@ def test_tables_align_their_columns() -> None:
 
 
 @pytest.fixture
-def fake_load_tool(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[argparse.Namespace]]:
-    seen: list[argparse.Namespace] = []
-    module = types.ModuleType("tests_fake_load_tool")
-
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--rate", type=int, required=True)
-
-    def run(args: argparse.Namespace) -> int:
-        seen.append(args)
-        return 7
-
-    module.add_arguments = add_arguments  # type: ignore[attr-defined]
-    module.run = run  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tests_fake_load_tool", module)
-    monkeypatch.setattr(load, "MODULE", "tests_fake_load_tool")
-    yield seen
+def fake_load_tool(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load, "MODULE", "tests.unit.fake_load_tool")
 
 
-def test_load_hands_every_argument_to_the_load_tool(fake_load_tool: list[argparse.Namespace]) -> None:
+@pytest.mark.usefixtures("fake_load_tool")
+def test_load_hands_every_argument_to_the_load_tool(capfd: pytest.CaptureFixture[str]) -> None:
+    """The tool runs as a program of its own (ops imports nothing of benchmarks), named `medins load`."""
     assert medins.main(["load", "--rate", "300"]) == 7
-    assert fake_load_tool[0].rate == 300
+    assert capfd.readouterr().out == "medins load: rate 300\n"
+
+
+def test_the_cli_imports_nothing_of_the_benchmarks() -> None:
+    """benchmarks imports ops (the audit, the process list); ops never imports benchmarks back."""
+    for path in sorted((ROOT / "ops").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = [
+            name
+            for node in ast.walk(tree)
+            for name in (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+        ]
+        assert not [m for m in imported if m.split(".")[0] == "benchmarks"], path
+    # The commands imported by name when they run are the CLI's own; the load tool is run as a program.
+    assert all(module.startswith("ops.") for _, module, _ in medins.COMMANDS)
 
 
 def test_load_without_the_tool_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 from services.common.errors import DomainError, InvalidArgument
-from services.common.money import Fen
 from services.common.periods import DateRange
 from services.common.resident_id import parse_resident_id
 from services.registration.domain.model import (
@@ -29,7 +28,7 @@ from services.registration.domain.registration import (
     newborn_deadline,
     years_to_assess,
 )
-from tests.factories import resident_id
+from tests.factories import region_policy, resident_id
 
 D = dt.date
 ADULT_BIRTH = D(1980, 1, 1)
@@ -42,24 +41,9 @@ POVERTY = Evidence(EvidenceKind.EXTREME_POVERTY_CERTIFICATE, "doc-e")
 BIRTH = Evidence(EvidenceKind.BIRTH_CERTIFICATE, "doc-b")
 
 
-def policy(year: int, standard: int, window: tuple[D, D], subsidies: dict[Category, Fen] | None = None) -> RegionPolicy:
-    return RegionPolicy(
-        region_code="340800",
-        insurance_year=year,
-        individual_standard_fen=Fen(standard),
-        fiscal_subsidy_fen=Fen(0),
-        newborn_standard_fen=Fen(standard),
-        category_subsidies=subsidies or {},
-        collection_window=DateRange(*window),
-        benefit_period=DateRange(D(year, 1, 1), D(year, 12, 31)),
-        review_mode=ReviewMode.AUTOMATIC,
-        version=1,
-    )
-
-
 ANQING = {
-    2023: policy(2023, 35000, (D(2022, 9, 1), D(2022, 12, 31))),
-    2024: policy(2024, 38000, (D(2023, 9, 1), D(2023, 12, 31)), {Category.HARDSHIP_EXTREME_POVERTY: Fen(38000)}),
+    2023: region_policy(2023, 35000),
+    2024: region_policy(2024, 38000, subsidies={Category.HARDSHIP_EXTREME_POVERTY: 38000}),
 }
 
 

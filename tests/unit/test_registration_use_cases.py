@@ -11,8 +11,6 @@ from medins.events.v1 import events_pb2
 
 from services.common.clock import CST, FixedClock
 from services.common.errors import DomainError
-from services.common.money import Fen
-from services.common.periods import DateRange
 from services.registration.domain.model import (
     Category,
     EnrollmentState,
@@ -20,7 +18,6 @@ from services.registration.domain.model import (
     EvidenceKind,
     ExternalEnrollment,
     Region,
-    RegionPolicy,
     ReviewMode,
     Scheme,
     StopReason,
@@ -29,7 +26,7 @@ from services.registration.domain.model import (
 from services.registration.handlers.registration import Application, register, register_resident
 from services.registration.handlers.review import ReviewRegistration, approve_registration
 from services.registration.handlers.stop import StopEnrollment, stop_enrollment
-from tests.factories import resident_id
+from tests.factories import region_policy, resident_id
 from tests.unit.fake_registration import FakeUnitOfWork
 
 D = dt.date
@@ -38,26 +35,14 @@ HOUSEHOLD = (Evidence(EvidenceKind.HOUSEHOLD_REGISTER, "HR-1"),)
 BIRTH = (*HOUSEHOLD, Evidence(EvidenceKind.BIRTH_CERTIFICATE, "BC-1"))
 
 
-def policy(region: Region, year: int, mode: ReviewMode) -> RegionPolicy:
-    return RegionPolicy(
-        region_code=region.code,
-        insurance_year=year,
-        individual_standard_fen=Fen(40000),
-        fiscal_subsidy_fen=Fen(0),
-        newborn_standard_fen=Fen(36000),
-        category_subsidies={},
-        collection_window=DateRange(D(year - 1, 9, 1), D(year - 1, 12, 31)),
-        benefit_period=DateRange(D(year, 1, 1), D(year, 12, 31)),
-        review_mode=mode,
-        version=1,
-    )
-
-
 def world() -> FakeUnitOfWork:
     fake = FakeUnitOfWork()
     for region, mode in ((AUTO, ReviewMode.AUTOMATIC), (MANUAL, ReviewMode.MANUAL)):
         fake.regions.regions[region.code] = region
-        fake.regions.policies[region.code] = {y: policy(region, y, mode) for y in (2026, 2027)}
+        fake.regions.policies[region.code] = {
+            y: region_policy(y, 40000, region=region.code, newborn_fen=36000, manual=mode is ReviewMode.MANUAL)
+            for y in (2026, 2027)
+        }
     return fake
 
 

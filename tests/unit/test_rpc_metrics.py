@@ -14,6 +14,7 @@ from medins.collection.v1 import collection_service_pb2 as col
 from medins.registration.v1 import registration_service_pb2 as pb
 from prometheus_client import REGISTRY
 
+from services.collection import access as collection_access
 from services.common.call_policy import _Admission, _wrap
 from services.common.caller_authorization import CallAuthorization
 from services.common.errors import NotFound
@@ -100,7 +101,7 @@ async def test_a_caller_the_authorization_refuses_counts_as_permission_denied() 
     async def handler(request: Any, context: Any) -> Any:
         raise AssertionError("a refused caller never reaches the handler")
 
-    admission = _Admission("NotifyPayment", "x", None, CallAuthorization(method, MTLS))
+    admission = _Admission("NotifyPayment", "x", None, CallAuthorization(method, MTLS, collection_access.ACCESS))
     policed = _wrap(handler, method, False, admission, TOKENS)
     context = HospitalContext()
 

@@ -24,6 +24,7 @@ from services.collection.domain.model import (
     RefundReason,
     RefundStatus,
 )
+from services.collection.domain.payment_queries import Source as AnswerSource
 from services.collection.domain.reconciliation import Outcome as ReconciliationOutcome
 from services.collection.domain.reminders import ReminderStatus
 
@@ -38,6 +39,7 @@ DOMAIN_VALUES: dict[str, Iterable[enum.StrEnum]] = {
     "payments.outcome": PaymentOutcome,
     "refunds.reason": RefundReason,
     "refunds.status": RefundStatus,
+    "channel_order_answers.source": AnswerSource,
     "channel_notifications.outcome": NotificationOutcome,
     "family_account_entries.kind": LedgerEntryKind,
     "family_members.relationship": MEMBER_RELATIONSHIPS,

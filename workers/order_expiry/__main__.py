@@ -1,10 +1,10 @@
 """Expires pending orders past their time (R19): python -m workers.order_expiry."""
 
+from services.collection.metrics import ORDERS_EXPIRED
 from services.collection.order_expiry import expire_due_orders
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
-from services.common.metrics import ORDERS_EXPIRED
 from workers.periodic_runner import run_job
 
 

@@ -1,11 +1,19 @@
 """Submits pending refunds to their channels and retries failed ones (R23): python -m workers.refunds."""
 
 from services.collection.domain.model import Refund
-from services.collection.handlers.refunds import RefundGateway, SimulatedRefundGateway, submit_due_refunds
+from services.collection.gateways.channel_apis.setup import ChannelApiSettings, configured_apis
+from services.collection.gateways.channel_refunds import ChannelRefundGateway
+from services.collection.handlers.refund_results import settle_submitted_refunds
+from services.collection.handlers.refunds import (
+    RefundGateway,
+    SimulatedRefundGateway,
+    submit_due_refunds,
+)
+from services.collection.metrics import REFUNDS
+from services.collection.refund_targets_repository import refund_request
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
-from services.common.metrics import REFUNDS
 from workers.periodic_runner import run_job
 
 
@@ -26,18 +34,33 @@ class CountedGateway:
         return channel_refund_id
 
 
-GATEWAY = CountedGateway(SimulatedRefundGateway())
+class Job:
+    """Refunds go through the channels' refund APIs when MEDINS_CHANNEL_API_* configures them (their
+    results read back by refund query), else through the local stand-in (results by NotifyRefundResult)."""
 
+    def __init__(self) -> None:
+        self.gateway: RefundGateway | None = None
+        self.results: ChannelRefundGateway | None = None
 
-async def submit(pool: Pool, clock: Clock, batch_size: int) -> int:
-    return await submit_due_refunds(lambda: CollectionUnitOfWork(pool), clock, batch_size, GATEWAY)
+    async def __call__(self, pool: Pool, clock: Clock, batch_size: int) -> int:
+        if self.gateway is None:
+            apis = configured_apis(ChannelApiSettings(), clock)
+            if apis:
+                self.results = ChannelRefundGateway(apis, lambda refund: refund_request(pool, refund))
+            self.gateway = CountedGateway(self.results or SimulatedRefundGateway())
+        submitted = await submit_due_refunds(lambda: CollectionUnitOfWork(pool), clock, batch_size, self.gateway)
+        if self.results is not None:
+            submitted += await settle_submitted_refunds(
+                lambda: CollectionUnitOfWork(pool), clock, batch_size, self.results
+            )
+        return submitted
 
 
 if __name__ == "__main__":
     run_job(
         name="refunds",
         dsn=lambda s: s.tax_dsn,
-        job=submit,
+        job=Job(),
         batch_size=lambda s: 100,
         interval_seconds=lambda s: s.worker_interval_seconds,
     )
