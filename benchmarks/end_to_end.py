@@ -26,6 +26,7 @@ from benchmarks import enrollment_check, load_seed, payments_load, workloads
 from benchmarks.processes import Children, poll_until, wait_serving
 from ops.free_ports import free_port
 from ops.setup import load_demo_data
+from services.collection.channels.signature import HmacSignatures
 from services.common import grpc_channels
 from services.common.settings import Settings
 
@@ -117,7 +118,7 @@ async def _measure(s: Settings, ports: dict[str, int], options: Options) -> dict
             ],
             options.concurrency,
         )
-        signatures = load_seed.Signers()
+        signatures = HmacSignatures(s.channel_secret)
         notifications = [
             load_seed.notification(
                 signatures,
