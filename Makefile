@@ -37,7 +37,7 @@ $(STAMPS)/generated: $(STAMPS)/installed $(PROTOS) ops/codegen.py
 
 gen: $(STAMPS)/generated
 
-setup: gen
+setup: gen certs channel-keys
 	$(PY) -m ops.setup
 
 run: setup
@@ -132,6 +132,12 @@ test-cluster: gen
 .PHONY: certs
 certs: install
 	$(PY) -m ops.certs --dir $(STAMPS)/certs
+
+# R42: every channel's own keys for its simulator (sim/) and for the services' verification (verify/),
+# into .make/channel-keys (kept if present); the services read .make/channel-keys/verify by default.
+.PHONY: channel-keys
+channel-keys: install
+	$(PY) -m ops.channel_sim.dev_keys --dir $(STAMPS)/channel-keys
 
 # Issue 24: engines from Debian's packages, installed when missing (this machine kind runs as root and
 # reaches Debian's archive). $(call debian,COMMAND:PACKAGE ...) installs each PACKAGE whose COMMAND is

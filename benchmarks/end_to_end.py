@@ -26,7 +26,6 @@ from benchmarks import enrollment_check, load_seed, payments_load, workloads
 from benchmarks.processes import Children, poll_until, wait_serving
 from ops.free_ports import free_port
 from ops.setup import load_demo_data
-from services.collection.channels.signature import HmacSignatures
 from services.common import grpc_channels
 from services.common.settings import Settings
 
@@ -118,7 +117,7 @@ async def _measure(s: Settings, ports: dict[str, int], options: Options) -> dict
             ],
             options.concurrency,
         )
-        signatures = HmacSignatures(s.channel_secret)
+        signatures = load_seed.Signers()
         notifications = [
             load_seed.notification(
                 signatures,

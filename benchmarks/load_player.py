@@ -23,8 +23,6 @@ from benchmarks import drive, load_mix, load_seed
 from benchmarks.drive import Latencies
 from benchmarks.load_mix import Mix, OperationStats
 from benchmarks.load_world import Clients, Paid, World, WrongAnswer
-from services.collection.channels.signature import HmacSignatures
-from services.common.settings import Settings
 
 CALL_TIMEOUT = 30.0
 CALLER_ID = "load-tool"
@@ -39,7 +37,7 @@ class Player:
 
     def __init__(self, clients: Clients, world: World, mix: Mix, batch_size: int, rng: random.Random) -> None:
         self.clients, self.world, self.mix, self.batch_size, self.rng = clients, world, mix, batch_size, rng
-        self.signatures = HmacSignatures(Settings().channel_secret)
+        self.signatures = load_seed.Signers()
         self.operations: dict[str, Callable[[], Awaitable[None]]] = {
             "check": self.check,
             "batch_check": self.batch_check,

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import random
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
 
 import grpc
 from medins.collection.v1 import collection_service_pb2 as col
@@ -23,10 +22,10 @@ from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as reg
 
 from benchmarks import dataset
-from services.collection.channels.signature import HmacSignatures
+from ops.channel_sim.dev_keys import DEFAULT_DIR as DEV_KEYS
+from ops.channel_sim.dev_keys import ensure_dev_keys, load_simulators
 from services.collection.domain.model import Channel
 from services.common.clock import CST
-from services.common.money import yuan_text
 from services.common.resident_id import check_character
 
 if TYPE_CHECKING:
@@ -146,44 +145,42 @@ async def assessed(collection: CollectionClient, numbers: Sequence[str], *, with
 CHANNELS = (Channel.WECHAT, Channel.ALIPAY, Channel.BANK_APP)
 
 
-def payload(channel: Channel, order_id: str, amount_fen: int, paid_at: dt.datetime, transaction_id: str) -> bytes:
-    """A successful payment in the channel's own format (see services/collection/channels/)."""
-    at = paid_at.astimezone(CST)
-    if channel is Channel.ALIPAY:
-        return urlencode(
-            {
-                "out_trade_no": order_id,
-                "trade_no": transaction_id,
-                "trade_status": "TRADE_SUCCESS",
-                "total_amount": yuan_text(amount_fen),
-                "gmt_payment": f"{at:%Y-%m-%d %H:%M:%S}",
-            }
-        ).encode()
-    if channel is Channel.BANK_APP:
-        fields = {"orderId": order_id, "queryId": transaction_id[:21], "txnAmt": str(amount_fen)}
-        return json.dumps({**fields, "txnTime": f"{at:%Y%m%d%H%M%S}", "respCode": "00"}).encode()
-    if channel is Channel.WECHAT:
-        amount = {"total": amount_fen, "payer_total": amount_fen, "currency": "CNY"}
-        fields = {"out_trade_no": order_id, "transaction_id": transaction_id, "trade_state": "SUCCESS"}
-        return json.dumps({**fields, "success_time": at.isoformat(), "amount": amount}).encode()
-    raise ValueError(f"no payload format for {channel}")
+class Signers:
+    """The channels' simulators (ops/channel_sim) with the development keys of `make channel-keys`,
+    which the services read by default: every notification of the load is verified for real (R42)."""
+
+    def __init__(self, root: Path = DEV_KEYS) -> None:
+        ensure_dev_keys(root)
+        self.simulators = load_simulators(root)
+
+    def callback(
+        self, channel: Channel, order_id: str, amount_fen: int, paid_at: dt.datetime, transaction_id: str
+    ) -> tuple[dict[str, str], bytes]:
+        args = (order_id, amount_fen, transaction_id, paid_at)
+        if channel is Channel.WECHAT:
+            return self.simulators.wechat.build_callback(*args, sent_at=dt.datetime.now(CST))
+        if channel is Channel.ALIPAY:
+            return self.simulators.alipay.build_callback(*args)
+        if channel is Channel.BANK_APP:
+            return self.simulators.unionpay[channel].build_callback(order_id, amount_fen, transaction_id[:21], paid_at)
+        raise ValueError(f"no payload format for {channel}")
 
 
 def notification(
-    signatures: HmacSignatures,
+    signatures: Signers,
     channel: Channel,
     order_id: str,
     amount_fen: int,
     paid_at: dt.datetime,
     transaction_id: str,
 ) -> col.NotifyPaymentRequest:
-    """The channel's signed notification, with a request id of its own."""
-    body = payload(channel, order_id, amount_fen, paid_at, transaction_id)
+    """The channel's signed notification (its body and headers), with a request id of its own."""
+    headers, body = signatures.callback(channel, order_id, amount_fen, paid_at, transaction_id)
     return col.NotifyPaymentRequest(
         request_id=str(uuid.uuid4()),
         channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{channel}"),
         payload=body,
-        signature=signatures.sign(channel, body),
+        headers=[col.NotificationHeader(name=name, content=value) for name, value in headers.items()],
     )
 
 

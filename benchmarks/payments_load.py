@@ -36,7 +36,6 @@ from benchmarks import echo_server, load_seed, report
 from benchmarks.drive import CpuMeter, PhaseResult, closed_loop, open_loop
 from benchmarks.processes import ROOT, Children, wait_serving
 from ops.free_ports import free_port
-from services.collection.channels.signature import HmacSignatures
 from services.collection.domain.model import Channel
 from services.common import grpc_channels
 from services.common.clock import CST
@@ -208,7 +207,7 @@ async def prepare(s: Settings, items: int) -> list[str]:
     return [str(o) for o in orders]
 
 
-def notification(signatures: HmacSignatures, order_id: str, k: int) -> col.NotifyPaymentRequest:
+def notification(signatures: load_seed.Signers, order_id: str, k: int) -> col.NotifyPaymentRequest:
     """A WeChat notification of the order's payment, now."""
     return load_seed.notification(
         signatures, Channel.WECHAT, order_id, AMOUNT_FEN, dt.datetime.now(CST), f"4200load{k:010d}"
@@ -322,7 +321,7 @@ async def _phases(
     options: argparse.Namespace,
 ) -> dict[str, Any]:
     client = CollectionClient(channel)
-    signatures = HmacSignatures(s.channel_secret)
+    signatures = load_seed.Signers()
     unpaid: Iterator[tuple[int, str]] = iter(enumerate(orders))
     applied: list[col.NotifyPaymentRequest] = []
     common: dict[str, Any] = {"concurrency": options.concurrency, "seconds": options.duration, "warmup": WARMUP}
@@ -378,7 +377,7 @@ async def _phases(
 
 async def _bulk_phase(
     client: CollectionClient,
-    signatures: HmacSignatures,
+    signatures: load_seed.Signers,
     next_order: Callable[[], tuple[int, str]],
     meter: CpuMeter,
     options: argparse.Namespace,

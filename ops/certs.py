@@ -28,7 +28,8 @@ from services.common.identity import CallerKind, Identity, InvalidIdentity, pars
 from services.common.tls import TlsFiles
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".make" / "certs"
-SERVICES = ("registration", "enrollment", "collection")
+# "callbacks": the channels' HTTPS callback endpoint (R44), a server certificate only.
+SERVICES = ("registration", "enrollment", "collection", "callbacks")
 # One of each kind of caller the authorization table knows, and every payment channel.
 CALLERS = (
     *(Identity(CallerKind.CHANNEL, channel.value.lower()) for channel in Channel),

@@ -55,3 +55,8 @@ PROCESSES = (
     ProcessSpec("deductions", ("-m", "workers.deductions"), niceness=WORKER_NICENESS),
     ProcessSpec("reminders", ("-m", "workers.reminders"), niceness=WORKER_NICENESS),
 )
+
+# R44: the channels' HTTPS callback endpoint. `make run` starts it beside the others; the deployment
+# manifests (deploy/) and the end-to-end System do not yet run it by default (tests start it by name).
+CALLBACKS = ProcessSpec("callbacks", ("-m", "services.collection.callbacks"))
+LOCAL_PROCESSES = (*PROCESSES, CALLBACKS)

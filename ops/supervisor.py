@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ops.processes import PROCESSES, ProcessSpec
+from ops.processes import LOCAL_PROCESSES, ProcessSpec
 from services.common.settings import Settings
 
 STOP_TIMEOUT_SECONDS = 20.0
@@ -51,7 +51,7 @@ async def supervise(child: Child, env: dict[str, str], stopping: asyncio.Event) 
 async def run() -> int:
     settings = Settings()
     env = dict(os.environ)
-    children = [Child(spec) for spec in PROCESSES]
+    children = [Child(spec) for spec in LOCAL_PROCESSES]
     for child in children:
         await start(child, env)
     print("[supervisor] started:", file=sys.stderr)

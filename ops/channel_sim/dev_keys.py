@@ -13,6 +13,7 @@ For a developer's machine and the tests only; a deployment's keys come from the 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import secrets
 import sys
@@ -31,6 +32,10 @@ from services.collection.domain.model import Channel
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / ".make" / "channel-keys"
 WECHAT_MCHID, WECHAT_APPID = "1900000109", "wxd678efh567hg6787"
 ALIPAY_APP_ID = "2021000000000001"
+# The development gateways' certificates are valid whatever a test's clock says (2000 to 2100): the
+# tests move the system's clock freely; a deployment's certificates are the channels' own.
+DEV_VALID_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+DEV_VALID_DAYS = 36_500
 
 
 def dev_signer(channel: Channel) -> str:
@@ -66,7 +71,9 @@ def _alipay(sim: Path, verify: Path) -> None:
 
 def _unionpay(channel: Channel, sim: Path, verify: Path) -> None:
     mer_id = f"7770000{list(UNIONPAY_CHANNELS).index(channel):08d}"
-    (root, _), (middle, _), (leaf, leaf_key) = pki.gateway_chain(channel.value.lower(), dev_signer(channel))
+    (root, _), (middle, _), (leaf, leaf_key) = pki.gateway_chain(
+        channel.value.lower(), dev_signer(channel), now=DEV_VALID_FROM, days=DEV_VALID_DAYS
+    )
     _write(sim / "signing_key.pem", pki.pem_private(leaf_key), secret=True)
     _write(sim / "signing_cert.pem", pki.pem_certificate(leaf))
     _write(sim / "mer_id", mer_id)

@@ -57,12 +57,14 @@ def certificate(
     return cert, key
 
 
-def gateway_chain(label: str, signer: str, now: dt.datetime | None = None) -> tuple[Issued, Issued, Issued]:
+def gateway_chain(
+    label: str, signer: str, now: dt.datetime | None = None, days: int | None = None
+) -> tuple[Issued, Issued, Issued]:
     """Root, intermediate and signing certificate of one gateway; the signing certificate's CN names
     `signer` in its third '@' field, as UnionPay's do."""
-    root = certificate(f"{label} root CA", None, ca=True, now=now)
-    middle = certificate(f"{label} intermediate CA", root, ca=True, now=now)
-    leaf = certificate(f"041@Zsim@{signer}@00000001", middle, ca=False, now=now)
+    root = certificate(f"{label} root CA", None, ca=True, now=now, days=days)
+    middle = certificate(f"{label} intermediate CA", root, ca=True, now=now, days=days)
+    leaf = certificate(f"041@Zsim@{signer}@00000001", middle, ca=False, now=now, days=days)
     return root, middle, leaf
 
 

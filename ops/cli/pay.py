@@ -1,7 +1,7 @@
 """`medins pay`: a development helper that pays an order as a payment channel would. It builds the
-channel's notification in that channel's own format (ops/cli/payloads.py), signs it with the channel
-secret from the settings (MEDINS_CHANNEL_SECRET), sends NotifyPayment (R20, R21) and prints the outcome
-and the receipt.
+channel's callback as that channel sends it, signed by its simulator with the development keys of
+`make channel-keys` (ops/cli/payloads.py, ops/channel_sim: no secret shared between channels, R42),
+forwards it — body and headers — over NotifyPayment (R20, R21) and prints the outcome and the receipt.
 
     medins pay ORDER --channel wechat --payer 320402198001017599
     medins pay ORDER --channel alipay --payer ... [--amount 420.00] [--paid-at 2026-11-28T10:00:00+08:00]
@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import uuid
+from pathlib import Path
 
 from google.protobuf import json_format
 from medins.collection.v1 import collection_service_pb2 as pb
@@ -27,6 +28,12 @@ from ops.cli.show import choices, enum_name, note, yuan
 from services.collection.domain.model import Channel
 from services.common.clock import clock_from_file
 from services.common.settings import load_settings
+
+
+def _simulator_keys() -> Path:
+    """Where the simulators' keys are: beside the verify/ directory the services read
+    (MEDINS_CHANNEL_KEYS_DIR, by default `make channel-keys`' .make/channel-keys/verify)."""
+    return load_settings().channel_keys_path.parent
 
 
 def channel(text: str) -> Channel:
@@ -61,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paid-at", type=paid_at, metavar="ISO_TIME", help="when the money moved (default: now)")
     parser.add_argument("--transaction-id", help="the channel's transaction id (default: a new one); reuse to resend")
     parser.add_argument("--holder", help="family mutual-aid account holder's ID number (default: the payer)")
+    parser.add_argument(
+        "--channel-keys",
+        metavar="DIR",
+        help="the channel simulators' keys (default: beside MEDINS_CHANNEL_KEYS_DIR, make channel-keys)",
+    )
     services.add_address(parser, services.COLLECTION)
     services.add_request_id(parser)
     parser.add_argument("--json", action="store_true", help="print the outcome and the receipt as JSON")
@@ -94,13 +106,17 @@ def run(args: argparse.Namespace) -> int:
             transaction_id=args.transaction_id or uuid.uuid4().hex,
             holder_id_number=(args.holder or args.payer) if chosen is Channel.FAMILY_MUTUAL_AID else "",
         )
-        body = payloads.payload(chosen, payment)
+        keys = Path(args.channel_keys) if args.channel_keys else _simulator_keys()
+        try:
+            headers, body = payloads.callback(chosen, payment, keys, sent_at=_now())
+        except OSError as exc:
+            raise CliError(f"no channel simulator keys in {keys} ({exc}); run `make channel-keys`") from None
         response = stub.NotifyPayment(
             pb.NotifyPaymentRequest(
                 request_id=services.request_id(args),
                 channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{chosen.value}"),
                 payload=body,
-                signature=payloads.sign(chosen, body, load_settings().channel_secret),
+                headers=[pb.NotificationHeader(name=name, content=value) for name, value in headers.items()],
             ),
             timeout=timeout,
         )

@@ -1,20 +1,19 @@
-"""Channel notifications as each channel writes them, for `medins pay`: the inverse of the parsers in
-services/collection/channels/formats.py. A builder is chosen by the parser a channel is read with, so every
-channel formats.py accepts has one, and a unit test reads every built payload back through formats.parse."""
+"""Channel callbacks as each channel sends them, for `medins pay`: built and signed by the channel
+simulators (ops/channel_sim) with the development keys, so what `medins pay` sends goes through the
+service's real verification (R42); a unit test verifies every channel's callback with those keys."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from urllib.parse import urlencode
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from ops.channel_sim.dev_keys import load_simulators
 from services.collection.channels import formats
-from services.collection.channels.signature import HmacSignatures
+from services.collection.channels.keys import UNIONPAY_CHANNELS
 from services.collection.domain.model import Channel
-from services.common.clock import CST
-from services.common.money import yuan_text
+
+Callback = tuple[dict[str, str], bytes]
 
 
 @dataclass(frozen=True)
@@ -29,65 +28,21 @@ class ChannelPayment:
     holder_id_number: str = ""
 
 
-def wechat(p: ChannelPayment) -> bytes:
-    """WeChat Pay v3's decrypted resource: integer fen, RFC 3339 time."""
-    return json.dumps(
-        {
-            "out_trade_no": p.order_id,
-            "transaction_id": p.transaction_id,
-            "trade_state": "SUCCESS",
-            "success_time": p.paid_at.astimezone(CST).isoformat(),
-            "amount": {"total": p.amount_fen, "payer_total": p.amount_fen, "currency": "CNY"},
-        },
-        ensure_ascii=False,
-    ).encode()
+def callback(channel: Channel, payment: ChannelPayment, keys: Path, *, sent_at: dt.datetime | None = None) -> Callback:
+    """The headers and body `channel` sends for `payment`, signed by its simulator with the keys under
+    `keys` (`make channel-keys`): WeChat Pay v3 headers over an encrypted resource, Alipay's RSA2 form,
+    UnionPay's 5.1.0 form, our own format under the channel's own key (R42)."""
+    sims = load_simulators(keys)
+    args = (payment.order_id, payment.amount_fen, payment.transaction_id, payment.paid_at)
+    if channel is Channel.WECHAT:
+        return sims.wechat.build_callback(*args, sent_at=sent_at)
+    if channel is Channel.ALIPAY:
+        return sims.alipay.build_callback(*args)
+    if channel in UNIONPAY_CHANNELS:
+        return sims.unionpay[channel].build_callback(*args)
+    return replace(sims.own[channel], holder_id_number=payment.holder_id_number).build_callback(*args)
 
 
-def alipay(p: ChannelPayment) -> bytes:
-    """Alipay's asynchronous notification: form-encoded, yuan text, CST wall time."""
-    return urlencode(
-        {
-            "out_trade_no": p.order_id,
-            "trade_no": p.transaction_id,
-            "trade_status": "TRADE_SUCCESS",
-            "total_amount": yuan_text(p.amount_fen),
-            "gmt_payment": p.paid_at.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S"),
-        }
-    ).encode()
-
-
-def unionpay(p: ChannelPayment) -> bytes:
-    """The UnionPay-style gateway of banks, ATMs, POS, social-security cards and deductions."""
-    return json.dumps(
-        {
-            "orderId": p.order_id,
-            "queryId": p.transaction_id,
-            "txnAmt": str(p.amount_fen),
-            "txnTime": p.paid_at.astimezone(CST).strftime("%Y%m%d%H%M%S"),
-            "respCode": "00",
-        }
-    ).encode()
-
-
-def native(p: ChannelPayment) -> bytes:
-    """Our own shape (e-tax bureau, family mutual-aid account)."""
-    document: dict[str, object] = {
-        "order_id": p.order_id,
-        "transaction_id": p.transaction_id,
-        "amount_fen": p.amount_fen,
-        "paid_at": p.paid_at.astimezone(CST).isoformat(),
-    }
-    if p.holder_id_number:
-        document["holder_id_number"] = p.holder_id_number
-    return json.dumps(document).encode()
-
-
-BUILDERS: dict[formats.Parser, Callable[[ChannelPayment], bytes]] = {
-    formats.wechat: wechat,
-    formats.alipay: alipay,
-    formats.unionpay: unionpay,
-    formats.native: native,
-}
 # Every channel that sends payment notifications, in formats.py's order.
 NOTIFYING: tuple[Channel, ...] = tuple(formats.PARSERS)
 # Short names an operator may type for a channel besides its own.
@@ -102,13 +57,3 @@ def channel_named(text: str) -> Channel:
         known = ", ".join(c.value.lower().replace("_", "-") for c in NOTIFYING)
         raise ValueError(f"unknown payment channel {text!r}; one of: {known} (bank = bank-app)")
     return found
-
-
-def payload(channel: Channel, payment: ChannelPayment) -> bytes:
-    """The notification body `channel` would send for `payment`."""
-    return BUILDERS[formats.PARSERS[channel]](payment)
-
-
-def sign(channel: Channel, body: bytes, secret: str) -> str:
-    """The channel's signature over the body, by the hook the collection service verifies with."""
-    return HmacSignatures(secret).sign(channel, body)

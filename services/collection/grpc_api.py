@@ -13,7 +13,7 @@ from medins.collection.v1 import collection_service_pb2_grpc as pb_grpc
 
 from services.collection import convert
 from services.collection.card_vault import CardVault
-from services.collection.channels.signature import SignatureVerifier
+from services.collection.channels.signature import NotificationVerifier
 from services.collection.gateways.sms import LocalSmsGateway, SmsGateway
 from services.collection.grpc_agreements_api import AgreementsApi
 from services.collection.grpc_payments_api import PaymentsApi
@@ -45,7 +45,7 @@ class CollectionServicer(
         self,
         uow_factory: Callable[[], CollectionUnitOfWork],
         clock: Clock,
-        verifier: SignatureVerifier,
+        verifier: NotificationVerifier,
         config: CollectionConfig,
         *,
         vault: CardVault,

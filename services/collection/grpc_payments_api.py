@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from medins.collection.v1 import collection_service_pb2 as pb
 
 from services.collection import intake_convert, payment_intake
-from services.collection.channels.signature import SignatureVerifier
+from services.collection.channels.signature import NotificationVerifier
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import DomainError
@@ -26,7 +26,7 @@ class PaymentsApi:
 
     _uow: Callable[[], CollectionUnitOfWork]
     _clock: Clock
-    _verifier: SignatureVerifier
+    _verifier: NotificationVerifier
     _skew: dt.timedelta
 
     async def NotifyPayment(self, request: pb.NotifyPaymentRequest, context: Context) -> pb.NotifyPaymentResponse:

@@ -7,6 +7,7 @@ from medins.collection.v1 import collection_service_pb2 as pb
 from medins.common.v1 import common_pb2
 
 from services.collection import convert
+from services.collection.channels import own_format
 from services.collection.domain.intake import (
     Applied,
     IntakeOutcome,
@@ -25,12 +26,16 @@ from services.common.validation import validate
 
 
 def notification(request: pb.NotifyPaymentRequest) -> Notification:
-    """What the channel sent, from the caller the call policy bound (R35)."""
+    """What the channel sent, from the caller the call policy bound (R35): the payload and the headers
+    forwarded with it; a `signature` field stands for our own format's Medins-Signature header."""
+    headers = tuple((h.name, h.content) for h in request.headers)
+    if request.signature and not any(name.lower() == own_format.HEADER for name, _ in headers):
+        headers += ((own_format.HEADER, request.signature),)
     return Notification(
         channel=request.channel,
         channel_label=channel_label(request.channel),
         payload=request.payload,
-        signature=request.signature,
+        headers=headers,
         caller=str(current_caller()),
         request_id=request.request_id,
         fingerprint=request_fingerprint(request),

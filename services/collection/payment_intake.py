@@ -21,8 +21,7 @@ import structlog
 from medins.collection.v1 import collection_service_pb2 as pb
 
 from services.collection import convert, events
-from services.collection.channels.formats import parse
-from services.collection.channels.signature import SignatureVerifier
+from services.collection.channels.signature import NotificationVerifier
 from services.collection.domain import intake
 from services.collection.domain.intake import (
     AnswerAgain,
@@ -42,7 +41,7 @@ from services.collection.domain.payments import ChannelPayment, check_payment_ti
 from services.collection.metrics import PAYMENT_NOTIFICATIONS
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
-from services.common.errors import Conflict, DomainError, Unauthenticated
+from services.common.errors import Conflict, DomainError
 from services.common.idempotency import checked_request_id, stored_response
 from services.common.messaging import envelope as event_types
 from services.common.money import Fen
@@ -75,29 +74,29 @@ class Rejected:
     outcome: NotificationOutcome
 
 
-def admit(notification: Notification, verifier: SignatureVerifier, now: dt.datetime, skew: dt.timedelta) -> Admitted:
-    """The request id, the channel's signature and format, and the payment time (R21a), checked."""
-    key = RequestKey(notification.caller, METHOD, checked_request_id(notification.request_id), notification.fingerprint)
+def admit(notification: Notification, verifier: NotificationVerifier, now: dt.datetime, skew: dt.timedelta) -> Admitted:
+    """The request id, the channel's own signature and format (R42), and the payment time (R21a), checked."""
+    request_id = None if notification.request_id is None else checked_request_id(notification.request_id)
     channel = convert.channel(notification.channel)
-    if not verifier.verify(channel, notification.payload, notification.signature):
-        raise Unauthenticated(
-            "SIGNATURE_INVALID",
-            f"the {channel} notification's signature does not verify",
-            "缴费通知签名验证失败",
-            field="signature",
-        )
-    payment = parse(channel, notification.payload)
+    payment = verifier.verify(channel, notification.header_map, notification.payload)
     check_payment_time(payment.paid_at, now, skew)
-    return Admitted(key, payment)
+    if request_id is None:  # a channel's own callback
+        return Admitted(intake.callback_key(notification.caller, METHOD, payment), payment)
+    return Admitted(RequestKey(notification.caller, METHOD, request_id, notification.fingerprint), payment)
 
 
 async def take_in(
-    notification: Notification, uow_factory: UowFactory, clock: Clock, verifier: SignatureVerifier, skew: dt.timedelta
+    notification: Notification,
+    uow_factory: UowFactory,
+    clock: Clock,
+    verifier: NotificationVerifier,
+    skew: dt.timedelta,
 ) -> IntakeOutcome:
-    """One notification, at most once per request id and once per channel transaction."""
+    """One notification, at most once per request id and once per channel transaction. It is verified
+    once: a try again after a race is not the channel sending it again (its nonce is not a replay)."""
+    admission = _admission(notification, verifier, clock.now(), skew)
     for _ in range(RACE_ATTEMPTS):
         now = clock.now()
-        admission = _admission(notification, verifier, now, skew)
         async with uow_factory() as uow:
             outcome, record = await _take_in(uow, notification, admission, now)
             if isinstance(outcome, Raced):
@@ -113,17 +112,18 @@ async def take_in_batch(
     fields_refused: Sequence[DomainError | None],
     uow_factory: UowFactory,
     clock: Clock,
-    verifier: SignatureVerifier,
+    verifier: NotificationVerifier,
     skew: dt.timedelta,
 ) -> list[IntakeOutcome]:
     """Each notification taken in as `take_in` would, all in one transaction; one refused (by the field
     rules the edge left to the batch, `fields_refused`, or by the intake) never fails the others."""
+    admitted_at = clock.now()
+    admissions = [
+        Rejected(refused, edge_outcome(refused)) if refused else _admission(n, verifier, admitted_at, skew)
+        for n, refused in zip(notifications, fields_refused, strict=True)
+    ]
     for _ in range(RACE_ATTEMPTS):
         now = clock.now()
-        admissions = [
-            Rejected(refused, edge_outcome(refused)) if refused else _admission(n, verifier, now, skew)
-            for n, refused in zip(notifications, fields_refused, strict=True)
-        ]
         taken: dict[int, tuple[IntakeOutcome, NotificationRecord]] = {}
         try:
             async with uow_factory() as uow:
@@ -272,7 +272,7 @@ def _new_ids() -> dict[str, str]:
 
 
 def _admission(
-    notification: Notification, verifier: SignatureVerifier, now: dt.datetime, skew: dt.timedelta
+    notification: Notification, verifier: NotificationVerifier, now: dt.datetime, skew: dt.timedelta
 ) -> Admitted | Rejected:
     try:
         return admit(notification, verifier, now, skew)

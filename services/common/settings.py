@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -12,9 +13,10 @@ from services.common.admission import Limits, Share
 from services.common.identity import CallerKind, InvalidIdentity, parse_identity
 
 # The secrets' defaults work on a developer's machine only; production refuses to start with them.
-DEMO_CHANNEL_SECRET = "demo-channel-secret"
 DEMO_PAGE_TOKEN_KEY = "demo-page-token-key"
 MIN_SECRET_CHARS = 32
+# What `make channel-keys` and `make certs` write on a developer's machine (ops/channel_sim/dev_keys.py).
+DEV_FILES = Path(__file__).resolve().parents[2] / ".make"
 
 
 class Settings(BaseSettings):
@@ -76,8 +78,19 @@ class Settings(BaseSettings):
     payment_clock_skew_seconds: int = 5
     idempotency_retention_hours: int = 24 * 7
     outbox_retention_hours: int = 24 * 7
-    # Shared secrets of the channel signature hook; a real deployment loads each channel's key.
-    channel_secret: str = DEMO_CHANNEL_SECRET
+    # R42: each channel's own verification keys, one directory laid out as
+    # services/collection/channels/keys.py says (a mounted secret in a deployment, docs/DEPLOY.md).
+    # Empty: on a developer's machine the simulators' keys of `make channel-keys`
+    # (.make/channel-keys/verify); production refuses to start without it. A process re-reads it on
+    # SIGHUP (rotation without downtime).
+    channel_keys_dir: str = ""
+    # R44: the channels' HTTPS callbacks (python -m services.collection.callbacks): where it listens,
+    # which addresses may call it (CIDRs, comma-separated or a JSON list; empty: any), and the
+    # directory of its certificate (server/callbacks.{pem,key}; empty: tls_dir, else `make certs`'
+    # .make/certs on a developer's machine).
+    callbacks_port: int = 50060
+    callbacks_allowed_ips: Annotated[tuple[str, ...], NoDecode] = ()
+    callbacks_tls_dir: str = ""
     # Key of the HMAC over page tokens (R34); tokens live this long.
     page_token_key: str = DEMO_PAGE_TOKEN_KEY
     page_token_ttl_seconds: int = 3600
@@ -145,10 +158,7 @@ class Settings(BaseSettings):
             return self
         weak = [
             name
-            for name, value, demo in (
-                ("MEDINS_CHANNEL_SECRET", self.channel_secret, DEMO_CHANNEL_SECRET),
-                ("MEDINS_PAGE_TOKEN_KEY", self.page_token_key, DEMO_PAGE_TOKEN_KEY),
-            )
+            for name, value, demo in (("MEDINS_PAGE_TOKEN_KEY", self.page_token_key, DEMO_PAGE_TOKEN_KEY),)
             if value == demo or len(value) < MIN_SECRET_CHARS
         ]
         if weak:
@@ -156,7 +166,34 @@ class Settings(BaseSettings):
                 f"production mode needs real secrets: set {', '.join(weak)} "
                 f"(at least {MIN_SECRET_CHARS} characters, not the demo value)"
             )
+        if not self.channel_keys_dir:
+            raise ValueError("production mode needs the channels' keys: set MEDINS_CHANNEL_KEYS_DIR (docs/DEPLOY.md)")
         return self
+
+    @field_validator("callbacks_allowed_ips", mode="before")
+    @classmethod
+    def split_allowed_ips(cls, value: Any) -> Any:
+        """MEDINS_CALLBACKS_ALLOWED_IPS as "101.226.0.0/16,140.207.54.0/24" or as a JSON list."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return tuple(json.loads(text))
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+
+    @property
+    def channel_keys_path(self) -> Path:
+        """The directory of the channels' verification keys (R42)."""
+        return Path(self.channel_keys_dir) if self.channel_keys_dir else DEV_FILES / "channel-keys" / "verify"
+
+    @property
+    def callbacks_tls_path(self) -> Path | None:
+        """The certificates of the HTTPS callback endpoint (R44), if any are configured or made."""
+        for configured in (self.callbacks_tls_dir, self.tls_dir):
+            if configured:
+                return Path(configured)
+        made = DEV_FILES / "certs"
+        return made if self.environment == "development" and (made / "server" / "callbacks.pem").exists() else None
 
     # R27 deduction agreements. Card numbers are encrypted with AES-GCM under the key named by
     # card_key_id; card_keys holds every key still needed to decrypt ("id:base64-of-32-bytes,..."), so a

@@ -33,13 +33,15 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ops.certs import make_certs
 from ops.free_ports import free_port
-from ops.processes import PROCESSES, ProcessSpec
+from ops.processes import LOCAL_PROCESSES, ProcessSpec
 from ops.setup import load_demo_data
 from services.common.clock import write_clock_file
 from services.common.grpc_channels import ChannelSecurity, aio_channel
 from services.common.identity import Identity, parse_identity
 from services.common.tls import TlsFiles
+from tests.e2e import channels
 from tests.infra import Stack, create_stack, drop_stack
 from tests.support import eventually
 
@@ -58,7 +60,19 @@ PAYMENT_PATH = (
     "assessment",
     "coverage",
 )
-READY_MARKERS = {"relay": '"relay_started"', "consumer": '"consumer_started"', "job": '"periodic_job_started"'}
+READY_MARKERS = {
+    "relay": '"relay_started"',
+    "consumer": '"consumer_started"',
+    "job": '"periodic_job_started"',
+    "callbacks": '"callbacks_serving"',
+}
+
+
+def callback_certs() -> Path:
+    """This test run's certificates of the HTTPS callback endpoint (`make certs`' layout)."""
+    root = channels.keys_root() / "certs"
+    make_certs(root)
+    return root
 
 
 class Launcher(Protocol):
@@ -106,6 +120,8 @@ class System:
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.clock_file = workdir / "clock"
+        channels.use_clock(self.clock_file)
+        self.callbacks_port = free_port()
         self.ports = {
             replica_name(service, k): free_port()
             for service in ("registration", "enrollment", "collection")
@@ -131,6 +147,11 @@ class System:
             "MEDINS_SMS_OUTBOX_FILE": str(self.sms_file),
             "MEDINS_NOTIFIER_OUTBOX_FILE": str(self.notifier_file),
             "MEDINS_BANK_SIMULATOR_FILE": str(self.bank_file),
+            # R42: the channels' keys of this test run (their simulators sign every callback).
+            "MEDINS_CHANNEL_KEYS_DIR": str(channels.verify_dir()),
+            # R44: the HTTPS callback endpoint (started by the tests that call it: `callbacks_url`).
+            "MEDINS_CALLBACKS_PORT": str(self.callbacks_port),
+            "MEDINS_CALLBACKS_TLS_DIR": str(callback_certs()),
         }
         if tls_dir is not None:
             self.env |= {"MEDINS_TLS_REQUIRED": "true", "MEDINS_TLS_DIR": str(tls_dir)}
@@ -139,7 +160,7 @@ class System:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
         self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
-        self._specs = {replica_name(spec.name, k): spec for spec in PROCESSES for k in range(1, replicas + 1)}
+        self._specs = {replica_name(spec.name, k): spec for spec in LOCAL_PROCESSES for k in range(1, replicas + 1)}
         self.metrics_ports = {name: free_port() for name in self._specs} if metrics else {}
 
     # -- time ---------------------------------------------------------------------------------
@@ -147,6 +168,7 @@ class System:
     def set_clock(self, instant: dt.datetime) -> None:
         """Moves every process's clock (they re-read the file when it changes)."""
         write_clock_file(self.clock_file, instant)
+        channels.use_clock(self.clock_file)
 
     # -- processes ----------------------------------------------------------------------------
 
@@ -167,8 +189,15 @@ class System:
         )
 
     def start_all(self) -> None:
+        """Every process but the callback endpoint (`start("callbacks")` where a test calls it)."""
         for name in self._specs:
-            self.start(name)
+            if base_name(name) != "callbacks":
+                self.start(name)
+
+    @property
+    def callbacks_url(self) -> str:
+        """The HTTPS callback endpoint's base URL (its certificate: callback_certs()/ca.pem)."""
+        return f"https://127.0.0.1:{self.callbacks_port}"
 
     def instances(self, name: str) -> list[str]:
         """Every instance of a process: the process itself and its replicas."""
@@ -218,7 +247,12 @@ class System:
                 await self._wait_log_marker(name, spec, timeout)
 
     async def _wait_log_marker(self, name: str, spec: ProcessSpec, timeout: float) -> None:
-        kind = {"workers.outbox_relay": "relay", "workers.assessment": "consumer", "workers.coverage": "consumer"}
+        kind = {
+            "workers.outbox_relay": "relay",
+            "workers.assessment": "consumer",
+            "workers.coverage": "consumer",
+            "services.collection.callbacks": "callbacks",
+        }
         marker = READY_MARKERS[kind.get(spec.args[1], "job")]
 
         async def started() -> None:

@@ -27,14 +27,12 @@ async def test_a_batch_answers_each_notification_alone_and_refusals_do_not_fail_
 ) -> None:
     people = [await registered_person(registration, collection, name=f"批量{n}") for n in range(3)]
     orders = [await order_for(collection, number, items) for number, items in people]
-    paid = channels.notification(
-        Channel.WECHAT, channels.wechat(orders[0].order_id, orders[0].total_fen, START, transaction_id="4200B0001")
+    first = channels.wechat(orders[0].order_id, orders[0].total_fen, START, transaction_id="4200B0001")
+    paid = channels.notification(Channel.WECHAT, first)
+    resent = channels.notification(Channel.WECHAT, first)  # the channel sent it again (signed again), a new id
+    forged = channels.forged(
+        channels.notification(Channel.WECHAT, channels.wechat(orders[1].order_id, orders[1].total_fen, START))
     )
-    resent = col.NotifyPaymentRequest()
-    resent.CopyFrom(paid)
-    resent.request_id = new_request_id()  # the channel sent it again under a new id
-    forged = channels.notification(Channel.WECHAT, channels.wechat(orders[1].order_id, orders[1].total_fen, START))
-    forged.signature = "0" * 64
     short = channels.notification(Channel.BANK_APP, channels.bank(orders[1].order_id, orders[1].total_fen - 1, START))
     out_of_rules = channels.notification(Channel.WECHAT, channels.wechat(orders[2].order_id, 1, START))
     out_of_rules.request_id = "not an id!"  # breaks the field's character rule, checked per notification

@@ -225,13 +225,15 @@ def payment_actions(p: Person, campaign: Campaign) -> list[Callable[[], Awaitabl
     p.transactions = [t for _, t in sends]
     actions: list[Callable[[], Awaitable[object]]] = []
     for channel, transaction in sends:
-        request = notification(channel, p.order_id, transaction, person(HOLDERS, p.i))
+        holder = person(HOLDERS, p.i)
         for _ in range(deliveries(p.i)):
-            # A resend is the channel calling again: same payload and signature, a new request id.
-            again = col.NotifyPaymentRequest()
-            again.CopyFrom(request)
-            again.request_id = new_request_id()
-            actions.append(lambda r=again: campaign.collection.notify(r))  # type: ignore[misc]
+            # A resend is the channel calling again: signed again when it is sent (WeChat Pay's retries
+            # carry a new timestamp and nonce), a new request id.
+            actions.append(
+                lambda c=channel, t=transaction, h=holder: campaign.collection.notify(  # type: ignore[misc]
+                    notification(c, p.order_id, t, h)
+                )
+            )
     if p.kind == "stop_race":  # the stop races the payment (R14a): covered, or refunded in full
 
         async def stop_and_pay(first: Callable[[], Awaitable[object]] = actions[0]) -> None:

@@ -100,8 +100,9 @@ async def test_logs_of_calls_carrying_personal_numbers_show_none_of_them_in_clea
     assert again.reason
     bad_phone = await refused(registration.RegisterResident(register(unique_resident_id(), phone="1391234567x")))
     assert bad_phone.fields
-    forged = channels.notification(Channel.WECHAT, channels.family(order.order_id, 100, START, number))
-    forged.signature = "not-a-signature"
+    forged = channels.notification(
+        Channel.WECHAT, channels.body(Channel.FAMILY_MUTUAL_AID, channels.family(order.order_id, 100, START, number))
+    )
     await refused(collection.NotifyPayment(forged))
     await refused(
         enrollment.CheckEnrollment(

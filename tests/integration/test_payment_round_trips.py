@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import pytest
 from medins.collection.v1 import collection_service_pb2 as pb
-from medins.common.v1 import common_pb2
 
 from services.collection import intake_convert, payment_intake
-from services.collection.channels.signature import HmacSignatures
+from services.collection.channels.keys import KeyStore
+from services.collection.channels.verifiers import ChannelVerifiers
 from services.collection.domain.model import Channel
 from services.collection.handlers.orders import create_order
 from services.collection.unit_of_work import CollectionUnitOfWork
@@ -23,7 +23,6 @@ from services.common.db import Pool
 from tests.e2e import channels
 from tests.integration.test_deduction_runs import NOW, unpaid_person
 
-SECRET = "round-trip-test-secret"
 SKEW = dt.timedelta(seconds=5)
 
 
@@ -67,18 +66,19 @@ async def notify(
 ) -> pb.NotifyPaymentResponse:
     """NotifyPayment's path below the servicer: the edge's conversion, the intake, the answer."""
     notification = intake_convert.notification(request)
-    outcome = await payment_intake.take_in(notification, uow, clock, HmacSignatures(SECRET), SKEW)
+    outcome = await payment_intake.take_in(notification, uow, clock, verifier(clock), SKEW)
     return intake_convert.response(outcome)
 
 
+def verifier(clock: FixedClock) -> ChannelVerifiers:
+    """The channels' real verification, with this test run's simulator keys (R42)."""
+    return ChannelVerifiers(KeyStore.from_directory(channels.verify_dir()), clock)
+
+
 def notification(order_id: str, amount: int, transaction_id: str, request_id: str) -> pb.NotifyPaymentRequest:
-    payload = channels.wechat(order_id, amount, NOW, transaction_id=transaction_id)
-    return pb.NotifyPaymentRequest(
-        request_id=request_id,
-        channel=common_pb2.PAYMENT_CHANNEL_WECHAT,
-        payload=payload,
-        signature=HmacSignatures(SECRET).sign(Channel.WECHAT, payload),
-    )
+    """A WeChat Pay callback signed by the simulator, forwarded over NotifyPayment with its headers."""
+    paid = channels.wechat(order_id, amount, NOW, transaction_id=transaction_id)
+    return channels.notification(Channel.WECHAT, paid, request_id=request_id)
 
 
 async def test_a_notification_applied_replayed_or_resent_costs_four_round_trips(
@@ -132,7 +132,7 @@ async def test_a_batch_costs_two_round_trips_per_notification_and_one_transactio
         refused,
         lambda: CollectionUnitOfWork(one),  # type: ignore[arg-type]
         clock,
-        HmacSignatures(SECRET),
+        verifier(clock),
         SKEW,
     )
     reply = intake_convert.batch_response(batch, outcomes)

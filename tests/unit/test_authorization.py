@@ -275,7 +275,7 @@ async def test_a_load_test_plays_the_mix_only_where_load_test_callers_are_admitt
 def test_production_admits_load_test_callers_only_when_told_to() -> None:
     base = {"tls_required": True, "tls_dir": "/certs"}
     assert Settings(**base).admits_loadtest_callers  # type: ignore[arg-type]
-    secrets = {"channel_secret": "c" * 32, "page_token_key": "p" * 32}
+    secrets = {"channel_keys_dir": "/etc/medins/channel-keys", "page_token_key": "p" * 32}
     production = Settings(environment="production", **base, **secrets)  # type: ignore[arg-type]
     assert not production.admits_loadtest_callers
     staging = Settings(environment="production", loadtest_callers=True, **base, **secrets)  # type: ignore[arg-type]

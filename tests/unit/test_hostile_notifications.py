@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.collection.channels import own_format
 from services.collection.channels.formats import parse
-from services.collection.channels.signature import HmacSignatures
+from services.collection.channels.keys import OwnFormatKeys
 from services.collection.domain.model import Channel
 from services.collection.domain.notification_records import printable, sample
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, Unauthenticated
 from services.common.money import MAX_AMOUNT_FEN
 
 
@@ -67,7 +68,9 @@ def test_any_bytes_are_parsed_or_refused_as_invalid_argument(payload: bytes) -> 
 
 @pytest.mark.parametrize("signature", ["签名", "\ud800", "\x00" * 64, "a" * 100_000, ""])
 def test_any_signature_is_compared_safely(signature: str) -> None:
-    assert not HmacSignatures("secret").verify(Channel.WECHAT, b"{}", signature)
+    keys = OwnFormatKeys(keys={"k1": b"k" * 32})
+    with pytest.raises(Unauthenticated):
+        own_format.verify_signature(Channel.E_TAX, keys, signature, b"{}")
 
 
 def test_the_stored_sample_is_short_printable_and_masked() -> None:

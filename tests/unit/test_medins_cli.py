@@ -19,14 +19,16 @@ from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as reg
 
 from ops import medins
+from ops.channel_sim.dev_keys import ensure_dev_keys
 from ops.cli import load, payloads, policies
 from ops.cli.errors import EXIT_REFUSED, EXIT_UNREACHABLE, CallFailed, CliError, Refusal, refusal_of
 from ops.cli.progress import ProgressBar
 from ops.cli.show import enum_arg, parse_range, table
 from services.collection.channels import formats
-from services.collection.channels.signature import HmacSignatures
+from services.collection.channels.keys import KeyStore
+from services.collection.channels.verifiers import ChannelVerifiers
 from services.collection.domain.model import Channel
-from services.common.clock import CST
+from services.common.clock import CST, FixedClock
 from services.common.errors import DomainError, InvalidArgument, NotFound, Unavailable
 from services.common.grpc_errors import to_status_proto
 
@@ -34,8 +36,17 @@ ROOT = Path(__file__).resolve().parents[2]
 PAID_AT = dt.datetime(2023, 11, 20, 10, 30, 5, tzinfo=CST)
 
 
+@pytest.fixture(scope="module")
+def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("channel-keys")
+    ensure_dev_keys(root)
+    return root
+
+
 @pytest.mark.parametrize("channel", list(formats.PARSERS))
-def test_every_notifying_channel_gets_a_payload_its_parser_reads_back(channel: Channel) -> None:
+def test_every_notifying_channel_gets_a_callback_its_own_verification_believes(
+    channel: Channel, dev_keys: Path
+) -> None:
     payment = payloads.ChannelPayment(
         order_id="ord-1",
         amount_fen=38001,
@@ -43,22 +54,21 @@ def test_every_notifying_channel_gets_a_payload_its_parser_reads_back(channel: C
         transaction_id="tx-0001",
         holder_id_number="11010519491231002X" if channel is Channel.FAMILY_MUTUAL_AID else "",
     )
-    body = payloads.payload(channel, payment)
-    parsed = formats.parse(channel, body)
+    headers, body = payloads.callback(channel, payment, dev_keys)
+    verifiers = ChannelVerifiers(KeyStore.from_directory(dev_keys / "verify"), FixedClock(PAID_AT))
+    parsed = verifiers.verify(channel, headers, body)
     assert (parsed.order_id, parsed.transaction_id, parsed.amount_fen) == ("ord-1", "tx-0001", 38001)
     assert parsed.paid_at == PAID_AT
     if channel is Channel.FAMILY_MUTUAL_AID:
         assert parsed.family_holder_id_number == "11010519491231002X"
-    signature = payloads.sign(channel, body, "a-secret")
-    assert HmacSignatures("a-secret").verify(channel, body, signature)
-    assert not HmacSignatures("another-secret").verify(channel, body, signature)
+    with pytest.raises(DomainError):  # one byte changed
+        verifiers.verify(channel, headers, body[:-1] + bytes([body[-1] ^ 1]))
 
 
-def test_alipay_states_yuan_as_text_and_wechat_integer_fen() -> None:
+def test_alipay_states_yuan_as_text_and_unionpay_fen(dev_keys: Path) -> None:
     payment = payloads.ChannelPayment("ord-1", 38000, PAID_AT, "tx-1")
-    assert b"total_amount=380.00" in payloads.payload(Channel.ALIPAY, payment)
-    assert b'"total": 38000' in payloads.payload(Channel.WECHAT, payment)
-    assert b'"txnAmt": "38000"' in payloads.payload(Channel.BANK_COUNTER, payment)
+    assert b"total_amount=380.00" in payloads.callback(Channel.ALIPAY, payment, dev_keys)[1]
+    assert b"txnAmt=38000" in payloads.callback(Channel.BANK_COUNTER, payment, dev_keys)[1]
 
 
 def test_channel_names_as_typed() -> None:

@@ -10,29 +10,30 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from services.common.settings import DEMO_CHANNEL_SECRET, Settings, load_settings
+from services.common.settings import DEV_FILES, Settings, load_settings
 
 REAL = "r" * 40
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_development_runs_with_the_demo_secrets() -> None:
-    assert Settings(environment="development").channel_secret == DEMO_CHANNEL_SECRET
+def test_development_reads_the_simulators_channel_keys() -> None:
+    """R42: no channel secret; a developer's processes read `make channel-keys`' verify/ directory."""
+    assert Settings(environment="development").channel_keys_path == DEV_FILES / "channel-keys" / "verify"
 
 
 @pytest.mark.parametrize(
-    ("channel_secret", "page_token_key", "named"),
+    ("channel_keys_dir", "page_token_key", "named"),
     [
-        (DEMO_CHANNEL_SECRET, REAL, "MEDINS_CHANNEL_SECRET"),
-        (REAL, "demo-page-token-key", "MEDINS_PAGE_TOKEN_KEY"),
-        (REAL, "short", "MEDINS_PAGE_TOKEN_KEY"),
+        ("", REAL, "MEDINS_CHANNEL_KEYS_DIR"),
+        ("/etc/medins/channel-keys", "demo-page-token-key", "MEDINS_PAGE_TOKEN_KEY"),
+        ("/etc/medins/channel-keys", "short", "MEDINS_PAGE_TOKEN_KEY"),
     ],
 )
 def test_production_refuses_demo_or_short_secrets(
-    monkeypatch: pytest.MonkeyPatch, channel_secret: str, page_token_key: str, named: str
+    monkeypatch: pytest.MonkeyPatch, channel_keys_dir: str, page_token_key: str, named: str
 ) -> None:
     monkeypatch.setenv("MEDINS_ENVIRONMENT", "production")
-    monkeypatch.setenv("MEDINS_CHANNEL_SECRET", channel_secret)
+    monkeypatch.setenv("MEDINS_CHANNEL_KEYS_DIR", channel_keys_dir)
     monkeypatch.setenv("MEDINS_PAGE_TOKEN_KEY", page_token_key)
     with pytest.raises(SystemExit) as refused:
         load_settings()
@@ -41,7 +42,7 @@ def test_production_refuses_demo_or_short_secrets(
 
 def test_production_starts_with_real_secrets_and_mutual_tls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDINS_ENVIRONMENT", "production")
-    monkeypatch.setenv("MEDINS_CHANNEL_SECRET", REAL)
+    monkeypatch.setenv("MEDINS_CHANNEL_KEYS_DIR", "/etc/medins/channel-keys")
     monkeypatch.setenv("MEDINS_PAGE_TOKEN_KEY", REAL + "k")
     monkeypatch.setenv("MEDINS_TLS_REQUIRED", "true")
     monkeypatch.setenv("MEDINS_TLS_DIR", "/etc/medins/tls")
@@ -51,7 +52,7 @@ def test_production_starts_with_real_secrets_and_mutual_tls(monkeypatch: pytest.
 def test_production_refuses_plaintext_callers(monkeypatch: pytest.MonkeyPatch) -> None:
     """R35: without mutual TLS every caller is the development identity, which may call everything."""
     monkeypatch.setenv("MEDINS_ENVIRONMENT", "production")
-    monkeypatch.setenv("MEDINS_CHANNEL_SECRET", REAL)
+    monkeypatch.setenv("MEDINS_CHANNEL_KEYS_DIR", "/etc/medins/channel-keys")
     monkeypatch.setenv("MEDINS_PAGE_TOKEN_KEY", REAL + "k")
     with pytest.raises(ValidationError, match="MEDINS_TLS_REQUIRED"):
         Settings()
@@ -70,7 +71,7 @@ def test_a_service_in_production_with_demo_secrets_refuses_to_start(service: str
         check=False,
     )
     assert started.returncode != 0
-    assert "MEDINS_CHANNEL_SECRET" in started.stderr and "Traceback" not in started.stderr
+    assert "MEDINS_PAGE_TOKEN_KEY" in started.stderr and "Traceback" not in started.stderr
 
 
 @pytest.mark.parametrize("value", ["-1", "20", "high"])

@@ -193,8 +193,9 @@ def alipay(channel: Channel, payload: bytes) -> ChannelPayment:
 
 def unionpay(channel: Channel, payload: bytes) -> ChannelPayment:
     """Banks, ATMs, POS 代征 terminals, social-security cards and agreement deductions report through the
-    UnionPay-style gateway: txnAmt in fen as a digit string, txnTime yyyyMMddHHmmss in CST."""
-    document = _json(payload)
+    UnionPay-style gateway's back notification (form-encoded, unionpay.py verifies it): txnAmt in fen as
+    a digit string, txnTime yyyyMMddHHmmss in CST."""
+    document = form_fields(payload)
     if document.get("respCode") != "00":
         raise malformed(f"respCode is {document.get('respCode')!r}, not 00 (success)")
     amount = _text(document, "txnAmt")

@@ -1,31 +1,18 @@
-"""The per-channel signature hook. Real channels sign with their own keys and algorithms (WeChat Pay
-v3 RSA, Alipay RSA2, UnionPay certificates); a deployment plugs each one in here. This reference
-implementation uses HMAC-SHA256 with a shared secret per channel."""
+"""The intake's port for believing a channel (R42): a channel's raw notification, headers and body
+exactly as received, verified with that channel's own scheme and keys and read into its payment.
+
+ChannelVerifiers (verifiers.py) is the implementation; it raises the refusals of refusals.py (and
+formats.malformed), which the intake records with their reasons (R21b). No secret is shared between
+channels: each one's keys are its own (keys.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from collections.abc import Mapping
 from typing import Protocol
 
 from services.collection.domain.model import Channel
+from services.collection.domain.payments import ChannelPayment
 
 
-class SignatureVerifier(Protocol):
-    def verify(self, channel: Channel, payload: bytes, signature: str) -> bool: ...
-
-
-class HmacSignatures:
-    def __init__(self, secret: str) -> None:
-        self._secret = secret.encode()
-
-    def _key(self, channel: Channel) -> bytes:
-        return hmac.new(self._secret, channel.value.encode(), hashlib.sha256).digest()
-
-    def sign(self, channel: Channel, payload: bytes) -> str:
-        return hmac.new(self._key(channel), payload, hashlib.sha256).hexdigest()
-
-    def verify(self, channel: Channel, payload: bytes, signature: str) -> bool:
-        # Bytes on both sides: compare_digest refuses non-ASCII str, and a signature is whatever was sent.
-        given = signature.strip().lower().encode("utf-8", "replace")
-        return hmac.compare_digest(self.sign(channel, payload).encode(), given)
+class NotificationVerifier(Protocol):
+    def verify(self, channel: Channel, headers: Mapping[str, str], body: bytes) -> ChannelPayment: ...

@@ -7,6 +7,7 @@ into one intent (apply, raise a refund, answer again), and the write of that int
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 from services.collection.domain.family import check_payable_from_account
@@ -37,11 +38,29 @@ class Notification:
 
     channel: int  # the number sent: it may name no channel
     channel_label: str  # the channel as its record stores it: its name, or UNDEFINED_<number>
-    payload: bytes
-    signature: str
+    payload: bytes  # the raw body, exactly as the channel sent it
+    headers: tuple[tuple[str, str], ...]  # the channel's headers (its signature, for most channels: R42)
     caller: str
-    request_id: str
-    fingerprint: bytes  # of the request without its request id (AIP-155)
+    # The caller's request id (AIP-155) and the fingerprint of its request without it; None for a
+    # channel's own callback (R44), whose key is its channel transaction's (`callback_key`): a resend
+    # of the callback is a replay.
+    request_id: str | None
+    fingerprint: bytes
+
+    @property
+    def header_map(self) -> dict[str, str]:
+        """The headers by lower-case name (HTTP header names are case-insensitive); a header sent twice
+        keeps its last value."""
+        return {name.lower(): value for name, value in self.headers}
+
+
+def callback_key(caller: str, method: str, payment: ChannelPayment) -> RequestKey:
+    """The request key of a channel's callback (R44): one per channel transaction, order and amount,
+    so the channel's resends of one callback replay its answer, and a callback that reuses the
+    transaction id for another order or amount is a new request, refused as a conflict (R21)."""
+    what = f"{payment.channel.value}|{payment.transaction_id}|{payment.order_id}|{payment.amount_fen}"
+    digest = hashlib.sha256(what.encode("utf-8")).digest()
+    return RequestKey(caller, method, f"callback-{digest[:16].hex()}", digest)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,12 @@ class NotificationOutcome(enum.StrEnum):
     PAYMENT_TIME_IN_FUTURE = "PAYMENT_TIME_IN_FUTURE"
     FAMILY_BALANCE_SHORT = "FAMILY_BALANCE_SHORT"
     REFUSED = "REFUSED"
+    # Why a channel's own verification did not believe it (R42, channels/refusals.py).
+    TIMESTAMP_STALE = "TIMESTAMP_STALE"
+    NONCE_REPLAYED = "NONCE_REPLAYED"
+    APP_ID_MISMATCH = "APP_ID_MISMATCH"
+    MERCHANT_ID_MISMATCH = "MERCHANT_ID_MISMATCH"
+    CERTIFICATE_UNTRUSTED = "CERTIFICATE_UNTRUSTED"
 
 
 class EnrollmentState(enum.StrEnum):

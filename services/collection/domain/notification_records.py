@@ -23,6 +23,12 @@ REFUSAL_OUTCOMES = {
     "INVALID_AMOUNT": NotificationOutcome.MALFORMED,
     "PAYMENT_TIME_IN_FUTURE": NotificationOutcome.PAYMENT_TIME_IN_FUTURE,
     "FAMILY_BALANCE_SHORT": NotificationOutcome.FAMILY_BALANCE_SHORT,
+    # The channels' own verification (R42, services/collection/channels/refusals.py).
+    "TIMESTAMP_STALE": NotificationOutcome.TIMESTAMP_STALE,
+    "NONCE_REPLAYED": NotificationOutcome.NONCE_REPLAYED,
+    "APP_ID_MISMATCH": NotificationOutcome.APP_ID_MISMATCH,
+    "MERCHANT_ID_MISMATCH": NotificationOutcome.MERCHANT_ID_MISMATCH,
+    "CERTIFICATE_UNTRUSTED": NotificationOutcome.CERTIFICATE_UNTRUSTED,
 }
 
 # How much of a payload is kept as a sample, and of a refusal's message as the detail.

@@ -1,0 +1,119 @@
+"""The callback endpoint's routes (R44): /callbacks/wechat, /callbacks/alipay,
+/callbacks/unionpay/<channel> (bank_app, bank_counter, atm, pos, social_security_card,
+agreement_deduction) and /callbacks/own/<channel> (e_tax, family_mutual_aid); /healthz and /metrics.
+
+Each callback becomes the intake's Notification as it arrived — the raw body, the headers — from the
+channel named by its path (the caller `channel:<name>`), with its request key taken from its channel
+transaction (domain.intake.callback_key): a channel's resend is a replay. The intake verifies it with
+that channel's own scheme (R42), decides and records it (R21b); the answer is the channel's (answers.py).
+Callers outside the allow-list are refused (403) before anything is read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from medins.common.v1 import common_pb2
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.collection import payment_intake
+from services.collection.callbacks import answers
+from services.collection.channels import formats
+from services.collection.channels.keys import OWN_FORMAT_CHANNELS, UNIONPAY_CHANNELS
+from services.collection.channels.signature import NotificationVerifier
+from services.collection.domain.intake import Notification
+from services.collection.domain.model import Channel
+from services.common.clock import Clock
+
+log = structlog.get_logger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A callback is a small form or JSON document; room for the headers' sake only.
+MAX_BODY_BYTES = formats.MAX_PAYLOAD_BYTES
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the intake needs: a unit of work per notification, the clock, the channels' verifiers."""
+
+    uow: payment_intake.UowFactory
+    clock: Clock
+    verifier: NotificationVerifier
+    skew: dt.timedelta
+
+
+def routes() -> dict[str, tuple[str, Channel]]:
+    """Every callback path, with its protocol family and channel."""
+    paths = {"/callbacks/wechat": ("wechat", Channel.WECHAT), "/callbacks/alipay": ("alipay", Channel.ALIPAY)}
+    paths |= {f"/callbacks/unionpay/{c.value.lower()}": ("unionpay", c) for c in UNIONPAY_CHANNELS}
+    paths |= {f"/callbacks/own/{c.value.lower()}": ("own", c) for c in OWN_FORMAT_CHANNELS}
+    return paths
+
+
+def networks(allowed: Sequence[str]) -> tuple[Network, ...]:
+    """The allow-list's networks (a bare address is a network of one)."""
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in allowed)
+
+
+def allowed(remote: str | None, allow: tuple[Network, ...]) -> bool:
+    if not allow:
+        return True
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return False
+    return any(address in network for network in allow)
+
+
+def notification(channel: Channel, headers: Sequence[tuple[str, str]], body: bytes) -> Notification:
+    number = common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{channel.value}")
+    return Notification(
+        channel=number,
+        channel_label=channel.value,
+        payload=body,
+        headers=tuple(headers),
+        caller=f"channel:{channel.value.lower()}",
+        request_id=None,
+        fingerprint=b"",
+    )
+
+
+def _respond(answer: answers.Answer) -> web.Response:
+    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+
+
+def make_app(intake: Intake, allow: tuple[Network, ...], stopping: list[bool] | None = None) -> web.Application:
+    """The endpoint's application; `stopping[0]` set makes /healthz answer 503 (draining)."""
+    state = stopping if stopping is not None else [False]
+
+    def callback(family: str, channel: Channel) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if not allowed(request.remote, allow):
+                log.warning("callback_not_allowed", channel=channel.value, remote=request.remote)
+                return _respond(answers.failure(family, 403, "not an allowed address"))
+            body = await request.read()
+            taken = notification(channel, list(request.headers.items()), body)
+            outcome = await payment_intake.take_in(taken, intake.uow, intake.clock, intake.verifier, intake.skew)
+            delivered, status, why = answers.accepted(outcome)
+            log.info("callback_answered", channel=channel.value, delivered=delivered, status=status, why=why)
+            return _respond(answers.ANSWERS[family](delivered, status, why))
+
+        return handle
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(status=503 if state[0] else 200, text="stopping" if state[0] else "ok")
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    for path, (family, channel) in routes().items():
+        app.router.add_post(path, callback(family, channel))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
