@@ -156,7 +156,7 @@ class Player:
     async def resend(self) -> None:
         paid = self.rng.choice(self.world.paid)
         reply = await self.clients.collection.NotifyPayment(
-            load_seed.delivered_again(paid.notification), timeout=CALL_TIMEOUT
+            self.signatures.delivered_again(paid.notification), timeout=CALL_TIMEOUT
         )
         if reply.outcome != col.NOTIFICATION_OUTCOME_APPLIED or reply.payment_id != paid.payment_id:
             raise WrongAnswer(f"resend of payment {paid.payment_id} answered {reply.payment_id} {reply.outcome}")

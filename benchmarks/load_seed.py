@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import secrets
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,11 +23,11 @@ from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as reg
 
 from benchmarks import dataset
-from ops.channel_sim.dev_keys import DEFAULT_DIR as DEV_KEYS
-from ops.channel_sim.dev_keys import ensure_dev_keys, load_simulators
+from ops.channel_sim.dev_keys import configured_root, ensure_dev_keys, load_simulators
 from services.collection.domain.model import Channel
-from services.common.clock import CST
+from services.common.clock import Clock, clock_from_file
 from services.common.resident_id import check_character
+from services.common.settings import load_settings
 
 if TYPE_CHECKING:
     from medins.collection.v1.collection_service_pb2_grpc import CollectionServiceAsyncStub as CollectionClient
@@ -146,10 +147,14 @@ CHANNELS = (Channel.WECHAT, Channel.ALIPAY, Channel.BANK_APP)
 
 
 class Signers:
-    """The channels' simulators (ops/channel_sim) with the development keys of `make channel-keys`,
-    which the services read by default: every notification of the load is verified for real (R42)."""
+    """The channels' simulators (ops/channel_sim) with the keys the services verify with (beside
+    MEDINS_CHANNEL_KEYS_DIR, by default `make channel-keys`'): every notification of the load is
+    verified for real (R42)."""
 
-    def __init__(self, root: Path = DEV_KEYS) -> None:
+    def __init__(self, root: Path | None = None, clock: Clock | None = None) -> None:
+        root = root or configured_root()
+        # WeChat Pay signs with the time it calls, which the services judge by their own clock (R42).
+        self.clock = clock or clock_from_file(load_settings().clock_file)
         ensure_dev_keys(root)
         self.simulators = load_simulators(root)
 
@@ -158,12 +163,26 @@ class Signers:
     ) -> tuple[dict[str, str], bytes]:
         args = (order_id, amount_fen, transaction_id, paid_at)
         if channel is Channel.WECHAT:
-            return self.simulators.wechat.build_callback(*args, sent_at=dt.datetime.now(CST))
+            return self.simulators.wechat.build_callback(*args, sent_at=self.clock.now())
         if channel is Channel.ALIPAY:
             return self.simulators.alipay.build_callback(*args)
         if channel is Channel.BANK_APP:
             return self.simulators.unionpay[channel].build_callback(order_id, amount_fen, transaction_id[:21], paid_at)
         raise ValueError(f"no payload format for {channel}")
+
+    def delivered_again(self, request: col.NotifyPaymentRequest) -> col.NotifyPaymentRequest:
+        """The channel calling again: the same body under a new request id. WeChat Pay signs every call
+        it makes anew (its own timestamp and nonce), so its resend is signed again; Alipay and the bank
+        gateways send the same signed form."""
+        again = col.NotifyPaymentRequest()
+        again.CopyFrom(request)
+        again.request_id = str(uuid.uuid4())
+        if again.channel == common_pb2.PAYMENT_CHANNEL_WECHAT:
+            sent = self.clock.now()
+            headers = self.simulators.wechat.sign(again.payload, int(sent.timestamp()), secrets.token_hex(16).upper())
+            del again.headers[:]
+            again.headers.extend(col.NotificationHeader(name=n, content=v) for n, v in headers.items())
+        return again
 
 
 def notification(
@@ -182,11 +201,3 @@ def notification(
         payload=body,
         headers=[col.NotificationHeader(name=name, content=value) for name, value in headers.items()],
     )
-
-
-def delivered_again(request: col.NotifyPaymentRequest) -> col.NotifyPaymentRequest:
-    """The channel calling again: the same payload and signature under a new request id."""
-    again = col.NotifyPaymentRequest()
-    again.CopyFrom(request)
-    again.request_id = str(uuid.uuid4())
-    return again

@@ -352,7 +352,7 @@ async def _phases(
         applied.append(request)
 
     async def resend(_: int) -> None:
-        again = load_seed.delivered_again(random.choice(applied))
+        again = signatures.delivered_again(random.choice(applied))
         reply = await client.NotifyPayment(again, timeout=CALL_TIMEOUT)
         if reply.outcome != col.NOTIFICATION_OUTCOME_APPLIED:
             raise RuntimeError("a replay must return the original result")

@@ -28,6 +28,7 @@ from ops.channel_sim.unionpay import UnionPaySimulator
 from ops.channel_sim.wechat import WechatPaySimulator
 from services.collection.channels.keys import OWN_FORMAT_CHANNELS, UNIONPAY_CHANNELS, channel_directory
 from services.collection.domain.model import Channel
+from services.common.settings import load_settings
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / ".make" / "channel-keys"
 WECHAT_MCHID, WECHAT_APPID = "1900000109", "wxd678efh567hg6787"
@@ -121,6 +122,12 @@ class Simulators:
 
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
+
+
+def configured_root() -> Path:
+    """The simulators' keys that match the services' verify/ directory (MEDINS_CHANNEL_KEYS_DIR, by
+    default this directory's verify/): its parent, as ensure_dev_keys lays them out."""
+    return load_settings().channel_keys_path.parent
 
 
 def load_simulators(root: Path = DEFAULT_DIR) -> Simulators:

@@ -21,6 +21,7 @@ from google.protobuf import json_format
 from medins.collection.v1 import collection_service_pb2 as pb
 from medins.common.v1 import common_pb2
 
+from ops.channel_sim.dev_keys import configured_root
 from ops.cli import orders, payloads, services
 from ops.cli.errors import CliError
 from ops.cli.policies import amount
@@ -28,12 +29,6 @@ from ops.cli.show import choices, enum_name, note, yuan
 from services.collection.domain.model import Channel
 from services.common.clock import clock_from_file
 from services.common.settings import load_settings
-
-
-def _simulator_keys() -> Path:
-    """Where the simulators' keys are: beside the verify/ directory the services read
-    (MEDINS_CHANNEL_KEYS_DIR, by default `make channel-keys`' .make/channel-keys/verify)."""
-    return load_settings().channel_keys_path.parent
 
 
 def channel(text: str) -> Channel:
@@ -106,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             transaction_id=args.transaction_id or uuid.uuid4().hex,
             holder_id_number=(args.holder or args.payer) if chosen is Channel.FAMILY_MUTUAL_AID else "",
         )
-        keys = Path(args.channel_keys) if args.channel_keys else _simulator_keys()
+        keys = Path(args.channel_keys) if args.channel_keys else configured_root()
         try:
             headers, body = payloads.callback(chosen, payment, keys, sent_at=_now())
         except OSError as exc:

@@ -78,7 +78,8 @@ def admit(notification: Notification, verifier: NotificationVerifier, now: dt.da
     """The request id, the channel's own signature and format (R42), and the payment time (R21a), checked."""
     request_id = None if notification.request_id is None else checked_request_id(notification.request_id)
     channel = convert.channel(notification.channel)
-    payment = verifier.verify(channel, notification.header_map, notification.payload)
+    call = None if request_id is None else f"{notification.caller}/{request_id}"
+    payment = verifier.verify(channel, notification.header_map, notification.payload, call=call)
     check_payment_time(payment.paid_at, now, skew)
     if request_id is None:  # a channel's own callback
         return Admitted(intake.callback_key(notification.caller, METHOD, payment), payment)

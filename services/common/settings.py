@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     # R42: each channel's own verification keys, one directory laid out as
     # services/collection/channels/keys.py says (a mounted secret in a deployment, docs/DEPLOY.md).
     # Empty: on a developer's machine the simulators' keys of `make channel-keys`
-    # (.make/channel-keys/verify); production refuses to start without it. A process re-reads it on
+    # (.make/channel-keys/verify); a production process that verifies channels (the collection service,
+    # the callback endpoint) refuses to start without it. A process re-reads it on
     # SIGHUP (rotation without downtime).
     channel_keys_dir: str = ""
     # R44: the channels' HTTPS callbacks (python -m services.collection.callbacks): where it listens,
@@ -166,8 +167,6 @@ class Settings(BaseSettings):
                 f"production mode needs real secrets: set {', '.join(weak)} "
                 f"(at least {MIN_SECRET_CHARS} characters, not the demo value)"
             )
-        if not self.channel_keys_dir:
-            raise ValueError("production mode needs the channels' keys: set MEDINS_CHANNEL_KEYS_DIR (docs/DEPLOY.md)")
         return self
 
     @field_validator("callbacks_allowed_ips", mode="before")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from ops.processes import PROCESSES
+from ops.processes import CALLBACKS, PROCESSES
 from services.common.settings import Settings
 from tests.deploy.manifests import COMPOSE, GRPC_SERVICES, ROOT, compose
 
@@ -75,6 +75,21 @@ def test_workers_are_probed_for_their_own_module() -> None:
             continue
         test = services[spec.name]["healthcheck"]["test"]
         assert test[1:] == ["python", "-m", "ops.worker_probe", spec.args[1], "--ready"]
+
+
+def test_the_processes_that_believe_channels_mount_the_channels_own_keys_where_settings_read_them() -> None:
+    """R42: no secret shared between channels; the collection service and the callback endpoint (R44)
+    read one directory of each channel's own keys, mounted read-only where MEDINS_CHANNEL_KEYS_DIR says."""
+    services = compose()["services"]
+    for name in ("collection", "callbacks"):
+        keys_dir = services[name]["environment"]["MEDINS_CHANNEL_KEYS_DIR"]
+        mounts = [m.rsplit(":", 2) for m in services[name]["volumes"]]
+        assert [m[1:] for m in mounts if m[1] == keys_dir] == [[keys_dir, "ro"]], name
+    callbacks = services["callbacks"]
+    port = Settings().callbacks_port
+    assert callbacks["command"] == list(CALLBACKS.args[1:])
+    assert callbacks["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f"http://127.0.0.1:{port}/healthz" in callbacks["healthcheck"]["test"][-1]
 
 
 def test_setup_is_one_shot_and_runs_after_the_database_and_broker_are_healthy() -> None:

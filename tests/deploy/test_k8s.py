@@ -359,7 +359,7 @@ def test_production_runs_in_production_mode_under_mutual_tls_and_its_settings_lo
     for namespace in ("medins-insurance", "medins-tax"):
         config = _config("production", namespace)
         assert (config["MEDINS_ENVIRONMENT"], config["MEDINS_TLS_REQUIRED"]) == ("production", "true")
-        secrets = {"MEDINS_PAGE_TOKEN_KEY": "p" * 40, "MEDINS_CHANNEL_SECRET": "c" * 40}
+        secrets = {"MEDINS_PAGE_TOKEN_KEY": "p" * 40}
         values: dict[str, Any] = {k.removeprefix("MEDINS_").lower(): v for k, v in {**config, **secrets}.items()}
         settings = Settings(**values)
         assert settings.tls_required and settings.environment == "production"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from functools import partial
 
 import pytest
 
@@ -89,6 +90,23 @@ def test_a_replayed_nonce_is_refused_and_the_first_delivery_was_accepted() -> No
     with pytest.raises(Unauthenticated) as caught:
         verify_notification(wechat_keys(), headers, body, NOW + dt.timedelta(seconds=30), nonces.seen_before)
     assert caught.value.reason == "NONCE_REPLAYED"
+
+
+def test_the_same_call_tried_again_is_not_a_replay_but_another_call_with_its_nonce_is() -> None:
+    """A caller's gRPC retry (same identity and request id) is answered from its record (R20), so its
+    nonce is not a replay; the same signed message under another request id, or with none, is."""
+    headers, body = callback(sent_at=NOW)
+    nonces = NonceCache()
+    later = NOW + dt.timedelta(seconds=30)
+    verify_notification(wechat_keys(), headers, body, NOW, partial(nonces.seen_before, call="channel:wechat/r1"))
+    again = verify_notification(
+        wechat_keys(), headers, body, later, partial(nonces.seen_before, call="channel:wechat/r1")
+    )
+    assert again.amount_fen == 38000
+    for other in ("channel:wechat/r2", "channel:alipay/r1", None):
+        with pytest.raises(Unauthenticated) as caught:
+            verify_notification(wechat_keys(), headers, body, later, partial(nonces.seen_before, call=other))
+        assert caught.value.reason == "NONCE_REPLAYED", other
 
 
 def test_a_forged_callback_does_not_take_a_nonce_from_the_real_one() -> None:

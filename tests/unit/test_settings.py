@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from services.collection.channels.key_reload import channel_key_store
 from services.common.settings import DEV_FILES, Settings, load_settings
 
 REAL = "r" * 40
@@ -24,7 +25,6 @@ def test_development_reads_the_simulators_channel_keys() -> None:
 @pytest.mark.parametrize(
     ("channel_keys_dir", "page_token_key", "named"),
     [
-        ("", REAL, "MEDINS_CHANNEL_KEYS_DIR"),
         ("/etc/medins/channel-keys", "demo-page-token-key", "MEDINS_PAGE_TOKEN_KEY"),
         ("/etc/medins/channel-keys", "short", "MEDINS_PAGE_TOKEN_KEY"),
     ],
@@ -38,6 +38,21 @@ def test_production_refuses_demo_or_short_secrets(
     with pytest.raises(SystemExit) as refused:
         load_settings()
     assert named in str(refused.value) and "Traceback" not in str(refused.value)
+
+
+def test_a_production_process_that_verifies_channels_refuses_to_start_without_their_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """R42: the collection service and the callback endpoint need MEDINS_CHANNEL_KEYS_DIR in production
+    (never the simulators' keys); the insurance agency's processes, which believe no channel, do not."""
+    monkeypatch.setenv("MEDINS_ENVIRONMENT", "production")
+    monkeypatch.setenv("MEDINS_PAGE_TOKEN_KEY", REAL + "k")
+    monkeypatch.setenv("MEDINS_TLS_REQUIRED", "true")
+    monkeypatch.setenv("MEDINS_TLS_DIR", "/etc/medins/tls")
+    settings = load_settings()
+    with pytest.raises(SystemExit) as refused:
+        channel_key_store(settings)
+    assert "MEDINS_CHANNEL_KEYS_DIR" in str(refused.value)
 
 
 def test_production_starts_with_real_secrets_and_mutual_tls(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,12 +19,13 @@ log = structlog.get_logger(__name__)
 def channel_key_store(settings: Settings) -> KeyStore:
     """The keys under settings.channel_keys_path. Without that directory a developer's process still
     starts (and refuses every notification, recorded, until `make channel-keys`); production needs it."""
+    if settings.environment == "production" and not settings.channel_keys_dir:
+        raise SystemExit("production mode needs the channels' keys: set MEDINS_CHANNEL_KEYS_DIR (docs/DEPLOY.md)")
     root = settings.channel_keys_path
-    required = settings.environment == "production" or bool(settings.channel_keys_dir)
-    return KeyStore(lambda: _load(root, required))
+    return KeyStore(lambda: _load(root, required=bool(settings.channel_keys_dir)))
 
 
-def _load(root: Path, required: bool) -> ChannelKeys:
+def _load(root: Path, *, required: bool) -> ChannelKeys:
     if not root.is_dir() and not required:
         log.warning("channel_keys_missing", directory=str(root), hint="make channel-keys")
         return ChannelKeys()

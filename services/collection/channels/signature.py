@@ -15,4 +15,9 @@ from services.collection.domain.payments import ChannelPayment
 
 
 class NotificationVerifier(Protocol):
-    def verify(self, channel: Channel, headers: Mapping[str, str], body: bytes) -> ChannelPayment: ...
+    def verify(
+        self, channel: Channel, headers: Mapping[str, str], body: bytes, *, call: str | None = None
+    ) -> ChannelPayment:
+        """`call` names one caller's request (its identity and request id): that request tried again
+        is not a replay of the channel's message."""
+        ...

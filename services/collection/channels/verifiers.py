@@ -11,6 +11,7 @@ MALFORMED_NOTIFICATION / CHANNEL_NOT_NOTIFIABLE, as formats.parse raises them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from services.collection.channels import alipay, formats, own_format, unionpay, wechat_pay_v3
 from services.collection.channels.formats import malformed
@@ -32,14 +33,17 @@ class ChannelVerifiers:
         self._clock = clock
         self._nonces = nonces if nonces is not None else NonceCache()
 
-    def verify(self, channel: Channel, headers: Mapping[str, str], body: bytes) -> ChannelPayment:
+    def verify(
+        self, channel: Channel, headers: Mapping[str, str], body: bytes, *, call: str | None = None
+    ) -> ChannelPayment:
         if len(body) > formats.MAX_PAYLOAD_BYTES:
             raise malformed(f"larger than {formats.MAX_PAYLOAD_BYTES} bytes")
         keys = self._store.current()
         now = self._clock.now()
         try:
             if channel is Channel.WECHAT:
-                return wechat_pay_v3.verify_notification(keys.wechat, headers, body, now, self._nonces.seen_before)
+                seen = partial(self._nonces.seen_before, call=call)
+                return wechat_pay_v3.verify_notification(keys.wechat, headers, body, now, seen)
             if channel is Channel.ALIPAY:
                 return alipay.verify_notification(keys.alipay, headers, body)
             if channel in UNIONPAY_CHANNELS:

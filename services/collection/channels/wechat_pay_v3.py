@@ -15,7 +15,9 @@
   https://pay.weixin.qq.com/wiki/doc/apiv3/apis/chapter3_2_5.shtml
 
 Replays: a nonce seen within the 5-minute window is refused (NONCE_REPLAYED) when the caller passes a
-`seen` predicate such as NonceCache.seen_before. That check is best effort (per process, bounded):
+`seen` predicate such as NonceCache.seen_before; the same call tried again by its caller (one caller's
+request id, answered from its record) is not a replay. WeChat Pay signs each of its calls anew, so a
+resend of a notification carries a nonce of its own. That check is best effort (per process, bounded):
 what stops a replayed or retried notification from having a second effect is the intake's uniqueness
 of the channel transaction id (R21), which holds across processes and restarts.
 """
@@ -164,19 +166,24 @@ class NonceCache:
         self._window = window
         self._capacity = capacity
         self._expiry: dict[str, float] = {}
+        self._calls: dict[str, str] = {}
         self._heap: list[tuple[float, str]] = []
 
     def __len__(self) -> int:
         return len(self._expiry)
 
-    def seen_before(self, nonce: str, timestamp: int, now: dt.datetime) -> bool:
+    def seen_before(self, nonce: str, timestamp: int, now: dt.datetime, call: str | None = None) -> bool:
+        """True when `nonce` came before within the window, other than in the same `call` (a caller's
+        request id: that call tried again is answered from its record, not taken as a replay)."""
         self._forget_until(now.timestamp())
         if nonce in self._expiry:
-            return True
+            return call is None or self._calls.get(nonce) != call
         while len(self._expiry) >= self._capacity:
             self._drop_soonest()
         expires = timestamp + self._window.total_seconds()
         self._expiry[nonce] = expires
+        if call is not None:
+            self._calls[nonce] = call
         heapq.heappush(self._heap, (expires, nonce))
         return False
 
@@ -188,3 +195,4 @@ class NonceCache:
         expires, nonce = heapq.heappop(self._heap)
         if self._expiry.get(nonce) == expires:
             del self._expiry[nonce]
+            self._calls.pop(nonce, None)
