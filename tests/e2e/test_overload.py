@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 import pytest
 from medins.collection.v1 import collection_service_pb2 as col
+from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as reg
 
 from ops.certs import make_certs
@@ -230,3 +231,83 @@ async def test_a_call_with_ten_milliseconds_left_behind_a_long_queue_is_not_star
     assert not await read_value(
         system, "insurance", "SELECT count(*) FROM idempotency_keys WHERE request_id = $1", late.request_id
     )
+
+
+BATCH_ROWS = 2000  # one call's chunk, the most a call takes (R41)
+
+
+def batch(batch_id: str, first: int) -> reg.BatchRegisterResidentsRequest:
+    return reg.BatchRegisterResidentsRequest(
+        request_id=new_request_id(),
+        batch_id=batch_id,
+        submitter_code=REGION,
+        rows=[
+            reg.RegistrationRow(
+                row_number=i + 1,
+                resident_id_number=person(REGION, first + i),
+                name=f"批{i}",
+                phone="13500135000",
+                region_code=REGION,
+                category=common_pb2.CATEGORY_NON_EMPLOYED,
+                evidence=[reg.Evidence(kind=reg.EVIDENCE_KIND_HOUSEHOLD_REGISTER, document_ref=f"d{i}")],
+            )
+            for i in range(BATCH_ROWS)
+        ],
+    )
+
+
+async def rows_written(system: System, batch_id: str) -> int:
+    count = await read_value(
+        system, "insurance", "SELECT count(*) FROM registration_batch_rows WHERE batch_id = $1", batch_id
+    )
+    return int(count)
+
+
+async def batch_in_progress(system: System) -> bool:
+    """Whether a registration batch's transaction is open (it holds its lock on registration_batches)."""
+    return bool(
+        await read_value(
+            system,
+            "insurance",
+            """SELECT count(*) FROM pg_locks
+               WHERE relation = 'registration_batches'::regclass AND pid <> pg_backend_pid()""",
+        )
+    )
+
+
+async def test_a_cancelled_batch_registration_stops_within_its_chunk(overload_system: System) -> None:
+    """R16, R35: the desk sends a chunk of 2,000 rows and goes away while it runs; the service stops that
+    chunk's work: fewer rows written than the batch, at most one chunk beyond what was written when the
+    desk cancelled. (A whole chunk first, timed: what an uncancelled one takes.)"""
+    system = overload_system
+    desk = registration(system)
+    began = time.perf_counter()
+    whole = await desk.BatchRegisterResidents(batch("overload-whole", 10_000), timeout=120)
+    took = time.perf_counter() - began
+    assert len(whole.results) == BATCH_ROWS and await rows_written(system, "overload-whole") == BATCH_ROWS
+
+    call = desk.BatchRegisterResidents(batch("overload-cancelled", 20_000), timeout=120)
+    sent = asyncio.ensure_future(call)
+
+    async def started() -> None:
+        assert await batch_in_progress(system), "the chunk's transaction has not begun yet"
+
+    await eventually(started, timeout=30, interval=0.005)
+    at_cancel = await rows_written(system, "overload-cancelled")
+    cancelled_at = time.perf_counter()
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sent
+
+    async def stopped() -> None:
+        assert not await batch_in_progress(system), "the cancelled chunk is still running"
+
+    await eventually(stopped, timeout=30, interval=0.005)
+    stopped_in = time.perf_counter() - cancelled_at
+    written = await rows_written(system, "overload-cancelled")
+    say(
+        f"a chunk of {BATCH_ROWS} rows takes {took * 1000:.0f} ms; cancelled with {at_cancel} written, "
+        f"it stopped within {stopped_in * 1000:.0f} ms with {written} written"
+    )
+    assert written < BATCH_ROWS, "the cancelled chunk ran to its end"
+    assert written <= at_cancel + BATCH_ROWS
