@@ -4,6 +4,7 @@ how they held up.
     python -m benchmarks.load_tool --rate 100 --duration 60        open loop, 100 calls/s for 60 s
     python -m benchmarks.load_tool --concurrency 16 --count 5000   closed loop, 16 in flight, 5,000 calls
     python -m benchmarks.load_tool --soak                          10 min at half the maximum rate
+    python -m benchmarks.load_tool --overload                      the mix beside a CheckEnrollment flood
 
 First it registers its own residents through the registration service (in --region, which must be
 selling a year on the services' clock) and waits until the tax side has assessed them. Then it plays
@@ -21,6 +22,7 @@ MEDINS_* settings the services read; only loopback addresses unless --allow-remo
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import ipaddress
 import random
@@ -32,7 +34,7 @@ from typing import Any
 import grpc
 import uvloop
 
-from benchmarks import load_mix, load_seed
+from benchmarks import load_flood, load_mix, load_seed
 from benchmarks.load_mix import Mix
 from benchmarks.load_player import Bounds, Player, play_within
 from benchmarks.load_report import audit_when_settled, figures, show, show_audit, write_outputs
@@ -86,6 +88,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registration", help="address (default from MEDINS_REGISTRATION_PORT)")
     parser.add_argument("--enrollment", help="address (default from MEDINS_ENROLLMENT_PORT)")
     parser.add_argument("--collection", help="address (default from MEDINS_COLLECTION_PORT)")
+    overload = parser.add_argument_group("overload (issue 22: fair share)")
+    overload.add_argument(
+        "--overload",
+        action="store_true",
+        help="beside the mix, one more caller floods CheckEnrollment; the polite mix's latency is reported "
+        "beside the flood's (answers, shed, p50/p99)",
+    )
+    overload.add_argument(
+        "--flood-identity",
+        default=load_flood.FLOOD_IDENTITY,
+        help=f"under mutual TLS, the flood's certificate (default {load_flood.FLOOD_IDENTITY})",
+    )
+    overload.add_argument(
+        "--flood-in-flight",
+        type=int,
+        default=load_flood.FLOOD_IN_FLIGHT,
+        help=f"the flood's calls in flight (default {load_flood.FLOOD_IN_FLIGHT})",
+    )
     soak = parser.add_argument_group("soak")
     soak.add_argument("--soak", action="store_true", help="half the maximum rate for --soak-minutes, memory sampled")
     soak.add_argument("--soak-minutes", type=float, default=10.0, help="default 10")
@@ -126,7 +146,10 @@ def is_loopback(address: str) -> bool:
 
 
 def check_numbers(args: argparse.Namespace) -> Mix:
-    for name in ("rate", "concurrency", "duration", "count", "batch_size", "people", "soak_minutes", "soak_rate"):
+    if args.overload and args.soak:
+        raise UsageError("--overload and --soak are two different runs; give one")
+    names = ("rate", "concurrency", "duration", "count", "batch_size", "people", "soak_minutes", "soak_rate")
+    for name in (*names, "flood_in_flight"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
@@ -189,11 +212,37 @@ async def _main(args: argparse.Namespace, mix: Mix, where: Addresses) -> int:
                 f"playing the mix: {results['loop']}, at most {args.duration:g} s"
                 + (f" or {args.count:,} calls" if args.count else "")
             )
-            results["seconds"] = await play_within(player, bounds)
+            if args.overload:
+                flood_clients = Clients(where, security(settings, args.flood_identity), behaving=False)
+                flooded = load_flood.FloodStats()
+                stop = asyncio.Event()
+                say(f"flooding CheckEnrollment with {args.flood_in_flight} calls in flight beside the mix")
+                flooding = asyncio.create_task(
+                    load_flood.flood(flood_clients, world.people, flooded, stop, args.flood_in_flight)
+                )
+                try:
+                    results["seconds"] = await play_within(player, bounds)
+                finally:
+                    stop.set()
+                    await flooding
+                    await flood_clients.close()
+            else:
+                results["seconds"] = await play_within(player, bounds)
         results |= figures(player, results["seconds"])
+        if args.overload:
+            results["overload"] = load_flood.report(
+                flooded,
+                results["operations"][-1],
+                flood_identity=args.flood_identity,
+                polite_identity=args.identity,
+                in_flight=args.flood_in_flight,
+                tls=settings.tls_required,
+            )
     finally:
         await clients.close()
     show(results)
+    if "overload" in results:
+        sys.stdout.write(load_flood.format_report(results["overload"]))
     results["audit"] = await audit_when_settled(settings, args.audit_wait)
     show_audit(results)
     out = args.out or ROOT / "benchmarks" / "results" / f"load-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"

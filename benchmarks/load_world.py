@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from medins.collection.v1 import collection_service_pb2 as col
 
 from benchmarks import load_seed
+from ops.cli.retrying import AioRetryOnOverload
 from services.common import grpc_channels
 
 if TYPE_CHECKING:
@@ -80,9 +81,16 @@ class World:
 
 
 class Clients:
-    def __init__(self, where: Addresses, security: grpc_channels.ChannelSecurity | None = None) -> None:
+    """The three services' clients. `behaving`: an idempotent call refused RESOURCE_EXHAUSTED with
+    RetryInfo is sent again after the delay, with jitter (issue 22, ops/cli/retrying.py); the overload
+    mode's flood (benchmarks/load_flood.py) is the one client that does not behave."""
+
+    def __init__(
+        self, where: Addresses, security: grpc_channels.ChannelSecurity | None = None, *, behaving: bool = True
+    ) -> None:
+        interceptors = [AioRetryOnOverload()] if behaving else []
         self.channels = [
-            grpc_channels.aio_channel(a, security=security)
+            grpc_channels.aio_channel(a, security=security, interceptors=interceptors)
             for a in (where.registration, where.enrollment, where.collection)
         ]
         self.registration = RegistrationClient(self.channels[0])

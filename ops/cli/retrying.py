@@ -6,6 +6,7 @@ or a request carrying a request_id (AIP-155: the server answers a repeat with th
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable
@@ -94,3 +95,42 @@ class RetryOnOverload(_Interceptor):
 
 def retrying(channel: grpc.Channel) -> grpc.Channel:
     return grpc.intercept_channel(channel, RetryOnOverload())
+
+
+if TYPE_CHECKING:
+    _AioInterceptor = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
+else:
+    _AioInterceptor = grpc.aio.UnaryUnaryClientInterceptor
+
+
+class AioRetryOnOverload(_AioInterceptor):
+    """The same behaviour for asyncio channels (the load tool's polite mix, benchmarks/load_world.py)."""
+
+    def __init__(self, *, jitter: Callable[[], float] = random.random) -> None:
+        self._jitter = jitter
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        method = client_call_details.method
+        if not idempotent(method.decode() if isinstance(method, bytes) else method, request):
+            return await continuation(client_call_details, request)
+        loop = asyncio.get_running_loop()
+        deadline = None if client_call_details.timeout is None else loop.time() + client_call_details.timeout
+        details = client_call_details
+        for _ in range(MAX_ATTEMPTS - 1):
+            call = await continuation(details, request)
+            try:
+                await call
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    return call
+                delay = retry_delay(exc.trailing_metadata())
+                if delay is None:
+                    return call
+                wait = delay * (1 + JITTER * self._jitter())
+                if deadline is not None and loop.time() + wait >= deadline:
+                    return call
+                await asyncio.sleep(wait)  # the delay RetryInfo gave, with jitter
+                details = details._replace(timeout=None if deadline is None else deadline - loop.time())
+                continue
+            return call
+        return await continuation(details, request)

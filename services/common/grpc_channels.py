@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -45,9 +46,15 @@ def channel(address: str, *, options: ChannelOptions = (), security: ChannelSecu
 
 
 def aio_channel(
-    address: str, *, options: ChannelOptions = (), security: ChannelSecurity | None = None
+    address: str,
+    *,
+    options: ChannelOptions = (),
+    security: ChannelSecurity | None = None,
+    interceptors: Sequence[Any] = (),  # grpc.aio client interceptors
 ) -> grpc.aio.Channel:
-    """An asyncio channel to `address`."""
+    """An asyncio channel to `address` (through `interceptors`, e.g. ops/cli/retrying.py's)."""
     if security is None:
-        return grpc.aio.insecure_channel(address, options=list(options))
-    return grpc.aio.secure_channel(address, security.credentials(), options=list(options))
+        return grpc.aio.insecure_channel(address, options=list(options), interceptors=list(interceptors) or None)
+    return grpc.aio.secure_channel(
+        address, security.credentials(), options=list(options), interceptors=list(interceptors) or None
+    )

@@ -11,6 +11,8 @@ import asyncio
 import json
 import random
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -30,7 +32,7 @@ from tests.e2e.clients import CollectionClient, RegistrationClient
 from tests.e2e.conftest import START
 from tests.e2e.fleet import bounded, payable_items, person, read, read_value, register_people, say
 from tests.e2e.requests import new_request_id, register
-from tests.e2e.system import PAYMENT_PATH, System, running_system
+from tests.e2e.system import PAYMENT_PATH, ROOT, System, running_system
 from tests.e2e.test_admission import retry_info
 from tests.factories import unique_resident_id
 from tests.infra import Stack
@@ -49,6 +51,7 @@ STORM_TRANSACTIONS = 20
 STORM_SENDERS = 3 * STORM_TRANSACTIONS  # 60 notifications in flight: ten times the channel's share of 6
 OTHER_PAYMENTS = 20
 OTHER_PER_SECOND = 10
+FLOOD_IN_FLIGHT = 60  # the load tool's flood: ten times a hospital's share of 6
 
 
 @pytest.fixture(scope="module")
@@ -311,3 +314,32 @@ async def test_a_cancelled_batch_registration_stops_within_its_chunk(overload_sy
     )
     assert written < BATCH_ROWS, "the cancelled chunk ran to its end"
     assert written <= at_cancel + BATCH_ROWS
+
+
+@pytest.mark.timeout(300)
+async def test_the_load_tools_overload_mode_reports_the_polite_mix_beside_the_flood(
+    overload_system: System, tmp_path: Path
+) -> None:
+    """R16, R35: `make load LOAD_ARGS=--overload` under mutual TLS: the mix (loadtest:bench) beside a
+    hospital flooding CheckEnrollment ten times beyond its share; the mix gets no error, the flood its
+    share and RESOURCE_EXHAUSTED beyond it, and the table and JSON set their figures side by side."""
+    command = [
+        *(sys.executable, "-m", "benchmarks.load_tool", "--out", str(tmp_path), "--region", REGION),
+        *("--rate", "20", "--duration", "4", "--people", "40", "--seed", "22", "--batch-size", "10"),
+        *("--overload", "--flood-in-flight", str(FLOOD_IN_FLIGHT), "--audit-wait", "90"),
+    ]
+    done = await asyncio.to_thread(
+        subprocess.run, command, env=overload_system.env, cwd=ROOT, capture_output=True, text=True, timeout=280
+    )
+    sys.stderr.write(done.stdout)
+    results = json.loads((tmp_path / "results.json").read_text())
+    overload = results["overload"]
+    say(f"load tool --overload: {json.dumps(overload)}")
+    assert overload["polite"]["errors"] == {} and overload["polite"]["shed"] == 0, done.stdout + done.stderr
+    assert overload["polite"]["answers"] == results["operations"][-1]["calls"] > 0
+    assert overload["flood"]["identity"] == "hospital:demo-hospital" and overload["flood"]["in_flight"] == 60
+    assert overload["flood"]["answers"] > 0, "the flood gets its share"
+    assert overload["flood"]["shed"] > 0, "beyond its share the flood is refused"
+    assert overload["flood"]["errors"] == {}
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "overload (latencies in ms)" in done.stdout and "flood x60" in done.stdout
