@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -106,8 +106,13 @@ else:
 class AioRetryOnOverload(_AioInterceptor):
     """The same behaviour for asyncio channels (the load tool's polite mix, benchmarks/load_world.py)."""
 
-    def __init__(self, *, jitter: Callable[[], float] = random.random) -> None:
-        self._jitter = jitter
+    def __init__(
+        self,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._sleep, self._jitter = sleep, jitter
 
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         method = client_call_details.method
@@ -129,7 +134,7 @@ class AioRetryOnOverload(_AioInterceptor):
                 wait = delay * (1 + JITTER * self._jitter())
                 if deadline is not None and loop.time() + wait >= deadline:
                     return call
-                await asyncio.sleep(wait)  # the delay RetryInfo gave, with jitter
+                await self._sleep(wait)  # the delay RetryInfo gave, with jitter
                 details = details._replace(timeout=None if deadline is None else deadline - loop.time())
                 continue
             return call

@@ -159,6 +159,8 @@ def parse(*argv: str) -> argparse.Namespace:
         (("--duration", "-5"), "--duration must be positive"),
         (("--batch-size", "1001"), "at most 1000"),
         (("--mix", "check=1,fly=1"), "--mix: unknown operation"),
+        (("--overload", "--soak"), "two different runs"),
+        (("--overload", "--flood-in-flight", "0"), "--flood-in-flight must be positive"),
     ],
 )
 def test_a_mistake_on_the_command_line_is_a_usage_error(argv: tuple[str, ...], message: str) -> None:
