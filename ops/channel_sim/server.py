@@ -38,6 +38,17 @@ from services.common.clock import Clock, SystemClock, clock_from_file
 Callback = tuple[dict[str, str], bytes]
 REORDER_SPREAD_SECONDS = 30.0
 CALLBACK_TIMEOUT_SECONDS = 5.0
+# A Retry-After the callback endpoint answers (HTTP's RetryInfo) is stretched by a random 0-50 %.
+RETRY_AFTER_JITTER = 0.5
+
+
+def retry_after(value: str | None) -> float | None:
+    """The seconds of a Retry-After header in its delta-seconds form (RFC 9110 10.2.3); else None."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds <= 24 * 3600 else None
 
 
 @dataclass
@@ -132,16 +143,22 @@ class ChannelServer:
         wait = self.faults.delay_seconds
         if self.faults.reorder:
             wait += self.ledger.random.uniform(0, REORDER_SPREAD_SECONDS)
+        told: float | None = None
         for interval in (wait, *RETRIES[self.family]):
-            await asyncio.sleep(interval * self.time_scale)
+            pause = interval * self.time_scale
+            if told is not None:  # the endpoint said when to come back: not sooner, with jitter (issue 22)
+                pause = max(pause, told * (1 + RETRY_AFTER_JITTER * self.ledger.random.random()))
+            await asyncio.sleep(pause)  # the channel's retry schedule
             copies = 2 if self.ledger.chance(self.faults.duplicate) else 1
             results = await asyncio.gather(*(self._send(trade) for _ in range(copies)))
-            if any(results):
+            if any(ok for ok, _ in results):
                 self.stats.delivered.add(trade.order_id)
                 return
+            told = max((after for _, after in results if after is not None), default=None)
         self.stats.gave_up += 1
 
-    async def _send(self, trade: SimTrade) -> bool:
+    async def _send(self, trade: SimTrade) -> tuple[bool, float | None]:
+        """Whether the callback was answered as delivered, and the Retry-After it was told if not."""
         assert trade.paid_at is not None and self._session is not None
         headers, body = self.signer.callback(trade, self.clock.now())
         self.stats.sent += 1
@@ -149,12 +166,13 @@ class ChannelServer:
             async with self._session.post(self.callback_url, headers=headers, data=body) as response:
                 text = await response.text()
                 ok = apis.callback_answered(self.family, response.status, text)
+                after = retry_after(response.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError):
-            return False
+            return False, None
         if ok and self.ledger.chance(self.faults.lose_answer):
-            return False
+            return False, None
         self.stats.answered += ok
-        return ok
+        return ok, None if ok else after
 
     @web.middleware
     async def _lose_answers(
