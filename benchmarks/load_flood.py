@@ -29,6 +29,8 @@ FLOOD_IDENTITY = "hospital:demo-hospital"
 FLOOD_IN_FLIGHT = 256
 CALL_TIMEOUT = 30.0
 CALLER_ID = "load-flood"
+# The polite mix's `all` row when it played nothing.
+NOTHING_PLAYED: dict[str, Any] = {"ok": 0, "errors": {}, "p50_ms": None, "p99_ms": None}
 
 
 @dataclass
@@ -98,6 +100,7 @@ def report(
 
 
 def format_report(overload: dict[str, Any]) -> str:
+    """The two rows printed after the mix's table: the polite caller, then the flood."""
     head = ("caller", "identity", "answers", "shed", "errors", "p50", "p99")
     body = [
         (

@@ -232,7 +232,7 @@ async def _main(args: argparse.Namespace, mix: Mix, where: Addresses) -> int:
         if args.overload:
             results["overload"] = load_flood.report(
                 flooded,
-                results["operations"][-1],
+                results["operations"][-1] if results["operations"] else load_flood.NOTHING_PLAYED,
                 flood_identity=args.flood_identity,
                 polite_identity=args.identity,
                 in_flight=args.flood_in_flight,
