@@ -330,7 +330,7 @@ def test_the_callback_endpoint_is_https_with_the_channels_keys_and_keeps_the_cal
     assert {Path(tls_dir) / p for p in laid_out} == set(TlsFiles(Path(tls_dir)).server("callbacks"))
     (service,) = [s for s in of_kind(which, "Service") if s["metadata"]["name"] == "callbacks"]
     assert service["spec"]["type"] == "LoadBalancer" and service["spec"]["externalTrafficPolicy"] == "Local"
-    anyone = ("internet", {}, {})
+    anyone: tuple[str, dict[str, str], dict[str, str]] = ("internet", {}, {})
     assert reachable(which, anyone, "callbacks", port) is True
     assert reachable(which, anyone, "callbacks", 9464) is False
 
