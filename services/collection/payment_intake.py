@@ -152,7 +152,9 @@ async def settle_payment(
     now = clock.now()
     check_payment_time(payment.paid_at, now, skew)
     view = await uow.intake.read(payment, None)
-    intent = intake.decide(view, payment, await _family_view(uow, view, payment, now), now=now, **_new_ids())
+    intent = intake.decide(
+        view, payment, await _family_view(uow, view, payment, now), now=now, payment_id=_new_id(), refund_id=_new_id()
+    )
     if not (await _write(uow, intent, None, None, now)).complete:
         raise payment_race()
     return intake.outcome_of(intent).result
@@ -204,7 +206,14 @@ async def _take_in(
             )
             await uow.intake.write_replay(None, record)  # nothing to race for: no request-id record to write
             return Replayed(result), record
-        intent = intake.decide(view, payment, await _family_view(uow, view, payment, now), now=now, **_new_ids())
+        intent = intake.decide(
+            view,
+            payment,
+            await _family_view(uow, view, payment, now),
+            now=now,
+            payment_id=_new_id(),
+            refund_id=_new_id(),
+        )
     except DomainError as refusal:
         record = record_of(notification, now, refusal_outcome(refusal), payment=payment, refusal=refusal)
         await uow.intake.record(record)
@@ -268,8 +277,8 @@ async def _family_view(
     return intake.FamilyView(holder, frozenset(bound), account.balance_fen if account else Fen(0))
 
 
-def _new_ids() -> dict[str, str]:
-    return {"payment_id": str(uuid.uuid4()), "refund_id": str(uuid.uuid4())}
+def _new_id() -> str:
+    return str(uuid.uuid4())
 
 
 def _admission(

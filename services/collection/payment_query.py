@@ -113,34 +113,22 @@ async def _record(
     tally: Tally,
     asks: int,
 ) -> None:
+    """The channel's answer about one order, and what follows from it, in one transaction: a payment
+    taken in as a notification would be (R43), a closed order noted; when to ask next."""
+    now = clock.now()
     try:
-        await _write(uow_factory, clock, channel, candidate, source, answer, config, tally, asks)
+        async with uow_factory() as uow:
+            repo = PaymentQueryRepository(uow.conn)
+            settled = source is Source.CLOSE and answer.state in (TradeState.CLOSED, TradeState.NOT_FOUND)
+            if answer.state is TradeState.PAID and answer.payment is not None:
+                settled = await _settle(uow, repo, clock, channel, candidate, source, answer, config, tally)
+            else:
+                await repo.record_answer(candidate.order_id, channel, source, answer, now)
+                tally.closed += settled
+            await repo.note_check(candidate.order_id, channel, rules.next_ask(asks, now), settled, now)
+            await uow.commit()
     except DomainError as refusal:  # raced (see _settle): rolled back, the order is asked again
         log.info("payment_query_raced", order_id=candidate.order_id, channel=channel, reason=refusal.reason)
-
-
-async def _write(
-    uow_factory: UowFactory,
-    clock: Clock,
-    channel: Channel,
-    candidate: Candidate,
-    source: Source,
-    answer: TradeAnswer,
-    config: QueryConfig,
-    tally: Tally,
-    asks: int,
-) -> None:
-    now = clock.now()
-    async with uow_factory() as uow:
-        repo = PaymentQueryRepository(uow.conn)
-        settled = source is Source.CLOSE and answer.state in (TradeState.CLOSED, TradeState.NOT_FOUND)
-        if answer.state is TradeState.PAID and answer.payment is not None:
-            settled = await _settle(uow, repo, clock, channel, candidate, source, answer, config, tally)
-        else:
-            await repo.record_answer(candidate.order_id, channel, source, answer, now)
-            tally.closed += settled
-        await repo.note_check(candidate.order_id, channel, rules.next_ask(asks, now), settled, now)
-        await uow.commit()
 
 
 async def _settle(

@@ -11,7 +11,8 @@ five hundred. A caller whose own queue is full is refused (CALLER_OVER_SHARE); w
 full, a caller under its share takes the place of the newest call of the caller with the most waiting
 (refused CALLER_OVER_SHARE), and only when nobody waits more than it does is it refused (OVERLOADED). A
 caller under its share is thus never refused because another is over. A call whose remaining time is
-below `deadline_floor` is not started (DEADLINE_EXCEEDED), neither on arrival nor while it waits.
+below `deadline_floor` is not started (DEADLINE_EXCEEDED), neither on arrival nor while it waits. A kind
+of caller may also have a rate (call_rates.py): a caller over it is refused at once (CALLER_OVER_RATE).
 
 `AdmissionState` is the pure logic (no clock, no I/O: the caller hands in the remaining time);
 `Gate` is the thin asyncio part the call policy awaits."""
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from services.common.call_rates import CALLER_OVER_RATE, Rate, RateBook
 from services.common.errors import DeadlineExceeded, ResourceExhausted
 from services.common.identity import CallerKind, Identity
 
@@ -50,6 +53,8 @@ class Limits:
     # Per kind of caller, instead of `share` (e.g. the development identity, which is every caller of a
     # plaintext system, and load-test callers, which play a whole population as one identity).
     kind_shares: Mapping[CallerKind, Share] = field(default_factory=dict)
+    # Per kind of caller, a rate each caller of it may keep up (call_rates.py); none: shares alone.
+    kind_rates: Mapping[CallerKind, Rate] = field(default_factory=dict)
     # How long a refused caller is told to wait before it retries (google.rpc.RetryInfo).
     retry_after: float = 0.1
     # A call with less time left than this is not started.
@@ -224,6 +229,11 @@ def refusal_error(refusal: Refusal, service: str) -> ResourceExhausted | Deadlin
             "this caller has more calls in progress and waiting than its share; retry after the delay given",
             "调用方并发请求超出配额,请按提示的时间后重试",
         )
+    elif refusal.reason == CALLER_OVER_RATE:
+        message, message_zh = (
+            "this caller calls faster than its rate; retry after the delay given",
+            "调用方请求频率超出配额,请按提示的时间后重试",
+        )
     else:
         message, message_zh = (
             "the service is at its capacity; retry after the delay given",
@@ -247,13 +257,25 @@ class Gate:
     """The asyncio side of one service's admission: `enter` waits for a slot (or raises the refusal),
     `leave` gives it back."""
 
-    def __init__(self, service: str, limits: Limits, observe: Observer | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        limits: Limits,
+        observe: Observer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.service = service
         self.state = AdmissionState(limits)
+        self.rates = RateBook(limits.kind_rates)
+        self._clock = clock
         self._waiters: dict[Ticket, asyncio.Future[None]] = {}
         self._observe = observe or (lambda what, kind, label: None)
 
     async def enter(self, caller: Identity, priority: int, remaining: float | None) -> Ticket:
+        wait = self.rates.take(caller, self._clock())
+        if wait is not None:
+            self._observe("shed", caller.kind, CALLER_OVER_RATE)
+            raise refusal_error(Refusal(CALLER_OVER_RATE, wait), self.service)
         outcome, evicted = self.state.offer(caller, priority, remaining)
         if evicted is not None:
             self._refuse_waiting(evicted, Refusal(CALLER_OVER_SHARE, self.state.limits.retry_after))

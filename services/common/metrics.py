@@ -61,7 +61,7 @@ ADMISSION_ADMITTED = Counter(
 ADMISSION_SHED = Counter(
     "medins_admission_shed",
     "Calls answered at once without being run, by kind of caller and reason: "
-    "CALLER_OVER_SHARE, OVERLOADED (RESOURCE_EXHAUSTED), DEADLINE_TOO_SHORT (DEADLINE_EXCEEDED)",
+    "CALLER_OVER_SHARE, CALLER_OVER_RATE, OVERLOADED (RESOURCE_EXHAUSTED), DEADLINE_TOO_SHORT (DEADLINE_EXCEEDED)",
     ("service", "caller_kind", "shed_reason"),
 )
 ADMISSION_QUEUED = Gauge(

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.admission import Limits, Share
+from services.common.call_rates import Rate
 from services.common.identity import CallerKind, InvalidIdentity, parse_identity
 
 # The secrets' defaults work on a developer's machine only; production refuses to start with them.
@@ -264,6 +265,8 @@ class Settings(BaseSettings):
     admission_caller_in_flight: int = Field(default=16, ge=1)
     admission_caller_queued: int = Field(default=256, ge=0)
     admission_kind_shares: dict[str, tuple[int, int]] = {}
+    # Per kind of caller, a rate each caller of it may keep up: {"kind": [calls_per_second, burst]} (JSON).
+    admission_kind_rates: dict[str, tuple[float, int]] = {}
     admission_retry_after_ms: int = Field(default=100, ge=1)
     admission_deadline_floor_ms: float = Field(default=2.0, ge=0)
 
@@ -278,6 +281,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"MEDINS_ADMISSION_KIND_SHARES: {kind} needs in_flight >= 1 and queued >= 0")
         return shares
 
+    @field_validator("admission_kind_rates")
+    @classmethod
+    def check_kind_rates(cls, rates: dict[str, tuple[float, int]]) -> dict[str, tuple[float, int]]:
+        kinds = {kind.value for kind in CallerKind}
+        for kind, (per_second, burst) in rates.items():
+            if kind not in kinds:
+                raise ValueError(f"MEDINS_ADMISSION_KIND_RATES: unknown caller kind {kind[:32]!r}")
+            if per_second <= 0 or burst < 1:
+                raise ValueError(f"MEDINS_ADMISSION_KIND_RATES: {kind} needs calls_per_second > 0 and burst >= 1")
+        return rates
+
     @property
     def admission_limits(self) -> Limits | None:
         """The bounds every service process of these settings applies (None: admission control off)."""
@@ -291,6 +305,7 @@ class Settings(BaseSettings):
             max_queued=self.admission_max_queued,
             share=Share(self.admission_caller_in_flight, self.admission_caller_queued),
             kind_shares=kind_shares,
+            kind_rates={CallerKind(kind): Rate(*rate) for kind, rate in self.admission_kind_rates.items()},
             retry_after=self.admission_retry_after_ms / 1000,
             deadline_floor=self.admission_deadline_floor_ms / 1000,
         )

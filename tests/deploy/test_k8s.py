@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 
 from ops.k8s_render import Manifest
-from ops.processes import PROCESSES
+from ops.processes import CALLBACKS, PROCESSES
 from services.common.identity import CallerKind, parse_identity
 from services.common.settings import Settings
 from services.common.tls import TlsFiles
@@ -40,6 +40,7 @@ AGENCY_OF = {
     "deductions": "tax",
     "reminders": "tax",
     "outbox-relay-tax": "tax",
+    "callbacks": "tax",
 }
 
 
@@ -82,11 +83,11 @@ def test_strict_validation_rejects_a_misspelled_field() -> None:
 
 @pytest.mark.parametrize("which", WHICH)
 def test_every_process_has_a_deployment_in_its_agencys_namespace(which: str) -> None:
-    for spec in PROCESSES:
+    for spec in (*PROCESSES, CALLBACKS):
         deployment = _deployment_of(which, spec.name)
         assert deployment["metadata"]["namespace"] == f"medins-{AGENCY_OF[spec.name]}"
         assert container(deployment)["args"] == list(spec.args[1:])
-    assert {d["metadata"]["name"] for d in of_kind(which, "Deployment")} == {s.name for s in PROCESSES}
+    assert {d["metadata"]["name"] for d in of_kind(which, "Deployment")} == {s.name for s in (*PROCESSES, CALLBACKS)}
 
 
 @pytest.mark.parametrize("which", WHICH)
@@ -243,6 +244,8 @@ def _labels_match(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 def _peer_admits(peer: dict[str, Any], source: tuple[str, dict[str, str], dict[str, str]], namespace: str) -> bool:
     source_namespace, namespace_labels, pod_labels = source
+    if "ipBlock" in peer:  # the sources here carry no address: only a block open to all admits them
+        return bool(peer["ipBlock"]["cidr"] == "0.0.0.0/0" and not peer["ipBlock"].get("except"))
     if "namespaceSelector" in peer:
         namespace_ok = _labels_match(peer["namespaceSelector"], namespace_labels)
     else:
@@ -304,6 +307,32 @@ def test_only_the_right_callers_reach_each_service(
     which: str, source: tuple[str, dict[str, str], dict[str, str]], target: str, allowed: bool
 ) -> None:
     assert reachable(which, source, target, _port(target)) is allowed
+
+
+@pytest.mark.parametrize("which", WHICH)
+def test_the_callback_endpoint_is_https_with_the_channels_keys_and_keeps_the_callers_address(which: str) -> None:
+    """R44: channels call over HTTPS from the internet with no client certificate; the endpoint's
+    allow-list needs their address (a LoadBalancer keeping it), and it verifies with each channel's own
+    keys where MEDINS_CHANNEL_KEYS_DIR says (R42); only its HTTPS port is open."""
+    deployment = _deployment_of(which, "callbacks")
+    main = container(deployment)
+    port = Settings().callbacks_port
+    assert main["ports"] == [{"name": "https", "containerPort": port, "protocol": "TCP"}]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert main[probe]["httpGet"] == {"path": "/healthz", "port": port, "scheme": "HTTPS"}, probe
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    config = _config(which, "medins-tax")
+    assert mounts["channel-keys"] == config["MEDINS_CHANNEL_KEYS_DIR"]
+    (tls_dir,) = [e["value"] for e in main["env"] if e["name"] == "MEDINS_CALLBACKS_TLS_DIR"]
+    assert mounts["callbacks-tls"] == tls_dir
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    laid_out = {item["path"] for item in volumes["callbacks-tls"]["secret"]["items"]}
+    assert {Path(tls_dir) / p for p in laid_out} == set(TlsFiles(Path(tls_dir)).server("callbacks"))
+    (service,) = [s for s in of_kind(which, "Service") if s["metadata"]["name"] == "callbacks"]
+    assert service["spec"]["type"] == "LoadBalancer" and service["spec"]["externalTrafficPolicy"] == "Local"
+    anyone: tuple[str, dict[str, str], dict[str, str]] = ("internet", {}, {})
+    assert reachable(which, anyone, "callbacks", port) is True
+    assert reachable(which, anyone, "callbacks", 9464) is False
 
 
 def test_a_caller_let_in_on_the_grpc_port_is_not_let_in_on_another_port() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ops.processes import PROCESSES
+from ops.processes import CALLBACKS, PROCESSES
 from services.collection import metrics as collection_metrics
 from services.common import metrics
 from tests.deploy.manifests import COMPOSE, KUSTOMIZATIONS, ROOT, compose, of_kind
@@ -115,7 +115,7 @@ def _config_port(which: str, namespace: str) -> int:
 @pytest.mark.parametrize("which", WHICH)
 def test_every_pod_is_annotated_for_scraping_at_the_port_its_config_serves(which: str) -> None:
     deployments = of_kind(which, "Deployment")
-    assert {d["metadata"]["name"] for d in deployments} == {spec.name for spec in PROCESSES}
+    assert {d["metadata"]["name"] for d in deployments} == {spec.name for spec in (*PROCESSES, CALLBACKS)}
     for deployment in deployments:
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         port = _config_port(which, deployment["metadata"]["namespace"])

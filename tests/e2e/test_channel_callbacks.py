@@ -18,6 +18,7 @@ import pytest
 from medins.collection.v1 import collection_service_pb2 as col
 
 from ops.channel_sim import pki
+from services.collection.channels.formats import MAX_PAYLOAD_BYTES
 from services.collection.domain.model import Channel
 from tests.e2e import channels
 from tests.e2e.clients import CollectionClient, RegistrationClient
@@ -134,6 +135,29 @@ async def test_alipay_and_unionpay_callbacks_are_applied_and_answered_in_their_p
     assert await outcomes(system, by_alipay.order_id) == ["APPLIED", "DUPLICATE_REPLAYED"]
     assert (await outcomes(system, by_bank.order_id))[-2:] == ["APPLIED", "DUPLICATE_REPLAYED"]
     assert (await payments(system, by_alipay.order_id), await payments(system, by_bank.order_id)) == (1, 1)
+
+
+async def test_a_body_larger_than_any_notification_is_answered_413_and_stored_once_without_its_bytes(
+    system: System, endpoint: str
+) -> None:
+    """R21b over R41: a callback too large to read is still a callback, stored once with its reason; its
+    bytes are not kept, and nothing else is written."""
+
+    async def too_large() -> list[str]:
+        rows = await system.query(
+            "tax",
+            "SELECT detail FROM channel_notifications WHERE channel = 'WECHAT' AND outcome = 'MALFORMED'"
+            " AND payload_size = 0 AND detail LIKE '%larger than%'",
+        )
+        return [r["detail"] for r in rows]
+
+    before = len(await too_large())
+    huge = b'{"id": "' + b"x" * (MAX_PAYLOAD_BYTES + 1) + b'"}'
+    status, answer = await post(f"{endpoint}/callbacks/wechat", {"Content-Type": "application/json"}, huge)
+    assert status == 413 and b'"FAIL"' in answer  # WeChat Pay's failure answer: not 2xx, its JSON
+    details = await too_large()
+    assert len(details) == before + 1
+    assert f"Content-Length {len(huge)}" in details[-1]
 
 
 async def test_two_wechat_platform_keys_live_then_the_old_one_removed_with_sighup(

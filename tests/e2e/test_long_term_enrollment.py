@@ -309,3 +309,38 @@ async def test_a_reason_the_region_lists_exempts_from_the_wait_and_one_it_does_n
     covered = await _granted(enrollment, number, D(2027, 1, 10))
     assert covered.status == chk.CHECK_STATUS_COVERED
     assert "no wait: exempt (REGION_REASON)" in await ok(system, "person", number)
+
+
+async def test_in_november_the_year_in_progress_is_sold_only_to_someone_who_waits_for_nothing(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R36 with R37: on 10 Nov 2027 a 3-month wait would outlast 2027, so an ordinary resident is sold
+    nothing for it; a returning graduate (a reason the region lists) waits for nothing, buys 2027 that
+    day and is covered from it."""
+    region = "930400"
+    known = await registration.ListRegions(reg.ListRegionsRequest(page_size=1000))
+    if not any(r.region_code == region for r in known.regions):
+        item = policy(region, 2027, STANDARD, (D(2026, 9, 1), D(2026, 12, 31)))
+        item.long_term.exempt_reasons.append("RETURNING_GRADUATE")
+        await create_region(registration, region, "年末免等待演示区", item)
+    system.set_clock(at(D(2027, 11, 10)))
+    ordinary, graduate = unique_resident_id(), unique_resident_id()
+    common = ["--name", "连续", "--phone", "13800138000", "--region", region, "--category", "non-employed"]
+    common += ["--evidence", "household-register:h-1"]
+    await ok(system, "register", "--id", ordinary, *common)
+    await ok(system, "register", "--id", graduate, *common, "--wait-exemption", "returning-graduate:g-1")
+    assert [i.insurance_year for i in await items_of(collection, graduate, "连续")] == [2027]
+    await _pay(system, collection, graduate, 2027, at(D(2027, 11, 10)))
+    covered = await _granted(enrollment, graduate, D(2027, 11, 10))
+    assert covered.status == chk.CHECK_STATUS_COVERED
+    assert (await _on(enrollment, graduate, D(2027, 12, 31))).status == chk.CHECK_STATUS_COVERED
+    before = await _on(enrollment, graduate, D(2027, 11, 9))
+    assert before.status != chk.CHECK_STATUS_COVERED, str(before)
+    owed = await system.value(
+        "insurance",
+        "SELECT count(*) FROM enrollment_years y JOIN enrollments e USING (enrollment_id)"
+        " WHERE e.resident_id_number = $1",
+        ordinary,
+    )
+    assert owed == 0  # registered, but no year is worth selling to them this late
+    assert (await _on(enrollment, ordinary, D(2027, 11, 10))).status != chk.CHECK_STATUS_COVERED

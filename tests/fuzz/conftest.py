@@ -32,8 +32,8 @@ T = TypeVar("T")
 # Inside Anqing's window for benefit year 2024, as in the end-to-end tests.
 START = dt.datetime(2023, 11, 20, 10, 0, tzinfo=CST)
 SERVICES = ("registration", "enrollment", "collection")
-# Written behind the calls' backs (the audit writer flushes a moment after a check is answered): not
-# evidence of what a call wrote.
+# Not evidence of what a call changed: the check's audit of each lookup (R35, committed before the
+# lookup is answered) records the call itself, and schema_migrations is the migration runner's.
 ASYNC_TABLES = frozenset({"enrollment_check_audit", "schema_migrations"})
 
 

@@ -220,6 +220,16 @@ def test_a_year_covered_without_a_wait_is_covered_on_every_day() -> None:
     assert answer(N, 2027, doc(enrollment("ACTIVE", (newborn,))), D(2027, 3, 1)).status is CheckStatus.COVERED
 
 
+def test_a_day_before_a_no_wait_coverage_began_is_not_covered() -> None:
+    """R37, R40: an exempt person who paid on 10 Nov, outside the window, is covered from that day and
+    not before: a hospital asking about 9 Nov is told when coverage starts, not COVERED."""
+    late = YearEntry(2027, EntryYearStatus.COVERED, D(2027, 11, 10), D(2027, 12, 31))
+    stored = doc(enrollment("ACTIVE", (late,), since=2027))
+    before = answer(N, 2027, stored, D(2027, 11, 9))
+    assert (before.status, before.coverage_start) == (CheckStatus.WAITING, D(2027, 11, 10))
+    assert answer(N, 2027, stored, D(2027, 11, 10)).status is CheckStatus.COVERED
+
+
 def test_the_incentive_is_seen_by_a_hospital_and_not_by_tax() -> None:
     stored = CheckDocument(
         enrollments=(enrollment("ACTIVE", (year(2030, "COVERED"),), since=2025),),

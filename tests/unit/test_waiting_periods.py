@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from services.common.money import Fen
 from services.common.periods import CST, DateRange
 from services.registration.domain.continuity import Continuity, continuity_of
 from services.registration.domain.long_term_rules import (
@@ -17,8 +18,9 @@ from services.registration.domain.long_term_rules import (
     rules_to_json,
     validate_rules,
 )
-from services.registration.domain.model import Category, ExternalEnrollment, Scheme
+from services.registration.domain.model import Category, ExternalEnrollment, Scheme, WaitExemption
 from services.registration.domain.policy import sale_period
+from services.registration.domain.registration import years_to_assess
 from services.registration.domain.waiting import Exemption, GrantFacts, add_months, decide_wait
 from tests.unit.test_policy import anqing_2024 as base_policy
 
@@ -120,6 +122,33 @@ def test_exempt_people_do_not_wait(case: str, kw: dict[str, object], exemption: 
     assert (wait.months == 0) is (exemption is not None), case
 
 
+def test_no_wait_outside_the_window_starts_on_the_payment_day_but_a_newborn_is_covered_from_birth() -> None:
+    """R37: the wait runs from the later of the payment and the benefit period's start, so an exempt
+    person paying on 10 Feb is covered from 10 Feb, never back to 1 January; a newborn paid for within
+    90 days is covered from birth (R13), the start of the coverage assessed for it."""
+    hardship = decide_wait(
+        facts(D(2027, 2, 10), category=Category.HARDSHIP_LOW_INCOME, subsidy=21000), QINGDAO, MISSED_TWO
+    )
+    assert (hardship.months, hardship.coverage_starts) == (0, D(2027, 2, 10))
+    born = D(2027, 1, 20)
+    newborn = decide_wait(
+        facts(
+            D(2027, 2, 10),
+            category=Category.NEWBORN,
+            birth_date=born,
+            coverage=DateRange(born, BENEFIT.end),
+            newborn_deadline=D(2027, 4, 20),
+        ),
+        QINGDAO,
+        MISSED_TWO,
+    )
+    assert (newborn.exemption, newborn.coverage_starts) == (Exemption.NEWBORN, born)
+    in_window = decide_wait(
+        facts(D(2026, 11, 20), category=Category.HARDSHIP_LOW_INCOME, subsidy=21000), QINGDAO, MISSED_TWO
+    )
+    assert in_window.coverage_starts == BENEFIT.start
+
+
 @pytest.mark.parametrize(("months_after", "waits"), [(2, False), (4, True)])
 def test_a_switch_from_employee_insurance(months_after: int, waits: bool) -> None:
     ended = dt.datetime(2026, 12, 15, 12, tzinfo=CST)
@@ -191,6 +220,40 @@ def test_off_window_sale_ends_when_the_fixed_wait_would_outlast_the_year() -> No
     assert sale_period(policy) == DateRange(D(2025, 9, 1), D(2026, 9, 30))
     old_rules = replace(policy, long_term=LongTermRules(enabled=False))
     assert sale_period(old_rules) == policy.collection_window
+
+
+@pytest.mark.parametrize(
+    ("category", "exemption", "sold_until"),
+    [
+        (Category.NON_EMPLOYED, None, None),  # a 3-month wait from 10 Nov outlasts the year: not sold
+        (Category.HARDSHIP_LOW_INCOME, None, D(2026, 12, 31)),  # subsidised: waits for nothing
+        (Category.HARDSHIP_EXTREME_POVERTY, None, D(2026, 12, 31)),  # subsidised in full
+        (Category.NON_EMPLOYED, WaitExemption("RETURNING_GRADUATE", "毕业证"), D(2026, 12, 31)),  # listed
+        (Category.NON_EMPLOYED, WaitExemption("OTHER", "x"), None),
+    ],
+)
+def test_someone_known_to_wait_for_nothing_may_buy_the_year_in_progress_to_its_last_day(
+    category: Category, exemption: WaitExemption | None, sold_until: dt.date | None
+) -> None:
+    """R36 with R37: on 10 Nov a year whose fixed wait would outlast it is sold only to those the
+    registration shows to wait for nothing (a subsidised hardship category, a reason the region lists)."""
+    policy = replace(
+        base_policy(
+            category_subsidies={Category.HARDSHIP_LOW_INCOME: Fen(20000), Category.HARDSHIP_EXTREME_POVERTY: Fen(38000)}
+        ),
+        insurance_year=2026,
+        benefit_period=DateRange(D(2026, 1, 1), D(2026, 12, 31)),
+        collection_window=DateRange(D(2025, 9, 1), D(2025, 12, 31)),
+        long_term=LongTermRules(exempt_reasons=("RETURNING_GRADUATE",)),
+    )
+    years = years_to_assess(
+        category=category,
+        birth_date=D(1990, 5, 1),
+        registered_on=D(2026, 11, 10),
+        policies={2026: policy},
+        wait_exemption=exemption,
+    )
+    assert [y.payable.end for y in years] == ([sold_until] if sold_until else [])
 
 
 def test_rules_round_trip_and_default_by_year() -> None:

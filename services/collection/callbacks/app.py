@@ -6,7 +6,10 @@ Each callback becomes the intake's Notification as it arrived — the raw body, 
 channel named by its path (the caller `channel:<name>`), with its request key taken from its channel
 transaction (domain.intake.callback_key): a channel's resend is a replay. The intake verifies it with
 that channel's own scheme (R42), decides and records it (R21b); the answer is the channel's (answers.py).
-Callers outside the allow-list are refused (403) before anything is read."""
+A body larger than any notification is answered 413 and stored, without its bytes. Callers outside the
+allow-list are refused (403) before anything is read, and not stored: the allow-list says they are no
+channel, and storing what any address on the internet sends would let anyone fill the system of record
+(their log line keeps them)."""
 
 from __future__ import annotations
 
@@ -96,7 +99,10 @@ def make_app(intake: Intake, allow: tuple[Network, ...], stopping: list[bool] | 
             if not allowed(request.remote, allow):
                 log.warning("callback_not_allowed", channel=channel.value, remote=request.remote)
                 return _respond(answers.failure(family, 403, "not an allowed address"))
-            body = await request.read()
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return await too_large(request, family, channel)
             taken = notification(channel, list(request.headers.items()), body)
             outcome = await payment_intake.take_in(taken, intake.uow, intake.clock, intake.verifier, intake.skew)
             delivered, status, why = answers.accepted(outcome)
@@ -104,6 +110,14 @@ def make_app(intake: Intake, allow: tuple[Network, ...], stopping: list[bool] | 
             return _respond(answers.ANSWERS[family](delivered, status, why))
 
         return handle
+
+    async def too_large(request: web.Request, family: str, channel: Channel) -> web.Response:
+        # Stored like every callback (R21b), without the body it was too large to read.
+        size = f"Content-Length {request.content_length}" if request.content_length is not None else "chunked"
+        refusal = formats.malformed(f"larger than {MAX_BODY_BYTES} bytes ({size})")
+        await payment_intake.record_edge_refusal(channel.value, b"", refusal, intake.uow, intake.clock)
+        log.warning("callback_too_large", channel=channel.value, size=size)
+        return _respond(answers.failure(family, 413, "larger than a notification can be"))
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(status=503 if state[0] else 200, text="stopping" if state[0] else "ok")

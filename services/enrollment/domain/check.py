@@ -23,7 +23,7 @@ class CheckStatus(enum.StrEnum):
     PENDING_REVIEW = "PENDING_REVIEW"
     REGISTERED_UNPAID = "REGISTERED_UNPAID"
     COVERED = "COVERED"
-    WAITING = "WAITING"  # paid, in the waiting period (R37, R40): covered from coverage_start
+    WAITING = "WAITING"  # paid, not covered yet on the day asked (R37, R40): covered from coverage_start
     STOPPED = "STOPPED"
     AGED_OUT = "AGED_OUT"
     ENROLLED_ELSEWHERE = "ENROLLED_ELSEWHERE"
@@ -134,7 +134,9 @@ def _covered(asked: _Asked, doc: CheckDocument) -> CheckAnswer | None:
     periods = tuple(sorted((y.start, y.end) for _, y in paid))
     day = asked.on_date
     if day is not None and not any(start <= day <= end for start, end in periods):
-        upcoming = [y.start for _, y in paid if y.wait_months > 0 and y.start > day]
+        # Paid, and covered from a later day: the end of a wait, or the payment day of someone who paid
+        # outside the window and waits for nothing (R37). Either way not covered on `day` (R40).
+        upcoming = [y.start for _, y in paid if y.start > day]
         if upcoming:
             return _resident(asked, CheckStatus.WAITING, paid[0][0], periods, coverage_start=min(upcoming))
     return _resident(asked, CheckStatus.COVERED, paid[0][0], periods)

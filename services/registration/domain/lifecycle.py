@@ -128,7 +128,11 @@ def approved(
     check_can_review(pending)
     registered_on = cst_date(pending.created_at)
     years = years_to_assess(
-        category=pending.category, birth_date=pending.birth_date, registered_on=registered_on, policies=policies
+        category=pending.category,
+        birth_date=pending.birth_date,
+        registered_on=registered_on,
+        policies=policies,
+        wait_exemption=pending.wait_exemption,
     )
     active = replace(pending, state=EnrollmentState.ACTIVE, sequence=pending.sequence + 1, updated_at=now)
     return active, years_on_approval(years, registered_on, now.date(), policies)

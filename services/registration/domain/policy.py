@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from services.common.errors import FailedPrecondition, InvalidArgument
@@ -94,20 +94,25 @@ def in_window(policies: Iterable[RegionPolicy], day: dt.date) -> list[RegionPoli
     return sorted((p for p in policies if day in p.collection_window), key=lambda p: p.insurance_year)
 
 
-def on_sale(policies: Iterable[RegionPolicy], day: dt.date) -> list[RegionPolicy]:
+def on_sale(
+    policies: Iterable[RegionPolicy], day: dt.date, exempt: Callable[[RegionPolicy], bool] = lambda _: False
+) -> list[RegionPolicy]:
     """Policies sold on `day` (CST), by year: in their window, or outside it where off-window
-    enrollment is on (R36)."""
-    return sorted((p for p in policies if day in sale_period(p)), key=lambda p: p.insurance_year)
+    enrollment is on (R36); `exempt(policy)`: the buyer is known to wait for nothing there."""
+    return sorted((p for p in policies if day in sale_period(p, exempt=exempt(p))), key=lambda p: p.insurance_year)
 
 
-def sale_period(policy: RegionPolicy) -> DateRange:
+def sale_period(policy: RegionPolicy, *, exempt: bool = False) -> DateRange:
     """The days a year can be registered for and paid: its window, and with off-window enrollment
     (R36) on to the last day a payment's fixed wait still ends inside the benefit period (a payment
-    whose least wait outlasts the year would buy nothing, so it is not sold)."""
+    whose least wait outlasts the year would buy nothing, so it is not sold); to the benefit period's
+    last day for a buyer known to wait for nothing (`exempt`, R37)."""
     rules = policy.rules
     window, benefit = policy.collection_window, policy.benefit_period
     if not (rules.enabled and rules.off_window_enrollment):
         return window
+    if exempt:
+        return DateRange(window.start, max(window.end, benefit.end))
     last = add_months(benefit.end + dt.timedelta(days=1), -rules.fixed_wait_months) - dt.timedelta(days=1)
     return DateRange(window.start, max(window.end, min(last, benefit.end)))
 

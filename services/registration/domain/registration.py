@@ -25,6 +25,7 @@ from services.registration.domain.model import (
     WaitExemption,
 )
 from services.registration.domain.policy import governing_policy, on_sale, sale_period, subsidy_for, wait_free_until
+from services.registration.domain.waiting import exempt_when_registering
 
 NEWBORN_DAYS = 90
 ADULT_AGE = 18
@@ -131,10 +132,13 @@ def years_to_assess(
     birth_date: dt.date,
     registered_on: dt.date,
     policies: Mapping[int, RegionPolicy],
+    wait_exemption: WaitExemption | None = None,
 ) -> list[YearAssessment]:
     """The years a registration made on `registered_on` owes: every year on sale that day, in its
     collection window or, from 2025, outside it with a waiting period to come (R36; R7a: judged on the
-    registration date, also when an officer approves it later).
+    registration date, also when an officer approves it later). Someone the registration already shows
+    to wait for nothing (a subsidised hardship category, a reason the region lists: R37) may buy the year
+    in progress to its last day.
 
     A newborn registered within 90 days of birth also owes the year of birth, covered from the birth
     date, and, when born last year, the year in progress (R13: born 15 Nov 2023, registered 20 Nov →
@@ -162,9 +166,13 @@ def years_to_assess(
                 wait_free_until=wait_free_until(policy),
                 channel_openings=tuple(sorted((policy.channel_openings or {}).items())),
             )
-    for policy in on_sale(policies.values(), registered_on):
+
+    def exempt(policy: RegionPolicy) -> bool:
+        return waits_for_nothing(policy, category, wait_exemption)
+
+    for policy in on_sale(policies.values(), registered_on, exempt):
         if policy.insurance_year not in chosen:
-            chosen[policy.insurance_year] = ordinary_year(policy, category)
+            chosen[policy.insurance_year] = ordinary_year(policy, category, exempt=exempt(policy))
     years = [chosen[y] for y in sorted(chosen)]
     if newborn:
         years = [payable_until_at_least(y, newborn_deadline(birth_date)) for y in years]
@@ -203,8 +211,16 @@ def payable_until_at_least(year: YearAssessment, last_day: dt.date) -> YearAsses
     )
 
 
-def ordinary_year(policy: RegionPolicy, category: Category) -> YearAssessment:
-    """A year sold in its collection window, covering the whole benefit period (R10, R14)."""
+def waits_for_nothing(policy: RegionPolicy, category: Category, wait_exemption: WaitExemption | None) -> bool:
+    """Whether the enrollment already shows no wait will apply under `policy` (R37: a subsidised
+    hardship category, a reason the region lists), so its year is sold to its last day (R36)."""
+    subsidy = subsidy_for(policy, category, policy.individual_standard_fen)
+    return exempt_when_registering(category, subsidy, wait_exemption.reason if wait_exemption else None, policy.rules)
+
+
+def ordinary_year(policy: RegionPolicy, category: Category, *, exempt: bool = False) -> YearAssessment:
+    """A year sold in its collection window, covering the whole benefit period (R10, R14); outside it
+    as sale_period says (R36)."""
     standard = policy.individual_standard_fen
     return YearAssessment(
         insurance_year=policy.insurance_year,
@@ -213,7 +229,7 @@ def ordinary_year(policy: RegionPolicy, category: Category) -> YearAssessment:
         subsidy_fen=subsidy_for(policy, category, standard),
         collection_window=policy.collection_window,
         coverage=policy.benefit_period,
-        payable=sale_period(policy),
+        payable=sale_period(policy, exempt=exempt),
         newborn_current_year=False,
         wait_free_until=wait_free_until(policy),
         channel_openings=tuple(sorted((policy.channel_openings or {}).items())),
@@ -263,6 +279,7 @@ def new_enrollment(
         birth_date=applicant.resident_id.birth_date,
         registered_on=today,
         policies=policies,
+        wait_exemption=applicant.wait_exemption,
     )
     return NewEnrollment(enrollment, years)
 

@@ -76,6 +76,11 @@ def decide_wait(
     outside = facts.paid_on > facts.wait_free_until
     exemption = _exemption(facts, rules, external)
     if exemption is not None or (gap == 0 and not outside):
+        # No wait is a wait of no length, run from the later of the payment and the benefit period's
+        # start (R37): paid outside the window, an exempt person is covered from the payment day, not
+        # back to January; a newborn is covered from birth (R13).
+        if outside and exemption not in (None, Exemption.NEWBORN):
+            start = max(facts.paid_on, start)
         return _no_wait(start, exemption, gap_years=gap, outside=outside)
     counted = gap if rules.first_gap_year_counts else max(gap - 1, 0)
     variable = counted * rules.variable_wait_months_per_gap_year
@@ -121,16 +126,34 @@ def add_months(day: dt.date, months: int) -> dt.date:
 def _exemption(facts: GrantFacts, rules: LongTermRules, external: tuple[ExternalEnrollment, ...]) -> Exemption | None:
     if facts.category is Category.NEWBORN and facts.paid_on <= facts.newborn_deadline:
         return Exemption.NEWBORN
-    if facts.category in SUBSIDISED_HARDSHIP and facts.subsidy_fen > 0:
+    if hardship_exempt(facts.category, facts.subsidy_fen):
         return Exemption.SUBSIDISED_HARDSHIP
     for other in external:
         if other.scheme is Scheme.EMPLOYEE and other.ended_at is not None:
             ended = cst_date(other.ended_at)
             if ended <= facts.paid_on <= add_months(ended, rules.scheme_switch_months):
                 return Exemption.SCHEME_SWITCH
-    if facts.exempt_reason and facts.exempt_reason in rules.exempt_reasons:
+    if reason_exempt(facts.exempt_reason, rules):
         return Exemption.REGION_REASON
     return None
+
+
+def hardship_exempt(category: Category, subsidy_fen: int) -> bool:
+    """R37: a hardship category the region subsidises waits for nothing."""
+    return category in SUBSIDISED_HARDSHIP and subsidy_fen > 0
+
+
+def reason_exempt(exempt_reason: str | None, rules: LongTermRules) -> bool:
+    """R37: a reason stated at registration that the region lists waits for nothing."""
+    return bool(exempt_reason) and exempt_reason in rules.exempt_reasons
+
+
+def exempt_when_registering(
+    category: Category, subsidy_fen: int, exempt_reason: str | None, rules: LongTermRules
+) -> bool:
+    """Whether a registration already shows that no wait will apply (a subsidised hardship category, a
+    listed reason): the year in progress is then worth buying to its last day (R36)."""
+    return hardship_exempt(category, subsidy_fen) or reason_exempt(exempt_reason, rules)
 
 
 def _no_wait(start: dt.date, exemption: Exemption | None, *, gap_years: int, outside: bool) -> Wait:

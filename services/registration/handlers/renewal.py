@@ -18,7 +18,7 @@ from services.registration import events
 from services.registration.domain.lifecycle import AGE_OUT_CATEGORIES, adult_birth_cutoff
 from services.registration.domain.model import EnrollmentState
 from services.registration.domain.policy import in_window
-from services.registration.domain.registration import ordinary_year
+from services.registration.domain.registration import ordinary_year, waits_for_nothing
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -41,7 +41,15 @@ async def renew_due(pool: Pool, clock: Clock, batch_size: int) -> int:
                 )
                 if not due:
                     continue
-                pairs = [(e.enrollment_id, ordinary_year(policy, e.category)) for e in due]
+                pairs = [
+                    (
+                        e.enrollment_id,
+                        ordinary_year(
+                            policy, e.category, exempt=waits_for_nothing(policy, e.category, e.wait_exemption)
+                        ),
+                    )
+                    for e in due
+                ]
                 carried = await uow.enrollments.insert_years(pairs)
                 sequences = await uow.enrollments.bump_sequences(sorted(carried), now)
                 payloads = [
