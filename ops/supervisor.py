@@ -59,7 +59,8 @@ async def run() -> int:
         where = f"grpc://{child.spec.address(settings)}" if child.spec.address else "worker"
         if child.spec is CALLBACKS:  # R44: where `medins pay` and the channels send their callbacks
             scheme = "https" if settings.callbacks_tls_path is not None else "http"
-            where = f"{scheme}://{settings.listen_host}:{settings.callbacks_port}"
+            host = "127.0.0.1" if settings.listen_host in {"0.0.0.0", "::", ""} else settings.listen_host
+            where = f"{scheme}://{host}:{settings.callbacks_port}"
         assert child.process is not None
         print(f"  {child.spec.name:<24} {where:<28} pid {child.process.pid}", file=sys.stderr)
     print("[supervisor] Ctrl-C stops everything", file=sys.stderr)
