@@ -29,7 +29,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("policies", "ops.cli.policies", "region policies: list, show, set (R2)"),
     ("batch", "ops.cli.batch", "batch registration from the CSV template, with progress (R9)"),
     ("order", "ops.cli.order", "a person's payable items and an order over them (R18, R19)"),
-    ("pay", "ops.cli.pay", "pay an order as a channel would: a signed notification (development helper, R20)"),
+    ("pay", "ops.cli.pay", "pay an order as a channel would: its signed callback (development helper, R44)"),
     ("receipt", "ops.cli.receipt", "the receipt of a completed payment (R24)"),
     ("refunds", "ops.cli.refunds", "refunds: list all, of one state, or the stuck ones (--stuck, R23)"),
     ("family", "ops.cli.family", "family mutual-aid account bindings: bind, list, unbind (R46)"),

@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ops.processes import LOCAL_PROCESSES, ProcessSpec
+from ops.processes import CALLBACKS, LOCAL_PROCESSES, ProcessSpec
 from services.common.settings import Settings
 
 STOP_TIMEOUT_SECONDS = 20.0
@@ -57,6 +57,10 @@ async def run() -> int:
     print("[supervisor] started:", file=sys.stderr)
     for child in children:
         where = f"grpc://{child.spec.address(settings)}" if child.spec.address else "worker"
+        if child.spec is CALLBACKS:  # R44: where `medins pay` and the channels send their callbacks
+            scheme = "https" if settings.callbacks_tls_path is not None else "http"
+            host = "127.0.0.1" if settings.listen_host in {"0.0.0.0", "::", ""} else settings.listen_host
+            where = f"{scheme}://{host}:{settings.callbacks_port}"
         assert child.process is not None
         print(f"  {child.spec.name:<24} {where:<28} pid {child.process.pid}", file=sys.stderr)
     print("[supervisor] Ctrl-C stops everything", file=sys.stderr)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,10 +75,13 @@ class ChannelServer:
         ledger: Ledger | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.family, self.signer, self.merchant, self.callback_url = family, signer, merchant, callback_url
         self.clock, self.faults, self.time_scale = clock or SystemClock(), faults or Faults(), time_scale
         self.ledger, self.host, self.port = ledger or Ledger(), host, port
+        # Whom an https callback URL is trusted as (None: the system's trust store).
+        self.ssl_context = ssl_context
         self.stats = Stats()
         self._held = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -163,7 +167,8 @@ class ChannelServer:
         headers, body = self.signer.callback(trade, self.clock.now())
         self.stats.sent += 1
         try:
-            async with self._session.post(self.callback_url, headers=headers, data=body) as response:
+            post = self._session.post(self.callback_url, headers=headers, data=body, ssl=self.ssl_context or True)
+            async with post as response:
                 text = await response.text()
                 ok = apis.callback_answered(self.family, response.status, text)
                 after = retry_after(response.headers.get("Retry-After"))
@@ -234,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lose-answer", type=float, default=0.0)
     parser.add_argument("--lose-api-answer", type=float, default=0.0)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--ca", type=Path, help="the CA an https callback URL is trusted by (make certs' ca.pem)")
     args = parser.parse_args(argv)
     faults = Faults(args.drop, args.duplicate, args.delay, args.reorder, args.lose_answer, args.lose_api_answer)
     server = server_from_keys(
@@ -247,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         ledger=Ledger(args.seed),
         host=args.host,
         port=args.port,
+        ssl_context=ssl.create_default_context(cafile=str(args.ca)) if args.ca else None,
     )
 
     async def run() -> None:

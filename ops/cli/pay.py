@@ -1,10 +1,15 @@
 """`medins pay`: a development helper that pays an order as a payment channel would. It builds the
 channel's callback as that channel sends it, signed by its simulator with the development keys of
 `make channel-keys` (ops/cli/payloads.py, ops/channel_sim: no secret shared between channels, R42),
-forwards it — body and headers — over NotifyPayment (R20, R21) and prints the outcome and the receipt.
+POSTs it — body and headers — to the HTTPS callback endpoint at the channel's own path (R44; `make run`
+starts it; ops/cli/callback_post.py), checks the answer in the channel's protocol, then reads the order
+and its receipt over gRPC (GetOrder, GetReceipt) and prints the outcome and the receipt. One intake
+either way: the callback is stored with its outcome (R21b). `--grpc` sends it over NotifyPayment
+instead (R20, R21), as before the endpoint existed.
 
     medins pay ORDER --channel wechat --payer 320402198001017599
     medins pay ORDER --channel alipay --payer ... [--amount 420.00] [--paid-at 2026-11-28T10:00:00+08:00]
+    medins pay ORDER --channel wechat --payer ... --callbacks-url https://127.0.0.1:50060 | --grpc
 
 The amount defaults to the order's total and the payment time to the system's clock (MEDINS_CLOCK_FILE
 when set), so the payment is applied; give others to see an amount mismatch (R22) or a late payment."""
@@ -16,13 +21,14 @@ import datetime as dt
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import json_format
 from medins.collection.v1 import collection_service_pb2 as pb
 from medins.common.v1 import common_pb2
 
 from ops.channel_sim.dev_keys import configured_root
-from ops.cli import orders, payloads, services
+from ops.cli import callback_post, orders, payloads, services
 from ops.cli.errors import CliError
 from ops.cli.policies import amount
 from ops.cli.show import choices, enum_name, note, yuan
@@ -68,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the channel simulators' keys (default: beside MEDINS_CHANNEL_KEYS_DIR, make channel-keys)",
     )
+    way = parser.add_mutually_exclusive_group()
+    way.add_argument(
+        "--callbacks-url",
+        metavar="URL",
+        help="the HTTPS callback endpoint (default: 127.0.0.1:MEDINS_CALLBACKS_PORT, trusting make certs' CA)",
+    )
+    way.add_argument("--grpc", action="store_true", help="send the callback over NotifyPayment, not the endpoint")
     services.add_address(parser, services.COLLECTION)
     services.add_request_id(parser)
     parser.add_argument("--json", action="store_true", help="print the outcome and the receipt as JSON")
@@ -79,6 +92,31 @@ def _now() -> dt.datetime:
         return clock_from_file(settings.clock_file).now()
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read the clock file {settings.clock_file}: {exc}; give --paid-at") from None
+
+
+def _through_endpoint(
+    args: argparse.Namespace, stub: Any, chosen: Channel, headers: dict[str, str], body: bytes
+) -> pb.NotifyPaymentResponse:
+    """The callback through the HTTPS endpoint (R44); an applied payment confirmed by the order as the
+    collection service reads it (GetOrder: PAID by this payment, its receipt)."""
+    settings = load_settings()
+    base = args.callbacks_url or callback_post.default_url(settings)
+    response = callback_post.deliver(base, chosen, headers, body, settings)
+    if response.outcome != pb.NOTIFICATION_OUTCOME_APPLIED:
+        return response
+    order = stub.GetOrder(
+        pb.GetOrderRequest(payer_id_number=args.payer, order_id=response.order_id or args.order_id),
+        timeout=services.DEFAULT_TIMEOUT_SECONDS,
+    ).order
+    if order.status != pb.ORDER_STATUS_PAID or order.payment_id != response.payment_id:
+        status = enum_name("ORDER_STATUS_", pb.OrderStatus.Name(order.status))
+        raise CliError(
+            f"the callback endpoint applied payment {response.payment_id}, but order {order.order_id} is {status}"
+            f" with payment {order.payment_id or 'none'}",
+            1,
+        )
+    response.receipt_number = order.receipt_number
+    return response
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,15 +144,18 @@ def run(args: argparse.Namespace) -> int:
             headers, body = payloads.callback(chosen, payment, keys, sent_at=_now())
         except OSError as exc:
             raise CliError(f"no channel simulator keys in {keys} ({exc}); run `make channel-keys`") from None
-        response = stub.NotifyPayment(
-            pb.NotifyPaymentRequest(
-                request_id=services.request_id(args),
-                channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{chosen.value}"),
-                payload=body,
-                headers=[pb.NotificationHeader(name=name, content=value) for name, value in headers.items()],
-            ),
-            timeout=timeout,
-        )
+        if args.grpc:
+            response = stub.NotifyPayment(
+                pb.NotifyPaymentRequest(
+                    request_id=services.request_id(args),
+                    channel=common_pb2.PaymentChannel.Value(f"PAYMENT_CHANNEL_{chosen.value}"),
+                    payload=body,
+                    headers=[pb.NotificationHeader(name=name, content=value) for name, value in headers.items()],
+                ),
+                timeout=timeout,
+            )
+        else:
+            response = _through_endpoint(args, stub, chosen, headers, body)
         receipt = None
         if response.receipt_number:
             receipt = stub.GetReceipt(

@@ -127,6 +127,7 @@ CASES = [Case(m, lv, c) for m in MODES for lv in LEVELS for c in PEOPLE]
 FLOW = (
     *("registration", "enrollment", "collection"),
     *("outbox-relay-insurance", "outbox-relay-tax", "assessment", "coverage"),
+    "callbacks",  # R44: the README's `medins pay` posts its callback there, as under `make run`
 )
 
 

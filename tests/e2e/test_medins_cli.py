@@ -2,7 +2,8 @@
 script with the system's MEDINS_* settings (issue 13). The README's demo path (register -> order -> pay ->
 check -> receipt), every subcommand at least once, and the mistakes an operator makes (an unknown order,
 a mistyped field, a bad channel, a service or the broker down): each told in a line or two, never with a
-traceback, and with a non-zero exit status."""
+traceback, and with a non-zero exit status. `medins pay` posts to the HTTPS callback endpoint (R44), which
+runs for this module's tests; `--grpc` keeps NotifyPayment."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ops.free_ports import free_port
 from services.common.money import yuan_text
@@ -23,6 +27,15 @@ from tests.support import eventually
 
 MEDINS = Path(sys.executable).parent / "medins"
 ANQING, XUANCHENG = "340800", "341800"
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def callbacks(system: System) -> AsyncIterator[None]:
+    """R44: the callback endpoint `make run` starts, where `medins pay` sends the channel's callback."""
+    system.start("callbacks")
+    await system.wait_ready(["callbacks"])
+    yield
+    system.stop("callbacks")
 
 
 async def medins(system: System, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -98,6 +111,49 @@ async def test_the_demo_path_runs_with_medins_commands_only(system: System) -> N
     assert number not in shown, "the receipt shows the ID number masked"
     status = await ok(system, "order", "show", order["order_id"], "--payer", number)
     assert "PAID" in status and receipt["receipt_number"] in status
+
+
+async def test_pay_goes_through_the_callback_endpoint_and_grpc_stays_available(system: System) -> None:
+    """R44: by default the callback is POSTed to the channel's path of the HTTPS endpoint and stored with
+    its outcome there (R21b); `--grpc` sends the same kind of callback over NotifyPayment, one intake.
+    The endpoint down is said in two lines with the unreachable status, never a traceback."""
+    number, name = unique_resident_id(), "回调演示"
+    await register(system, number, name)
+    order = await ordered(system, number, name)
+    nobody = f"https://127.0.0.1:{free_port()}"
+    down = await medins(
+        system, "pay", order["order_id"], "--channel", "wechat", "--payer", number, "--callbacks-url", nobody
+    )
+    assert down.returncode == 3, down.stderr
+    assert "cannot reach the callback endpoint" in down.stderr and nobody in down.stderr, down.stderr
+    assert len(down.stderr.strip().splitlines()) <= 2
+    assert await notifications(system, order["order_id"]) == []
+
+    paid = await ok_json(system, "pay", order["order_id"], "--channel", "wechat", "--payer", number)
+    assert paid["notification"]["outcome"] == "NOTIFICATION_OUTCOME_APPLIED"
+    assert paid["receipt"]["receipt_number"] == paid["notification"]["receipt_number"]
+    assert '"callback_answered"' in system.log_text("callbacks")
+    assert await notifications(system, order["order_id"]) == ["APPLIED"]
+
+    again = await ok_json(system, "pay", order["order_id"], "--channel", "wechat", "--payer", number)
+    assert again["notification"]["outcome"] == "NOTIFICATION_OUTCOME_REFUND_RAISED"  # another transaction, R23
+    assert again["notification"]["refund_id"] and not again.get("receipt")
+
+    other, other_name = unique_resident_id(), "通道旧路"
+    await register(system, other, other_name)
+    by_grpc = await ordered(system, other, other_name)
+    sent = await ok_json(system, "pay", by_grpc["order_id"], "--channel", "alipay", "--payer", other, "--grpc")
+    assert sent["notification"]["outcome"] == "NOTIFICATION_OUTCOME_APPLIED"
+    assert sent["receipt"]["channel"] == "PAYMENT_CHANNEL_ALIPAY"
+    assert await notifications(system, by_grpc["order_id"]) == ["APPLIED"]
+
+
+async def notifications(system: System, order_id: str) -> list[str]:
+    """The order's callbacks as the intake stored them (R21b), oldest first."""
+    rows = await system.query(
+        "tax", "SELECT outcome FROM channel_notifications WHERE order_id = $1 ORDER BY notification_id", order_id
+    )
+    return [r["outcome"] for r in rows]
 
 
 async def test_pay_speaks_each_channels_own_format(system: System) -> None:

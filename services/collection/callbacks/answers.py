@@ -14,15 +14,28 @@ be rotated in meanwhile), that we could not read, whose payment time is ahead of
 raced a copy of itself. A believed callback whose payment we decided (applied, replayed, refunded, or
 refused for good and recorded: another amount, an unknown order, a conflicting transaction) is
 acknowledged: sending it again would change nothing, and its record is there for reconciliation (R22).
+
+Beside the channel's answer, headers of ours say what the intake decided (`outcome_headers`): a channel
+ignores headers it does not know; `medins pay` (ops/cli/pay.py) reads them to say why a callback was
+refused, as NotifyPayment's status would (R21b: the same decision, recorded the same way).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import quote
 
-from services.collection.domain.intake import IntakeOutcome, Raced, Refused
+from services.collection.domain.intake import Applied, IntakeOutcome, Raced, RefundRaised, Refused, Replayed
 from services.common.errors import ErrorKind
+
+# What the intake decided, in headers beside the channel's own answer.
+OUTCOME = "Medins-Outcome"  # APPLIED, REFUND_RAISED, REFUSED or RACED (a replay: the first outcome)
+REPLAYED = "Medins-Replayed"  # "true" when answered from an earlier notification
+PAYMENT_ID, ORDER_ID = "Medins-Payment-Id", "Medins-Order-Id"
+RECEIPT_NUMBER, REFUND_ID = "Medins-Receipt-Number", "Medins-Refund-Id"
+REFUSAL = "Medins-Refusal"  # "<error kind> <reason>", e.g. FAILED_PRECONDITION AMOUNT_MISMATCH
+REFUSAL_MESSAGE = "Medins-Refusal-Message"  # the refusal's message, percent-encoded (UTF-8)
 
 # Refusals a resend could turn out otherwise (a key rotation, a clock): the channel is asked to retry.
 RETRIED_REASONS = frozenset({"PAYMENT_TIME_IN_FUTURE", "TRANSIENT_CONFLICT"})
@@ -34,6 +47,24 @@ class Answer:
     status: int
     body: bytes
     content_type: str = "application/json"
+
+
+def outcome_headers(outcome: IntakeOutcome) -> dict[str, str]:
+    """The intake's decision as headers (see the module's docstring)."""
+    match outcome:
+        case Applied(result=result) | RefundRaised(result=result) | Replayed(result=result):
+            headers = {OUTCOME: result.outcome.value, PAYMENT_ID: result.payment_id, ORDER_ID: result.order_id}
+            headers |= {RECEIPT_NUMBER: result.receipt_number} if result.receipt_number else {}
+            headers |= {REFUND_ID: result.refund_id} if result.refund_id else {}
+            return headers | ({REPLAYED: "true"} if isinstance(outcome, Replayed) else {})
+        case Refused(error=error):
+            return {
+                OUTCOME: "REFUSED",
+                REFUSAL: f"{error.kind.value} {error.reason}",
+                REFUSAL_MESSAGE: quote(error.message, safe=" ,.:;()[]'/-_"),
+            }
+        case Raced():
+            return {OUTCOME: "RACED"}
 
 
 def accepted(outcome: IntakeOutcome) -> tuple[bool, int, str]:

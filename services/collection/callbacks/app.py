@@ -86,8 +86,8 @@ def notification(channel: Channel, headers: Sequence[tuple[str, str]], body: byt
     )
 
 
-def _respond(answer: answers.Answer) -> web.Response:
-    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+def _respond(answer: answers.Answer, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type, headers=headers)
 
 
 def make_app(intake: Intake, allow: tuple[Network, ...], stopping: list[bool] | None = None) -> web.Application:
@@ -107,7 +107,7 @@ def make_app(intake: Intake, allow: tuple[Network, ...], stopping: list[bool] | 
             outcome = await payment_intake.take_in(taken, intake.uow, intake.clock, intake.verifier, intake.skew)
             delivered, status, why = answers.accepted(outcome)
             log.info("callback_answered", channel=channel.value, delivered=delivered, status=status, why=why)
-            return _respond(answers.ANSWERS[family](delivered, status, why))
+            return _respond(answers.ANSWERS[family](delivered, status, why), answers.outcome_headers(outcome))
 
         return handle
 
