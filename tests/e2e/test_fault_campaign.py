@@ -97,8 +97,8 @@ def cohort(i: int) -> str:
 
 
 def deliveries(i: int) -> int:
-    """30% of the family account's callbacks are resent, some of them twice (the simulators resend
-    theirs as their faults say)."""
+    """30% of the notifications over gRPC and of the family account's callbacks are resent, some of them
+    twice (the simulators resend theirs as their faults say)."""
     return {0: 3, 1: 2, 2: 2}.get(i % 10, 1)
 
 
@@ -129,8 +129,10 @@ class Campaign:
     system: System
     collection: Replicas
     registration: Replicas
-    sims: dict[Channel, ChannelServer]
-    https: aiohttp.ClientSession
+    # The channels' simulators and the session that posts the family account's callbacks (the campaign
+    # here); none where payments come over gRPC NotifyPayment (tests/ha, tests/cluster: payment_actions).
+    sims: dict[Channel, ChannelServer] = field(default_factory=dict)
+    https: aiohttp.ClientSession | None = None
     total: int = 0
     done: int = 0
     began: float = field(default_factory=time.monotonic)
@@ -297,6 +299,7 @@ async def family_callback(campaign: Campaign, order_id: str, transaction_id: str
     paid = channels.family(order_id, STANDARD_FEN, LATE_AT, holder, transaction_id=transaction_id)
     headers, body = channels.callback(Channel.FAMILY_MUTUAL_AID, paid)
     url = f"{campaign.system.callbacks_url}/callbacks/own/family_mutual_aid"
+    assert campaign.https is not None
     deadline = time.monotonic() + 180
     while True:
         with suppress(aiohttp.ClientError, TimeoutError):
@@ -315,7 +318,53 @@ async def called_back(campaign: Campaign, channels_paid: list[Channel], order_id
         await asyncio.wait_for(asyncio.gather(*(s.delivered(order_id) for s in sims)), PAYER_PATIENCE_SECONDS)
 
 
+def notification(channel: Channel, order_id: str, transaction_id: str, holder: str) -> col.NotifyPaymentRequest:
+    paid_at = LATE_AT
+    if channel is Channel.FAMILY_MUTUAL_AID:
+        payload = channels.family(order_id, STANDARD_FEN, paid_at, holder, transaction_id=transaction_id)
+    elif channel is Channel.ALIPAY:
+        payload = channels.alipay(order_id, STANDARD_FEN, paid_at, transaction_id=transaction_id)
+    else:
+        payload = channels.wechat(order_id, STANDARD_FEN, paid_at, transaction_id=transaction_id)
+    return channels.notification(channel, payload)
+
+
 def payment_actions(p: Person, campaign: Campaign) -> list[Callable[[], Awaitable[object]]]:
+    """What the channels send for one person over gRPC NotifyPayment, to orders made before (tests/ha and
+    tests/cluster drive these): each delivery is an action of its own, so resends interleave with
+    everything else."""
+    sends: list[tuple[Channel, str]] = []
+    if p.kind == "two_channels":  # the same item through WeChat and Alipay: one pays, one is refunded (R23)
+        sends = [(Channel.WECHAT, f"camp{p.i:06d}w"), (Channel.ALIPAY, f"camp{p.i:06d}a")]
+    elif p.kind == "family":  # debited from the family account (R20a: the ledger keeps the debit)
+        sends = [(Channel.FAMILY_MUTUAL_AID, f"camp{p.i:06d}f")]
+    else:
+        sends = [(Channel.ALIPAY if p.i % 2 else Channel.WECHAT, f"camp{p.i:06d}")]
+    p.transactions = [t for _, t in sends]
+    actions: list[Callable[[], Awaitable[object]]] = []
+    for channel, transaction in sends:
+        holder = person(HOLDERS, p.i)
+        for _ in range(deliveries(p.i)):
+            # A resend is the channel calling again: signed again when it is sent (WeChat Pay's retries
+            # carry a new timestamp and nonce), a new request id.
+            actions.append(
+                lambda c=channel, t=transaction, h=holder: campaign.collection.notify(  # type: ignore[misc]
+                    notification(c, p.order_id, t, h)
+                )
+            )
+    if p.kind == "stop_race":  # the stop races the payment (R14a): covered, or refunded in full
+
+        async def stop_and_pay(first: Callable[[], Awaitable[object]] = actions[0]) -> None:
+            stop = reg.StopEnrollmentRequest(
+                request_id=new_request_id(), enrollment_id=p.enrollment_id, reason=reg.STOP_REASON_MOVED_AWAY
+            )
+            await asyncio.gather(campaign.registration.call("StopEnrollment", stop), first())
+
+        actions[0] = stop_and_pay
+    return actions
+
+
+def channel_payment_actions(p: Person, campaign: Campaign) -> list[Callable[[], Awaitable[object]]]:
     """What the payer and the channels do for one person: the order made and paid at the channel(s),
     whose callbacks then come as the simulators' faults say; the late cohort's callbacks, paid at the
     channel before their orders expired, are sent only now."""
@@ -465,7 +514,7 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
     )
     actions: list[Callable[[], Awaitable[object]]] = []
     for p in people:
-        actions += [move_action(p, campaign)] if p.kind == "mover" else payment_actions(p, campaign)
+        actions += [move_action(p, campaign)] if p.kind == "mover" else channel_payment_actions(p, campaign)
     random.Random(10).shuffle(actions)
     campaign.total = len(actions)
     say(f"campaign: people ready; driving {campaign.total} actions over {DRIVE_SECONDS} s")
