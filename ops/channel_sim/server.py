@@ -11,7 +11,8 @@ channel_apis/).
 
 POST /sim/pay {"order_id": ..., "amount_fen": ...} pays an order as a payer would (409 if the order is
 closed); GET /sim/stats counts callbacks sent and answered. In-process: `ChannelServer(...)`, `await
-server.start()`, `await server.pay(order_id, amount)`.
+server.start()`, `await server.pay(order_id, amount)`; `callback_ssl=` the context that trusts an HTTPS
+callback URL's certificate; `pay(..., notify=False)` then `notify(order_id)`: a callback sent late.
 """
 
 from __future__ import annotations
@@ -75,16 +76,17 @@ class ChannelServer:
         ledger: Ledger | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        ssl_context: ssl.SSLContext | None = None,
+        callback_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.family, self.signer, self.merchant, self.callback_url = family, signer, merchant, callback_url
         self.clock, self.faults, self.time_scale = clock or SystemClock(), faults or Faults(), time_scale
         self.ledger, self.host, self.port = ledger or Ledger(), host, port
         # Whom an https callback URL is trusted as (None: the system's trust store).
-        self.ssl_context = ssl_context
+        self.callback_ssl = callback_ssl
         self.stats = Stats()
         self._held = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deliveries: dict[str, asyncio.Task[None]] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -105,7 +107,10 @@ class ChannelServer:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_SECONDS))
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_SECONDS),
+            connector=aiohttp.TCPConnector(ssl=self.callback_ssl if self.callback_ssl is not None else True),
+        )
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -116,14 +121,35 @@ class ChannelServer:
         if self._runner:
             await self._runner.cleanup()
 
-    async def pay(self, order_id: str, amount_fen: int, paid_at: dt.datetime | None = None) -> SimTrade:
-        """The payer pays at the channel; its callback is sent (or not: the faults) on the schedule."""
+    async def pay(
+        self,
+        order_id: str,
+        amount_fen: int,
+        paid_at: dt.datetime | None = None,
+        *,
+        transaction_id: str = "",
+        notify: bool = True,
+        faults: Faults | None = None,
+    ) -> SimTrade:
+        """The payer pays at the channel; its callback is sent (or not: the faults, this payment's own
+        when given) on the schedule, or not yet with `notify=False` (then `notify(order_id)`).
+        `transaction_id`: the channel's own id for it (one made up if empty)."""
         before = self.ledger.trades.get(order_id)
         already = before is not None and before.paid_at is not None
-        trade = self.ledger.pay(order_id, amount_fen, paid_at or self.clock.now())
-        if not already:
-            self._spawn(self._deliver(trade))
+        trade = self.ledger.pay(order_id, amount_fen, paid_at or self.clock.now(), transaction_id)
+        if notify and not already:
+            self._deliveries[order_id] = self._spawn(self._deliver(trade, faults or self.faults))
         return trade
+
+    def notify(self, order_id: str, faults: Faults | None = None) -> None:
+        """Starts sending the callback of an order paid with `notify=False` (the faults still apply)."""
+        trade = self.ledger.trades[order_id]
+        assert trade.paid_at is not None, f"order {order_id} is not paid here"
+        self._deliveries[order_id] = self._spawn(self._deliver(trade, faults or self.faults))
+
+    async def delivered(self, order_id: str) -> None:
+        """Waits until that order's callback is answered, dropped or given up (the channel is done)."""
+        await asyncio.shield(self._deliveries[order_id])
 
     def release_held(self) -> None:
         self._held.set()
@@ -133,19 +159,20 @@ class ChannelServer:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _deliver(self, trade: SimTrade) -> None:
-        if self.ledger.chance(self.faults.drop):
+    async def _deliver(self, trade: SimTrade, faults: Faults) -> None:
+        if self.ledger.chance(faults.drop):
             self.stats.dropped += 1
             return
-        if self.faults.hold:
+        if faults.hold:
             await self._held.wait()
-        wait = self.faults.delay_seconds
-        if self.faults.reorder:
+        wait = faults.delay_seconds
+        if faults.reorder:
             wait += self.ledger.random.uniform(0, REORDER_SPREAD_SECONDS)
         told: float | None = None
         for interval in (wait, *RETRIES[self.family]):
@@ -153,28 +180,27 @@ class ChannelServer:
             if told is not None:  # the endpoint said when to come back: not sooner, with jitter (issue 22)
                 pause = max(pause, told * (1 + RETRY_AFTER_JITTER * self.ledger.random.random()))
             await asyncio.sleep(pause)  # the channel's retry schedule
-            copies = 2 if self.ledger.chance(self.faults.duplicate) else 1
-            results = await asyncio.gather(*(self._send(trade) for _ in range(copies)))
+            copies = 2 if self.ledger.chance(faults.duplicate) else 1
+            results = await asyncio.gather(*(self._send(trade, faults) for _ in range(copies)))
             if any(ok for ok, _ in results):
                 self.stats.delivered.add(trade.order_id)
                 return
             told = max((after for _, after in results if after is not None), default=None)
         self.stats.gave_up += 1
 
-    async def _send(self, trade: SimTrade) -> tuple[bool, float | None]:
+    async def _send(self, trade: SimTrade, faults: Faults) -> tuple[bool, float | None]:
         """Whether the callback was answered as delivered, and the Retry-After it was told if not."""
         assert trade.paid_at is not None and self._session is not None
         headers, body = self.signer.callback(trade, self.clock.now())
         self.stats.sent += 1
         try:
-            post = self._session.post(self.callback_url, headers=headers, data=body, ssl=self.ssl_context or True)
-            async with post as response:
+            async with self._session.post(self.callback_url, headers=headers, data=body) as response:
                 text = await response.text()
                 ok = apis.callback_answered(self.family, response.status, text)
                 after = retry_after(response.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError):
             return False, None
-        if ok and self.ledger.chance(self.faults.lose_answer):
+        if ok and self.ledger.chance(faults.lose_answer):
             return False, None
         self.stats.answered += ok
         return ok, None if ok else after
@@ -253,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         ledger=Ledger(args.seed),
         host=args.host,
         port=args.port,
-        ssl_context=ssl.create_default_context(cafile=str(args.ca)) if args.ca else None,
+        callback_ssl=ssl.create_default_context(cafile=str(args.ca)) if args.ca else None,
     )
 
     async def run() -> None:

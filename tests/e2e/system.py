@@ -159,18 +159,25 @@ class System:
             self.env["MEDINS_METRICS_SAMPLE_SECONDS"] = "0.2"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
+        self._configured: dict[str, dict[str, str]] = {}
         self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
         self._specs = {replica_name(spec.name, k): spec for spec in LOCAL_PROCESSES for k in range(1, replicas + 1)}
         self.metrics_ports = {name: free_port() for name in self._specs} if metrics else {}
 
     # -- time ---------------------------------------------------------------------------------
 
-    def set_clock(self, instant: dt.datetime) -> None:
-        """Moves every process's clock (they re-read the file when it changes)."""
-        write_clock_file(self.clock_file, instant)
+    def set_clock(self, instant: dt.datetime, *, running: bool = False) -> None:
+        """Moves every process's clock (they re-read the file when it changes); `running`: time flows
+        on from `instant` as the wall clock does, else it stands still there."""
+        write_clock_file(self.clock_file, instant, running=running)
         channels.use_clock(self.clock_file)
 
     # -- processes ----------------------------------------------------------------------------
+
+    def configure(self, name: str, env: dict[str, str]) -> None:
+        """Configuration of that instance's own from its next start on, every start after (a kill, a
+        supervisor's restart) included; `start`'s `extra_env` is for that one start only."""
+        self._configured[name] = env
 
     def start(self, name: str, extra_env: dict[str, str] | None = None) -> None:
         spec = self._specs[name]
@@ -182,7 +189,9 @@ class System:
             own_port["MEDINS_METRICS_PORT"] = str(self.metrics_ports[name])
         self.processes[name] = subprocess.Popen(
             self.launcher.command(spec.args),
-            env=self.launcher.environment({**self.env, **spec.env, **own_port, **(extra_env or {})}),
+            env=self.launcher.environment(
+                {**self.env, **spec.env, **self._configured.get(name, {}), **own_port, **(extra_env or {})}
+            ),
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

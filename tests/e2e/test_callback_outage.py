@@ -61,7 +61,7 @@ async def wechat(outage: System) -> AsyncIterator[ChannelServer]:
         faults=Faults(duplicate=0.5),
         time_scale=TIME_SCALE,
         ledger=Ledger(21),
-        ssl_context=ssl.create_default_context(cafile=str(callback_certs() / "ca.pem")),
+        callback_ssl=ssl.create_default_context(cafile=str(callback_certs() / "ca.pem")),
     )
     await server.start()
     yield server
