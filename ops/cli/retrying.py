@@ -46,6 +46,21 @@ def retry_delay(trailing_metadata: Any) -> float | None:
     return None
 
 
+def wait_before_retry(
+    code: grpc.StatusCode, trailing_metadata: Any, now: float, deadline: float | None, jitter: float
+) -> float | None:
+    """How long to wait before sending a refused call again (its RetryInfo delay stretched by `jitter`,
+    0-1, times JITTER), or None: not RESOURCE_EXHAUSTED, no RetryInfo (grpc's own, e.g. a message too
+    large: sending it again changes nothing), or the wait would reach the call's deadline."""
+    if code is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    delay = retry_delay(trailing_metadata)
+    if delay is None:
+        return None
+    wait = delay * (1 + JITTER * jitter)
+    return None if deadline is not None and now + wait >= deadline else wait
+
+
 @dataclass(frozen=True)
 class _Details(grpc.ClientCallDetails):
     method: str
@@ -73,13 +88,10 @@ class RetryOnOverload(_Interceptor):
         details = client_call_details
         for _ in range(MAX_ATTEMPTS - 1):
             outcome = continuation(details, request)
-            if outcome.exception() is None or outcome.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+            if outcome.exception() is None:
                 return outcome
-            delay = retry_delay(outcome.trailing_metadata())
-            if delay is None:  # grpc's own (a message too large): sending it again changes nothing
-                return outcome
-            wait = delay * (1 + JITTER * self._jitter())
-            if deadline is not None and self._now() + wait >= deadline:
+            wait = wait_before_retry(outcome.code(), outcome.trailing_metadata(), self._now(), deadline, self._jitter())
+            if wait is None:
                 return outcome
             self._sleep(wait)
             details = _Details(
@@ -126,13 +138,8 @@ class AioRetryOnOverload(_AioInterceptor):
             try:
                 await call
             except grpc.aio.AioRpcError as exc:
-                if exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    return call
-                delay = retry_delay(exc.trailing_metadata())
-                if delay is None:
-                    return call
-                wait = delay * (1 + JITTER * self._jitter())
-                if deadline is not None and loop.time() + wait >= deadline:
+                wait = wait_before_retry(exc.code(), exc.trailing_metadata(), loop.time(), deadline, self._jitter())
+                if wait is None:
                     return call
                 await self._sleep(wait)  # the delay RetryInfo gave, with jitter
                 details = details._replace(timeout=None if deadline is None else deadline - loop.time())
