@@ -263,7 +263,6 @@ async def sims(chaos_system: System) -> AsyncIterator[dict[Channel, ChannelServe
     for server in servers.values():
         await server.start()
     query = {
-        "MEDINS_CHANNEL_API_CHANNEL_KEYS_DIR": str(channels.verify_dir()),
         "MEDINS_CHANNEL_API_MERCHANT_KEYS_DIR": str(channels.keys_root() / "merchant"),
         "MEDINS_CHANNEL_API_WECHAT_URL": servers[Channel.WECHAT].url,
         "MEDINS_CHANNEL_API_ALIPAY_URL": servers[Channel.ALIPAY].url + "/gateway.do",

@@ -18,7 +18,7 @@ from services.collection.payment_query import QueryConfig, query_due_orders
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
-from services.common.settings import Settings
+from services.common.settings import Settings, load_settings
 from workers.periodic_runner import run_job
 
 log = structlog.get_logger(__name__)
@@ -46,7 +46,7 @@ class Job:
 
     def _apis(self, clock: Clock) -> list[ChannelApi]:
         if self.apis is None:
-            self.apis = configured_apis(ChannelApiSettings(), clock)
+            self.apis = configured_apis(ChannelApiSettings(), load_settings(), clock)
             log.info("payment_query_channels", channels=sorted(c for a in self.apis for c in a.channels))
         return self.apis
 

@@ -14,6 +14,7 @@ from services.collection.refund_targets_repository import refund_request
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Pool
+from services.common.settings import load_settings
 from workers.periodic_runner import run_job
 
 
@@ -44,7 +45,7 @@ class Job:
 
     async def __call__(self, pool: Pool, clock: Clock, batch_size: int) -> int:
         if self.gateway is None:
-            apis = configured_apis(ChannelApiSettings(), clock)
+            apis = configured_apis(ChannelApiSettings(), load_settings(), clock)
             if apis:
                 self.results = ChannelRefundGateway(apis, lambda refund: refund_request(pool, refund))
             self.gateway = CountedGateway(self.results or SimulatedRefundGateway())

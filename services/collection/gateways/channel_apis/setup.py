@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.collection.channels.key_reload import channel_key_store
 from services.collection.channels.keys import KeyStore
 from services.collection.gateways.channel_apis.alipay import AlipayApi
 from services.collection.gateways.channel_apis.http import Transport
@@ -15,15 +16,16 @@ from services.collection.gateways.channel_apis.ports import ChannelApi
 from services.collection.gateways.channel_apis.unionpay import UnionPayApi
 from services.collection.gateways.channel_apis.wechat import WechatPayApi
 from services.common.clock import Clock
+from services.common.settings import Settings
 
 
 class ChannelApiSettings(BaseSettings):
-    """MEDINS_CHANNEL_API_*: where the channels' verification keys (channels/keys.py layout) and our
-    merchant keys (merchant_keys.py layout) are, and each family's base URL. Unset: no channel API."""
+    """MEDINS_CHANNEL_API_*: where our merchant keys are (merchant_keys.py layout), and each family's
+    base URL. Unset: no channel API. The channels' answers are verified with the keys every process that
+    believes channels reads (MEDINS_CHANNEL_KEYS_DIR, channels/key_reload.py): one directory, not two."""
 
     model_config = SettingsConfigDict(env_prefix="MEDINS_CHANNEL_API_", frozen=True)
 
-    channel_keys_dir: str = ""
     merchant_keys_dir: str = ""
     wechat_url: str = ""
     alipay_url: str = ""
@@ -42,12 +44,13 @@ class ChannelApiUrls:
     unionpay: str = ""
 
 
-def configured_apis(settings: ChannelApiSettings, clock: Clock) -> list[ChannelApi]:
-    """The clients `settings` configure (none when the key directories are not set)."""
-    if not (settings.channel_keys_dir and settings.merchant_keys_dir):
+def configured_apis(settings: ChannelApiSettings, process: Settings, clock: Clock) -> list[ChannelApi]:
+    """The clients `settings` configure (none when the merchant keys are not set), verifying with the
+    channels' keys of `process`."""
+    if not settings.merchant_keys_dir:
         return []
     urls = ChannelApiUrls(settings.wechat_url, settings.alipay_url, settings.unionpay_url)
-    keys = KeyStore.from_directory(Path(settings.channel_keys_dir))
+    keys = channel_key_store(process)
     return channel_apis(keys, Path(settings.merchant_keys_dir), urls, clock, Transport(settings.timeout_seconds))
 
 
