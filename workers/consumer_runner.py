@@ -35,7 +35,9 @@ def run_consumer(
     clock = clock_from_file(settings.clock_file)
 
     async def run(stop: asyncio.Event) -> None:
-        pool = await create_pool(dsn(settings), min_size=1, max_size=settings.db_pool_max)
+        pool = await create_pool(
+            dsn(settings), min_size=1, max_size=settings.db_pool_max, idle_seconds=settings.db_pool_idle_seconds
+        )
         try:
             await EventConsumer(
                 consumer=consumer,

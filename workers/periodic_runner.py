@@ -44,7 +44,7 @@ def run_job(
         return done
 
     async def run(stop: asyncio.Event) -> None:
-        pool = await create_pool(dsn(settings), min_size=1, max_size=2)
+        pool = await create_pool(dsn(settings), min_size=1, max_size=2, idle_seconds=settings.db_pool_idle_seconds)
         size = batch_size(settings)
         try:
             await run_periodically(

@@ -68,8 +68,11 @@ async def close_pool(pool: Pool, grace_seconds: float = CLOSE_TIMEOUT_SECONDS) -
         pool.terminate()
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 0) -> Pool:
-    """Connects, retrying with back-off while the server is unreachable (attempts=0: forever).
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, attempts: int = 0, idle_seconds: float = 300.0
+) -> Pool:
+    """Connects, retrying with back-off while the server is unreachable (attempts=0: forever). A
+    connection idle for `idle_seconds` beyond the `min_size` is closed.
 
     A database that is down at start-up gives one clear log line per attempt, not a stack trace loop.
     """
@@ -83,6 +86,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, attemp
                 min_size=min_size,
                 max_size=max_size,
                 command_timeout=30,
+                max_inactive_connection_lifetime=idle_seconds,
                 server_settings={"timezone": "Asia/Shanghai", "application_name": "medins"},
                 reset=_keep_session,
                 init=init_connection,
@@ -175,14 +179,17 @@ class Database:
     """A pool that may not be connected yet, so a server can answer health checks before the database
     is up: until then every call gets UNAVAILABLE instead of a hang or a crash."""
 
-    def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10, idle_seconds: float = 300.0) -> None:
         self._dsn = dsn
         self._min_size = min_size
         self._max_size = max_size
+        self._idle_seconds = idle_seconds
         self._pool: Pool | None = None
 
     async def connect(self) -> None:
-        self._pool = await create_pool(self._dsn, min_size=self._min_size, max_size=self._max_size)
+        self._pool = await create_pool(
+            self._dsn, min_size=self._min_size, max_size=self._max_size, idle_seconds=self._idle_seconds
+        )
 
     @property
     def pool(self) -> Pool:

@@ -44,7 +44,12 @@ def run_grpc_service(
     page_tokens = PageTokens(
         settings.page_token_key.encode(), clock.now, dt.timedelta(seconds=settings.page_token_ttl_seconds)
     )
-    db = Database(dsn(settings), min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    db = Database(
+        dsn(settings),
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        idle_seconds=settings.db_pool_idle_seconds,
+    )
     service = build(db, clock, settings)
     background_stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []

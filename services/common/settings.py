@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     tax_db: str = "medins_tax"
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # A pooled connection idle this long beyond the pool's minimum is closed (the server's connection
+    # slots are shared by every process of both agencies).
+    db_pool_idle_seconds: float = Field(default=300.0, gt=0)
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     # The nodes of a RabbitMQ cluster, tried in this order; a process fails over to the next node when

@@ -81,9 +81,9 @@ async def own_system(
     stack = stack or FleetStack(name)
     await create_stack(stack)
     system = System(stack, workdir, replicas=replicas)
-    # Small pools: the PostgreSQL server (max_connections 100) is shared with every other test run, and
-    # two replicas of eleven processes with the default pools of 10 would take all of it.
-    system.env.update({"MEDINS_DB_POOL_MIN": "1", "MEDINS_DB_POOL_MAX": "2" if replicas > 1 else "4"})
+    if replicas > 1:
+        # Smaller pools still than System's (max 4): two replicas of every process.
+        system.env["MEDINS_DB_POOL_MAX"] = "2"
     system.set_clock(START)
     if only is None:
         system.start_all()

@@ -152,6 +152,13 @@ class System:
             # R44: the HTTPS callback endpoint (started by the tests that call it: `callbacks_url`).
             "MEDINS_CALLBACKS_PORT": str(self.callbacks_port),
             "MEDINS_CALLBACKS_TLS_DIR": str(callback_certs()),
+            # Small pools: the PostgreSQL server (max_connections 100 in CI) is shared by the session's
+            # system, one module's system and the tests' own connections; fifteen processes with the
+            # default pools of 2 to 10 would take all of it.
+            "MEDINS_DB_POOL_MIN": "1",
+            "MEDINS_DB_POOL_MAX": "4",
+            # A system waiting while another test's system runs gives back what it does not use.
+            "MEDINS_DB_POOL_IDLE_SECONDS": "5",
         }
         if tls_dir is not None:
             self.env |= {"MEDINS_TLS_REQUIRED": "true", "MEDINS_TLS_DIR": str(tls_dir)}
@@ -160,7 +167,7 @@ class System:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._log_offsets: dict[str, int] = {}
         self._configured: dict[str, dict[str, str]] = {}
-        self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
+        self._channels: dict[tuple[str, str, int], grpc.aio.Channel] = {}
         self._specs = {replica_name(spec.name, k): spec for spec in LOCAL_PROCESSES for k in range(1, replicas + 1)}
         self.metrics_ports = {name: free_port() for name in self._specs} if metrics else {}
 
@@ -285,15 +292,18 @@ class System:
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
 
-    def channel(self, name: str, identity: str = HARNESS_IDENTITY) -> grpc.aio.Channel:
-        """A channel to a service; under mTLS presenting `identity`'s certificate (NO_CERTIFICATE: none)."""
-        key = (name, identity)
+    def channel(self, name: str, identity: str = HARNESS_IDENTITY, connection: int = 0) -> grpc.aio.Channel:
+        """A channel to a service; under mTLS presenting `identity`'s certificate (NO_CERTIFICATE: none).
+        Each `connection` number is a connection of its own (a client with several)."""
+        key = (name, identity, connection)
         if key not in self._channels:
             security = None
             if self.tls is not None:
                 caller: Identity | None = None if identity == NO_CERTIFICATE else parse_identity(identity)
                 security = ChannelSecurity(self.tls, caller)
-            self._channels[key] = aio_channel(self.address(name), security=security)
+            # grpc shares one connection among channels of equal arguments unless told otherwise.
+            options = [("grpc.use_local_subchannel_pool", 1)] if connection else []
+            self._channels[key] = aio_channel(self.address(name), security=security, options=options)
         return self._channels[key]
 
     async def close_channels(self) -> None:

@@ -67,13 +67,15 @@ def clock_at_start() -> None:
     its own clock, so the shared session system is not started for it."""
 
 
-@pytest.fixture(scope="module")
+# Function-scoped, each used by one test: the two systems (about 30 processes) never hold PostgreSQL
+# connections at the same time, beside the session's system.
+@pytest.fixture
 async def storm_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
     async with own_system("storm", Path(tmp_path_factory.mktemp("storm"))) as system:
         yield system
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def callback_storm_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
     """A system of its own (the checks count every payment and grant in it) with the callback endpoint."""
     async with own_system("cbstorm", Path(tmp_path_factory.mktemp("cbstorm"))) as system:

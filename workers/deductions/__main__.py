@@ -33,7 +33,9 @@ def scheduled_run(settings: Settings) -> BatchJob:
 
 async def run_once(settings: Settings) -> None:
     clock = clock_from_file(settings.clock_file)
-    pool = await create_pool(settings.tax_dsn, min_size=1, max_size=2, attempts=5)
+    pool = await create_pool(
+        settings.tax_dsn, min_size=1, max_size=2, attempts=5, idle_seconds=settings.db_pool_idle_seconds
+    )
     try:
         await run_deductions(
             lambda: CollectionUnitOfWork(pool), clock, deduction_services(settings, clock), deduction_config(settings)

@@ -43,7 +43,7 @@ def main() -> None:
     dsn = settings.insurance_dsn if args.database == "insurance" else settings.tax_dsn
 
     async def run(stop: asyncio.Event) -> None:
-        pool = await create_pool(dsn, min_size=1, max_size=3)
+        pool = await create_pool(dsn, min_size=1, max_size=3, idle_seconds=settings.db_pool_idle_seconds)
         relay = OutboxRelay(pool, settings.broker_urls, settings.retry_delays_ms, database=args.database)
         loops = [relay.run, lambda s: housekeeping(pool, settings, s)]
         if settings.metrics_port:

@@ -48,7 +48,12 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     clock = clock_from_file(settings.clock_file)
     keys = channel_key_store(settings)
-    db = Database(settings.tax_dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    db = Database(
+        settings.tax_dsn,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        idle_seconds=settings.db_pool_idle_seconds,
+    )
     await db.connect()
     stopping = [False]
     intake = Intake(
