@@ -80,6 +80,7 @@ def run_grpc_service(
             quiet_methods=quiet_methods,
             security=ServerSecurity.from_settings(settings, name),
             admission=settings.admission_limits,
+            streams_per_connection=settings.grpc_streams_per_connection,
         )
 
     lifecycle.run(run)

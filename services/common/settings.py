@@ -272,6 +272,10 @@ class Settings(BaseSettings):
     admission_kind_rates: dict[str, tuple[float, int]] = {}
     admission_retry_after_ms: int = Field(default=100, ge=1)
     admission_deadline_floor_ms: float = Field(default=2.0, ge=0)
+    # Calls one client connection may have in progress (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): the
+    # client holds its calls beyond it on its own side, where they cost the server nothing; a caller
+    # with several connections meets the admission shares above (docs/DEPLOY.md, "Admission control").
+    grpc_streams_per_connection: int = Field(default=8, ge=1)
 
     @field_validator("admission_kind_shares")
     @classmethod

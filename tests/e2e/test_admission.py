@@ -33,11 +33,14 @@ from tests.support import trailing
 
 FLOOD = "hospital:flood"
 POLITE = "hospital:polite"
-FLOOD_IN_FLIGHT = 256
+FLOOD_IN_FLIGHT = 512
+# The flood's client has two connections: each holds its calls beyond the server's streams per
+# connection (8) on its own side, and the two together are beyond the flood's share (8 + 4).
+FLOOD_CONNECTIONS = 2
 CALLER_IN_FLIGHT = 8
-CALLER_QUEUED = 32
-POLITE_CALLS = 60
-POLITE_PER_SECOND = 10
+CALLER_QUEUED = 4
+POLITE_CALLS = 100
+POLITE_PER_SECOND = 20
 # Large, so that a call with less time left reaches the server well before its deadline passes.
 DEADLINE_FLOOR_MS = 500
 
@@ -87,7 +90,7 @@ def retry_info(error: grpc.aio.AioRpcError) -> tuple[str, float | None]:
 
 
 async def test_a_flood_from_one_hospital_does_not_refuse_or_starve_another(admission_system: System) -> None:
-    flood = EnrollmentClient(admission_system.channel("enrollment", FLOOD))
+    floods = [EnrollmentClient(admission_system.channel("enrollment", FLOOD, k + 1)) for k in range(FLOOD_CONNECTIONS)]
     polite = EnrollmentClient(admission_system.channel("enrollment", POLITE))
     await polite.CheckEnrollment(check("warm-up"), timeout=30)
     stop = asyncio.Event()
@@ -95,7 +98,7 @@ async def test_a_flood_from_one_hospital_does_not_refuse_or_starve_another(admis
     refusals: list[tuple[str, float | None]] = []
     in_full_swing = asyncio.Event()  # every flooder has had an answer
 
-    async def flooding() -> None:
+    async def flooding(flood: EnrollmentClient) -> None:
         while not stop.is_set():  # a hostile client: it retries at once, whatever it is told
             try:
                 await flood.CheckEnrollment(check("flood"), timeout=30)
@@ -107,7 +110,7 @@ async def test_a_flood_from_one_hospital_does_not_refuse_or_starve_another(admis
             if sum(flood_outcomes.values()) >= FLOOD_IN_FLIGHT:
                 in_full_swing.set()
 
-    flooders = [asyncio.create_task(flooding()) for _ in range(FLOOD_IN_FLIGHT)]
+    flooders = [asyncio.create_task(flooding(floods[k % FLOOD_CONNECTIONS])) for k in range(FLOOD_IN_FLIGHT)]
     latencies: list[float] = []
     try:
         async with asyncio.timeout(120):

@@ -62,9 +62,6 @@ async def overload_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIter
         "MEDINS_ADMISSION_CALLER_IN_FLIGHT": str(CALLER_IN_FLIGHT),
         "MEDINS_ADMISSION_CALLER_QUEUED": str(CALLER_QUEUED),
         "MEDINS_ADMISSION_KIND_SHARES": json.dumps({"registration": list(DESK_SHARE)}),
-        # Small pools: the PostgreSQL server is shared with every other test run.
-        "MEDINS_DB_POOL_MIN": "1",
-        "MEDINS_DB_POOL_MAX": "4",
     }
     async with running_system(
         Stack("overload"), workdir, START, env=env, only=list(PAYMENT_PATH), tls_dir=workdir / "certs"
