@@ -15,6 +15,7 @@ from services.collection.channels.keys import KeyStore
 from services.collection.channels.verifiers import ChannelVerifiers
 from services.collection.gateways.sms import LocalSmsGateway
 from services.collection.grpc_api import CollectionConfig, CollectionServicer
+from services.collection.notification_groups import GroupLimits
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.db import Database, Pool
@@ -33,6 +34,7 @@ class Collection:
             order_ttl=dt.timedelta(seconds=settings.order_ttl_seconds),
             school_order_ttl=dt.timedelta(seconds=settings.school_order_ttl_seconds),
             clock_skew=dt.timedelta(seconds=settings.payment_clock_skew_seconds),
+            intake_groups=GroupLimits.from_settings(settings),
         )
         self.keys = channel_key_store(settings)
         servicer = CollectionServicer(

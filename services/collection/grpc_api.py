@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -21,6 +21,7 @@ from services.collection.grpc_refunds_api import RefundsApi
 from services.collection.grpc_reports_api import ReportsApi
 from services.collection.grpc_resident_api import ResidentApi
 from services.collection.handlers import items, orders, receipts, records
+from services.collection.notification_groups import GroupLimits, NotificationGroups
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.mutations import run_mutation
@@ -36,6 +37,7 @@ class CollectionConfig:
     order_ttl: dt.timedelta
     school_order_ttl: dt.timedelta
     clock_skew: dt.timedelta
+    intake_groups: GroupLimits = field(default_factory=GroupLimits)
 
 
 class CollectionServicer(
@@ -56,6 +58,7 @@ class CollectionServicer(
         self._verifier = verifier
         self._config = config
         self._skew = config.clock_skew
+        self._groups = NotificationGroups(uow_factory, clock, verifier, config.clock_skew, config.intake_groups)
         self._vault = vault
         self._sms: SmsGateway = sms or LocalSmsGateway(None)
 

@@ -14,6 +14,7 @@ from medins.collection.v1 import collection_service_pb2 as pb
 
 from services.collection import intake_convert, payment_intake
 from services.collection.channels.signature import NotificationVerifier
+from services.collection.notification_groups import NotificationGroups
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import DomainError
@@ -28,10 +29,11 @@ class PaymentsApi:
     _clock: Clock
     _verifier: NotificationVerifier
     _skew: dt.timedelta
+    _groups: NotificationGroups
 
     async def NotifyPayment(self, request: pb.NotifyPaymentRequest, context: Context) -> pb.NotifyPaymentResponse:
         notification = intake_convert.notification(request)
-        outcome = await payment_intake.take_in(notification, self._uow, self._clock, self._verifier, self._skew)
+        outcome = await self._groups.take_in(notification)
         return intake_convert.response(outcome)
 
     async def NotifyPayments(self, request: pb.NotifyPaymentsRequest, context: Context) -> pb.NotifyPaymentsResponse:

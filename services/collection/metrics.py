@@ -5,7 +5,7 @@ becomes a label value."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 PAYMENT_NOTIFICATIONS = Counter(
@@ -21,3 +21,9 @@ REFUNDS = Counter(
 ORDERS_EXPIRED = Counter("medins_orders_expired", "Pending orders expired unpaid (R19)")
 
 SERIES: tuple[MetricWrapperBase, ...] = (PAYMENT_NOTIFICATIONS, REFUNDS, ORDERS_EXPIRED)
+
+PAYMENT_GROUP_SIZE = Histogram(
+    "medins_payment_group_size",
+    "Payment notifications taken in by one transaction (group commit, issue 23)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)

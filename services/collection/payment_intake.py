@@ -95,17 +95,19 @@ async def take_in(
 ) -> IntakeOutcome:
     """One notification, at most once per request id and once per channel transaction. It is verified
     once: a try again after a race is not the channel sending it again (its nonce is not a replay)."""
-    admission = _admission(notification, verifier, clock.now(), skew)
-    for _ in range(RACE_ATTEMPTS):
-        now = clock.now()
-        async with uow_factory() as uow:
-            outcome, record = await _take_in(uow, notification, admission, now)
-            if isinstance(outcome, Raced):
-                continue  # rolled back as the unit of work closes uncommitted
-            await uow.commit()
-        _count(record)
-        return outcome
-    return Raced()
+    return await take_in_admitted(
+        notification, admission_of(notification, verifier, clock.now(), skew), uow_factory, clock
+    )
+
+
+async def take_in_admitted(
+    notification: Notification, admission: Admitted | Rejected, uow_factory: UowFactory, clock: Clock
+) -> IntakeOutcome:
+    """`take_in` of a notification already admitted (verified, or refused with its record to keep): a
+    group of one, tried again like any group after a race or a deadlock (with a group holding a family
+    account this one's order is waiting for)."""
+    outcomes = await take_in_together([notification], [admission], uow_factory, clock)
+    return Raced() if outcomes is None else outcomes[0]
 
 
 async def take_in_batch(
@@ -120,9 +122,21 @@ async def take_in_batch(
     rules the edge left to the batch, `fields_refused`, or by the intake) never fails the others."""
     admitted_at = clock.now()
     admissions = [
-        Rejected(refused, edge_outcome(refused)) if refused else _admission(n, verifier, admitted_at, skew)
+        Rejected(refused, edge_outcome(refused)) if refused else admission_of(n, verifier, admitted_at, skew)
         for n, refused in zip(notifications, fields_refused, strict=True)
     ]
+    outcomes = await take_in_together(notifications, admissions, uow_factory, clock)
+    return [Raced()] * len(notifications) if outcomes is None else outcomes
+
+
+async def take_in_together(
+    notifications: Sequence[Notification],
+    admissions: Sequence[Admitted | Rejected],
+    uow_factory: UowFactory,
+    clock: Clock,
+) -> list[IntakeOutcome] | None:
+    """Admitted notifications in one transaction, each as `take_in_admitted` would take it; None when a
+    concurrent copy of one of them kept getting in the way (nothing of any of them written)."""
     for _ in range(RACE_ATTEMPTS):
         now = clock.now()
         taken: dict[int, tuple[IntakeOutcome, NotificationRecord]] = {}
@@ -141,7 +155,7 @@ async def take_in_batch(
             # Items shared by orders of two batches; every batch locks orders in one order, so this is
             # rare. Nothing was written: try the batch again.
             log.warning("payment_batch_deadlock", notifications=len(notifications))
-    return [Raced()] * len(notifications)
+    return None
 
 
 async def settle_payment(
@@ -281,9 +295,10 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _admission(
+def admission_of(
     notification: Notification, verifier: NotificationVerifier, now: dt.datetime, skew: dt.timedelta
 ) -> Admitted | Rejected:
+    """`admit`, or the refusal to record."""
     try:
         return admit(notification, verifier, now, skew)
     except DomainError as refusal:

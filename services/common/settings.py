@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     school_order_ttl_seconds: int = 86_400
     # A channel's reported payment time may run ahead of our clock by this much (R21a).
     payment_clock_skew_seconds: int = 5
+    # Group commit of notifications (issue 23, services/collection/notification_groups.py): groups in
+    # one process's transactions at once (each holds a connection), and notifications in one group.
+    intake_groups_in_flight: int = Field(default=2, ge=1)
+    intake_group_max: int = Field(default=64, ge=1, le=1000)
     idempotency_retention_hours: int = 24 * 7
     outbox_retention_hours: int = 24 * 7
     # R42: each channel's own verification keys, one directory laid out as

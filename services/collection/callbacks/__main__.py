@@ -16,6 +16,7 @@ from aiohttp import web
 from services.collection.callbacks.app import Intake, make_app, networks
 from services.collection.channels.key_reload import channel_key_store, reload_on_sighup
 from services.collection.channels.verifiers import ChannelVerifiers
+from services.collection.notification_groups import GroupLimits
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common import lifecycle
 from services.common.clock import clock_from_file
@@ -61,6 +62,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         clock=clock,
         verifier=ChannelVerifiers(keys, clock),
         skew=dt.timedelta(seconds=settings.payment_clock_skew_seconds),
+        limits=GroupLimits.from_settings(settings),
     )
     runner = web.AppRunner(make_app(intake, networks(settings.callbacks_allowed_ips), stopping), access_log=None)
     await runner.setup()

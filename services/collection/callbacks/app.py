@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from aiohttp import web
@@ -30,6 +30,7 @@ from services.collection.channels.keys import OWN_FORMAT_CHANNELS, UNIONPAY_CHAN
 from services.collection.channels.signature import NotificationVerifier
 from services.collection.domain.intake import Notification
 from services.collection.domain.model import Channel
+from services.collection.notification_groups import GroupLimits, NotificationGroups
 from services.common.clock import Clock
 
 log = structlog.get_logger(__name__)
@@ -42,12 +43,19 @@ MAX_BODY_BYTES = formats.MAX_PAYLOAD_BYTES
 
 @dataclass(frozen=True)
 class Intake:
-    """What the intake needs: a unit of work per notification, the clock, the channels' verifiers."""
+    """What the intake needs: a unit of work per notification, the clock, the channels' verifiers, and
+    the group commit (notification_groups.py) of the same."""
 
     uow: payment_intake.UowFactory
     clock: Clock
     verifier: NotificationVerifier
     skew: dt.timedelta
+    limits: GroupLimits = field(default_factory=GroupLimits)
+    groups: NotificationGroups = field(init=False)
+
+    def __post_init__(self) -> None:
+        groups = NotificationGroups(self.uow, self.clock, self.verifier, self.skew, self.limits)
+        object.__setattr__(self, "groups", groups)
 
 
 def routes() -> dict[str, tuple[str, Channel]]:
@@ -104,7 +112,7 @@ def make_app(intake: Intake, allow: tuple[Network, ...], stopping: list[bool] | 
             except web.HTTPRequestEntityTooLarge:
                 return await too_large(request, family, channel)
             taken = notification(channel, list(request.headers.items()), body)
-            outcome = await payment_intake.take_in(taken, intake.uow, intake.clock, intake.verifier, intake.skew)
+            outcome = await intake.groups.take_in(taken)
             delivered, status, why = answers.accepted(outcome)
             log.info("callback_answered", channel=channel.value, delivered=delivered, status=status, why=why)
             return _respond(answers.ANSWERS[family](delivered, status, why), answers.outcome_headers(outcome))

@@ -1,0 +1,140 @@
+"""Group commit of payment notifications (issue 23, R21): notifications arriving while the intake's
+transactions are busy are taken in together, in one transaction, as `NotifyPayments` takes a batch,
+and each caller is answered alone with exactly what `take_in` would have answered.
+
+No notification waits on a timer. A notification that finds a free slot (fewer than `in_flight` groups
+running) starts a group of its own at once; one that finds none waits for the next free slot and goes
+with every other waiting notification, at most `max_group` of them. So a quiet intake works as before,
+one transaction per notification, and a busy one pays BEGIN and COMMIT once per group.
+
+What holds for each notification, whatever else is in its group: one effect per channel transaction
+and per caller request id (copies in one group: the first applies, the others see it in the same
+transaction), its refusal recorded and answered alone, locks taken in the order of the orders
+(`payment_intake.take_in_together`). If the group cannot commit (a copy racing in another process kept
+getting in the way, or any error), nothing of it was written and each of its notifications is taken in
+alone, so one bad notification never fails the others."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import deque
+from dataclasses import dataclass, field
+
+import structlog
+
+from services.collection import payment_intake
+from services.collection.channels.signature import NotificationVerifier
+from services.collection.domain.intake import IntakeOutcome, Notification
+from services.collection.metrics import PAYMENT_GROUP_SIZE
+from services.collection.payment_intake import Admitted, Rejected, UowFactory
+from services.common.clock import Clock
+from services.common.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class GroupLimits:
+    """How many groups run at once (each holds one database connection) and how large one may be."""
+
+    in_flight: int = 2
+    max_group: int = 64
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GroupLimits:
+        return cls(in_flight=settings.intake_groups_in_flight, max_group=settings.intake_group_max)
+
+
+@dataclass(eq=False)
+class _Waiting:
+    notification: Notification
+    admission: Admitted | Rejected
+    answer: asyncio.Future[IntakeOutcome] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class NotificationGroups:
+    """The intake of one process: `take_in` one notification, grouped with those waiting beside it."""
+
+    def __init__(
+        self,
+        uow_factory: UowFactory,
+        clock: Clock,
+        verifier: NotificationVerifier,
+        skew: dt.timedelta,
+        limits: GroupLimits = GroupLimits(),
+    ) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._verifier = verifier
+        self._skew = skew
+        self._limits = limits
+        self._waiting: deque[_Waiting] = deque()
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def take_in(self, notification: Notification) -> IntakeOutcome:
+        """What `payment_intake.take_in` answers for it. Verified here, before it waits (a notification
+        refused by its signature still goes to the database, for its record). A caller cancelled before
+        its group starts leaves it; once the group started, its effect stands (as when a client goes
+        away after a commit: it sends again and is answered the same)."""
+        admission = payment_intake.admission_of(notification, self._verifier, self._clock.now(), self._skew)
+        waiting = _Waiting(notification, admission)
+        self._waiting.append(waiting)
+        self._start_groups()
+        try:
+            return await asyncio.shield(waiting.answer)
+        except asyncio.CancelledError:
+            if waiting in self._waiting:
+                self._waiting.remove(waiting)
+            else:  # its group answers nobody: its error, if any, is not left unretrieved
+                waiting.answer.add_done_callback(lambda answer: answer.cancelled() or answer.exception())
+            raise
+
+    def _start_groups(self) -> None:
+        while self._waiting and len(self._running) < self._limits.in_flight:
+            group = [self._waiting.popleft() for _ in range(min(len(self._waiting), self._limits.max_group))]
+            task = asyncio.get_running_loop().create_task(self._run(group))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._start_groups()
+
+    async def _run(self, group: list[_Waiting]) -> None:
+        try:
+            await self._take_in(group)
+        finally:  # the process stopping: nobody is left waiting for ever
+            for waiting in group:
+                if not waiting.answer.done():
+                    waiting.answer.cancel()
+
+    async def _take_in(self, group: list[_Waiting]) -> None:
+        PAYMENT_GROUP_SIZE.observe(len(group))
+        if len(group) > 1:
+            try:
+                outcomes = await payment_intake.take_in_together(
+                    [w.notification for w in group], [w.admission for w in group], self._uow, self._clock
+                )
+            except Exception as error:  # nothing was written: each is taken in alone below
+                log.warning("payment_group_failed", notifications=len(group), error=f"{type(error).__name__}: {error}")
+                outcomes = None
+            if outcomes is not None:
+                for waiting, outcome in zip(group, outcomes, strict=True):
+                    _answer(waiting, outcome)
+                return
+        for waiting in group:
+            try:
+                outcome = await payment_intake.take_in_admitted(
+                    waiting.notification, waiting.admission, self._uow, self._clock
+                )
+            except Exception as error:  # its caller's, answered as the call's error
+                if not waiting.answer.done():
+                    waiting.answer.set_exception(error)
+            else:
+                _answer(waiting, outcome)
+
+
+def _answer(waiting: _Waiting, outcome: IntakeOutcome) -> None:
+    if not waiting.answer.done():
+        waiting.answer.set_result(outcome)
