@@ -22,16 +22,23 @@ async def stack() -> AsyncIterator[Stack]:
     await drop_stack(created)
 
 
+# The session's pools outlive the integration tests: what they do not use goes back to the server (its
+# connections are shared with the end-to-end systems that run after them).
+IDLE_SECONDS = 5.0
+
+
 @pytest.fixture(scope="session")
 async def insurance_pool(stack: Stack) -> AsyncIterator[Pool]:
-    pool = await create_pool(stack.settings().insurance_dsn, min_size=1, max_size=10, attempts=3)
+    pool = await create_pool(
+        stack.settings().insurance_dsn, min_size=1, max_size=10, attempts=3, idle_seconds=IDLE_SECONDS
+    )
     yield pool
     await pool.close()
 
 
 @pytest.fixture(scope="session")
 async def tax_pool(stack: Stack) -> AsyncIterator[Pool]:
-    pool = await create_pool(stack.settings().tax_dsn, min_size=1, max_size=10, attempts=3)
+    pool = await create_pool(stack.settings().tax_dsn, min_size=1, max_size=10, attempts=3, idle_seconds=IDLE_SECONDS)
     yield pool
     await pool.close()
 
