@@ -11,6 +11,7 @@ minutes: the build is cached by podman's layers after the first), not `make test
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -54,6 +55,15 @@ async def image_system(
     await create_stack(stack)
     await load_demo_data(stack.settings(), START.date())
     system = System(stack, scratch, launcher=ImageLauncher(root, config, scratch))
+    # R42: the channels' verification keys, where the image's processes see them (their /tmp is the
+    # scratch directory) and owned by the image's user, as a mounted Secret is: the run's own copy lives
+    # in a private directory of the host's /tmp that a chrooted process can neither see nor read.
+    keys = scratch / "channel-keys"
+    shutil.copytree(channels.verify_dir(), keys)
+    uid, gid = (int(n) for n in config.user.split(":"))
+    for path in [keys, *keys.rglob("*")]:
+        os.chown(path, uid, gid)
+    system.env["MEDINS_CHANNEL_KEYS_DIR"] = str(keys)
     system.set_clock(START)
     (scratch / "clock").chmod(0o644)
     for name in PROCESSES:
