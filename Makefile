@@ -72,7 +72,7 @@ fmt: install
 # `make bench`: payments, end to end and the check, each next to its ceiling measured in the same run (about
 # 8 minutes; the check over 1,000,000 people, BENCH_ARGS=--full for 10,000,000). `make bench-enrollment`: the
 # check alone over 10,000,000.
-bench: gen
+bench: gen channel-keys
 	$(PY) -m benchmarks.bench $(BENCH_ARGS)
 
 bench-enrollment: gen

@@ -77,6 +77,9 @@ async def run(options: Options, children: Children) -> dict[str, Any]:
         "MEDINS_REGISTRATION_PORT": str(ports["registration"]),
         "MEDINS_COLLECTION_PORT": str(ports["collection"]),
         "MEDINS_LOG_LEVEL": "WARNING",
+        # One client here stands for every channel: its calls in flight are not held to one connection's
+        # share (issue 22); the benchmark measures the intake.
+        "MEDINS_GRPC_STREAMS_PER_CONNECTION": os.environ.get("MEDINS_GRPC_STREAMS_PER_CONNECTION", "1024"),
     }
     started = []
     try:

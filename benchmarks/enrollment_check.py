@@ -183,6 +183,8 @@ async def start_servers(children: Children, options: Options, first_writer_perso
     ports = {"enrollment": free_port(), "registration": free_port(), "echo": free_port()}
     addresses = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
     base = {**os.environ, "MEDINS_INSURANCE_DB": INSURANCE_DB, "MEDINS_TAX_DB": TAX_DB, "MEDINS_LOG_LEVEL": "WARNING"}
+    # One client stands for every hospital: not held to one connection's share of streams (issue 22).
+    base.setdefault("MEDINS_GRPC_STREAMS_PER_CONNECTION", "1024")
     clock_env, clock = registration_clock(children.log_dir)
     enrollment = await children.start(
         "enrollment", ["-m", "services.enrollment"], {**base, "MEDINS_ENROLLMENT_PORT": str(ports["enrollment"])}
