@@ -234,6 +234,28 @@ async def raw_write_baseline(s: Settings, concurrency: int, seconds: float, warm
         await pool.close()
 
 
+async def durable_position(s: Settings) -> tuple[int, int]:
+    """The WAL's position (bytes) and how many payments the tax database holds."""
+    conn = await asyncpg.connect(s.tax_dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS wal, (SELECT count(*) FROM payments) AS payments"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return row["wal"], row["payments"]
+
+
+async def durable_cost(s: Settings, before: tuple[int, int]) -> tuple[dict[str, float], tuple[int, int]]:
+    """WAL bytes per payment written since `before` (warm-up included, the relay's marks too: what one
+    applied payment costs the log), and the position now."""
+    now = await durable_position(s)
+    payments = now[1] - before[1]
+    per_payment = (now[0] - before[0]) / payments if payments else 0.0
+    return {"payments": payments, "wal_bytes_per_payment": round(per_payment)}, now
+
+
 async def unpublished(s: Settings) -> int:
     conn = await asyncpg.connect(s.tax_dsn)
     try:
@@ -364,8 +386,12 @@ async def _phases(
     phases: dict[str, PhaseResult] = {}
     phases["a_echo"] = await closed_loop(ping, cpu=CpuMeter({"server": bare_pid}), **common)
     phases["b_raw_writes"] = await raw_write_baseline(s, options.concurrency, options.duration, WARMUP)
+    written: dict[str, dict[str, float]] = {}
+    before = await durable_position(s)
     phases["c_same_shape"] = await closed_loop(shape, cpu=CpuMeter({"server": bare_pid, **server}), **common)
+    written["c_same_shape"], before = await durable_cost(s, before)
     phases["d_notify_applied"] = await closed_loop(pay, cpu=CpuMeter({"server": collection_pid, **server}), **common)
+    written["d_notify_applied"], _ = await durable_cost(s, before)
     phases["e_notify_replayed"] = await closed_loop(resend, cpu=CpuMeter({"server": collection_pid}), **common)
     # The latency target's condition: open loop at half the rate the closed loop reached.
     half = max(1.0, phases["d_notify_applied"].rate / 2)
@@ -373,6 +399,8 @@ async def _phases(
         pay, rate=half, seconds=options.duration, warmup=WARMUP, cpu=CpuMeter({"server": collection_pid, **server})
     )
     found: dict[str, Any] = {name: phase.summary() for name, phase in phases.items()}
+    for name, cost in written.items():
+        found[name]["durable"] = cost
     meter = CpuMeter({"server": collection_pid, **server})
     found["f_notify_bulk"] = await _bulk_phase(client, signatures, next_order, meter, options)
     return found

@@ -96,7 +96,7 @@ async def own_system(
         yield system
     finally:
         await system.close_channels()
-        hung = stop_every_process(system)
+        hung = await asyncio.to_thread(stop_every_process, system)  # the loop serves the simulators meanwhile
         await drop_stack(stack)
     assert not hung, f"processes did not stop within 30 s of SIGTERM: {hung} (logs in {system.logs})"
 

@@ -19,6 +19,7 @@ Launchers (issue 24): by default a process is this interpreter running the modul
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -340,7 +341,9 @@ async def running_system(
         yield system
     finally:
         await system.close_channels()
-        codes = system.stop_all()
+        # In a thread: the loop keeps serving what the processes talk to as they stop (a trace receiver,
+        # a channel simulator), instead of leaving them to their timeouts.
+        codes = await asyncio.to_thread(system.stop_all)
         await drop_stack(stack)
     failed = {name: code for name, code in codes.items() if code != 0}
     assert not failed, f"processes did not stop cleanly on SIGTERM: {failed} (logs in {system.logs})"
