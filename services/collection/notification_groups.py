@@ -11,8 +11,8 @@ What holds for each notification, whatever else is in its group: one effect per 
 and per caller request id (copies in one group: the first applies, the others see it in the same
 transaction), its refusal recorded and answered alone, locks taken in the order of the orders
 (`payment_intake.take_in_together`). If the group cannot commit (a copy racing in another process kept
-getting in the way, or any error), nothing of it was written and each of its notifications is taken in
-alone, so one bad notification never fails the others."""
+getting in the way, or any error), each of its notifications is taken in alone, so one bad notification
+never fails the others (and one the group did write, its COMMIT's answer lost, is answered as a replay)."""
 
 from __future__ import annotations
 
@@ -116,7 +116,8 @@ class NotificationGroups:
                 outcomes = await payment_intake.take_in_together(
                     [w.notification for w in group], [w.admission for w in group], self._uow, self._clock
                 )
-            except Exception as error:  # nothing was written: each is taken in alone below
+            except Exception as error:  # not committed (or, if COMMIT itself failed, perhaps committed):
+                # each taken in alone below finds what was written, if anything, and answers as it says
                 log.warning("payment_group_failed", notifications=len(group), error=f"{type(error).__name__}: {error}")
                 outcomes = None
             if outcomes is not None:
