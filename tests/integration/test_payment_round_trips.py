@@ -76,9 +76,11 @@ def verifier(clock: FixedClock) -> ChannelVerifiers:
 
 
 def notification(order_id: str, amount: int, transaction_id: str, request_id: str) -> pb.NotifyPaymentRequest:
-    """A WeChat Pay callback signed by the simulator, forwarded over NotifyPayment with its headers."""
+    """A WeChat Pay callback signed by the simulator at NOW (whatever clock an earlier end-to-end system
+    left the simulators), forwarded over NotifyPayment with its headers."""
     paid = channels.wechat(order_id, amount, NOW, transaction_id=transaction_id)
-    return channels.notification(Channel.WECHAT, paid, request_id=request_id)
+    headers, raw = channels.callback(Channel.WECHAT, paid, sent_at=NOW)
+    return channels.request(Channel.WECHAT, headers, raw, request_id=request_id)
 
 
 async def test_a_notification_applied_replayed_or_resent_costs_four_round_trips(
