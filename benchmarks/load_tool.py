@@ -213,7 +213,8 @@ async def _main(args: argparse.Namespace, mix: Mix, where: Addresses) -> int:
                 + (f" or {args.count:,} calls" if args.count else "")
             )
             if args.overload:
-                flood_clients = Clients(where, security(settings, args.flood_identity), behaving=False)
+                # One hostile client on one connection per service, as the flood.
+                flood_clients = Clients(where, security(settings, args.flood_identity), behaving=False, connections=1)
                 flooded = load_flood.FloodStats()
                 stop = asyncio.Event()
                 say(f"flooding CheckEnrollment with {args.flood_in_flight} calls in flight beside the mix")

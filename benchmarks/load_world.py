@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import sys
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -80,25 +81,52 @@ class World:
         return found
 
 
+# Connections per service the load's mix spreads its calls over.
+CONNECTIONS = 4
+
+
 class Clients:
     """The three services' clients. `behaving`: an idempotent call refused RESOURCE_EXHAUSTED with
     RetryInfo is sent again after the delay, with jitter (issue 22, ops/cli/retrying.py); the overload
-    mode's flood (benchmarks/load_flood.py) is the one client that does not behave."""
+    mode's flood (benchmarks/load_flood.py) is the one client that does not behave. The mix plays a
+    population: its calls take `connections` connections per service in turn, so that one connection's
+    share of streams (MEDINS_GRPC_STREAMS_PER_CONNECTION) does not hold the whole population's calls."""
 
     def __init__(
-        self, where: Addresses, security: grpc_channels.ChannelSecurity | None = None, *, behaving: bool = True
+        self,
+        where: Addresses,
+        security: grpc_channels.ChannelSecurity | None = None,
+        *,
+        behaving: bool = True,
+        connections: int = CONNECTIONS,
     ) -> None:
         interceptors = [AioRetryOnOverload()] if behaving else []
+        # grpc shares one connection among channels of equal arguments unless told otherwise.
+        own = [("grpc.use_local_subchannel_pool", 1)]
         self.channels = [
-            grpc_channels.aio_channel(a, security=security, interceptors=interceptors)
+            grpc_channels.aio_channel(a, security=security, interceptors=interceptors, options=own)
             for a in (where.registration, where.enrollment, where.collection)
+            for _ in range(connections)
         ]
-        self.registration = RegistrationClient(self.channels[0])
-        self.enrollment = EnrollmentClient(self.channels[1])
-        self.collection = CollectionClient(self.channels[2])
+        by_service = [self.channels[k * connections : (k + 1) * connections] for k in range(3)]
+        self._registration = itertools.cycle([RegistrationClient(c) for c in by_service[0]])
+        self._enrollment = itertools.cycle([EnrollmentClient(c) for c in by_service[1]])
+        self._collection = itertools.cycle([CollectionClient(c) for c in by_service[2]])
+
+    @property
+    def registration(self) -> RegistrationClient:
+        return next(self._registration)
+
+    @property
+    def enrollment(self) -> EnrollmentClient:
+        return next(self._enrollment)
+
+    @property
+    def collection(self) -> CollectionClient:
+        return next(self._collection)
 
     async def ready(self, within_seconds: float = 10.0) -> None:
-        names = ("registration", "enrollment", "collection")
+        names = [name for name in ("registration", "enrollment", "collection") for _ in range(len(self.channels) // 3)]
         for name, channel in zip(names, self.channels, strict=True):
             try:
                 await asyncio.wait_for(channel.channel_ready(), within_seconds)
