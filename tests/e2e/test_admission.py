@@ -1,7 +1,8 @@
 """Issue 22 end to end (R16, R35): one hospital floods CheckEnrollment through the real enrollment check
-process, over mutual TLS, while a second hospital asks a few checks a second. The second gets every
-answer; the flood gets its share, and RESOURCE_EXHAUSTED with RetryInfo beyond it. Shares follow the
-certificate's identity.
+process, over mutual TLS, with 512 calls in flight over two connections, while a second hospital asks
+20 checks a second. The second gets every answer; the flood gets its share, and RESOURCE_EXHAUSTED with
+RetryInfo beyond it (each connection's calls beyond the server's streams per connection wait in the
+flood's own client). Shares follow the certificate's identity.
 
 This module runs a system of its own (TLS on, the enrollment check only, small shares so that the flood
 is well beyond its share). The polite caller's latency is reported, not held to a tight bound: the
