@@ -12,7 +12,8 @@ and per caller request id (copies in one group: the first applies, the others se
 transaction), its refusal recorded and answered alone, locks taken in the order of the orders
 (`payment_intake.take_in_together`). If the group cannot commit (a copy racing in another process kept
 getting in the way, or any error), each of its notifications is taken in alone, so one bad notification
-never fails the others (and one the group did write, its COMMIT's answer lost, is answered as a replay)."""
+never fails the others. If COMMIT was sent and its answer lost, the group may have committed: each
+caller gets that error, as it would alone, and its resend is answered as a replay."""
 
 from __future__ import annotations
 
@@ -116,8 +117,15 @@ class NotificationGroups:
                 outcomes = await payment_intake.take_in_together(
                     [w.notification for w in group], [w.admission for w in group], self._uow, self._clock
                 )
-            except Exception as error:  # not committed (or, if COMMIT itself failed, perhaps committed):
-                # each taken in alone below finds what was written, if anything, and answers as it says
+            except payment_intake.CommitUnanswered as unanswered:  # perhaps committed: each caller
+                # is answered as if alone (taken in again, each delivery would be recorded twice)
+                log.warning("payment_group_commit_unanswered", notifications=len(group), error=str(unanswered))
+                for waiting in group:
+                    if not waiting.answer.done():
+                        waiting.answer.set_exception(unanswered.error)
+                return
+            except Exception as error:  # not committed: each taken in alone below, so one bad
+                # notification never fails the others
                 log.warning("payment_group_failed", notifications=len(group), error=f"{type(error).__name__}: {error}")
                 outcomes = None
             if outcomes is not None:
