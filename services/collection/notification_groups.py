@@ -52,6 +52,13 @@ class _Waiting:
     notification: Notification
     admission: Admitted | Rejected
     answer: asyncio.Future[IntakeOutcome] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    caller: asyncio.Task[object] | None = field(default_factory=asyncio.current_task)
+    left: bool = False  # its caller, cancelled, has left
+
+    @property
+    def gone(self) -> bool:
+        """Its caller is cancelled: it has left, or is told to (its task has yet to run to hear it)."""
+        return self.left or (self.caller is not None and self.caller.cancelling() > 0)
 
 
 class NotificationGroups:
@@ -88,6 +95,7 @@ class NotificationGroups:
             if waiting in self._waiting:
                 self._waiting.remove(waiting)
             else:  # its group answers nobody: its error, if any, is not left unretrieved
+                waiting.left = True
                 waiting.answer.add_done_callback(lambda answer: answer.cancelled() or answer.exception())
             raise
 
@@ -104,13 +112,16 @@ class NotificationGroups:
 
     async def _run(self, group: list[_Waiting]) -> None:
         try:
-            await self._take_in(group)
+            # A caller gone between its group being formed and the group's first step leaves it too.
+            await self._take_in([w for w in group if not w.gone])
         finally:  # the process stopping: nobody is left waiting for ever
             for waiting in group:
                 if not waiting.answer.done():
                     waiting.answer.cancel()
 
     async def _take_in(self, group: list[_Waiting]) -> None:
+        if not group:
+            return
         PAYMENT_GROUP_SIZE.observe(len(group))
         if len(group) > 1:
             try:

@@ -258,3 +258,19 @@ async def test_a_group_whose_commit_answer_is_lost_records_each_notification_onc
         )
     }
     assert [r.payment_id for r in again] == [paid[o] for o in ids]
+
+
+async def test_a_caller_gone_before_its_group_ran_a_step_writes_nothing(tax_pool: Pool) -> None:
+    clock = FixedClock(NOW)
+    order = await pending_order(tax_pool, clock)
+    groups = groups_over(tax_pool, GroupLimits(in_flight=1, max_group=64))
+    # The intake is idle: the notification is handed to a group of its own at once, whose task has
+    # not yet run when its caller goes away (a client's deadline, a reset stream).
+    gone = asyncio.ensure_future(notify(groups, notification(*order, "4200GY0001", "gy-1")))
+    await asyncio.sleep(0)
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    await asyncio.gather(*groups._running)  # the group, had it kept the gone one, writes it now
+    assert await payments_of(tax_pool, [order[0]]) == {}
+    assert await outcomes_of(tax_pool, order[0]) == []
