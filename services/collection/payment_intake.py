@@ -339,11 +339,17 @@ def admission_of(
 
 def _in_lock_order(admissions: Sequence[Admitted | Rejected]) -> list[int]:
     """The batch's positions in the order of the orders they lock: two batches locking the same orders
-    take them in the same order and cannot deadlock on them."""
+    take them in the same order and cannot deadlock on them. The order is the one the read locks, however
+    the channel spelled its id (any form uuid.UUID reads: upper case, no hyphens, urn:uuid:)."""
 
     def order_of(index: int) -> tuple[int, str]:
         admission = admissions[index]
-        return (1, admission.payment.order_id.lower()) if isinstance(admission, Admitted) else (0, "")
+        if not isinstance(admission, Admitted):
+            return (0, "")
+        try:
+            return (1, str(uuid.UUID(admission.payment.order_id)))
+        except ValueError:  # no order's id: the read locks nothing
+            return (0, "")
 
     return sorted(range(len(admissions)), key=order_of)
 

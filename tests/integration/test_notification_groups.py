@@ -6,6 +6,8 @@ nothing, and two processes' groups taking in copies of one payment at once apply
 from __future__ import annotations
 
 import asyncio
+import types
+import uuid
 from collections.abc import Iterator
 
 import asyncpg
@@ -274,3 +276,21 @@ async def test_a_caller_gone_before_its_group_ran_a_step_writes_nothing(tax_pool
     await asyncio.gather(*groups._running)  # the group, had it kept the gone one, writes it now
     assert await payments_of(tax_pool, [order[0]]) == {}
     assert await outcomes_of(tax_pool, order[0]) == []
+
+
+def test_groups_lock_the_same_orders_in_the_same_order_however_their_ids_are_spelled() -> None:
+    """A channel's order id is text; any spelling uuid.UUID accepts finds (and locks) the order. Two
+    groups holding the same two orders, spelled differently, must still lock them in one order, or each
+    can hold one and wait for the other (a deadlock: a second lost, every notification of a group again)."""
+    first, second = sorted(str(uuid.uuid4()) for _ in range(2))
+
+    def admitted(order_id: str) -> payment_intake.Admitted:
+        return payment_intake.Admitted(None, types.SimpleNamespace(order_id=order_id))  # type: ignore[arg-type]
+
+    def locked(order_ids: list[str]) -> list[uuid.UUID]:
+        admissions = [admitted(o) for o in order_ids]
+        return [uuid.UUID(order_ids[i]) for i in payment_intake._in_lock_order(admissions)]
+
+    one = locked([first, f"urn:uuid:{second}"])
+    other = locked([f"urn:uuid:{first}", second.replace("-", "").upper()])
+    assert one == other == [uuid.UUID(first), uuid.UUID(second)]
