@@ -12,7 +12,8 @@ and per caller request id (copies in one group: the first applies, the others se
 transaction), its refusal recorded and answered alone, locks taken in the order of the orders
 (`payment_intake.take_in_together`). If the group cannot commit (a copy racing in another process kept
 getting in the way, or any error), each of its notifications is taken in alone, so one bad notification
-never fails the others (and one the group did write, its COMMIT's answer lost, is answered as a replay)."""
+never fails the others. If COMMIT was sent and its answer lost, the group may have committed: each
+caller gets that error, as it would alone, and its resend is answered as a replay."""
 
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ class _Waiting:
     notification: Notification
     admission: Admitted | Rejected
     answer: asyncio.Future[IntakeOutcome] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    caller: asyncio.Task[object] | None = field(default_factory=asyncio.current_task)
+    left: bool = False  # its caller, cancelled, has left
+
+    @property
+    def gone(self) -> bool:
+        """Its caller is cancelled: it has left, or is told to (its task has yet to run to hear it)."""
+        return self.left or (self.caller is not None and self.caller.cancelling() > 0)
 
 
 class NotificationGroups:
@@ -87,6 +95,7 @@ class NotificationGroups:
             if waiting in self._waiting:
                 self._waiting.remove(waiting)
             else:  # its group answers nobody: its error, if any, is not left unretrieved
+                waiting.left = True
                 waiting.answer.add_done_callback(lambda answer: answer.cancelled() or answer.exception())
             raise
 
@@ -103,21 +112,31 @@ class NotificationGroups:
 
     async def _run(self, group: list[_Waiting]) -> None:
         try:
-            await self._take_in(group)
+            # A caller gone between its group being formed and the group's first step leaves it too.
+            await self._take_in([w for w in group if not w.gone])
         finally:  # the process stopping: nobody is left waiting for ever
             for waiting in group:
                 if not waiting.answer.done():
                     waiting.answer.cancel()
 
     async def _take_in(self, group: list[_Waiting]) -> None:
+        if not group:
+            return
         PAYMENT_GROUP_SIZE.observe(len(group))
         if len(group) > 1:
             try:
                 outcomes = await payment_intake.take_in_together(
                     [w.notification for w in group], [w.admission for w in group], self._uow, self._clock
                 )
-            except Exception as error:  # not committed (or, if COMMIT itself failed, perhaps committed):
-                # each taken in alone below finds what was written, if anything, and answers as it says
+            except payment_intake.CommitUnanswered as unanswered:  # perhaps committed: each caller
+                # is answered as if alone (taken in again, each delivery would be recorded twice)
+                log.warning("payment_group_commit_unanswered", notifications=len(group), error=str(unanswered))
+                for waiting in group:
+                    if not waiting.answer.done():
+                        waiting.answer.set_exception(unanswered.error)
+                return
+            except Exception as error:  # not committed: each taken in alone below, so one bad
+                # notification never fails the others
                 log.warning("payment_group_failed", notifications=len(group), error=f"{type(error).__name__}: {error}")
                 outcomes = None
             if outcomes is not None:

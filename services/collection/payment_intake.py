@@ -106,7 +106,10 @@ async def take_in_admitted(
     """`take_in` of a notification already admitted (verified, or refused with its record to keep): a
     group of one, tried again like any group after a race or a deadlock (with a group holding a family
     account this one's order is waiting for)."""
-    outcomes = await take_in_together([notification], [admission], uow_factory, clock)
+    try:
+        outcomes = await take_in_together([notification], [admission], uow_factory, clock)
+    except CommitUnanswered as unanswered:
+        raise unanswered.error from None
     return Raced() if outcomes is None else outcomes[0]
 
 
@@ -125,7 +128,10 @@ async def take_in_batch(
         Rejected(refused, edge_outcome(refused)) if refused else admission_of(n, verifier, admitted_at, skew)
         for n, refused in zip(notifications, fields_refused, strict=True)
     ]
-    outcomes = await take_in_together(notifications, admissions, uow_factory, clock)
+    try:
+        outcomes = await take_in_together(notifications, admissions, uow_factory, clock)
+    except CommitUnanswered as unanswered:
+        raise unanswered.error from None
     return [Raced()] * len(notifications) if outcomes is None else outcomes
 
 
@@ -140,6 +146,7 @@ async def take_in_together(
     for _ in range(RACE_ATTEMPTS):
         now = clock.now()
         taken: dict[int, tuple[IntakeOutcome, NotificationRecord]] = {}
+        unanswered: Exception | None = None
         try:
             async with uow_factory() as uow:
                 for index in _in_lock_order(admissions):
@@ -147,15 +154,40 @@ async def take_in_together(
                     if isinstance(taken[index][0], Raced):
                         break
                 else:
-                    await uow.commit()
+                    try:
+                        await uow.commit()
+                    except Exception as error:
+                        if _commit_unanswered(error):
+                            unanswered = error
+                        raise
                     for _outcome, record in taken.values():
                         _count(record)
                     return [taken[i][0] for i in range(len(notifications))]
-        except asyncpg.DeadlockDetectedError:
+        except Exception as error:
+            if unanswered is not None:  # (the rollback after it may have raised in its place)
+                raise CommitUnanswered(unanswered) from unanswered
+            if not isinstance(error, asyncpg.DeadlockDetectedError):
+                raise
             # Items shared by orders of two batches; every batch locks orders in one order, so this is
             # rare. Nothing was written: try the batch again.
             log.warning("payment_batch_deadlock", notifications=len(notifications))
     return None
+
+
+class CommitUnanswered(Exception):
+    """COMMIT was sent and no answer came back (the connection dropped, a timeout): the transaction may
+    have committed. Taking its notifications in again would record each delivery twice (R21b), so each
+    caller is answered with `error`, as when it is taken in alone, and sends again (then a replay)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+def _commit_unanswered(error: Exception) -> bool:
+    """Whether a failed COMMIT may have committed: the server did not answer it with an error of its own
+    (after which the transaction is rolled back)."""
+    return not isinstance(error, asyncpg.PostgresError) or isinstance(error, asyncpg.PostgresConnectionError)
 
 
 async def settle_payment(
@@ -307,11 +339,17 @@ def admission_of(
 
 def _in_lock_order(admissions: Sequence[Admitted | Rejected]) -> list[int]:
     """The batch's positions in the order of the orders they lock: two batches locking the same orders
-    take them in the same order and cannot deadlock on them."""
+    take them in the same order and cannot deadlock on them. The order is the one the read locks, however
+    the channel spelled its id (any form uuid.UUID reads: upper case, no hyphens, urn:uuid:)."""
 
     def order_of(index: int) -> tuple[int, str]:
         admission = admissions[index]
-        return (1, admission.payment.order_id.lower()) if isinstance(admission, Admitted) else (0, "")
+        if not isinstance(admission, Admitted):
+            return (0, "")
+        try:
+            return (1, str(uuid.UUID(admission.payment.order_id)))
+        except ValueError:  # no order's id: the read locks nothing
+            return (0, "")
 
     return sorted(range(len(admissions)), key=order_of)
 

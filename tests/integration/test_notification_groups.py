@@ -6,6 +6,8 @@ nothing, and two processes' groups taking in copies of one payment at once apply
 from __future__ import annotations
 
 import asyncio
+import types
+import uuid
 from collections.abc import Iterator
 
 import asyncpg
@@ -16,7 +18,7 @@ from services.collection import intake_convert, payment_intake
 from services.collection.notification_groups import GroupLimits, NotificationGroups
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import FixedClock
-from services.common.db import Pool
+from services.common.db import Pool, UnitOfWork
 from services.common.errors import DomainError
 from tests.e2e import channels
 from tests.integration.test_deduction_runs import NOW
@@ -207,3 +209,88 @@ async def test_two_processes_taking_in_copies_of_the_same_payments_apply_each_on
         by_order.setdefault(reply.order_id, set()).add(reply.payment_id)
     assert all(len(ids) == 1 for ids in by_order.values()), by_order  # every copy answered the one payment
     assert await payments_of(tax_pool, [o for o, _ in orders]) == {o: 1 for o, _ in orders}
+
+
+@pytest.fixture
+def commit_answer_lost(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The commits (counted from 1, once the list is not empty) whose COMMIT reaches the database and
+    commits, but whose answer is lost: the connection drops before the client hears back."""
+    lost: list[int] = []
+    commits = [0]
+    real = UnitOfWork.commit
+
+    async def commit(self: UnitOfWork) -> None:
+        commits[0] += 1 if lost else 0
+        await real(self)
+        if commits[0] in lost:
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+    monkeypatch.setattr(UnitOfWork, "commit", commit)
+    yield lost
+
+
+async def test_a_group_whose_commit_answer_is_lost_records_each_notification_once(
+    tax_pool: Pool, commit_answer_lost: list[int]
+) -> None:
+    clock = FixedClock(NOW)
+    warm_up, *orders = [await pending_order(tax_pool, clock) for _ in range(4)]
+    commit_answer_lost.append(2)  # the warm-up's commit is the first; the group's, the second
+    groups = groups_over(tax_pool, GroupLimits(in_flight=1, max_group=64))
+    requests = [notification(o, a, f"4200GL{n:04d}", f"gl-{n}") for n, (o, a) in enumerate(orders, 1)]
+    replies = await asyncio.gather(
+        notify(groups, notification(*warm_up, "4200GL0000", "gl-0")),
+        *(notify(groups, r) for r in requests),
+        return_exceptions=True,
+    )
+    assert isinstance(replies[0], pb.NotifyPaymentResponse)
+    ids = [o for o, _ in orders]
+    assert await payments_of(tax_pool, ids) == {o: 1 for o in ids}
+    # The group did commit: every notification of it has its one record, not a second one written by
+    # taking the same delivery in again as if it were a resend.
+    for order_id in ids:
+        assert await outcomes_of(tax_pool, order_id) == ["APPLIED"], order_id
+    # Its callers could not know; sent again (the same request id), each gets the original payment.
+    again = [await notify(groups, r) for r in requests]
+    paid = {
+        row["order_id"]: row["payment_id"]
+        for row in await tax_pool.fetch(
+            "SELECT order_id::text AS order_id, payment_id::text AS payment_id FROM payments"
+            " WHERE order_id::text = ANY($1::text[])",
+            ids,
+        )
+    }
+    assert [r.payment_id for r in again] == [paid[o] for o in ids]
+
+
+async def test_a_caller_gone_before_its_group_ran_a_step_writes_nothing(tax_pool: Pool) -> None:
+    clock = FixedClock(NOW)
+    order = await pending_order(tax_pool, clock)
+    groups = groups_over(tax_pool, GroupLimits(in_flight=1, max_group=64))
+    # The intake is idle: the notification is handed to a group of its own at once, whose task has
+    # not yet run when its caller goes away (a client's deadline, a reset stream).
+    gone = asyncio.ensure_future(notify(groups, notification(*order, "4200GY0001", "gy-1")))
+    await asyncio.sleep(0)
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    await asyncio.gather(*groups._running)  # the group, had it kept the gone one, writes it now
+    assert await payments_of(tax_pool, [order[0]]) == {}
+    assert await outcomes_of(tax_pool, order[0]) == []
+
+
+def test_groups_lock_the_same_orders_in_the_same_order_however_their_ids_are_spelled() -> None:
+    """A channel's order id is text; any spelling uuid.UUID accepts finds (and locks) the order. Two
+    groups holding the same two orders, spelled differently, must still lock them in one order, or each
+    can hold one and wait for the other (a deadlock: a second lost, every notification of a group again)."""
+    first, second = sorted(str(uuid.uuid4()) for _ in range(2))
+
+    def admitted(order_id: str) -> payment_intake.Admitted:
+        return payment_intake.Admitted(None, types.SimpleNamespace(order_id=order_id))  # type: ignore[arg-type]
+
+    def locked(order_ids: list[str]) -> list[uuid.UUID]:
+        admissions = [admitted(o) for o in order_ids]
+        return [uuid.UUID(order_ids[i]) for i in payment_intake._in_lock_order(admissions)]
+
+    one = locked([first, f"urn:uuid:{second}"])
+    other = locked([f"urn:uuid:{first}", second.replace("-", "").upper()])
+    assert one == other == [uuid.UUID(first), uuid.UUID(second)]
