@@ -9,8 +9,11 @@ one transaction per notification, and a busy one pays BEGIN and COMMIT once per 
 
 What holds for each notification, whatever else is in its group: one effect per channel transaction
 and per caller request id (copies in one group: the first applies, the others see it in the same
-transaction), its refusal recorded and answered alone, locks taken in the order of the orders
-(`payment_intake.take_in_together`). If the group cannot commit (a copy racing in another process kept
+transaction), its refusal recorded and answered alone, orders locked in one order
+(`payment_intake.take_in_together`). The family accounts and items the orders share are locked after
+their order, not in one global order, so a group can deadlock with another transaction holding one of
+them: PostgreSQL breaks it within deadlock_timeout and the group is tried again (the other side, if it
+is the one broken, answers TRANSIENT_CONFLICT). If the group cannot commit (a copy racing in another process kept
 getting in the way, or any error), each of its notifications is taken in alone, so one bad notification
 never fails the others. If COMMIT was sent and its answer lost, the group may have committed: each
 caller gets that error, as it would alone, and its resend is answered as a replay."""
