@@ -111,9 +111,19 @@ def cluster() -> Iterator[HaCluster]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def primary_first(cluster: HaCluster) -> str:
+    """MEDINS_PG_HOSTS with the primary first. A database just created is not yet replayed on the
+    standby (synchronous commit waits for its flush, not its replay), and a multi-host connection that
+    meets the standby first fails there, "database does not exist", instead of trying the next host: so
+    the stack's databases are created and migrated through the primary. The kill later takes the first."""
+    leader = cluster.leader()
+    nodes = sorted(cluster.nodes, key=lambda node: leader is None or node.name != leader.name)
+    return ",".join(f"127.0.0.1:{node.pg_port}" for node in nodes)
+
+
 @pytest.fixture(scope="module")
 async def ha_system(cluster: HaCluster, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    stack = HaStack("ha", hosts=cluster.hosts)
+    stack = HaStack("ha", hosts=primary_first(cluster))
     async with own_system("ha", Path(tmp_path_factory.mktemp("ha")), stack=stack) as system:
         yield system
 
