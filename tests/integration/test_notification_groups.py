@@ -55,6 +55,18 @@ async def notify(groups: NotificationGroups, request: pb.NotifyPaymentRequest) -
     return intake_convert.response(await groups.take_in(intake_convert.notification(request)))
 
 
+async def all_at_once(
+    groups: NotificationGroups, orders: list[tuple[str, int]], tag: str
+) -> list[pb.NotifyPaymentResponse]:
+    """Each order's payment notified at once (a transaction id and request id of its own, marked `tag`)."""
+    return await asyncio.gather(
+        *(
+            notify(groups, notification(o, a, f"4200{tag}{n:04d}", f"{tag.lower()}-{n}"))
+            for n, (o, a) in enumerate(orders)
+        )
+    )
+
+
 async def payments_of(pool: Pool, order_ids: list[str]) -> dict[str, int]:
     rows = await pool.fetch(
         "SELECT order_id::text AS order_id, count(*) AS n FROM payments"
@@ -76,9 +88,7 @@ async def test_twenty_at_once_are_two_transactions_and_each_applied_with_its_own
     orders = [await pending_order(tax_pool, clock) for _ in range(20)]
     counted = CountedPool(tax_pool)
     groups = groups_over(counted, GroupLimits(in_flight=1, max_group=64))
-    replies = await asyncio.gather(
-        *(notify(groups, notification(o, a, f"4200GC{n:04d}", f"gc-{n}")) for n, (o, a) in enumerate(orders))
-    )
+    replies = await all_at_once(groups, orders, "GC")
     # The first found the intake idle and went alone; the other 19 waited for it and went together.
     assert counted.acquired == 2
     assert [r.outcome for r in replies] == [pb.NOTIFICATION_OUTCOME_APPLIED] * 20
@@ -92,9 +102,7 @@ async def test_a_group_is_never_larger_than_its_bound(tax_pool: Pool) -> None:
     orders = [await pending_order(tax_pool, clock) for _ in range(9)]
     counted = CountedPool(tax_pool)
     groups = groups_over(counted, GroupLimits(in_flight=1, max_group=4))
-    replies = await asyncio.gather(
-        *(notify(groups, notification(o, a, f"4200GB{n:04d}", f"gb-{n}")) for n, (o, a) in enumerate(orders))
-    )
+    replies = await all_at_once(groups, orders, "GB")
     assert counted.acquired == 1 + 2  # one alone, then the eight waiting in groups of four
     assert {r.outcome for r in replies} == {pb.NOTIFICATION_OUTCOME_APPLIED}
 
