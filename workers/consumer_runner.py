@@ -10,7 +10,8 @@ from services.common import lifecycle
 from services.common.clock import Clock, clock_from_file
 from services.common.db import Pool, UnitOfWork, close_pool, create_pool, database_name
 from services.common.logs import configure_logging
-from services.common.messaging.consumer import EventConsumer, Handler
+from services.common.messaging.consumer import EventConsumer
+from services.common.messaging.event_batches import BatchLimits, Handler
 from services.common.messaging.topology import ConsumerQueue
 from services.common.metrics import serve_metrics
 from services.common.settings import Settings
@@ -50,6 +51,7 @@ def run_consumer(
                 # Queue depths are sampled only for a process that serves its metrics.
                 sample_seconds=settings.metrics_sample_seconds if settings.metrics_port else None,
                 database=database_name(dsn(settings)),
+                batches=BatchLimits.from_settings(settings),
             ).run(stop)
         finally:
             await close_pool(pool)

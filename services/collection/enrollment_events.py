@@ -23,8 +23,8 @@ from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import Clock
 from services.common.errors import DomainError
 from services.common.messaging import envelope as event_types
-from services.common.messaging.consumer import Handler
 from services.common.messaging.envelope import EventNotReady, UnprocessableEvent
+from services.common.messaging.event_batches import Handler
 from services.common.money import Fen
 from services.common.periods import DateRange
 from services.common.proto_values import channel_openings_from_proto, date_from_proto, enum_from_proto

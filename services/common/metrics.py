@@ -48,6 +48,12 @@ CONSUMER_REDELIVERIES = Counter(
     "Deliveries seen before: redelivered by the broker, or an event the consumer's inbox already holds",
     ("consumer",),
 )
+CONSUMER_BATCH_SIZE = Histogram(
+    "medins_consumer_batch_size",
+    "Events applied by one consumer transaction (batches, issue 23)",
+    ("consumer",),
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 DLQ_DEPTH = Gauge("medins_dlq_depth_messages", "Messages parked in a dead-letter queue (R32)", ("queue",))
 JOB_ITEMS = Counter("medins_job_items", "Items a periodic worker's job handled", ("job",))
 JOB_RUNS = Counter("medins_job_runs", "Runs of a periodic worker's job, by outcome: ok, failed", ("job", "outcome"))
@@ -78,6 +84,7 @@ SERIES: tuple[MetricWrapperBase, ...] = (
     CONSUMER_LAG,
     CONSUMER_EVENTS,
     CONSUMER_REDELIVERIES,
+    CONSUMER_BATCH_SIZE,
     DLQ_DEPTH,
     JOB_ITEMS,
     JOB_RUNS,

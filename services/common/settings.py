@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # the one broker at amqp_url. When set without amqp_url, amqp_url is the first node.
     amqp_urls: Annotated[tuple[str, ...], NoDecode] = ()
     consumer_prefetch: int = 32
+    # Events in batches (issue 23, services/common/messaging/event_batches.py): transactions one consumer
+    # runs at once (each holds a connection), and events in one transaction.
+    consumer_batches_in_flight: int = Field(default=2, ge=1)
+    consumer_batch_max: int = Field(default=32, ge=1, le=1000)
     # Delays of the retry tiers, in milliseconds; after the last tier a message goes to the DLQ.
     retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000, 120_000)
 

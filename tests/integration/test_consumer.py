@@ -18,9 +18,10 @@ from services.collection.enrollment_events import enrollment_event_handlers
 from services.collection.unit_of_work import CollectionUnitOfWork
 from services.common.clock import FixedClock
 from services.common.db import Pool
-from services.common.messaging.consumer import ATTEMPT_HEADER, DEAD_LETTER_REASON_HEADER, EventConsumer, Handler
+from services.common.messaging.consumer import ATTEMPT_HEADER, DEAD_LETTER_REASON_HEADER, EventConsumer
 from services.common.messaging.dead_letters import ParkedMessage, peek, replay
 from services.common.messaging.envelope import ENROLLMENT_REGISTERED, ENROLLMENT_STOPPED, EventNotReady
+from services.common.messaging.event_batches import Handler
 from services.common.messaging.topology import COLLECTION_ENROLLMENT_EVENTS
 from services.common.proto_values import date_to_proto, range_to_proto
 from tests.factories import resident_id

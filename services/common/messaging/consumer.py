@@ -2,6 +2,8 @@
 
 For each delivery: parse the envelope (unparseable → DLQ at once), open a unit of work, record the
 event id in the inbox (already there → a redelivery: do nothing), apply the handler, commit, then ack.
+A busy consumer applies the deliveries waiting beside each other in one transaction
+(services/common/messaging/event_batches.py), each event with exactly the guarantees it has alone.
 A failing handler sends the message to the next retry tier with its attempt count; after the last tier
 it goes to the DLQ with the reason. The original is acked only after its copy was confirmed by the
 broker, so a message is never lost and never blocks the queue behind it.
@@ -16,7 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
 import aio_pika
@@ -30,14 +32,13 @@ from services.common.db import DATABASE_UNREACHABLE, UnitOfWork
 from services.common.logs import bind_correlation_id
 from services.common.messaging.broker import CLOSE_TIMEOUT_SECONDS, BrokerUrls, close_quietly, open_declared_channel
 from services.common.messaging.envelope import EventNotReady, UnprocessableEvent, parse_envelope
-from services.common.messaging.inbox import first_delivery
+from services.common.messaging.event_batches import BatchLimits, EventBatches, Handler
 from services.common.messaging.topology import ConsumerQueue
 from services.common.metrics import CONSUMER_EVENTS, CONSUMER_LAG, CONSUMER_REDELIVERIES, DLQ_DEPTH
 
 log = structlog.get_logger(__name__)
 
 U = TypeVar("U", bound=UnitOfWork)
-Handler = Callable[[events_pb2.EventEnvelope, U], Awaitable[None]]
 
 ATTEMPT_HEADER = "x-attempt"
 ERROR_HEADER = "x-last-error"
@@ -62,9 +63,9 @@ class EventConsumer(Generic[U]):
         max_wait_for_order: dt.timedelta = MAX_WAIT_FOR_ORDER,
         sample_seconds: float | None = None,
         database: str = "",
+        batches: BatchLimits | None = None,
     ) -> None:
         self._consumer = consumer
-        self._database = database  # its name, for the trace (issue 24)
         self._queue = queue
         self._uow_factory = uow_factory
         self._handlers = handlers
@@ -73,6 +74,7 @@ class EventConsumer(Generic[U]):
         self._prefetch = prefetch
         self._max_wait_for_order = max_wait_for_order
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._batches = EventBatches(consumer, uow_factory, batches or BatchLimits(), database)
         self._sample_seconds = sample_seconds
         # Created at start, so each series shows (at 0) before its first event.
         self._outcomes = {
@@ -174,7 +176,7 @@ class EventConsumer(Generic[U]):
                 parent=headers if tracing.TRACEPARENT in headers else None,
                 attributes={"messaging.system": "rabbitmq", "messaging.consumer.group.name": self._consumer},
             ):
-                applied = await self._apply(envelope, handler)
+                applied = await self._batches.apply(envelope, handler)
         except UnprocessableEvent as exc:
             await self._dead_letter(message, str(exc))
             return
@@ -190,22 +192,6 @@ class EventConsumer(Generic[U]):
             event_type=envelope.event_type,
             event_id=envelope.event_id,
         )
-
-    async def _apply(self, envelope: events_pb2.EventEnvelope, handler: Handler[U]) -> bool:
-        with tracing.span(
-            f"{self._database or 'database'} transaction",
-            kind="CLIENT",
-            attributes={"db.system.name": "postgresql", "db.namespace": self._database},
-        ):
-            return await self._apply_once(envelope, handler)
-
-    async def _apply_once(self, envelope: events_pb2.EventEnvelope, handler: Handler[U]) -> bool:
-        async with self._uow_factory() as uow:
-            if not await first_delivery(uow.conn, self._consumer, envelope):
-                return False
-            await handler(envelope, uow)
-            await uow.commit()
-            return True
 
     async def _retry_or_dead_letter(
         self, message: AbstractIncomingMessage, envelope: events_pb2.EventEnvelope, exc: Exception

@@ -13,8 +13,8 @@ from medins.events.v1 import events_pb2
 
 from services.common.clock import Clock
 from services.common.messaging import envelope as event_types
-from services.common.messaging.consumer import Handler
 from services.common.messaging.envelope import UnprocessableEvent
+from services.common.messaging.event_batches import Handler
 from services.common.periods import cst_date
 from services.common.proto_values import from_timestamp
 from services.registration import events
