@@ -181,6 +181,12 @@ def long_term_lines(rules: pb.LongTermRules) -> list[str]:
         f"  incentive: serious-illness cap {yuan(rules.base_serious_illness_cap_fen)}, after "
         f"{rules.incentive_after_continuous_years} continuous years +{yuan(rules.continuous_step_fen)} a year, "
         f"+{yuan(rules.zero_claim_step_fen)} per zero-claim year, raises at most {rules.raise_cap_percent}%",
+        "  after a gap: the raises reset, "
+        + (
+            f"and the first year back the cap is {yuan(rules.gap_penalty_fen)} lower (gap penalty)"
+            if rules.gap_penalty_fen
+            else "no gap penalty"
+        ),
     ]
 
 

@@ -344,3 +344,57 @@ async def test_in_november_the_year_in_progress_is_sold_only_to_someone_who_wait
     )
     assert owed == 0  # registered, but no year is worth selling to them this late
     assert (await _on(enrollment, ordinary, D(2027, 11, 10))).status != chk.CHECK_STATUS_COVERED
+
+
+async def _employee_insurance(
+    system: System, registration: RegistrationClient, number: str, *, since: dt.date, ended: dt.date
+) -> None:
+    """Employee insurance (R8, reported by another agency) held from `since` and ended on `ended`, each
+    report made on its day (the processes' clock set to it)."""
+    system.set_clock(at(since))
+    held = await registration.RecordExternalEnrollment(
+        reg.RecordExternalEnrollmentRequest(
+            request_id=new_request_id(),
+            resident_id_number=number,
+            name="连续",
+            region_code=QINGDAO,
+            region_name="青岛演示区",
+            scheme=common_pb2.SCHEME_EMPLOYEE,
+            reporting_agency="青岛演示区医疗保障局",
+        )
+    )
+    system.set_clock(at(ended))
+    await registration.EndExternalEnrollment(
+        reg.EndExternalEnrollmentRequest(
+            request_id=new_request_id(),
+            external_enrollment_id=held.external_enrollment.external_enrollment_id,
+            reason="离职,职工医保停保",
+        )
+    )
+
+
+async def test_a_switch_from_employee_insurance_within_three_months_waits_for_nothing(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """R37 (switching schemes, policy scheme_switch_months = 3): employee insurance held since 2025 ends
+    on 15 Mar 2027. Registered and paid for 2027 on 15 May (2 months after) → no wait, covered from the
+    payment day; the same on 15 Jul (4 months after) → continuous, but paid outside the window: the fixed
+    3 months, covered from 15 Oct 2027."""
+    await _regions(registration)
+    ended = D(2027, 3, 15)
+    for paid_on, status, start in (
+        (D(2027, 5, 15), chk.CHECK_STATUS_COVERED, None),
+        (D(2027, 7, 15), chk.CHECK_STATUS_WAITING, D(2027, 10, 15)),
+    ):
+        number = unique_resident_id()
+        await _employee_insurance(system, registration, number, since=D(2025, 1, 5), ended=ended)
+        system.set_clock(at(paid_on))
+        await registration.RegisterResident(register(number, name="连续", region=QINGDAO))
+        await _pay(system, collection, number, 2027, at(paid_on))
+        found = await _granted(enrollment, number, paid_on)
+        assert found.status == status, (paid_on, str(found))
+        if start is None:
+            assert (await _on(enrollment, number, paid_on - dt.timedelta(days=1))).status != chk.CHECK_STATUS_COVERED
+        else:
+            assert _start(found) == start, (paid_on, str(found))
+            assert (await _on(enrollment, number, start)).status == chk.CHECK_STATUS_COVERED

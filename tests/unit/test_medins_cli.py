@@ -149,6 +149,32 @@ def test_policies_set_changes_only_what_is_given() -> None:
     assert current.individual_standard_fen == 42000, "the current policy is not modified"
 
 
+def test_policies_set_and_show_carry_the_long_term_terms() -> None:
+    """Issue 18 item 1 (R36-R39): `medins policies set --long-term NAME=VALUE` changes one term of the
+    long-term mechanism, the optional gap penalty included, and `policies show` states every term."""
+    current = reg.RegionPolicy(region_code="320400", insurance_year=2027, version=1)
+    current.long_term.enabled = True
+    args = _parse(
+        *("policies", "set", "320400", "2027", "--long-term", "first_gap_year_counts=true"),
+        *("--long-term", "gap_penalty_fen=50000"),
+        *("--long-term", "exempt_reasons=RETURNING_GRADUATE,DISCHARGED_SOLDIER"),
+        *("--long-term", "raise_cap_percent=20", "--long-term", "scheme_switch_months=3"),
+    )
+    rules = policies.changed(current, args).long_term
+    assert (rules.first_gap_year_counts, rules.gap_penalty_fen, rules.raise_cap_percent) == (True, 50000, 20)
+    assert (rules.scheme_switch_months, list(rules.exempt_reasons)) == (3, ["RETURNING_GRADUATE", "DISCHARGED_SOLDIER"])
+    shown = "\n".join(policies.long_term_lines(rules))
+    assert "the first gap year counts" in shown, shown
+    assert "employee insurance ended within 3 months" in shown, shown
+    assert "region reasons: RETURNING_GRADUATE, DISCHARGED_SOLDIER" in shown, shown
+    assert "raises at most 20%" in shown, shown
+    assert "the first year back the cap is 500.00 yuan lower (gap penalty)" in shown, shown
+    rules.gap_penalty_fen = 0
+    assert "no gap penalty" in "\n".join(policies.long_term_lines(rules))
+    with pytest.raises(argparse.ArgumentTypeError, match="is not NAME=VALUE"):
+        policies.long_term("gap_penalty=1")
+
+
 class FakeRpcError(grpc.RpcError, grpc.Call):
     """What a blocking stub raises, with the status our servers put in the trailers."""
 

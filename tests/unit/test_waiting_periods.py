@@ -9,6 +9,8 @@ from dataclasses import replace
 
 import pytest
 
+from services.collection.domain.model import Channel, ItemStatus, OrderStatus, RefundReason
+from services.collection.domain.payments import ChannelPayment, ItemState, OrderState, Outcome, decide
 from services.common.money import Fen
 from services.common.periods import CST, DateRange
 from services.registration.domain.continuity import Continuity, continuity_of
@@ -254,6 +256,43 @@ def test_someone_known_to_wait_for_nothing_may_buy_the_year_in_progress_to_its_l
         wait_exemption=exemption,
     )
     assert [y.payable.end for y in years] == ([sold_until] if sold_until else [])
+
+
+@pytest.mark.parametrize(
+    ("category", "registered_on", "last_day"),
+    [
+        (Category.NON_EMPLOYED, D(2026, 2, 10), D(2026, 9, 30)),  # sold until the fixed wait still ends in 2026
+        (Category.HARDSHIP_LOW_INCOME, D(2026, 11, 10), D(2026, 12, 31)),  # waits for nothing: to the last day
+    ],
+)
+def test_a_payment_for_a_benefit_year_that_has_ended_is_still_refunded(
+    category: Category, registered_on: dt.date, last_day: dt.date
+) -> None:
+    """R36 (last sentence) with R23: off-window enrollment sells the year in progress, never one that has
+    ended. The year's payable item, as registration assesses it, takes money up to its last day (CST) and
+    refunds money paid after it (OUTSIDE_WINDOW), however the buyer's wait would have been decided."""
+    policy = replace(
+        base_policy(category_subsidies={Category.HARDSHIP_LOW_INCOME: Fen(20000)}),
+        insurance_year=2026,
+        benefit_period=DateRange(D(2026, 1, 1), D(2026, 12, 31)),
+        collection_window=DateRange(D(2025, 9, 1), D(2025, 12, 31)),
+    )
+    (year,) = years_to_assess(
+        category=category, birth_date=D(1990, 5, 1), registered_on=registered_on, policies={2026: policy}
+    )
+    assert year.payable.end == last_day <= policy.benefit_period.end
+    order = OrderState("o1", OrderStatus.PENDING, Fen(38000))
+    item = [ItemState("i1", ItemStatus.UNPAID, year.payable.end)]
+
+    def paid(day: dt.date, hour: int, minute: int, second: int) -> ChannelPayment:
+        at = dt.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=CST)
+        return ChannelPayment(Channel.WECHAT, "t1", "o1", Fen(38000), at, b"")
+
+    assert decide(order, item, paid(last_day, 23, 59, 59)).outcome is Outcome.APPLY
+    late = decide(order, item, paid(last_day + dt.timedelta(days=1), 0, 0, 0))
+    assert (late.outcome, late.refund_reason) == (Outcome.REFUND, RefundReason.OUTSIDE_WINDOW)
+    ended = decide(order, item, paid(D(2027, 1, 10), 10, 0, 0))
+    assert (ended.outcome, ended.refund_reason) == (Outcome.REFUND, RefundReason.OUTSIDE_WINDOW)
 
 
 def test_rules_round_trip_and_default_by_year() -> None:
