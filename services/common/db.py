@@ -171,6 +171,13 @@ class UnitOfWork:
         try:
             if self._transactional and not self._committed:
                 await self._tx.rollback()
+        except Exception as failed:
+            if exc is None:
+                raise
+            # The error in flight is the cause (a failed COMMIT, a connection gone): a rollback that
+            # cannot run after it must not take its place. The server has ended the transaction, and
+            # the pool's release rolls back or discards the connection.
+            log.debug("rollback_after_error_failed", error=f"{type(failed).__name__}: {failed}")
         finally:
             await self._pool.release(self.conn)
 
