@@ -22,6 +22,10 @@ ORDERS_EXPIRED = Counter("medins_orders_expired", "Pending orders expired unpaid
 
 SERIES: tuple[MetricWrapperBase, ...] = (PAYMENT_NOTIFICATIONS, REFUNDS, ORDERS_EXPIRED)
 
+PAYMENT_INTAKE_BUSY = Counter(
+    "medins_payment_intake_busy",
+    "Notifications answered busy (nothing stored) because too many were already waiting (issue 23)",
+)
 PAYMENT_GROUP_SIZE = Histogram(
     "medins_payment_group_size",
     "Payment notifications taken in by one transaction (group commit, issue 23)",

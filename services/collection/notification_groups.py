@@ -30,12 +30,15 @@ import structlog
 from services.collection import payment_intake
 from services.collection.channels.signature import NotificationVerifier
 from services.collection.domain.intake import IntakeOutcome, Notification
-from services.collection.metrics import PAYMENT_GROUP_SIZE
+from services.collection.metrics import PAYMENT_GROUP_SIZE, PAYMENT_INTAKE_BUSY
 from services.collection.payment_intake import Admitted, Rejected, UowFactory
 from services.common.clock import Clock
+from services.common.errors import ResourceExhausted
 from services.common.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+BUSY_RETRY_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,17 @@ class GroupLimits:
 
     in_flight: int = 2
     max_group: int = 64
+    # Notifications waiting for a slot, at most: beyond it a notification is answered busy at once
+    # (nothing stored; the channel sends it again on its schedule) instead of queueing without bound.
+    max_waiting: int = 1024
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GroupLimits:
-        return cls(in_flight=settings.intake_groups_in_flight, max_group=settings.intake_group_max)
+        return cls(
+            in_flight=settings.intake_groups_in_flight,
+            max_group=settings.intake_group_max,
+            max_waiting=settings.intake_waiting_max,
+        )
 
 
 @dataclass(eq=False)
@@ -85,9 +95,18 @@ class NotificationGroups:
 
     async def take_in(self, notification: Notification) -> IntakeOutcome:
         """What `payment_intake.take_in` answers for it. Verified here, before it waits (a notification
-        refused by its signature still goes to the database, for its record). A caller cancelled before
+        refused by its signature still goes to the database, for its record); ResourceExhausted when
+        `max_waiting` already wait (the busy answer is not stored). A caller cancelled before
         its group starts leaves it; once the group started, its effect stands (as when a client goes
         away after a commit: it sends again and is answered the same)."""
+        if len(self._waiting) >= self._limits.max_waiting:
+            PAYMENT_INTAKE_BUSY.inc()
+            raise ResourceExhausted(
+                "INTAKE_BUSY",
+                f"{len(self._waiting)} notifications are waiting for the database; nothing was stored, send it again",
+                "缴费通知处理繁忙,未作处理,请稍后重发",
+                retry_after=BUSY_RETRY_AFTER_SECONDS,
+            )
         admission = payment_intake.admission_of(notification, self._verifier, self._clock.now(), self._skew)
         waiting = _Waiting(notification, admission)
         self._waiting.append(waiting)

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     # one process's transactions at once (each holds a connection), and notifications in one group.
     intake_groups_in_flight: int = Field(default=2, ge=1)
     intake_group_max: int = Field(default=64, ge=1, le=1000)
+    intake_waiting_max: int = Field(default=1024, ge=1)
     idempotency_retention_hours: int = 24 * 7
     outbox_retention_hours: int = 24 * 7
     # R42: each channel's own verification keys, one directory laid out as

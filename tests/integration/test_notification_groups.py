@@ -302,3 +302,23 @@ def test_groups_lock_the_same_orders_in_the_same_order_however_their_ids_are_spe
     one = locked([first, f"urn:uuid:{second}"])
     other = locked([f"urn:uuid:{first}", second.replace("-", "").upper()])
     assert one == other == [uuid.UUID(first), uuid.UUID(second)]
+
+
+async def test_beyond_the_waiting_bound_a_notification_is_answered_busy_and_nothing_is_stored(tax_pool: Pool) -> None:
+    """The intake's queue is bounded (issue 23's review): with the slot busy and the bound reached, the
+    next notification is answered RESOURCE_EXHAUSTED at once, unstored; the ones waiting are applied."""
+    clock = FixedClock(NOW)
+    orders = [await pending_order(tax_pool, clock) for _ in range(4)]
+    groups = groups_over(tax_pool, GroupLimits(in_flight=1, max_group=64, max_waiting=2))
+    taken = [
+        asyncio.ensure_future(notify(groups, notification(o, a, f"4200GW{n:04d}", f"gw-{n}")))
+        for n, (o, a) in enumerate(orders[:3])
+    ]
+    await asyncio.sleep(0)  # one in the slot, two waiting: the bound
+    with pytest.raises(DomainError) as busy:
+        await notify(groups, notification(*orders[3], "4200GW0003", "gw-3"))
+    assert busy.value.reason == "INTAKE_BUSY" and busy.value.retry_after
+    assert [r.outcome for r in await asyncio.gather(*taken)] == [pb.NOTIFICATION_OUTCOME_APPLIED] * 3
+    assert await outcomes_of(tax_pool, orders[3][0]) == []  # the busy answer stored nothing
+    replay = await notify(groups, notification(*orders[3], "4200GW0003", "gw-3"))  # sent again: applied
+    assert replay.outcome == pb.NOTIFICATION_OUTCOME_APPLIED

@@ -9,12 +9,14 @@ that channel's own scheme (R42), decides and records it (R21b); the answer is th
 A body larger than any notification is answered 413 and stored, without its bytes. Callers outside the
 allow-list are refused (403) before anything is read, and not stored: the allow-list says they are no
 channel, and storing what any address on the internet sends would let anyone fill the system of record
-(their log line keeps them)."""
+(their log line keeps them). When too many notifications already wait for the database, a callback is
+answered 503 with Retry-After, unstored, for the channel to send again on its schedule."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +34,7 @@ from services.collection.domain.intake import Notification
 from services.collection.domain.model import Channel
 from services.collection.notification_groups import GroupLimits, NotificationGroups
 from services.common.clock import Clock
+from services.common.errors import ResourceExhausted
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +115,11 @@ def make_app(intake: Intake, allow: tuple[Network, ...], stopping: list[bool] | 
             except web.HTTPRequestEntityTooLarge:
                 return await too_large(request, family, channel)
             taken = notification(channel, list(request.headers.items()), body)
-            outcome = await intake.groups.take_in(taken)
+            try:
+                outcome = await intake.groups.take_in(taken)
+            except ResourceExhausted as busy:  # not stored: the channel sends it again on its schedule
+                retry_after = {"Retry-After": str(math.ceil(busy.retry_after or 1))}
+                return _respond(answers.failure(family, 503, "busy, send it again"), retry_after)
             delivered, status, why = answers.accepted(outcome)
             log.info("callback_answered", channel=channel.value, delivered=delivered, status=status, why=why)
             return _respond(answers.ANSWERS[family](delivered, status, why), answers.outcome_headers(outcome))
