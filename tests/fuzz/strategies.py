@@ -125,10 +125,10 @@ def field_values(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
     if not field.is_repeated:
         return element
     cap = _rules(field).max_items or 100
-    return st.lists(element, max_size=3) | st.just([_smallest(field)] * (cap + 1))
+    return st.lists(element, max_size=3) | st.just([smallest(field)] * (cap + 1))
 
 
-def _smallest(field: FieldDescriptor) -> Any:
+def smallest(field: FieldDescriptor) -> Any:
     """A tiny valid element, for lists one longer than their cap (their size, not their content, is hostile)."""
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         assert field.message_type is not None

@@ -17,16 +17,21 @@ from typing import cast
 
 import grpc
 import pytest
-from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 from google.rpc import error_details_pb2, status_pb2
 from hypothesis import HealthCheck, given, settings
 from medins.collection.v1 import collection_service_pb2 as col
 from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 from medins.registration.v1 import registration_service_pb2 as reg
 
+from services.collection.access import MAX_REQUEST_BYTES as COLLECTION_BYTES
+from services.common.validation import max_items
+from services.enrollment.access import MAX_REQUEST_BYTES as ENROLLMENT_BYTES
+from services.registration.access import MAX_REQUEST_BYTES as REGISTRATION_BYTES
 from tests.fuzz.conftest import FuzzTarget
-from tests.fuzz.strategies import calls
+from tests.fuzz.strategies import calls, smallest
 
 EXAMPLES = int(os.environ.get("MEDINS_FUZZ_EXAMPLES", "6"))
 MIN_CALLS = int(os.environ.get("MEDINS_FUZZ_MIN_CALLS", "0"))
@@ -154,6 +159,70 @@ def test_an_over_cap_batch_is_refused_at_once_and_recorded_once(fuzz_target: Fuz
     assert stored == 1, f"{stored} records for one refused request of {elements:,} notifications"
     assert settled == after, "the server went on writing after it answered"
     fuzz_target.codes[error.code().name] += 1
+
+
+# The same shape elsewhere (issue 17 item 3, R21b over R34, R41): every other list of a request — the
+# batches answered element by element (registration rows, check targets, a school order's students) and
+# every other repeated field (a settlement file's records, an order's items, evidence, years) — sent at
+# 10,000 and 100,000 elements where that is over its cap: refused whole before any element is read, in
+# under a second, and nothing written, at the answer or a second later. NotifyPayments has its own test
+# above (its refusal is one record, R21b).
+REQUEST_BYTES = {"registration": REGISTRATION_BYTES, "enrollment": ENROLLMENT_BYTES, "collection": COLLECTION_BYTES}
+
+
+LISTS = [
+    (service, method, field, elements)
+    for service, method in METHODS
+    if method.name not in NOTIFYING
+    for field in method.input_type.fields
+    if field.is_repeated and not (field.message_type and field.message_type.GetOptions().map_entry)
+    for elements in OVER_CAP[1:]
+    if elements > max_items(field)
+]
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "field", "elements"),
+    LISTS,
+    ids=[f"{m.name}.{f.name}-{n}" for _, m, f, n in LISTS],
+)
+def test_every_other_over_cap_list_is_refused_at_once_and_writes_nothing(
+    fuzz_target: FuzzTarget, service: str, method: MethodDescriptor, field: FieldDescriptor, elements: int
+) -> None:
+    call = fuzz_target.channels[service].unary_unary(f"/{SERVICES[service].full_name}/{method.name}", None, None)
+    request = GetMessageClass(method.input_type)()
+    getattr(request, field.name).extend([smallest(field)] * elements)
+    body = request.SerializeToString()
+    before = fuzz_target.counts()
+    started = time.perf_counter()
+    with pytest.raises(grpc.RpcError) as refused:
+        call(body, timeout=30)
+    took = time.perf_counter() - started
+    after = fuzz_target.counts()
+    time.sleep(1)  # a second for work that would go on after the answer
+    settled = fuzz_target.counts()
+    error = cast(grpc.Call, refused.value)
+    print(  # noqa: T201 - the figures of make fuzz
+        f"\nover-cap {method.name}.{field.name} of {elements:,} ({len(body):,} bytes): "
+        f"{error.code().name} in {took:.3f} s"
+    )
+    code = _check_refusal(refused.value, method.name)
+    # Larger than the service accepts: refused by the transport; else by the edge, naming the list.
+    if len(body) > REQUEST_BYTES[service]:
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, code
+    else:
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, error.details())
+        status = _status(refused.value)
+        assert status is not None
+        bad = error_details_pb2.BadRequest()
+        assert any(d.Unpack(bad) for d in status.details)
+        # The list is named (another envelope field, e.g. a required purpose, may be named first).
+        assert field.name in [v.field for v in bad.field_violations], bad
+    assert took < 1.0, f"refusing {elements:,} elements of {method.name}.{field.name} took {took:.2f} s"
+    changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
+    assert not changed, f"{method.name} over its cap wrote {changed}"
+    assert settled == after, "the server went on writing after it answered"
+    fuzz_target.codes[code.name] += 1
 
 
 def test_every_service_is_healthy_after_the_run(fuzz_target: FuzzTarget) -> None:
