@@ -156,7 +156,9 @@ def _purpose(purpose: int) -> CheckPurpose:
 
 def _target(target: pb.CheckTarget, today: dt.date, field: str) -> tuple[str, int, dt.date | None]:
     """Whom, which year and which day (R40): the day given, else today for the current year, else the
-    year as a whole."""
+    first day of a year to come (a payer asking about next year asks "am I covered when it starts?": a
+    year paid with a wait is WAITING with its start, not COVERED as a whole), else a past year as a
+    whole."""
     resident_id = parse_resident_id(target.resident_id_number, today=today, field=f"{field}.resident_id_number")
     day = date_from_proto(target.on_date, field=f"{field}.on_date") if target.HasField("on_date") else None
     year = target.insurance_year or (day or today).year
@@ -176,6 +178,8 @@ def _target(target: pb.CheckTarget, today: dt.date, field: str) -> tuple[str, in
         )
     if day is None and year == today.year:
         day = today
+    elif day is None and year > today.year:
+        day = dt.date(year, 1, 1)
     return resident_id.number, year, day
 
 

@@ -326,18 +326,11 @@ async def test_the_readmes_demo_runs_as_written_on_any_day_of_the_year(fresh: Sy
 
 # The last second of a window as the demo places them now (1 Sep - 31 Dec 2027 sells 2028, seed 000; since
 # issue 18 the windows are the seeds' again, so 31 Aug above is outside one): 2025-2027 missed, a wait of
-# 5 months from 1 January (R37) -> covered from 1 Jun 2028.
+# 5 months from 1 January (R37) -> covered from 1 Jun 2028. On every day of a window the README's order is
+# for next year, and `medins check --year YEAR` answers for that year's first day: WAITING with the start.
 WINDOWS_LAST_SECOND = (dt.datetime(2027, 12, 31, 23, 59, 59, tzinfo=CST), D(2028, 6, 1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 17 item 5, open: on a day in the window the README's order is for next year, and "
-        "`medins check --year YEAR` answers COVERED for that year as a whole (covered 2028-06-01..12-31) "
-        "where the README's step 4 says WAITING with the day coverage starts"
-    ),
-)
 @pytest.mark.timeout(120)
 async def test_the_readmes_demo_runs_as_written_on_a_windows_last_second(fresh: System) -> None:
     day, starts = WINDOWS_LAST_SECOND

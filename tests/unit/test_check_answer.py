@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from medins.enrollment.v1 import enrollment_check_service_pb2 as epb
 
 from services.enrollment.domain.check import CheckPurpose, CheckStatus, answer, for_purpose
 from services.enrollment.domain.check_document import (
@@ -19,6 +20,7 @@ from services.enrollment.domain.check_document import (
     read_document,
     write_document,
 )
+from services.enrollment.grpc_api import _target
 
 N = "340802198001011234"
 D = dt.date
@@ -251,3 +253,14 @@ def test_a_version_2_document_reads_without_waits() -> None:
         for y in e["years"]:
             del y["wait"]
     assert read_document(stored).enrollments[0].years[0].wait_months == 0
+
+
+def test_a_check_without_a_day_answers_today_the_first_day_of_a_year_to_come_or_a_past_year_whole() -> None:
+    """R40 (issue 17 item 5): asked about next year in its window, a payer whose year starts with a wait
+    hears WAITING with the start, not COVERED for the year as a whole."""
+    today = dt.date(2026, 12, 3)
+    number = "320402198001017599"
+    answers = [
+        _target(epb.CheckTarget(resident_id_number=number, insurance_year=y), today, "t")[2] for y in (2026, 2027, 2025)
+    ]
+    assert answers == [today, dt.date(2027, 1, 1), None]
