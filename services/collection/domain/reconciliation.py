@@ -130,7 +130,12 @@ def checked_line(
     *,
     single_chunk: bool,
 ) -> SettlementLine:
-    """One record, checked; `position` names it in errors. Line numbers may be left out of a one-chunk file."""
+    """One record, checked; `position` names it in errors. Line numbers may be left out of a one-chunk file.
+
+    Unlike a batch of registrations or notifications (R9 over R34, R41), a bad record refuses its whole
+    chunk, naming the record: a settlement file is the channel's statement of a day, made by a machine,
+    and reconciling part of it would report as missing payments that are only on the refused lines
+    (R30). The channel sends the chunk again, corrected."""
     field = f"records[{position}]"
     number = line_number or (position + 1 if single_chunk else 0)
     if number <= 0:
