@@ -10,7 +10,7 @@ from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as reg
 
 from tests.e2e.clients import RegistrationClient
-from tests.e2e.requests import register
+from tests.e2e.requests import new_request_id, register
 from tests.factories import resident_id
 from tests.support import refused
 
@@ -62,3 +62,65 @@ async def test_xuancheng_takes_the_residence_permit_photo_instead_of_the_househo
     permit = doc(reg.EVIDENCE_KIND_RESIDENCE_PERMIT, "jzz-r45")
     done = await registration.RegisterResident(register(number, region="341800", evidence=[permit]))
     assert done.enrollment.state == common_pb2.ENROLLMENT_STATE_PENDING_REVIEW
+
+
+def row(
+    number: int,
+    resident: str,
+    evidence: list[reg.Evidence],
+    category: common_pb2.Category.ValueType = common_pb2.CATEGORY_NON_EMPLOYED,
+    **where: str,
+) -> reg.RegistrationRow:
+    return reg.RegistrationRow(
+        row_number=number,
+        resident_id_number=resident,
+        name="批量材料",
+        phone="13800138000",
+        category=category,
+        evidence=evidence,
+        **where,
+    )
+
+
+async def test_a_batch_and_a_school_are_checked_against_their_regions_documents(
+    registration: RegistrationClient,
+) -> None:
+    """R45 through batch registration (R9), the same rules as a single one. Seed 000 (Changzhou):
+    ④“非从业居民”:本人居民身份证、户口簿、经年度审验本人的《就业登记证》 — a village committee's row without
+    the card is refused naming it, the row with it is registered. Seed 001 (Xuancheng): 依次正确选择->医保区划
+    或学校基本信息->…->上传真实清晰的居民户口簿或居住证照片 — a pupil's row submitted by a school of Xuancheng
+    (its region taken from the school) with the residence permit alone is accepted for review."""
+    card = doc(reg.EVIDENCE_KIND_EMPLOYMENT_REGISTRATION_CARD, "jy-r45-batch")
+    permit = doc(reg.EVIDENCE_KIND_RESIDENCE_PERMIT, "jzz-r45-batch")
+    without, with_card = resident_id(D(1983, 4, 4), "320402"), resident_id(D(1984, 5, 5), "320402")
+    village = await registration.BatchRegisterResidents(
+        reg.BatchRegisterResidentsRequest(
+            request_id=new_request_id(),
+            batch_id=f"r45-changzhou-{new_request_id()}",
+            submitter_code="CZ-V045",
+            rows=[
+                row(1, without, [HOUSEHOLD], region_code="320400"),
+                row(2, with_card, [HOUSEHOLD, card], region_code="320400"),
+            ],
+        )
+    )
+    refused_row, registered_row = village.results
+    assert (refused_row.outcome, refused_row.error.reason, refused_row.error.field) == (
+        reg.ROW_OUTCOME_REFUSED,
+        "EVIDENCE_MISSING",
+        "evidence",
+    )
+    assert "就业登记证" in refused_row.error.message
+    assert registered_row.outcome == reg.ROW_OUTCOME_REGISTERED and registered_row.enrollment_id
+
+    pupil_id = resident_id(D(2012, 6, 6), "341802")
+    school = await registration.BatchRegisterResidents(
+        reg.BatchRegisterResidentsRequest(
+            request_id=new_request_id(),
+            batch_id=f"r45-xuancheng-{new_request_id()}",
+            submitter_code="XC-S001",
+            rows=[row(1, pupil_id, [permit], common_pb2.CATEGORY_MINOR, school_code="XC-S001")],
+        )
+    )
+    (pupil,) = school.results
+    assert pupil.outcome == reg.ROW_OUTCOME_PENDING_REVIEW and pupil.enrollment_id, pupil
