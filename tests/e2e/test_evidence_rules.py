@@ -10,7 +10,7 @@ from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as reg
 
 from tests.e2e.clients import RegistrationClient
-from tests.e2e.requests import new_request_id, register
+from tests.e2e.requests import create_region, new_request_id, policy, register
 from tests.factories import resident_id
 from tests.support import refused
 
@@ -124,3 +124,28 @@ async def test_a_batch_and_a_school_are_checked_against_their_regions_documents(
     )
     (pupil,) = school.results
     assert pupil.outcome == reg.ROW_OUTCOME_PENDING_REVIEW and pupil.enrollment_id, pupil
+
+
+ELDERLY_REGION = "349945"
+
+
+async def test_the_elderly_age_is_the_regions_policy(registration: RegistrationClient) -> None:
+    """Issue 19: the age from which one enrols as elderly is policy data; no seed names it (seed 000 lists
+    ①“老年居民”:本人居民身份证、户口簿 without an age), so a region without one takes 60. A 57-year-old is
+    refused as elderly in Anqing and registered as elderly in a region whose policy says 55."""
+    window = (D(2023, 9, 1), D(2023, 12, 31))
+    younger = policy(ELDERLY_REGION, 2024, 38000, window)
+    younger.elderly_age = 55
+    await create_region(registration, ELDERLY_REGION, "老年年龄测试市", younger)
+    stored = await registration.GetRegionPolicy(
+        reg.GetRegionPolicyRequest(region_code=ELDERLY_REGION, insurance_year=2024)
+    )
+    assert stored.policy.elderly_age == 55
+    elderly = common_pb2.CATEGORY_ELDERLY
+    in_anqing = resident_id(D(1966, 1, 1), "340802")  # 57 on 20 November 2023
+    error = await refused(registration.RegisterResident(register(in_anqing, category=elderly)))
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "CATEGORY_AGE_MISMATCH")
+    assert "60" in error.localized
+    there = resident_id(D(1966, 1, 1), "349945")
+    done = await registration.RegisterResident(register(there, region=ELDERLY_REGION, category=elderly))
+    assert (done.enrollment.state, done.enrollment.category) == (common_pb2.ENROLLMENT_STATE_ACTIVE, elderly)
