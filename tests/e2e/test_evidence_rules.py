@@ -149,3 +149,52 @@ async def test_the_elderly_age_is_the_regions_policy(registration: RegistrationC
     there = resident_id(D(1966, 1, 1), "349945")
     done = await registration.RegisterResident(register(there, region=ELDERLY_REGION, category=elderly))
     assert (done.enrollment.state, done.enrollment.category) == (common_pb2.ENROLLMENT_STATE_ACTIVE, elderly)
+
+
+VERSIONED_REGION = "349946"
+
+
+async def test_a_changed_evidence_rule_is_a_new_policy_version_and_registration_follows_it(
+    registration: RegistrationClient,
+) -> None:
+    """R45 (issue 19 item 1): the documents are versioned with the policy. A region first taking the
+    national default for the non-employed (the household register), then asking also for the card
+    Changzhou asks for (seed 000: ④“非从业居民”:本人居民身份证、户口簿、经年度审验本人的《就业登记证》): the new
+    version governs the next registration; the first version still says what it said."""
+    window = (D(2023, 9, 1), D(2023, 12, 31))
+    first = policy(VERSIONED_REGION, 2024, 38000, window)
+    await create_region(registration, VERSIONED_REGION, "材料版本测试市", first)
+    before = resident_id(D(1987, 7, 7), VERSIONED_REGION)
+    done = await registration.RegisterResident(register(before, region=VERSIONED_REGION))
+    assert done.enrollment.state == common_pb2.ENROLLMENT_STATE_ACTIVE
+
+    card = reg.EVIDENCE_KIND_EMPLOYMENT_REGISTRATION_CARD
+    second = policy(VERSIONED_REGION, 2024, 38000, window)
+    second.evidence_rules.append(
+        reg.EvidenceRule(
+            category=common_pb2.CATEGORY_NON_EMPLOYED,
+            groups=[
+                reg.EvidenceGroup(any_of=[reg.EVIDENCE_KIND_HOUSEHOLD_REGISTER]),
+                reg.EvidenceGroup(any_of=[card]),
+            ],
+        )
+    )
+    changed = await registration.SetRegionPolicy(reg.SetRegionPolicyRequest(request_id=new_request_id(), policy=second))
+    current = await registration.GetRegionPolicy(
+        reg.GetRegionPolicyRequest(region_code=VERSIONED_REGION, insurance_year=2024)
+    )
+    assert current.policy.version == changed.policy.version > 1
+    assert [list(g.any_of) for g in current.policy.evidence_rules[0].groups] == [
+        [reg.EVIDENCE_KIND_HOUSEHOLD_REGISTER],
+        [card],
+    ]
+    old = await registration.GetRegionPolicy(
+        reg.GetRegionPolicyRequest(region_code=VERSIONED_REGION, insurance_year=2024, version=1)
+    )
+    assert not old.policy.evidence_rules
+
+    after = resident_id(D(1988, 8, 8), VERSIONED_REGION)
+    error = await refused(registration.RegisterResident(register(after, region=VERSIONED_REGION)))
+    assert (error.reason, error.fields) == ("EVIDENCE_MISSING", ["evidence"]) and "就业登记证" in error.localized
+    with_card = register(after, region=VERSIONED_REGION, evidence=[HOUSEHOLD, doc(card, "jy-r45-v2")])
+    assert (await registration.RegisterResident(with_card)).enrollment.state == common_pb2.ENROLLMENT_STATE_ACTIVE
