@@ -328,6 +328,26 @@ async def test_policies_list_show_and_set_a_new_version(system: System) -> None:
     assert second["policy"]["collection_window"] == first["policy"]["collection_window"]
 
 
+async def test_policies_show_lists_the_documents_each_category_needs_and_the_channels_opening_days(
+    system: System,
+) -> None:
+    """R45, R49 (issue 19 item 1): `medins policies show` lists the region's documents and channel openings.
+    Seed 000 (Changzhou): ④“非从业居民”:本人居民身份证、户口簿、经年度审验本人的《就业登记证》; 2.11月1日起,
+    …也可通过银行柜台、微信、支付宝、POS机刷卡…等渠道缴费. Seed 003 (Anqing): 非本市户籍但在我市常住人口,可依据
+    居住证、房产证、营业执照、劳动合同或租房协议等认定. Seed 001 (Xuancheng): 上传真实清晰的居民户口簿或居住证照片."""
+    changzhou = (await ok(system, "policies", "show", "320400", "2024")).splitlines()
+    assert "  documents for NON_EMPLOYED: (HOUSEHOLD_REGISTER) + (EMPLOYMENT_REGISTRATION_CARD)" in changzhou
+    assert "  channel WECHAT takes payments from 2023-11-01 (R49)" in changzhou, changzhou
+    assert "  elderly from age 60" in changzhou
+    anqing = (await ok(system, "policies", "show", ANQING, "2024")).splitlines()
+    (permit_holder,) = [line for line in anqing if line.startswith("  documents for RESIDENCE_PERMIT_HOLDER: ")]
+    for kind in ("RESIDENCE_PERMIT", "PROPERTY_CERTIFICATE", "BUSINESS_LICENCE", "LABOUR_CONTRACT", "RENTAL_AGREEMENT"):
+        assert kind in permit_holder, permit_holder
+    assert " + " not in permit_holder, "any one of them stands in for the others"
+    xuancheng = (await ok(system, "policies", "show", XUANCHENG, "2024")).splitlines()
+    assert "  documents for NON_EMPLOYED: (HOUSEHOLD_REGISTER | RESIDENCE_PERMIT)" in xuancheng, xuancheng
+
+
 async def test_batch_upload_shows_progress_and_every_rows_result(system: System, tmp_path: Path) -> None:
     rows = tmp_path / "rows.csv"
     with rows.open("w", encoding="utf-8", newline="") as out:

@@ -60,6 +60,9 @@ def _pension_event(number: str, name: str) -> events_pb2.EventEnvelope:
 async def test_a_pension_item_is_ordered_paid_receipted_and_recorded_like_a_medical_one(
     system: System, collection: CollectionClient
 ) -> None:
+    """Seed 002 (Yili), of the tax side's payment app: “(目前支持缴纳医疗险和养老险)”; seed 001 (Xuancheng):
+    “进入“城乡居民两险缴费”服务后,点击“选择人员””. An item of the pension fee type, sent by the
+    social-security agency, is ordered, paid, receipted and recorded as a medical one is."""
     number, name = unique_resident_id(), "养老"
     sent = _pension_event(number, name)
     connection = await aio_pika.connect_robust(system.stack.settings().amqp_url)

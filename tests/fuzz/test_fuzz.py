@@ -88,6 +88,32 @@ def records_for(method: str, body: bytes, code: grpc.StatusCode) -> int:
         return 1
 
 
+# Issue 19's RPCs (R46, R47, R48): generated from the descriptors like every other, named here so that
+# one moved out of the three services (or renamed) fails this suite instead of dropping out of it.
+ISSUE_19 = {
+    ("collection", "BindFamilyMember"),
+    ("collection", "UnbindFamilyMember"),
+    ("collection", "ListFamilyMembers"),
+    ("collection", "IssuePaymentCertificate"),
+    ("collection", "VerifyPaymentCertificate"),
+    ("collection", "ListPaymentRecords"),
+    ("enrollment", "GetMyEnrollment"),
+    ("registration", "SetRegionPolicy"),
+}
+
+
+def test_issue_19s_rpcs_and_fields_are_fuzzed() -> None:
+    """R34 over R45-R49: the new RPCs are among those called, and the requests carry the new fields the
+    strategies fill (records by fee period, R47; a policy's evidence rules, elderly age and channel
+    openings, R45, R49)."""
+    fuzzed = {(service, method.name) for service, method in METHODS}
+    assert not ISSUE_19 - fuzzed, f"not fuzzed: {sorted(ISSUE_19 - fuzzed)}"
+    records = col.ListPaymentRecordsRequest.DESCRIPTOR.fields_by_name
+    assert "fee_period" in records and "period" in records
+    policy = reg.RegionPolicy.DESCRIPTOR.fields_by_name
+    assert {"evidence_rules", "elderly_age", "channel_openings"} <= set(policy)
+
+
 @pytest.mark.parametrize(("service", "method"), METHODS, ids=[f"{s}.{m.name}" for s, m in METHODS])
 def test_hostile_calls_are_refused_cleanly_and_write_nothing(
     fuzz_target: FuzzTarget, service: str, method: MethodDescriptor
