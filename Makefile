@@ -107,9 +107,13 @@ k8s-snapshot: install
 # Issue 10: the duplicate storm (10,000 notifications carrying 1,000 transactions) and the fault campaign
 # (5,000 people, two replicas of every process, faults while payments flow) at full size, each audited
 # by `medins audit`. Their small profiles run in `make test`. Progress and figures print as they go.
+# Issue 21 (R43): 1,000 orders paid at the WeChat Pay simulator with every callback dropped, all applied by
+# the payment query worker (`make test` runs 100).
 .PHONY: chaos
 chaos: gen
 	MEDINS_CHAOS_PROFILE=full $(PY) -m pytest -s -p no:cacheprovider tests/e2e/test_duplicate_storm.py tests/e2e/test_fault_campaign.py
+	MEDINS_LOST_CALLBACK_ORDERS=1000 $(PY) -m pytest -s -p no:cacheprovider \
+		tests/integration/test_payment_query.py::test_orders_paid_with_every_callback_dropped_are_all_applied_by_query
 
 # Issue 13: a 3-node RabbitMQ cluster on this machine (medins1-3@localhost, AMQP ports 5681-5683, data
 # under .make/cluster), beside the default broker on 5672, with the topology's quorum queues replicated

@@ -16,6 +16,8 @@ from services.common.identity import CallerKind, InvalidIdentity, parse_identity
 # The secrets' defaults work on a developer's machine only; production refuses to start with them.
 DEMO_PAGE_TOKEN_KEY = "demo-page-token-key"
 MIN_SECRET_CHARS = 32
+# R43: channels retry a notification for up to 25 h (Alipay); request ids outlive that with a margin.
+MIN_REQUEST_ID_RETENTION_HOURS = 48
 # What `make channel-keys` and `make certs` write on a developer's machine (ops/channel_sim/dev_keys.py).
 DEV_FILES = Path(__file__).resolve().parents[2] / ".make"
 
@@ -89,7 +91,9 @@ class Settings(BaseSettings):
     intake_groups_in_flight: int = Field(default=2, ge=1)
     intake_group_max: int = Field(default=64, ge=1, le=1000)
     intake_waiting_max: int = Field(default=1024, ge=1)
-    idempotency_retention_hours: int = 24 * 7
+    # R43: request ids are kept at least as long as channels retry their notifications (WeChat Pay
+    # 24 h 4 min, Alipay 25 h): never less than 48 h (notification records are never removed).
+    idempotency_retention_hours: int = Field(default=24 * 7, ge=MIN_REQUEST_ID_RETENTION_HOURS)
     outbox_retention_hours: int = 24 * 7
     # R42: each channel's own verification keys, one directory laid out as
     # services/collection/channels/keys.py says (a mounted secret in a deployment, docs/DEPLOY.md).

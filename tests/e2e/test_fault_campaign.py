@@ -537,6 +537,12 @@ async def test_payments_flow_through_faults_on_two_replicas_and_every_one_is_acc
 
     try:
         await asyncio.gather(campaign.inject(), *(gated(j, a) for j, a in enumerate(actions)))
+    except BaseException:
+        # The drive failed: stop the supervisor and the refund desk too, or the supervisor starts again
+        # each process the teardown stops (fleet.stop_every_process, whose dict it changes meanwhile).
+        refunds_done.set()
+        supervisor.cancel()
+        raise
     finally:
         await https.close()
     drive_seconds = time.monotonic() - campaign.began

@@ -33,7 +33,7 @@ from tests.unit.channel_fixtures import wechat_keys
 
 TTL = dt.timedelta(seconds=60)
 CONFIG = QueryConfig(near=dt.timedelta(seconds=30), lookback=dt.timedelta(hours=48))
-# 1,000 as the issue asks with MEDINS_LOST_CALLBACK_ORDERS=1000; `make test` keeps to 100.
+# 1,000 as the issue asks with MEDINS_LOST_CALLBACK_ORDERS=1000 (`make chaos` runs it); `make test` keeps to 100.
 ORDERS = int(os.environ.get("MEDINS_LOST_CALLBACK_ORDERS", "100"))
 DEADLINE_SECONDS = 120.0
 

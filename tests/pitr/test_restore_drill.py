@@ -6,7 +6,7 @@ is clean once settled (R14, R21, R31, R32).
 What a restore to T means for the payments after T: neither agency has them any more (tax has no
 payment, insurance no coverage), while the channels took the money. The channels' records bring them
 back: the reconciliation import of the day (R30) lists each of them, and nothing else, as settled by
-the channel and missing on our side; the order query of R43 (its worker is being built beside this)
+the channel and missing on our side; the order query of R43 (workers/payment_query)
 applies what the channel reports paid exactly as a notification would; here the channel's
 notification is delivered again, which is what that worker does with the answer. Afterwards every
 person who paid is covered, once.

@@ -96,6 +96,21 @@ def test_a_niceness_outside_0_to_19_is_refused(monkeypatch: pytest.MonkeyPatch, 
         Settings()
 
 
+@pytest.mark.parametrize("hours", ["0", "24", "47"])
+def test_request_ids_are_never_kept_less_than_48_hours(monkeypatch: pytest.MonkeyPatch, hours: str) -> None:
+    """R43: request ids outlive the channels' retries (WeChat Pay 24 h 4 min, Alipay 25 h): at least 48 h."""
+    monkeypatch.setenv("MEDINS_IDEMPOTENCY_RETENTION_HOURS", hours)
+    with pytest.raises(ValidationError, match="idempotency_retention_hours"):
+        Settings()
+
+
+def test_request_ids_are_kept_a_week_by_default_and_48_hours_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """R43: the default keeps request ids for 7 days; 48 h is the least a deployment may set."""
+    assert Settings().idempotency_retention_hours == 24 * 7
+    monkeypatch.setenv("MEDINS_IDEMPOTENCY_RETENTION_HOURS", "48")
+    assert Settings().idempotency_retention_hours == 48
+
+
 def test_a_cluster_of_postgresql_nodes_gives_a_multi_host_dsn_that_finds_the_primary() -> None:
     """Issue 24: every process connects through one connection string naming every node."""
     settings = Settings(pg_hosts="db1:5441, db2:5442,db3", pg_password="pw")  # type: ignore[arg-type]
