@@ -95,7 +95,7 @@ async def _ask(
         async with uow_factory() as uow:
             now = clock.now()
             await PaymentQueryRepository(uow.conn).note_check(
-                candidate.order_id, channel, rules.next_ask(asks, now), False, now
+                candidate.order_id, channel, rules.next_ask(asks, now, candidate.expires_at, config.near), False, now
             )
             await uow.commit()
         return
@@ -125,7 +125,9 @@ async def _record(
             else:
                 await repo.record_answer(candidate.order_id, channel, source, answer, now)
                 tally.closed += settled
-            await repo.note_check(candidate.order_id, channel, rules.next_ask(asks, now), settled, now)
+            await repo.note_check(
+                candidate.order_id, channel, rules.next_ask(asks, now, candidate.expires_at, config.near), settled, now
+            )
             await uow.commit()
     except DomainError as refusal:  # raced (see _settle): rolled back, the order is asked again
         log.info("payment_query_raced", order_id=candidate.order_id, channel=channel, reason=refusal.reason)
