@@ -27,7 +27,8 @@ log = structlog.get_logger(__name__)
 class PaymentQuerySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDINS_PAYMENT_QUERY_", frozen=True)
 
-    # Pending orders are asked about from this long before their expiry on.
+    # Pending orders are asked on a back-off (domain/payment_queries.py) and once more this long before
+    # their expiry, whatever the back-off says.
     near_expiry_seconds: float = 30.0
     # Expired orders (and refused callbacks) are asked about and closed for this long: channels retry
     # for 24-25 h, and records are kept at least 48 h (R43).
