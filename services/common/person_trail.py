@@ -5,7 +5,9 @@ Written by services/common/idempotency.py for every mutating call, in the call's
 change and its trail row commit or roll back together and a replayed request adds nothing. Whose record:
 every resident ID number the request or its response carries, found by field name (`*_id_number`, the
 protos' convention: resident_, payer_, insured_, minor_, holder_id_number), so a new RPC is covered
-without a list to keep. Reads of the enrollment check are audited on their own (services/enrollment/audit.py).
+without a list to keep. Reads of the enrollment check are audited on their own (services/enrollment/audit.py);
+a resident's look-up of themselves (R48) is also on their trail, written by that audit's writer in the
+same transaction as the check's record (`copy_rows`).
 
 This module owns the person_trail table of each agency database (deploy/migrations/*/0004_*.sql).
 """
@@ -112,6 +114,24 @@ async def record(
         correlation_id,
         caller_note,
     )
+
+
+# A row as `copy_rows` writes it: resident_id_number, caller, caller_note, method, request_id, correlation_id
+# (recorded_at is the database's now(), as for every other row).
+TrailRow = tuple[str, str, str, str, str, str]
+TRAIL_COLUMNS = ["resident_id_number", "caller", "caller_note", "method", "request_id", "correlation_id"]
+
+
+def rows_for(
+    numbers: list[str], caller: str, method: str, request_id: str, correlation_id: str, caller_note: str = ""
+) -> list[TrailRow]:
+    """The rows `record` would write, for a writer that batches them (`copy_rows`)."""
+    return [(number, caller, caller_note, method, request_id, correlation_id) for number in numbers]
+
+
+async def copy_rows(conn: Connection, rows: list[TrailRow]) -> None:
+    """Many trail rows in one round trip, in the caller's transaction."""
+    await conn.copy_records_to_table("person_trail", records=rows, columns=TRAIL_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from medins.common.v1 import common_pb2
 from medins.enrollment.v1 import enrollment_check_service_pb2 as pb
 from medins.enrollment.v1 import enrollment_check_service_pb2_grpc as pb_grpc
 
+from services.common import person_trail
 from services.common.clock import Clock
 from services.common.db import Database
 from services.common.errors import DomainError, InvalidArgument
@@ -99,12 +100,20 @@ class EnrollmentCheckServicer(pb_grpc.EnrollmentCheckServiceServicer):
 
     async def GetMyEnrollment(self, request: pb.GetMyEnrollmentRequest, context: Context) -> pb.GetMyEnrollmentResponse:
         """参保查询 (R48): the resident's own answer, nothing masked (it is theirs), one ID per call; audited
-        as the check is, under the purpose RESIDENT_SELF."""
+        as the check is, under the purpose RESIDENT_SELF, and on the person's trail (R35) in the same
+        commit, before the answer."""
         now = self._clock.now()
         number = parse_resident_id(request.resident_id_number, today=now.date(), field="resident_id_number").number
         years = _my_years(request.insurance_years, now.date().year)
         doc = await self._reads.doc(number)
-        await self._audit.record(now, str(current_caller()), "", RESIDENT_SELF, [number], current_correlation_id())
+        caller, note, correlation_id = (
+            str(current_caller()),
+            person_trail.claimed_caller(request),
+            current_correlation_id(),
+        )
+        # No request id on a read: the years asked say what was seen, as a certificate's number does.
+        trail = person_trail.rows_for([number], caller, "GetMyEnrollment", _years_seen(years), correlation_id, note)
+        await self._audit.record(now, caller, note, RESIDENT_SELF, [number], correlation_id, trail=trail)
         results = [
             _result_proto(answer(number, year, doc, now.date() if year == now.date().year else None)) for year in years
         ]
@@ -136,6 +145,11 @@ def _my_years(years: Sequence[int], this_year: int) -> list[int]:
                 metadata={"year": year},
             )
     return chosen
+
+
+def _years_seen(years: Sequence[int]) -> str:
+    """What a resident's look-up showed, as its trail entry says it (e.g. `years=2023,2024`)."""
+    return "years=" + ",".join(str(year) for year in years)
 
 
 def _echo(number: str) -> str:

@@ -133,6 +133,26 @@ async def test_a_hospital_checks_as_a_hospital_only(tls_system: System) -> None:
     assert reply.result.status == chk.CHECK_STATUS_NOT_ENROLLED
 
 
+async def test_a_resident_looks_themselves_up_through_a_channel_and_a_hospital_may_not(tls_system: System) -> None:
+    """R48, R35: GetMyEnrollment is a resident's own look-up through the channel (or e-tax) that
+    authenticated them; a hospital's certificate is refused before any handler runs, so nothing is on the
+    person's trail for it; the channel's call is answered and on the trail under the channel's identity."""
+    number = unique_resident_id()
+    request = chk.GetMyEnrollmentRequest(resident_id_number=number, insurance_years=[START.year])
+    failure = await refused(enrollment(tls_system, HOSPITAL).GetMyEnrollment(request))
+    assert (failure.code, failure.reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+    reply = await enrollment(tls_system, WECHAT).GetMyEnrollment(request)
+    assert [(r.insurance_year, r.status) for r in reply.results] == [(START.year, chk.CHECK_STATUS_NOT_ENROLLED)]
+    assert (await enrollment(tls_system, TAX).GetMyEnrollment(request)).results  # e-tax, as the tax desk
+    listed = await trail_grpc.PersonTrailServiceStub(tls_system.channel("registration", OFFICER)).ListPersonTrail(
+        trail.ListPersonTrailRequest(resident_id_number=number)
+    )
+    assert [(e.caller, e.method, e.request_id) for e in listed.entries] == [
+        (WECHAT, "GetMyEnrollment", f"years={START.year}"),
+        (TAX, "GetMyEnrollment", f"years={START.year}"),
+    ]
+
+
 async def test_a_channel_notifies_for_its_own_channel_only(tls_system: System) -> None:
     _, order = await payable_order(tls_system)
     as_alipay = channels.notification(Channel.ALIPAY, channels.alipay(order.order_id, order.total_fen, START))

@@ -10,10 +10,13 @@ from medins.collection.v1 import collection_service_pb2 as col
 from medins.common.v1 import common_pb2
 from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 from medins.registration.v1 import registration_service_pb2 as reg
+from medins.trail.v1 import person_trail_service_pb2 as trail
+from medins.trail.v1 import person_trail_service_pb2_grpc as trail_grpc
 
 from tests.e2e.clients import CollectionClient, EnrollmentClient, RegistrationClient
 from tests.e2e.requests import new_request_id, register
 from tests.e2e.system import System
+from tests.e2e.test_medins_cli import ok
 from tests.e2e.test_payments import BIRTH_CERTIFICATE, items_of, order_for
 from tests.e2e.test_records_and_refunds import pay
 from tests.factories import resident_id, unique_resident_id
@@ -119,7 +122,8 @@ async def test_a_resident_sees_their_own_status_and_covered_periods(
 ) -> None:
     """R48, Xuancheng: "使用“城乡居民(个人共济账户)缴费”缴费成功后,在“参保缴费”栏目里,点击“城乡居民参保查询”,即可
     查询已经参保缴费的“缴费记录”". A newborn paid for both years sees this year covered from the birth date
-    and the next in full; someone never registered sees NOT_ENROLLED; the look-up is audited."""
+    and the next in full; someone never registered sees NOT_ENROLLED; the look-up is audited, and on the
+    person's trail (R35) by the time it is answered: who asked, 参保查询 (GetMyEnrollment) and the years."""
     newborn = resident_id(D(2023, 11, 13), "340802")
     await registration.RegisterResident(
         register(newborn, name="小查", category=common_pb2.CATEGORY_NEWBORN, evidence=[BIRTH_CERTIFICATE])
@@ -142,10 +146,26 @@ async def test_a_resident_sees_their_own_status_and_covered_periods(
     assert (this_year.category, this_year.region_code) == (common_pb2.CATEGORY_NEWBORN, "340800")
     assert [(p.start.month, p.end.month) for p in next_year.covered_periods] == [(1, 12)]
 
+    stranger_number = unique_resident_id()
     stranger = await enrollment.GetMyEnrollment(
-        chk.GetMyEnrollmentRequest(resident_id_number=unique_resident_id(), insurance_years=[2023])
+        chk.GetMyEnrollmentRequest(resident_id_number=stranger_number, insurance_years=[2023])
     )
     assert [r.status for r in stranger.results] == [chk.CHECK_STATUS_NOT_ENROLLED]
+    # On the trail as soon as answered (no waiting): the record is committed before the answer.
+    trails = trail_grpc.PersonTrailServiceStub(system.channel("registration"))
+    theirs = await trails.ListPersonTrail(trail.ListPersonTrailRequest(resident_id_number=stranger_number))
+    (entry,) = theirs.entries
+    assert (entry.method, entry.request_id, entry.caller_note) == ("GetMyEnrollment", "years=2023", "")
+    assert entry.caller == "local:development", "the authenticated identity (plaintext: the development one)"
+    assert entry.correlation_id and entry.HasField("record_time")
+    looked_up = [
+        (e.caller, e.method, e.request_id)
+        for e in (await trails.ListPersonTrail(trail.ListPersonTrailRequest(resident_id_number=newborn))).entries
+        if e.method == "GetMyEnrollment"
+    ]
+    assert looked_up and set(looked_up) == {("local:development", "GetMyEnrollment", "years=2023,2024")}
+    shown = await ok(system, "trail", newborn, "--agency", "insurance")
+    assert any("GetMyEnrollment" in line and "years=2023,2024" in line for line in shown.splitlines()), shown
 
     async def audited() -> None:
         rows = await system.query(

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from services.common import person_trail
 from services.common.clock import CST
 from services.common.db import Pool
 from services.common.errors import Unavailable
@@ -77,3 +78,53 @@ async def test_checks_are_refused_when_their_records_cannot_be_written(insurance
             await conn.execute("ALTER TABLE enrollment_check_audit_away RENAME TO enrollment_check_audit")
         stop.set()
         await task
+
+
+async def _trail(pool: Pool) -> list[tuple[str, ...]]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT resident_id_number, caller, caller_note, method, request_id, correlation_id FROM person_trail"
+        )
+    return [tuple(r) for r in rows]
+
+
+async def test_a_residents_own_look_up_is_on_their_trail_by_the_time_it_returns(
+    running: AuditLog, insurance_pool: Pool
+) -> None:
+    """R48, R35: the trail row is written with the check's record, and both are committed on return."""
+    trail = person_trail.rows_for(NUMBER, "channel:wechat", "GetMyEnrollment", "years=2023,2024", "c7")
+    await running.record(AT, "channel:wechat", "", "RESIDENT_SELF", NUMBER, "c7", trail=trail)
+    assert await _trail(insurance_pool) == [
+        (NUMBER[0], "channel:wechat", "", "GetMyEnrollment", "years=2023,2024", "c7")
+    ]
+    await running.record(AT, "tax:t", "", "TAX_COLLECTION", NUMBER, "c8")  # an agency's check: no trail row
+    assert len(await _trail(insurance_pool)) == 1
+
+
+async def test_a_poison_trail_row_is_isolated_like_its_record(running: AuditLog, insurance_pool: Pool) -> None:
+    trail = person_trail.rows_for(NUMBER, "channel:wechat", "GetMyEnrollment", "years=2023", "c", "bad\x00note")
+    await asyncio.gather(
+        running.record(AT, "channel:wechat", "bad\x00note", "RESIDENT_SELF", NUMBER, "c", trail=trail),
+        running.record(AT, "tax:t", "fine", "TAX_COLLECTION", NUMBER, "c"),
+    )
+    assert sorted(await _notes(insurance_pool)) == ["bad\\u0000note", "fine"]
+    assert [row[2] for row in await _trail(insurance_pool)] == ["bad\\u0000note"]
+
+
+async def test_a_look_up_whose_trail_cannot_be_written_is_refused_and_leaves_no_record(
+    running: AuditLog, insurance_pool: Pool
+) -> None:
+    """The check's record and the trail commit together: neither without the other."""
+    trail = person_trail.rows_for(NUMBER, "channel:wechat", "GetMyEnrollment", "years=2023", "c")
+    async with insurance_pool.acquire() as conn:
+        await conn.execute("ALTER TABLE person_trail RENAME TO person_trail_away")
+    try:
+        with pytest.raises(Unavailable) as refused:
+            await running.record(AT, "channel:wechat", "", "RESIDENT_SELF", NUMBER, "c", trail=trail)
+        assert refused.value.reason == "AUDIT_UNAVAILABLE"
+    finally:
+        async with insurance_pool.acquire() as conn:
+            await conn.execute("ALTER TABLE person_trail_away RENAME TO person_trail")
+    assert await _notes(insurance_pool) == []
+    await running.record(AT, "tax:t", "later", "TAX_COLLECTION", NUMBER, "c")  # the audit goes on
+    assert await _notes(insurance_pool) == ["later"]
