@@ -206,7 +206,8 @@ async def test_repairs_quoted_then_paid_in_one_order_with_the_year_leave_the_fix
     system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
 ) -> None:
     """R38 (Xianning's counting): missed 2025 and 2026 → 5 months; the quote says each repair is a month
-    sooner; both repaired in the same order as 2027 → the fixed 3 months remain: covered from 1 Apr."""
+    sooner, the most recent first (both buy a month here); both repaired in the same order as 2027 → the
+    fixed 3 months remain: covered from 1 Apr."""
     await _regions(registration)
     number = unique_resident_id()
     system.set_clock(at(D(2026, 11, 20)))
@@ -215,17 +216,19 @@ async def test_repairs_quoted_then_paid_in_one_order_with_the_year_leave_the_fix
     quote = await registration.QuoteCoverage(reg.QuoteCoverageRequest(resident_id_number=number, insurance_year=2027))
     assert (quote.wait_months, quote.gap_years, _day(quote.coverage_start)) == (5, 2, D(2027, 6, 1))
     assert [(r.repaired_year, r.amount_fen, _day(r.coverage_start_if_repaired)) for r in quote.repairs] == [
-        (2025, STANDARD, D(2027, 5, 1)),
-        (2026, STANDARD, D(2027, 4, 1)),
+        (2026, STANDARD, D(2027, 5, 1)),
+        (2025, STANDARD, D(2027, 4, 1)),
     ]
+    assert (list(quote.idle_repair_years), quote.least_wait_months) == ([], 3)
     told = await ok(system, "quote", number, "--year", "2027")
     assert "a waiting period of 5 months (2 missed years before it), covered from 2027-06-01" in told, told
-    assert "repair 2025 for 400.00 yuan: covered from 2027-05-01" in told, told
-    assert "repair 2026 for 400.00 yuan: covered from 2027-04-01" in told, told
+    assert "repair 2026 for 400.00 yuan: covered from 2027-05-01" in told, told
+    assert "repair 2025 for 400.00 yuan: covered from 2027-04-01" in told, told
+    assert "would not move the start" not in told, told
     offered = await registration.OfferRepairs(
         reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
     )
-    assert [r.repaired_year for r in offered.repairs] == [2025, 2026]
+    assert [r.repaired_year for r in offered.repairs] == [2026, 2025]
     repairs = await _repair_items(collection, number, 2)
     await registration.OfferRepairs(  # offering again adds no item
         reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
@@ -244,8 +247,9 @@ async def test_repairs_quoted_then_paid_in_one_order_with_the_year_leave_the_fix
 async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
     system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
 ) -> None:
-    """R38: 2027 paid in the window after missing 2025 and 2026 (Qingdao: 4 months, 1 May); 2026 repaired
-    in January → the start moves to 1 Apr, and the check says so."""
+    """R38: 2027 paid in the window after missing 2025 and 2026 (Qingdao: 4 months, 1 May); only 2026 is
+    offered for repair (a second repair would leave the fixed 3 months as they are); repaired in January
+    → the start moves to 1 Apr, and the check says so; nothing is left worth repairing then."""
     await _regions(registration)
     number = unique_resident_id()
     system.set_clock(at(D(2026, 11, 20)))
@@ -256,8 +260,8 @@ async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
     offered = await registration.OfferRepairs(
         reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
     )
-    assert [r.repaired_year for r in offered.repairs] == [2025, 2026]
-    latest = [i for i in await _repair_items(collection, number, 2) if i.insurance_year == 2026]
+    assert [r.repaired_year for r in offered.repairs] == [2026]
+    latest = [i for i in await _repair_items(collection, number, 1) if i.insurance_year == 2026]
     order = await order_for(collection, number, latest)
     paid = await collection.NotifyPayment(
         channels.notification(Channel.ALIPAY, channels.alipay(order.order_id, order.total_fen, at(D(2027, 1, 15))))
@@ -269,6 +273,9 @@ async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
         assert (found.status, _start(found)) == (chk.CHECK_STATUS_WAITING, D(2027, 4, 1))
 
     await eventually(moved)
+    again = await medins(system, "repair", number, "--year", "2027")
+    assert again.returncode == 1 and "REPAIR_WOULD_NOT_SHORTEN" in again.stderr, again.stderr
+    assert "repairing 2025 would not move the start of 2027" in again.stderr, again.stderr
 
     # The officer's one command (issue 18 item 8): every step, with the waits and why.
     timeline = await ok(system, "person", number)
