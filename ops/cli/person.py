@@ -32,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
-def insurance_lines(found: pb.GetPersonCoverageResponse) -> list[Line]:
+def registration_lines(found: pb.GetPersonCoverageResponse) -> list[Line]:
+    """Each enrollment in any region, when it was registered and stopped, and its years assessed."""
     lines: list[Line] = []
-    regions = {e.enrollment_id: e.region_code for e in found.enrollments}
     for e in found.enrollments:
         category = enum_name("CATEGORY_", common_pb2.Category.Name(e.category))
         state = enum_name("ENROLLMENT_STATE_", common_pb2.EnrollmentState.Name(e.state))
@@ -48,6 +48,13 @@ def insurance_lines(found: pb.GetPersonCoverageResponse) -> list[Line]:
             if y.HasField("covered_from"):
                 text += f", paid {date_text(y.paid_on)}, covered from {date_text(y.covered_from)}"
             lines.append((_iso(e.create_time), text))
+    return lines
+
+
+def coverage_lines(found: pb.GetPersonCoverageResponse) -> list[Line]:
+    """Each grant, restart and withdrawal with its wait and why; the repaired years; the incentive."""
+    lines: list[Line] = []
+    regions = {e.enrollment_id: e.region_code for e in found.enrollments}
     for r in found.records:
         where = regions.get(r.enrollment_id, "?")
         if r.kind == "WITHDRAWAL":
@@ -192,8 +199,14 @@ def run(args: argparse.Namespace) -> int:
         raise CallFailed(
             services.COLLECTION, services.address_of(args, services.COLLECTION), refusal_of(error)
         ) from None
+    # In time order; at the same moment (a frozen clock, one call doing several) in the order things
+    # happen: registered and assessed, ordered, paid, refunded, granted (the sort is stable).
     timeline = sorted(
-        insurance_lines(coverage) + order_lines(orders) + tax_lines(records) + refund_lines(refunds),
+        registration_lines(coverage)
+        + order_lines(orders)
+        + tax_lines(records)
+        + refund_lines(refunds)
+        + coverage_lines(coverage),
         key=lambda line: line[0],
     )
     lines = [
