@@ -1,6 +1,8 @@
 """`medins person`: one person's timeline across both agencies, so an officer can answer "why am I not
-covered yet?" in one command (R37-R39): registrations in every region, the years assessed, payments and
-refunds (tax), each grant with its waiting period and why, repairs, and the incentive.
+covered yet?" in one command (R37-R39): registrations in every region, the years assessed, the person's
+orders (paid, pending, expired), payments and every refund of their payments, a payment that applied
+nothing included (a double payment, one outside the window: R20, R23), each grant with its waiting period
+and why, repairs, and the incentive.
 
 medins person 320402198001017599
 """
@@ -12,12 +14,13 @@ import datetime as dt
 
 import grpc
 from medins.collection.v1 import collection_service_pb2 as col
+from medins.collection.v1.collection_service_pb2_grpc import CollectionServiceStub
 from medins.common.v1 import common_pb2
 from medins.registration.v1 import registration_service_pb2 as pb
 
 from ops.cli import services
 from ops.cli.errors import CallFailed, refusal_of
-from ops.cli.show import add_json, date_text, emit, enum_name, range_text, yuan
+from ops.cli.show import add_json, date_text, emit, enum_name, range_text, time_text, yuan
 from services.common.periods import CST
 from services.common.resident_id import mask
 
@@ -29,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
-def insurance_lines(found: pb.GetPersonCoverageResponse) -> list[Line]:
+def registration_lines(found: pb.GetPersonCoverageResponse) -> list[Line]:
+    """Each enrollment in any region, when it was registered and stopped, and its years assessed."""
     lines: list[Line] = []
-    regions = {e.enrollment_id: e.region_code for e in found.enrollments}
     for e in found.enrollments:
         category = enum_name("CATEGORY_", common_pb2.Category.Name(e.category))
         state = enum_name("ENROLLMENT_STATE_", common_pb2.EnrollmentState.Name(e.state))
@@ -45,6 +48,13 @@ def insurance_lines(found: pb.GetPersonCoverageResponse) -> list[Line]:
             if y.HasField("covered_from"):
                 text += f", paid {date_text(y.paid_on)}, covered from {date_text(y.covered_from)}"
             lines.append((_iso(e.create_time), text))
+    return lines
+
+
+def coverage_lines(found: pb.GetPersonCoverageResponse) -> list[Line]:
+    """Each grant, restart and withdrawal with its wait and why; the repaired years; the incentive."""
+    lines: list[Line] = []
+    regions = {e.enrollment_id: e.region_code for e in found.enrollments}
     for r in found.records:
         where = regions.get(r.enrollment_id, "?")
         if r.kind == "WITHDRAWAL":
@@ -81,6 +91,76 @@ def tax_lines(records: list[col.PaymentRecord]) -> list[Line]:
     ]
 
 
+def order_lines(orders: list[col.Order]) -> list[Line]:
+    """Each order the person made (R19): what it holds, for how much, and what became of it."""
+    lines: list[Line] = []
+    for o in orders:
+        status = enum_name("ORDER_STATUS_", col.OrderStatus.Name(o.status))
+        items = ", ".join(
+            f"{line.insurance_year} {enum_name('FEE_TYPE_', common_pb2.FeeType.Name(line.fee_type))}"
+            + (f" of {mask(line.insured_id_number)}" if line.insured_id_number != o.payer_id_number else "")
+            for line in o.lines
+        )
+        if o.status == col.ORDER_STATUS_PAID:
+            fate = f"paid {time_text(o.paid_time)}, receipt {o.receipt_number or '-'}"
+        elif o.status == col.ORDER_STATUS_PENDING:
+            fate = f"unpaid, expires {time_text(o.expire_time)}"
+        else:
+            fate = f"not paid, expired {time_text(o.expire_time)}"
+        lines.append(
+            (_iso(o.create_time), f"order {o.order_id}: {status} {yuan(o.total_fen)} for {items or '-'}; {fate}")
+        )
+    return lines
+
+
+def refund_lines(refunds: list[col.Refund]) -> list[Line]:
+    """Every refund of the person's payments, one that applied nothing included (R20, R23)."""
+    return [
+        (
+            _iso(r.create_time),
+            f"refund {r.refund_id} of {yuan(r.amount_fen)} "
+            f"({enum_name('REFUND_REASON_', col.RefundReason.Name(r.reason))}) for payment {r.payment_id}: "
+            f"{enum_name('REFUND_STATUS_', col.RefundStatus.Name(r.status))}"
+            + (f" ({r.failure_reason})" if r.failure_reason else ""),
+        )
+        for r in refunds
+    ]
+
+
+def _orders(stub: CollectionServiceStub, number: str) -> list[col.Order]:
+    found: list[col.Order] = []
+    token = ""
+    while True:
+        reply = stub.ListOrders(
+            col.ListOrdersRequest(payer_id_number=number, page_size=100, page_token=token),
+            timeout=services.DEFAULT_TIMEOUT_SECONDS,
+        )
+        found += reply.orders
+        token = reply.next_page_token
+        if not token:
+            return found
+
+
+def _refunds(stub: CollectionServiceStub, number: str) -> list[col.Refund]:
+    found: list[col.Refund] = []
+    token = ""
+    while True:
+        reply = stub.ListRefunds(
+            col.ListRefundsRequest(payer_id_number=number, page_size=500, page_token=token),
+            timeout=services.DEFAULT_TIMEOUT_SECONDS,
+        )
+        found += reply.refunds
+        token = reply.next_page_token
+        if not token:
+            return found
+
+
+def _tax_side(args: argparse.Namespace, number: str) -> tuple[list[col.Order], list[col.Refund]]:
+    """The person's orders and the refunds of their payments (tax)."""
+    with services.collection(args) as stub:
+        return _orders(stub, number), _refunds(stub, number)
+
+
 def _records(args: argparse.Namespace, number: str, years: list[int]) -> list[col.PaymentRecord]:
     """The person's own payment records, two benefit years at a time (R25, R47)."""
     found: list[col.PaymentRecord] = []
@@ -114,12 +194,25 @@ def run(args: argparse.Namespace) -> int:
     years = sorted({y.insurance_year for e in coverage.enrollments for y in e.years} | set(coverage.repaired_years))
     try:
         records = _records(args, args.id_number, years) if years else []
+        orders, refunds = _tax_side(args, args.id_number)
     except grpc.RpcError as error:
         raise CallFailed(
             services.COLLECTION, services.address_of(args, services.COLLECTION), refusal_of(error)
         ) from None
-    timeline = sorted(insurance_lines(coverage) + tax_lines(records), key=lambda line: line[0])
-    lines = [f"{mask(args.id_number)}: {len(coverage.enrollments)} enrollments, {len(records)} payment records"]
+    # In time order; at the same moment (a frozen clock, one call doing several) in the order things
+    # happen: registered and assessed, ordered, paid, refunded, granted (the sort is stable).
+    timeline = sorted(
+        registration_lines(coverage)
+        + order_lines(orders)
+        + tax_lines(records)
+        + refund_lines(refunds)
+        + coverage_lines(coverage),
+        key=lambda line: line[0],
+    )
+    lines = [
+        f"{mask(args.id_number)}: {len(coverage.enrollments)} enrollments, {len(orders)} orders, "
+        f"{len(records)} payment records, {len(refunds)} refunds"
+    ]
     lines += [f"  {key[:16].replace('T', ' ') if key != '9999' else '':16}  {text}" for key, text in timeline]
     emit(args, coverage, lines)
     return 0

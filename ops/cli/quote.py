@@ -1,5 +1,5 @@
-"""`medins quote`: before paying, when coverage would start (R37) and how much earlier each missed year
-repaired would make it (R38).
+"""`medins quote`: before paying, when coverage would start (R37), how much earlier each missed year worth
+repairing would make it, and which repairs would move nothing (R38).
 
 medins quote 320402198001017599 --year 2027 [--paid-on 2027-02-10]
 """
@@ -36,6 +36,15 @@ def describe(number: str, year: int, quote: pb.QuoteCoverageResponse) -> list[st
         lines.append(
             f"  repair {repair.repaired_year} for {yuan(repair.amount_fen)}: covered from "
             f"{date_text(repair.coverage_start_if_repaired)}"
+        )
+    if quote.idle_repair_years:
+        idle = ", ".join(str(y) for y in sorted(quote.idle_repair_years))
+        further = " further" if quote.repairs else ""
+        lines.append(
+            f"  a{further} repair of {idle} would not move the start: {quote.least_wait_months} months is the "
+            "shortest wait (R38), so it is not offered"
+            if quote.least_wait_months
+            else f"  a repair of {idle} would not move the start: there is no wait to shorten, so it is not offered"
         )
     if quote.repairs:
         lines.append(f"  (medins repair {number} --year {year} offers them as payable items)")

@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
             ),
             timeout=services.DEFAULT_TIMEOUT_SECONDS,
         )
-    lines = [f"{mask(args.id_number)}: {len(offered.repairs)} missed years offered for repair before {args.year}"]
+    count = len(offered.repairs)
+    years = "missed year" if count == 1 else "missed years"
+    lines = [f"{mask(args.id_number)}: {count} {years} offered for repair before {args.year}"]
     lines += [f"  {r.repaired_year}: {yuan(r.amount_fen)}" for r in offered.repairs]
     emit(args, offered, lines)
     return 0

@@ -44,9 +44,12 @@ class RefundsApi:
 
     async def ListRefunds(self, request: pb.ListRefundsRequest, context: Context) -> pb.ListRefundsResponse:
         status = convert.refund_status(request.status)
-        page = page_request(request.page_size, request.page_token, filters={"status": status}, default=50, maximum=500)
+        payer = request.payer_id_number or None
+        # The payer joins the filters only when given: a token issued before it existed still reads.
+        filters: dict[str, object] = {"status": status} | ({"payer": payer} if payer else {})
+        page = page_request(request.page_size, request.page_token, filters=filters, default=50, maximum=500)
         async with self._uow() as uow:
-            found = await refunds.list_refunds(status, page, uow)
+            found = await refunds.list_refunds(status, page, uow, payer=payer)
         token = refunds.refunds_token(page, found)
         return pb.ListRefundsResponse(refunds=[convert.refund_to_proto(r) for r in found], next_page_token=token)
 

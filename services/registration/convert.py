@@ -191,6 +191,8 @@ def quote_to_proto(quote: Quote) -> pb.QuoteCoverageResponse:
         gap_years=quote.wait.gap_years,
         exemption=quote.wait.exemption.value if quote.wait.exemption else "",
         repairs=[repair_to_proto(step.offer, step.coverage_start_if_repaired) for step in quote.repairs],
+        idle_repair_years=list(quote.idle_years),
+        least_wait_months=quote.least_wait_months,
     )
 
 

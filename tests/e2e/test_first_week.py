@@ -397,10 +397,15 @@ def readme_repair_block() -> list[list[str]]:
 
 
 async def test_the_readmes_waiting_period_and_repair_run_as_written(fresh: System) -> None:
-    """On 1 Jan 2027 (Changzhou, 2025 and 2026 missed): the quote says 4 months and a month less per
-    repair; both repaired in one order with 2027 → the fixed 3 months remain: covered from 1 Apr 2027."""
+    """On 1 Jan 2027 (Changzhou, 2025 and 2026 missed, the first missed year not counted): the quote says
+    4 months, a month less for repairing 2026, and that repairing 2025 too would move nothing (R38), so
+    only 2026 is offered; repaired in one order with 2027 (840.00 yuan) → the fixed 3 months remain:
+    covered from 1 Apr 2027. `medins person` shows the order, the grant and the repaired year."""
     commands = readme_repair_block()
     assert [c[1] for c in commands] == ["register", "quote", "repair", "order", "pay", "check", "person"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for told in ("covered from 2027-05-01", "repair 2026 for 420.00 yuan: covered from 2027-04-01", "840.00 yuan"):
+        assert told in readme, told  # what the README says it prints is what the commands print below
     day = dt.datetime(2027, 1, 1, 9, 0, tzinfo=CST)
     fresh.set_clock(day)
     await load_demo_data(fresh.stack.settings(clock_file=str(fresh.clock_file)))
@@ -421,13 +426,16 @@ async def test_the_readmes_waiting_period_and_repair_run_as_written(fresh: Syste
     await eventually(lambda: items(1), timeout=30, interval=0.2)
     quoted = await ok(fresh, *filled(commands[1]))
     assert "a waiting period of 4 months (2 missed years before it), covered from 2027-05-01" in quoted, quoted
-    assert "repair 2025 for 420.00 yuan: covered from 2027-04-01" in quoted, quoted
-    assert "repair 2026 for 420.00 yuan: covered from 2027-04-01" in quoted, quoted  # the fixed wait stays
-    assert "2 missed years offered" in await ok(fresh, *filled(commands[2]))
-    await eventually(lambda: items(3), timeout=30, interval=0.2)
+    assert "repair 2026 for 420.00 yuan: covered from 2027-04-01" in quoted, quoted
+    assert "repair 2025 for" not in quoted, quoted  # it would buy nothing: the fixed wait stays
+    assert "a further repair of 2025 would not move the start: 3 months is the shortest wait" in quoted, quoted
+    repaired = await ok(fresh, *filled(commands[2]))
+    assert "1 missed year offered" in repaired and "2026: 420.00 yuan" in repaired, repaired
+    assert "2025" not in repaired, repaired
+    await eventually(lambda: items(2), timeout=30, interval=0.2)
     created = await ok(fresh, *filled(commands[3]))
     order_id = created.split()[1].rstrip(":")
-    assert created.startswith(f"order {order_id}: PENDING, total 1260.00 yuan"), created
+    assert created.startswith(f"order {order_id}: PENDING, total 840.00 yuan"), created
     assert ": APPLIED, payment" in await ok(fresh, *filled(commands[4], order_id))
 
     async def waiting() -> None:
@@ -436,6 +444,7 @@ async def test_the_readmes_waiting_period_and_repair_run_as_written(fresh: Syste
 
     await eventually(waiting, timeout=30, interval=0.5)
     timeline = await ok(fresh, *filled(commands[6]))
-    assert "repaired years: 2025, 2026" in timeline, timeline
+    assert "repaired years: 2026" in timeline, timeline
     assert "granted from 2027-04-01: 3 months: 3 fixed + 1 for 2 missed years - 1 repaired" in timeline, timeline
+    assert f"order {order_id}: PAID 840.00 yuan for " in timeline, timeline
     await audit_clean(fresh, timeout=60)

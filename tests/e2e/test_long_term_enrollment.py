@@ -13,6 +13,7 @@ from medins.common.v1 import common_pb2
 from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 from medins.registration.v1 import registration_service_pb2 as reg
 
+from ops.cli.show import time_text
 from services.collection.domain.model import Channel
 from services.common.clock import CST
 from services.common.proto_values import date_to_proto
@@ -206,7 +207,8 @@ async def test_repairs_quoted_then_paid_in_one_order_with_the_year_leave_the_fix
     system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
 ) -> None:
     """R38 (Xianning's counting): missed 2025 and 2026 → 5 months; the quote says each repair is a month
-    sooner; both repaired in the same order as 2027 → the fixed 3 months remain: covered from 1 Apr."""
+    sooner, the most recent first (both buy a month here); both repaired in the same order as 2027 → the
+    fixed 3 months remain: covered from 1 Apr."""
     await _regions(registration)
     number = unique_resident_id()
     system.set_clock(at(D(2026, 11, 20)))
@@ -215,17 +217,19 @@ async def test_repairs_quoted_then_paid_in_one_order_with_the_year_leave_the_fix
     quote = await registration.QuoteCoverage(reg.QuoteCoverageRequest(resident_id_number=number, insurance_year=2027))
     assert (quote.wait_months, quote.gap_years, _day(quote.coverage_start)) == (5, 2, D(2027, 6, 1))
     assert [(r.repaired_year, r.amount_fen, _day(r.coverage_start_if_repaired)) for r in quote.repairs] == [
-        (2025, STANDARD, D(2027, 5, 1)),
-        (2026, STANDARD, D(2027, 4, 1)),
+        (2026, STANDARD, D(2027, 5, 1)),
+        (2025, STANDARD, D(2027, 4, 1)),
     ]
+    assert (list(quote.idle_repair_years), quote.least_wait_months) == ([], 3)
     told = await ok(system, "quote", number, "--year", "2027")
     assert "a waiting period of 5 months (2 missed years before it), covered from 2027-06-01" in told, told
-    assert "repair 2025 for 400.00 yuan: covered from 2027-05-01" in told, told
-    assert "repair 2026 for 400.00 yuan: covered from 2027-04-01" in told, told
+    assert "repair 2026 for 400.00 yuan: covered from 2027-05-01" in told, told
+    assert "repair 2025 for 400.00 yuan: covered from 2027-04-01" in told, told
+    assert "would not move the start" not in told, told
     offered = await registration.OfferRepairs(
         reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
     )
-    assert [r.repaired_year for r in offered.repairs] == [2025, 2026]
+    assert [r.repaired_year for r in offered.repairs] == [2026, 2025]
     repairs = await _repair_items(collection, number, 2)
     await registration.OfferRepairs(  # offering again adds no item
         reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
@@ -244,8 +248,9 @@ async def test_repairs_quoted_then_paid_in_one_order_with_the_year_leave_the_fix
 async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
     system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
 ) -> None:
-    """R38: 2027 paid in the window after missing 2025 and 2026 (Qingdao: 4 months, 1 May); 2026 repaired
-    in January → the start moves to 1 Apr, and the check says so."""
+    """R38: 2027 paid in the window after missing 2025 and 2026 (Qingdao: 4 months, 1 May); only 2026 is
+    offered for repair (a second repair would leave the fixed 3 months as they are); repaired in January
+    → the start moves to 1 Apr, and the check says so; nothing is left worth repairing then."""
     await _regions(registration)
     number = unique_resident_id()
     system.set_clock(at(D(2026, 11, 20)))
@@ -256,8 +261,8 @@ async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
     offered = await registration.OfferRepairs(
         reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
     )
-    assert [r.repaired_year for r in offered.repairs] == [2025, 2026]
-    latest = [i for i in await _repair_items(collection, number, 2) if i.insurance_year == 2026]
+    assert [r.repaired_year for r in offered.repairs] == [2026]
+    latest = [i for i in await _repair_items(collection, number, 1) if i.insurance_year == 2026]
     order = await order_for(collection, number, latest)
     paid = await collection.NotifyPayment(
         channels.notification(Channel.ALIPAY, channels.alipay(order.order_id, order.total_fen, at(D(2027, 1, 15))))
@@ -269,6 +274,9 @@ async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
         assert (found.status, _start(found)) == (chk.CHECK_STATUS_WAITING, D(2027, 4, 1))
 
     await eventually(moved)
+    again = await medins(system, "repair", number, "--year", "2027")
+    assert again.returncode == 1 and "REPAIR_WOULD_NOT_SHORTEN" in again.stderr, again.stderr
+    assert "repairing 2025 would not move the start of 2027" in again.stderr, again.stderr
 
     # The officer's one command (issue 18 item 8): every step, with the waits and why.
     timeline = await ok(system, "person", number)
@@ -279,6 +287,62 @@ async def test_a_repair_paid_after_the_year_moves_its_start_earlier(
     assert "paid 400.00 yuan for 2026 (RESIDENT_MEDICAL_REPAIR) by ALIPAY" in timeline, timeline
     paid_year = await medins(system, "quote", number, "--year", "2027")
     assert paid_year.returncode == 1 and "YEAR_NOT_PAYABLE" in paid_year.stderr, paid_year.stderr
+
+
+async def test_medins_person_shows_every_order_and_every_refund_a_double_payment_included(
+    system: System, registration: RegistrationClient, collection: CollectionClient, enrollment: EnrollmentClient
+) -> None:
+    """Issue 18 item 8 (R19, R20, R23): the officer's one command lists the person's orders — 2027 paid,
+    the 2026 repair ordered and left unpaid — and the refund of the money that paid 2027 a second time
+    (a double payment, which applied nothing: no payment record shows it), with amount, reason, state."""
+    await _regions(registration)
+    number = unique_resident_id()
+    when = at(D(2026, 11, 20))
+    system.set_clock(when)
+    await registration.RegisterResident(register(number, name="连续", region=QINGDAO))
+    await registration.OfferRepairs(
+        reg.OfferRepairsRequest(request_id=new_request_id(), resident_id_number=number, insurance_year=2027)
+    )
+    repair = await _repair_items(collection, number, 1)
+    year = [i for i in await _items(collection, number) if i.fee_type == common_pb2.FEE_TYPE_RESIDENT_MEDICAL]
+    paid_order = await order_for(collection, number, year)
+    paid = await collection.NotifyPayment(
+        channels.notification(Channel.WECHAT, channels.wechat(paid_order.order_id, paid_order.total_fen, when))
+    )
+    assert paid.outcome == col.NOTIFICATION_OUTCOME_APPLIED
+    again = await collection.NotifyPayment(  # the same order paid once more, another transaction
+        channels.notification(Channel.ALIPAY, channels.alipay(paid_order.order_id, paid_order.total_fen, when))
+    )
+    assert again.outcome == col.NOTIFICATION_OUTCOME_REFUND_RAISED
+    refund = (await collection.GetRefund(col.GetRefundRequest(refund_id=again.refund_id))).refund
+    assert refund.reason == col.REFUND_REASON_DOUBLE_PAYMENT
+    unpaid_order = await order_for(collection, number, repair)
+    assert unpaid_order.status == col.ORDER_STATUS_PENDING
+    await _granted(enrollment, number, D(2027, 1, 1))
+
+    timeline = await ok(system, "person", number)
+    assert ": 1 enrollments, 2 orders, 1 payment records, 1 refunds" in timeline, timeline
+    assert (
+        f"order {paid_order.order_id}: PAID 400.00 yuan for 2027 RESIDENT_MEDICAL; paid 2026-11-20 10:00:00 CST"
+        in timeline
+    ), timeline
+    assert (
+        f"order {unpaid_order.order_id}: PENDING 400.00 yuan for 2026 RESIDENT_MEDICAL_REPAIR; unpaid, expires "
+        f"{time_text(unpaid_order.expire_time)}" in timeline
+    ), timeline
+    assert f"refund {refund.refund_id} of 400.00 yuan (DOUBLE_PAYMENT) for payment {refund.payment_id}: " in timeline, (
+        timeline
+    )
+    assert "paid 400.00 yuan for 2027 (RESIDENT_MEDICAL) by WECHAT" in timeline, timeline
+    # In time order, and at the same moment (the clock is frozen here) in the order things happened:
+    # ordered, paid, refunded, then granted.
+    lines = timeline.splitlines()
+
+    def where(text: str) -> int:
+        return next(n for n, line in enumerate(lines) if text in line)
+
+    ordered, refunded = where(f"order {paid_order.order_id}"), where(f"refund {refund.refund_id}")
+    assert ordered < where("by WECHAT") < refunded < where("coverage of 2027 (930100) granted"), timeline
 
 
 def _day(value: common_pb2.Date) -> dt.date:

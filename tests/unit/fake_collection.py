@@ -231,16 +231,23 @@ class FakeRefunds:
         return self.s.refunds.get(refund_id)
 
     async def list_refunds(
-        self, status: RefundStatus | None, after: tuple[str, str] | None, limit: int
+        self, status: RefundStatus | None, after: tuple[str, str] | None, limit: int, *, payer: str | None = None
     ) -> list[Refund]:
         listed = sorted(
-            (r for r in self.s.refunds.values() if status in (None, r.status)),
+            (r for r in self.s.refunds.values() if status in (None, r.status) and self._paid_by(r, payer)),
             key=lambda r: (r.created_at, r.refund_id),
         )
         if after is not None:
             cursor = (dt.datetime.fromisoformat(after[0]), after[1])
             listed = [r for r in listed if (r.created_at, r.refund_id) > cursor]
         return listed[:limit]
+
+    def _paid_by(self, refund: Refund, payer: str | None) -> bool:
+        if payer is None:
+            return True
+        payment = self.s.payments.get(refund.payment_id)
+        order = self.s.orders.get(payment.order_id) if payment and payment.order_id else None
+        return order is not None and order.payer_id_number == payer
 
     async def claim_due(
         self, statuses: Collection[RefundStatus], now: dt.datetime, lease_until: dt.datetime, limit: int

@@ -105,10 +105,13 @@ def refunds_token(page: PageRequest, found: list[Refund]) -> str:
     return page.next_token((found[-1].created_at.isoformat(), found[-1].refund_id), len(found)) if found else ""
 
 
-async def list_refunds(status: RefundStatus | None, page: PageRequest, uow: CollectionUow) -> list[Refund]:
-    """Refunds oldest first, optionally of one status; the page token is refunds_token's."""
+async def list_refunds(
+    status: RefundStatus | None, page: PageRequest, uow: CollectionUow, *, payer: str | None = None
+) -> list[Refund]:
+    """Refunds oldest first, optionally of one status and of one payer's payments; the page token is
+    refunds_token's."""
     cursor = page.cursor_of(2)
-    return await uow.refunds.list_refunds(status, (cursor[0], cursor[1]) if cursor else None, page.size)
+    return await uow.refunds.list_refunds(status, (cursor[0], cursor[1]) if cursor else None, page.size, payer=payer)
 
 
 async def notify_refund_result(

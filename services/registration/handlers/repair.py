@@ -13,10 +13,9 @@ from services.common.errors import FailedPrecondition
 from services.common.messaging import envelope as event_types
 from services.common.resident_id import mask, parse_resident_id
 from services.registration import events
-from services.registration.domain.continuity import Continuity
-from services.registration.domain.coverage import PersonHistory, decide_coverage
+from services.registration.domain.coverage import PersonHistory
 from services.registration.domain.model import Enrollment, EnrollmentYear, RegionPolicy, YearStatus
-from services.registration.domain.repair import Quote, RepairOffer, RepairStep, repair_offers
+from services.registration.domain.repair import Quote, RepairOffer, ensure_repairable, repair_plan
 from services.registration.handlers.coverage import load_history
 from services.registration.unit_of_work import RegistrationUnitOfWork
 
@@ -26,35 +25,36 @@ log = structlog.get_logger(__name__)
 async def quote_coverage(
     number_text: str, year: int, paid_on: dt.date | None, uow: RegistrationUnitOfWork, clock: Clock
 ) -> Quote:
-    """The wait if the year were paid on `paid_on` (default today), and with each missed year repaired
-    in turn, oldest first."""
+    """The wait if the year were paid on `paid_on` (default today), the missed years whose repair would
+    shorten it (most recent first) and those whose repair would not (repair_plan decides, R38)."""
     now = clock.now()
     number = parse_resident_id(number_text, today=now.date()).number
     person = await load_history(uow, number, now)
     enrollment, held, policy = await _year_to_pay(uow, person, number, year)
-    day = paid_on or now.date()
-    wait = decide_coverage(enrollment, held, day, policy.rules, person)[1]
-    offers = repair_offers(enrollment, held, policy, person.continuity) if wait.waits else []
-    steps = []
-    repaired = set(person.continuity.repaired)
-    for offer in offers:
-        repaired.add(offer.repaired_year)
-        supposed = replace(person, continuity=Continuity(person.continuity.enrolled, frozenset(repaired)))
-        steps.append(
-            RepairStep(offer, decide_coverage(enrollment, held, day, policy.rules, supposed)[1].coverage_starts)
-        )
-    return Quote(wait, tuple(steps))
+    return repair_plan(enrollment, held, policy, person, paid_on or now.date())
 
 
 async def offer_repairs(number_text: str, year: int, uow: RegistrationUnitOfWork, clock: Clock) -> list[RepairOffer]:
-    """Announces the person's missed years before `year` as repair items (R38); tax assesses them once
+    """Announces the person's missed years before `year` that would shorten its wait as repair items
+    (R38; repair_plan decides which): a repair that moves nothing is not sold. Tax assesses them once
     (offering again finds the items there and adds nothing)."""
     now = clock.now()
     number = parse_resident_id(number_text, today=now.date()).number
     await uow.enrollments.lock_persons([number], now)
     person = await load_history(uow, number, now)
     enrollment, held, policy = await _year_to_pay(uow, person, number, year, paid_too=True)
-    offers = repair_offers(enrollment, held, policy, person.continuity)
+    ensure_repairable(held, policy)
+    plan = repair_plan(enrollment, held, policy, person, held.paid_on or now.date())
+    offers = [step.offer for step in plan.repairs]
+    if not offers and plan.idle_years:
+        idle = ", ".join(str(y) for y in sorted(plan.idle_years))
+        raise FailedPrecondition(
+            "REPAIR_WOULD_NOT_SHORTEN",
+            f"repairing {idle} would not move the start of {year}: a wait of {plan.least_wait_months} months "
+            "remains whatever is repaired",
+            f"修复{idle}年度不能缩短{year}年度的待遇等待期",
+            metadata={"insurance_year": str(year), "idle_years": idle},
+        )
     if not offers:
         raise FailedPrecondition(
             "NOTHING_TO_REPAIR",
@@ -68,7 +68,12 @@ async def offer_repairs(number_text: str, year: int, uow: RegistrationUnitOfWork
         events.repair_offered(replace(enrollment, sequence=sequence), offers),
         occurred_at=now,
     )
-    log.info("repairs_offered", enrollment_id=enrollment.enrollment_id, years=[o.repaired_year for o in offers])
+    log.info(
+        "repairs_offered",
+        enrollment_id=enrollment.enrollment_id,
+        years=[o.repaired_year for o in offers],
+        idle_years=list(plan.idle_years),
+    )
     return offers
 
 
