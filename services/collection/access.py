@@ -100,10 +100,12 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     "ListPayableItems": (*_PAYER_SIDE, _LOAD_TEST),
     "CreateOrder": (*_PAYER_SIDE, _LOAD_TEST),
     "GetOrder": _PAYER_SIDE,
-    "ListOrders": _PAYER_SIDE,
+    # An officer or operator reads a person's orders and records to explain their standing
+    # (`medins person`, issue 18 item 8), read-only.
+    "ListOrders": (*_PAYER_SIDE, Grant(K.OFFICER), Grant(K.OPERATOR)),
     "ReinitiateOrder": _PAYER_SIDE,
     "GetReceipt": _PAYER_SIDE,
-    "ListPaymentRecords": (*_PAYER_SIDE, _LOAD_TEST),
+    "ListPaymentRecords": (*_PAYER_SIDE, _LOAD_TEST, Grant(K.OFFICER), Grant(K.OPERATOR)),
     "LinkMinor": _PAYER_SIDE,
     "UnlinkMinor": _PAYER_SIDE,
     "ListLinkedMinors": _PAYER_SIDE,
@@ -130,7 +132,7 @@ GRANTS: Mapping[str, tuple[Grant, ...]] = {
     # Refunds and reconciliation: the tax bureau and its operators; channels report their results.
     "RequestRefund": anyone_of(K.TAX, K.OPERATOR),
     "GetRefund": anyone_of(K.TAX, K.OPERATOR),
-    "ListRefunds": anyone_of(K.TAX, K.OPERATOR),
+    "ListRefunds": anyone_of(K.TAX, K.OPERATOR, K.OFFICER),  # an officer: a person's, for `medins person`
     # A channel reports only on its own refunds: checked once the refund is read (own_refund).
     "NotifyRefundResult": anyone_of(K.CHANNEL),
     "ResolveRefund": anyone_of(K.OPERATOR),

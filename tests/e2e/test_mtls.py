@@ -366,3 +366,17 @@ async def test_the_kubernetes_probe_presents_a_probe_identity_that_gets_health_a
         stderr=asyncio.subprocess.DEVNULL,
     )
     assert await probe.wait() != 0
+
+
+@pytest.mark.parametrize("identity", [OFFICER, "operator:local"])
+async def test_an_officer_explains_a_persons_standing_with_medins_person_under_mutual_tls(
+    tls_system: System, identity: str
+) -> None:
+    """Issue 18 item 8 (R35): `medins person` reads both agencies (coverage, orders, payment records,
+    refunds) as the officer or operator it runs as; none of its reads is refused under mutual TLS."""
+    number, order = await payable_order(tls_system)
+    shown = await medins(tls_system, "person", number, env={"MEDINS_TLS_IDENTITY": identity})
+    assert shown.returncode == 0, shown.stderr
+    assert f"order {order.order_id}: PENDING" in shown.stdout, shown.stdout
+    denied = await medins(tls_system, "person", number, env={"MEDINS_TLS_IDENTITY": HOSPITAL})
+    assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr, denied.stderr
