@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 from medins.collection.v1 import collection_service_pb2 as col
@@ -23,6 +25,8 @@ from ops.cli.errors import CallFailed, refusal_of
 from ops.cli.show import add_json, date_text, emit, enum_name, range_text, time_text, yuan
 from services.common.periods import CST
 from services.common.resident_id import mask
+
+T = TypeVar("T")
 
 Line = tuple[str, str]  # (sort key: an ISO time or date, text)
 
@@ -127,32 +131,37 @@ def refund_lines(refunds: list[col.Refund]) -> list[Line]:
     ]
 
 
-def _orders(stub: CollectionServiceStub, number: str) -> list[col.Order]:
-    found: list[col.Order] = []
+def _all_pages(page: Callable[[str], tuple[list[T], str]]) -> list[T]:
+    """Every element of a listing, one page after the other (`page(token)` answers a page and the next token)."""
+    found: list[T] = []
     token = ""
     while True:
+        items, token = page(token)
+        found += items
+        if not token:
+            return found
+
+
+def _orders(stub: CollectionServiceStub, number: str) -> list[col.Order]:
+    def page(token: str) -> tuple[list[col.Order], str]:
         reply = stub.ListOrders(
             col.ListOrdersRequest(payer_id_number=number, page_size=100, page_token=token),
             timeout=services.DEFAULT_TIMEOUT_SECONDS,
         )
-        found += reply.orders
-        token = reply.next_page_token
-        if not token:
-            return found
+        return list(reply.orders), reply.next_page_token
+
+    return _all_pages(page)
 
 
 def _refunds(stub: CollectionServiceStub, number: str) -> list[col.Refund]:
-    found: list[col.Refund] = []
-    token = ""
-    while True:
+    def page(token: str) -> tuple[list[col.Refund], str]:
         reply = stub.ListRefunds(
             col.ListRefundsRequest(payer_id_number=number, page_size=500, page_token=token),
             timeout=services.DEFAULT_TIMEOUT_SECONDS,
         )
-        found += reply.refunds
-        token = reply.next_page_token
-        if not token:
-            return found
+        return list(reply.refunds), reply.next_page_token
+
+    return _all_pages(page)
 
 
 def _tax_side(args: argparse.Namespace, number: str) -> tuple[list[col.Order], list[col.Refund]]:

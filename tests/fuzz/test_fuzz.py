@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -163,16 +164,8 @@ def test_an_over_cap_batch_is_refused_at_once_and_recorded_once(fuzz_target: Fuz
     body = col.NotifyPaymentsRequest(
         notifications=[col.NotifyPaymentRequest() for _ in range(elements)]
     ).SerializeToString()
-    before = fuzz_target.counts()
-    started = time.perf_counter()
-    with pytest.raises(grpc.RpcError) as refused:
-        call(body, timeout=30)
-    took = time.perf_counter() - started
-    # Nothing goes on behind the answer: the counts a moment later are the counts at the answer.
-    after = fuzz_target.counts()
-    time.sleep(1)  # a second for work that would go on after the answer, then the counts again
-    settled = fuzz_target.counts()
-    error = cast(grpc.Call, refused.value)
+    refused = _refused_at_once(fuzz_target, call, body)
+    error, took, before, after, settled = refused.call, refused.took, refused.before, refused.after, refused.settled
     stored = after["tax.channel_notifications"] - before["tax.channel_notifications"]
     later = settled["tax.channel_notifications"] - before["tax.channel_notifications"]
     print(  # noqa: T201 - the figures of make fuzz
@@ -180,11 +173,40 @@ def test_an_over_cap_batch_is_refused_at_once_and_recorded_once(fuzz_target: Fuz
         f"{stored} record(s) at the answer, {later} a second later"
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert _check_refusal(refused.value, "NotifyPayments") == grpc.StatusCode.INVALID_ARGUMENT
+    assert _check_refusal(refused.error, "NotifyPayments") == grpc.StatusCode.INVALID_ARGUMENT
     assert took < 1.0, f"refusing {elements:,} notifications took {took:.2f} s"
     assert stored == 1, f"{stored} records for one refused request of {elements:,} notifications"
     assert settled == after, "the server went on writing after it answered"
     fuzz_target.codes[error.code().name] += 1
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An over-cap request's refusal: the error, how long it took, and the rows of every table before
+    the call, at its answer and a second after it."""
+
+    error: grpc.RpcError
+    took: float
+    before: dict[str, int]
+    after: dict[str, int]
+    settled: dict[str, int]
+
+    @property
+    def call(self) -> grpc.Call:
+        return cast(grpc.Call, self.error)
+
+
+def _refused_at_once(fuzz_target: FuzzTarget, call: Any, body: bytes) -> Refusal:
+    before = fuzz_target.counts()
+    started = time.perf_counter()
+    with pytest.raises(grpc.RpcError) as refused:
+        call(body, timeout=30)
+    took = time.perf_counter() - started
+    after = fuzz_target.counts()
+    # Nothing may go on behind the answer, and absence has no event to wait for: a second for work
+    # that would, then the counts again.
+    time.sleep(1)
+    return Refusal(refused.value, took, before, after, fuzz_target.counts())
 
 
 # The same shape elsewhere (issue 17 item 3, R21b over R34, R41): every other list of a request — the
@@ -219,26 +241,19 @@ def test_every_other_over_cap_list_is_refused_at_once_and_writes_nothing(
     request = GetMessageClass(method.input_type)()
     getattr(request, field.name).extend([smallest(field)] * elements)
     body = request.SerializeToString()
-    before = fuzz_target.counts()
-    started = time.perf_counter()
-    with pytest.raises(grpc.RpcError) as refused:
-        call(body, timeout=30)
-    took = time.perf_counter() - started
-    after = fuzz_target.counts()
-    time.sleep(1)  # a second for work that would go on after the answer
-    settled = fuzz_target.counts()
-    error = cast(grpc.Call, refused.value)
+    refused = _refused_at_once(fuzz_target, call, body)
+    error, took, before, after, settled = refused.call, refused.took, refused.before, refused.after, refused.settled
     print(  # noqa: T201 - the figures of make fuzz
         f"\nover-cap {method.name}.{field.name} of {elements:,} ({len(body):,} bytes): "
         f"{error.code().name} in {took:.3f} s"
     )
-    code = _check_refusal(refused.value, method.name)
+    code = _check_refusal(refused.error, method.name)
     # Larger than the service accepts: refused by the transport; else by the edge, naming the list.
     if len(body) > REQUEST_BYTES[service]:
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, code
     else:
         assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, error.details())
-        status = _status(refused.value)
+        status = _status(refused.error)
         assert status is not None
         bad = error_details_pb2.BadRequest()
         assert any(d.Unpack(bad) for d in status.details)

@@ -21,7 +21,7 @@ async def test_a_failed_commit_raises_its_own_reason_and_the_connection_is_given
         # The pool holds one connection: the temporary table is the unit's too.
         with pytest.raises(asyncpg.UniqueViolationError):  # found at COMMIT, as a deferred check is
             async with UnitOfWork(pool) as uow:
-                await uow.conn.execute("INSERT INTO commit_probe VALUES (1), (1)")
+                await uow.conn.execute("INSERT INTO commit_probe (n) VALUES (1), (1)")
                 await uow.commit()
         async with UnitOfWork(pool) as uow:  # the one connection is back and usable
             assert await uow.conn.fetchval("SELECT count(*) FROM commit_probe") == 0
