@@ -99,6 +99,8 @@ class EventBatches(Generic[U]):
             # one in a batch has its effect decided by that batch's commit, like any unacked event.
             if waiting in self._waiting:
                 self._waiting.remove(waiting)
+            else:  # its batch answers nobody: its outcome, if an error, is not left unretrieved
+                waiting.applied.add_done_callback(lambda done: done.cancelled() or done.exception())
             raise
 
     async def apply_alone(self, envelope: events_pb2.EventEnvelope, handler: Handler[U]) -> bool:
