@@ -47,8 +47,15 @@ class Job:
 
     def _apis(self, clock: Clock) -> list[ChannelApi]:
         if self.apis is None:
-            self.apis = configured_apis(ChannelApiSettings(), load_settings(), clock)
-            log.info("payment_query_channels", channels=sorted(c for a in self.apis for c in a.channels))
+            process = load_settings()
+            self.apis = configured_apis(ChannelApiSettings(), process, clock)
+            channels = sorted(c for a in self.apis for c in a.channels)
+            if not channels and process.environment == "production":
+                # Not fatal (a province may plug its channels in after the rest is up), but loud: until
+                # then a payment whose notification is lost is found by nobody (R43).
+                log.error("payment_query_no_channels", hint="set MEDINS_CHANNEL_API_* (docs/DEPLOY.md)")
+            else:
+                log.info("payment_query_channels", channels=channels)
         return self.apis
 
     async def __call__(self, pool: Pool, clock: Clock, batch_size: int) -> int:
