@@ -97,6 +97,14 @@ def latency_lines(payments: dict[str, Any], check: dict[str, Any] | None) -> lis
         f"- NotifyPayment applied, open loop at half the closed loop's rate ({half['calls_per_second']:,.0f}/s): "
         f"p99 {half['latency'].get('p99_ms', '-')} ms (target < 50 ms)."
     ]
+    footprint = payments["phases"]["d_notify_applied"].get("durable", {}).get("footprint", {})
+    if footprint.get("payments"):
+        lines.append(
+            f"- What an applied payment writes (pg_walinspect, {footprint['payments']} payments, the relay's marks "
+            f"included): {footprint['rows_written']} rows, {footprint['index_entries']} index entries, "
+            f"{footprint['rows_locked']} row locks, {footprint['wal_bytes']:,} WAL bytes "
+            f"({footprint['fpi_bytes']:,} of them full-page images)."
+        )
     if check is not None:
         p99 = {k: v["latency"].get("p99_ms") for k, v in check["phases"].items() if "latency" in v}
         lines.append(

@@ -31,7 +31,7 @@ from services.collection import payment_intake_sql as sql
 from services.collection.channels.key_reload import channel_key_store
 from services.collection.channels.verifiers import ChannelVerifiers
 from services.collection.domain.family import LedgerEntryKind
-from services.collection.domain.model import Channel, ItemStatus, NotificationOutcome, OrderStatus, PaymentOutcome
+from services.collection.domain.model import Channel, ItemStatus, OrderStatus, PaymentOutcome
 from services.common.clock import SystemClock
 from services.common.settings import load_settings
 
@@ -113,7 +113,7 @@ class Ceilings:
                         now,
                     ),
                     sql.RequestParams(CALLER, IDEMPOTENCY_METHOD, notification.request_id, digest, response),
-                    sql.PaymentRecordParams(NotificationOutcome.APPLIED.value, digest, len(notification.payload), ""),
+                    sql.PaymentRecordParams(digest, len(notification.payload), ""),
                     sql.AppliedParams(
                         item_ids=[r["payable_item_id"] for r in rows],
                         receipt_number=receipt,

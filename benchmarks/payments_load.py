@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -32,7 +32,7 @@ import grpc
 import uvloop
 from medins.collection.v1 import collection_service_pb2 as col
 
-from benchmarks import echo_server, load_seed, report
+from benchmarks import durable_footprint, echo_server, load_seed, report
 from benchmarks.drive import CpuMeter, PhaseResult, closed_loop, open_loop
 from benchmarks.processes import ROOT, Children, wait_serving
 from ops.free_ports import free_port
@@ -55,6 +55,7 @@ AMOUNT_FEN = 38_000
 CALL_TIMEOUT = 30.0
 BULK_SIZE = 100
 WARMUP = 1.0
+FOOTPRINT_PAYMENTS = 500
 
 
 def settings() -> Settings:
@@ -256,6 +257,34 @@ async def durable_cost(s: Settings, before: tuple[int, int]) -> tuple[dict[str, 
     return {"payments": payments, "wal_bytes_per_payment": round(per_payment)}, now
 
 
+async def payment_footprint(
+    s: Settings, pay: Callable[[int], Awaitable[None]], concurrency: int, payments: int = FOOTPRINT_PAYMENTS
+) -> dict[str, Any]:
+    """Rows, index entries and WAL bytes per payment (benchmarks/durable_footprint.py) over `payments`
+    calls of `pay`, `concurrency` in flight, the relay's marks of their events included."""
+    conn = await asyncpg.connect(s.tax_dsn)
+    try:
+        if not await durable_footprint.available(conn):
+            return {"available": False}
+        start = await durable_footprint.wal_position(conn)
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one(k: int) -> None:
+            async with slots:
+                await pay(k)
+
+        await asyncio.gather(*(one(k) for k in range(payments)))
+        deadline = time.monotonic() + 60
+        while await unpublished(s) > 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the relay did not publish the footprint's events within 60 s")
+            await asyncio.sleep(0.05)  # polling the relay's backlog, bounded by the deadline
+        end = await durable_footprint.wal_position(conn)
+        return (await durable_footprint.footprint(conn, start, end)).per(payments)
+    finally:
+        await conn.close()
+
+
 async def unpublished(s: Settings) -> int:
     conn = await asyncpg.connect(s.tax_dsn)
     try:
@@ -392,6 +421,10 @@ async def _phases(
     written["c_same_shape"], before = await durable_cost(s, before)
     phases["d_notify_applied"] = await closed_loop(pay, cpu=CpuMeter({"server": collection_pid, **server}), **common)
     written["d_notify_applied"], _ = await durable_cost(s, before)
+    footprints = {
+        "c_same_shape": await payment_footprint(s, shape, options.concurrency),
+        "d_notify_applied": await payment_footprint(s, pay, options.concurrency),
+    }
     phases["e_notify_replayed"] = await closed_loop(resend, cpu=CpuMeter({"server": collection_pid}), **common)
     # The latency target's condition: open loop at half the rate the closed loop reached.
     half = max(1.0, phases["d_notify_applied"].rate / 2)
@@ -400,7 +433,7 @@ async def _phases(
     )
     found: dict[str, Any] = {name: phase.summary() for name, phase in phases.items()}
     for name, cost in written.items():
-        found[name]["durable"] = cost
+        found[name]["durable"] = cost | {"footprint": footprints[name]}
     meter = CpuMeter({"server": collection_pid, **server})
     found["f_notify_bulk"] = await _bulk_phase(client, signatures, next_order, meter, options)
     return found

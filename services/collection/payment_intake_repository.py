@@ -92,7 +92,9 @@ class PaymentIntakeRepository:
         head = _payment_params(intent.payment, intent.payer, intent.result, now)
         row = await self._conn.fetchrow(
             sql.WRITE_APPLIED.sql,
-            *sql.WRITE_APPLIED.args(head, _request_params(request), _payment_record_params(record), applied),
+            *sql.WRITE_APPLIED.args(
+                head, _request_params(request), _payment_record_params(record, intent.result), applied
+            ),
         )
         return _written(row)
 
@@ -110,7 +112,9 @@ class PaymentIntakeRepository:
         head = _payment_params(intent.payment, intent.payer, intent.result, now)
         row = await self._conn.fetchrow(
             sql.WRITE_REFUND.sql,
-            *sql.WRITE_REFUND.args(head, _request_params(request), _payment_record_params(record), refund),
+            *sql.WRITE_REFUND.args(
+                head, _request_params(request), _payment_record_params(record, intent.result), refund
+            ),
         )
         return _written(row)
 
@@ -154,11 +158,13 @@ def _request_params(request: RequestRecord | None) -> sql.RequestParams:
     )
 
 
-def _payment_record_params(record: NotificationRecord | None) -> sql.PaymentRecordParams:
+def _payment_record_params(record: NotificationRecord | None, result: PaymentResult) -> sql.PaymentRecordParams:
+    """The record kept in its payment's row, whose outcome is the payment's (tax migration 0012)."""
     if record is None:
-        return sql.PaymentRecordParams(None, None, None, None)
+        return sql.PaymentRecordParams(None, None, None)
+    if record.outcome != result.outcome.value:
+        raise ValueError(f"a notification recorded as {record.outcome} cannot write a {result.outcome} payment")
     return sql.PaymentRecordParams(
-        record_outcome=record.outcome,
         record_payload_sha256=record.payload_sha256,
         record_payload_size=record.payload_size,
         record_payload_sample=record.payload_sample,

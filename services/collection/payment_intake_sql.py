@@ -58,10 +58,9 @@ class RequestParams:
 
 @dataclass(frozen=True)
 class PaymentRecordParams:
-    """The notification record written with a payment; the payment gives its channel, transaction, order,
-    amount and time. All None when no channel notified (a bank's deduction result)."""
+    """The notification record written in its payment's row; the payment gives its channel, transaction,
+    order, amount, time and outcome. All None when no channel notified (a bank's deduction result)."""
 
-    record_outcome: str | None
     record_payload_sha256: bytes | None
     record_payload_size: int | None
     record_payload_sample: str | None
@@ -152,27 +151,27 @@ ORDER BY locked.payable_item_id""")
 _NOTIFICATION_COLUMNS = """channel, channel_transaction_id, order_id, amount_fen, paid_at, payload_sha256, payload_size,
     payload_sample, outcome, payment_id, detail, received_at"""
 
-# Shared head of the writes that record a payment: the payment, its request-id record, its notification
-# record (each only when there is one), every later effect depending on the payment row.
-_PAYMENT_AND_RECORDS = f"""
+# Shared head of the writes that record a payment: the payment, with the notification that wrote it (its
+# number, size, sample and, where it differs, its hash: tax migration 0012; the payment's own columns are the
+# rest of its record), and its request-id record (only when there is one), every later effect depending on
+# the payment row.
+_PAYMENT_AND_RECORDS = """
 WITH payment AS (
     INSERT INTO payments (payment_id, order_id, payer_id_number, channel, channel_transaction_id, amount_fen,
-        paid_at, outcome, payload_sha256, created_at)
+        paid_at, outcome, payload_sha256, created_at, notification_id, notification_size, notification_sample,
+        notification_sha256)
     VALUES (:payment_id, :order_id, :payer, :channel, :transaction_id, :amount_fen, :paid_at, :payment_outcome,
-        :payload_sha256, :now::timestamptz)
+        :payload_sha256, :now::timestamptz,
+        CASE WHEN :record_payload_size::integer IS NOT NULL THEN nextval('notification_id_seq') END,
+        :record_payload_size::integer, :record_payload_sample::text,
+        NULLIF(:record_payload_sha256::bytea, :payload_sha256::bytea))
     ON CONFLICT (channel, channel_transaction_id) DO NOTHING RETURNING payment_id, order_id),
 request AS (
     INSERT INTO idempotency_keys (caller, method, request_id, fingerprint, response)
     SELECT :request_caller::text, :request_method::text, :request_id::text, :request_fingerprint::bytea,
            :request_response::bytea
     FROM payment WHERE :request_method::text IS NOT NULL
-    ON CONFLICT DO NOTHING RETURNING true),
-notification AS (
-    INSERT INTO channel_notifications ({_NOTIFICATION_COLUMNS})
-    SELECT :channel, :transaction_id, payment.order_id::text, :amount_fen, :paid_at, :record_payload_sha256::bytea,
-           :record_payload_size::integer, :record_payload_sample::text, :record_outcome::text, payment_id, NULL,
-           :now
-    FROM payment WHERE :record_outcome::text IS NOT NULL)"""
+    ON CONFLICT DO NOTHING RETURNING true)"""
 
 _WRITTEN = """
 SELECT EXISTS (SELECT 1 FROM payment) AS payment,
@@ -228,10 +227,10 @@ WITH request AS (
     WHERE :request_method::text IS NOT NULL
     ON CONFLICT DO NOTHING RETURNING true),
 notification AS (
-    INSERT INTO channel_notifications ({_NOTIFICATION_COLUMNS})
+    INSERT INTO notification_records ({_NOTIFICATION_COLUMNS})
     SELECT {_RECORD_VALUES} WHERE :request_method::text IS NULL OR EXISTS (SELECT 1 FROM request))
 SELECT written AS payment, written AS request
 FROM (SELECT :request_method::text IS NULL OR EXISTS (SELECT 1 FROM request) AS written) outcome""")
 
 # A notification that changed nothing (refused).
-RECORD = NamedStatement.of(f"INSERT INTO channel_notifications ({_NOTIFICATION_COLUMNS}) VALUES ({_RECORD_VALUES})")
+RECORD = NamedStatement.of(f"INSERT INTO notification_records ({_NOTIFICATION_COLUMNS}) VALUES ({_RECORD_VALUES})")

@@ -20,7 +20,7 @@ WHERE o.payment_id IS NULL
   AND ((o.status = $1 AND o.expires_at <= $2)
     OR (o.status = ANY($3::text[]) AND o.expires_at >= $4)
     OR (o.status = ANY($3::text[]) AND o.order_id::text IN (
-          SELECT n.order_id FROM channel_notifications n
+          SELECT n.order_id FROM notification_records n
           WHERE n.outcome = ANY($5::text[]) AND n.received_at >= $4 AND n.order_id IS NOT NULL)))
   AND (SELECT count(*) FROM order_channel_checks c
        WHERE c.order_id = o.order_id AND c.channel = ANY($6::text[]) AND (c.settled OR c.next_ask_at > $7))

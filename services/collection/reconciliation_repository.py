@@ -140,7 +140,7 @@ class ReconciliationRepository:
         rows = await self._conn.fetch(
             """SELECT DISTINCT ON (n.channel_transaction_id) n.channel_transaction_id, n.order_id, n.amount_fen,
                       o.total_fen
-               FROM channel_notifications n
+               FROM notification_records n
                LEFT JOIN orders o ON o.order_id::text = n.order_id
                WHERE n.channel = $1 AND n.outcome = $4 AND n.paid_at >= $2 AND n.paid_at < $3
                  AND n.channel_transaction_id IS NOT NULL

@@ -140,7 +140,7 @@ def test_hostile_calls_are_refused_cleanly_and_write_nothing(
         fuzz_target.codes[code.name] += 1
         after = fuzz_target.counts()
         if notifies and code != grpc.StatusCode.RESOURCE_EXHAUSTED:
-            stored = after.pop("tax.channel_notifications") - before.pop("tax.channel_notifications")
+            stored = after.pop("tax.notification_records") - before.pop("tax.notification_records")
             sent = records_for(method.name, body, code)
             assert stored == sent, f"{path} ({code.name}) stored {stored} notifications, not {sent} (R21b)"
         if code != grpc.StatusCode.OK:
@@ -166,8 +166,8 @@ def test_an_over_cap_batch_is_refused_at_once_and_recorded_once(fuzz_target: Fuz
     ).SerializeToString()
     refused = _refused_at_once(fuzz_target, call, body)
     error, took, before, after, settled = refused.call, refused.took, refused.before, refused.after, refused.settled
-    stored = after["tax.channel_notifications"] - before["tax.channel_notifications"]
-    later = settled["tax.channel_notifications"] - before["tax.channel_notifications"]
+    stored = after["tax.notification_records"] - before["tax.notification_records"]
+    later = settled["tax.notification_records"] - before["tax.notification_records"]
     print(  # noqa: T201 - the figures of make fuzz
         f"\nover-cap NotifyPayments of {elements:,}: {error.code().name} in {took:.3f} s, "
         f"{stored} record(s) at the answer, {later} a second later"
