@@ -14,6 +14,8 @@ Two parts, each on databases (and a vhost) of its own, dropped at the end (also 
 
 Writes its section of docs/BENCHMARKS.md (between its markers), a plot (docs/benchmarks/scale.png) and the
 raw figures (benchmarks/results/bench_scale-*.json). Prints an estimate at the start and progress as it goes.
+The two parts can run one after the other (--skip-payments, then --skip-check): the section then shows the
+skipped part from the latest earlier run that measured it, and says which.
 """
 
 from __future__ import annotations
@@ -390,6 +392,8 @@ def markdown(results: dict[str, Any], plot_link: str) -> str:
         "",
         report.machine_line(results["machine"]),
         "",
+        *(f"The {part} tables are from the run of {run}." for part, run in results.get("borrowed", {}).items()),
+        *([""] if results.get("borrowed") else []),
     ]
     if results.get("check"):
         lines += [
@@ -563,12 +567,29 @@ def _write(options: Options, results: dict[str, Any], stamp: str) -> dict[str, A
     options.results_dir.mkdir(parents=True, exist_ok=True)
     out = options.results_dir / f"bench_scale-{stamp}.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+    _borrow_skipped_part(options, results, out)
     plot(options.plot, results)
     section = markdown(results, os.path.relpath(options.plot, options.doc.parent))
     report.update_doc(section, options.doc, start_marker=START_MARKER, end_marker=END_MARKER)
     sys.stdout.write(section)
     say(f"{results['seconds']:.0f} s in all; raw results {out}; plot {options.plot}; section in {options.doc}")
     return results
+
+
+def _borrow_skipped_part(options: Options, results: dict[str, Any], out: Path) -> None:
+    """With --skip-check or --skip-payments (the two parts run one after the other, each within its own
+    10 minutes), the section shows the skipped part from the latest earlier run that has it, and says so.
+    This run's JSON holds only what it measured."""
+    for part, skipped in (("check", options.skip_check), ("payments", options.skip_payments)):
+        if not skipped:
+            continue
+        for earlier in sorted(options.results_dir.glob("bench_scale-*.json"), reverse=True):
+            found = json.loads(earlier.read_text()) if earlier != out else {}
+            if found.get(part):
+                results[part] = found[part]
+                results.setdefault("borrowed", {})[part] = f"{found['started_at']} (`{found['command']}`)"
+                say(f"the {part} part of the section comes from {earlier.name}")
+                break
 
 
 def _cancel_on_sigterm() -> None:
