@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMPS := .make
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: help install gen setup run test test-unit fuzz lint fmt bench bench-enrollment bench-payments load soak clean
+.PHONY: help install gen setup run test test-unit fuzz lint fmt bench bench-enrollment bench-scale bench-payments load soak clean
 
 help:
 	@echo "make run    set up everything and start every service and worker (Ctrl-C stops them)"
@@ -19,6 +19,7 @@ help:
 	@echo "make fuzz   at least 5,000 hostile calls over every RPC (R34); prints the counts by status code"
 	@echo "make lint   ruff, mypy and buf lint"
 	@echo "make bench  benchmarks with their ceilings measured in the same run (see docs/BENCHMARKS.md)"
+	@echo "make bench-scale  how cost grows: the check over 1M and 10M people, payments over 1M and 10M items"
 	@echo "make load   the deadline-week mix against the running system (make run); make soak: 10 minutes"
 
 $(UV):
@@ -78,6 +79,13 @@ bench: gen channel-keys
 
 bench-enrollment: gen
 	$(PY) -m benchmarks.enrollment_check
+
+# `make bench-scale` (issue 23 item 6): the check over 1,000,000 then 10,000,000 people (the same database
+# grown), payments with 1,000,000 then 10,000,000 payable items in the tax database, and payments against
+# calls in flight (1, 8, 32, 128); a table and docs/benchmarks/scale.png. SCALE_ARGS passes options, e.g.
+# `make bench-scale SCALE_ARGS=--quick` (python -m benchmarks.bench_scale -h).
+bench-scale: gen channel-keys
+	$(PY) -m benchmarks.bench_scale $(SCALE_ARGS)
 
 # `make load` and `make soak` play against the system `make run` started (in another terminal); LOAD_ARGS
 # passes options, e.g. `make load LOAD_ARGS="--rate 200 --duration 120"` (python -m benchmarks.load_tool -h).

@@ -203,7 +203,8 @@ async def open_loop(call: Call, *, rate: float, seconds: float, warmup: float, c
     never waiting for earlier replies. Latency runs from the scheduled time, so a stall is charged to
     every call it delayed (no coordinated omission). The sender's own lateness is recorded apart."""
     latency, send_lag, errors = Latencies(), Latencies(), Errors()
-    warmup_calls, measured_calls = int(warmup * rate), int(seconds * rate)
+    # At least one measured call: the meter starts at the first of them (a tiny rate x a short phase).
+    warmup_calls, measured_calls = int(warmup * rate), max(1, int(seconds * rate))
 
     async def one(k: int, due: int) -> None:
         measured = k >= warmup_calls

@@ -180,33 +180,51 @@ def registration_clock(log_dir: Path) -> tuple[dict[str, str], str]:
 async def start_servers(children: Children, options: Options, first_writer_person: int, check_dsn: str) -> Servers:
     """The three servers and the (waiting) registration writer, all before this process opens any gRPC
     channel: forking later, with gRPC's threads running, is what gRPC warns against."""
-    ports = {"enrollment": free_port(), "registration": free_port(), "echo": free_port()}
-    addresses = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
-    base = {**os.environ, "MEDINS_INSURANCE_DB": INSURANCE_DB, "MEDINS_TAX_DB": TAX_DB, "MEDINS_LOG_LEVEL": "WARNING"}
-    # One client stands for every hospital: not held to one connection's share of streams (issue 22).
-    base.setdefault("MEDINS_GRPC_STREAMS_PER_CONNECTION", "1024")
+    base = server_env(INSURANCE_DB, TAX_DB)
+    enrollment, echo, addresses = await start_check_servers(children, base, check_dsn)
+    registration_port = free_port()
+    addresses["registration"] = f"127.0.0.1:{registration_port}"
     clock_env, clock = registration_clock(children.log_dir)
-    enrollment = await children.start(
-        "enrollment", ["-m", "services.enrollment"], {**base, "MEDINS_ENROLLMENT_PORT": str(ports["enrollment"])}
-    )
     # Each server at the niceness it runs at in the system (ops/processes.py): registration's batches
     # yield the cores to the check (R16).
     registration = await children.start(
         "registration",
         ["-m", "services.registration"],
-        {**base, **clock_env, **SPECS["registration"].env, "MEDINS_REGISTRATION_PORT": str(ports["registration"])},
+        {**base, **clock_env, **SPECS["registration"].env, "MEDINS_REGISTRATION_PORT": str(registration_port)},
     )
-    # The echo server also serves the bare SELECT ceiling (CheckSelect) on the same database.
-    echo_args = ["-m", "benchmarks.echo_server", "--port", str(ports["echo"]), "--check-dsn", check_dsn]
-    echo = await children.start("echo", echo_args, base)
     writer_args = ["--address", addresses["registration"], "--first-person", str(first_writer_person)]
     writer_args += ["--seconds", str(options.warmup + options.duration), "--rows-per-second", str(options.writer_rate)]
     writer = await children.start("writer", ["-m", "benchmarks.writer", *writer_args], base, pipes=True)
-    await wait_serving(enrollment, addresses["enrollment"])
+    await wait_check_servers(enrollment, echo, addresses)
     await wait_serving(registration, addresses["registration"])
-    await wait_echo(echo, addresses["echo"])
     await wait_ready_line(writer)
     return Servers(enrollment, registration, echo, writer, addresses, clock)
+
+
+def server_env(insurance_db: str, tax_db: str) -> dict[str, str]:
+    base = {**os.environ, "MEDINS_INSURANCE_DB": insurance_db, "MEDINS_TAX_DB": tax_db, "MEDINS_LOG_LEVEL": "WARNING"}
+    # One client stands for every hospital: not held to one connection's share of streams (issue 22).
+    base.setdefault("MEDINS_GRPC_STREAMS_PER_CONNECTION", "1024")
+    return base
+
+
+async def start_check_servers(
+    children: Children, base: dict[str, str], check_dsn: str
+) -> tuple[Child, Child, dict[str, str]]:
+    """The enrollment service and the echo server, which also serves the bare SELECT ceiling
+    (CheckSelect) on the same database; not yet waited for (wait_check_servers)."""
+    ports = {"enrollment": free_port(), "echo": free_port()}
+    enrollment = await children.start(
+        "enrollment", ["-m", "services.enrollment"], {**base, "MEDINS_ENROLLMENT_PORT": str(ports["enrollment"])}
+    )
+    echo_args = ["-m", "benchmarks.echo_server", "--port", str(ports["echo"]), "--check-dsn", check_dsn]
+    echo = await children.start("echo", echo_args, base)
+    return enrollment, echo, {name: f"127.0.0.1:{port}" for name, port in ports.items()}
+
+
+async def wait_check_servers(enrollment: Child, echo: Child, addresses: dict[str, str]) -> None:
+    await wait_serving(enrollment, addresses["enrollment"])
+    await wait_echo(echo, addresses["echo"])
 
 
 async def wait_echo(child: Child, address: str, within_seconds: float = 60.0) -> None:
@@ -259,6 +277,40 @@ class Workload:
         return cls(chosen, [workloads.check_request(t) for t in chosen], batches)
 
 
+class CheckCalls:
+    """The calls the phases make, each taking the k-th request of the workload: the echo, the bare SELECT
+    ceiling (a2), CheckEnrollment and BatchCheckEnrollments."""
+
+    def __init__(self, work: Workload, client: EnrollmentClient, echo_channel: grpc.aio.Channel) -> None:
+        self.work, self.client = work, client
+        self._echo = echo_channel.unary_unary(
+            echo_server.METHOD,
+            request_serializer=chk.CheckEnrollmentRequest.SerializeToString,
+            response_deserializer=chk.CheckEnrollmentRequest.FromString,
+        )
+        self._select = echo_channel.unary_unary(
+            echo_server.CHECK_SELECT,
+            request_serializer=chk.CheckEnrollmentRequest.SerializeToString,
+            response_deserializer=None,
+        )
+
+    def _request(self, k: int) -> chk.CheckEnrollmentRequest:
+        return self.work.requests[k % len(self.work.requests)]
+
+    async def echo(self, k: int) -> object:
+        return await self._echo(self._request(k), timeout=CALL_TIMEOUT)
+
+    async def select(self, k: int) -> object:
+        return await self._select(self._request(k), timeout=CALL_TIMEOUT)
+
+    async def check(self, k: int) -> object:
+        return await self.client.CheckEnrollment(self._request(k), timeout=CALL_TIMEOUT)
+
+    async def batch(self, k: int) -> object:
+        batches = self.work.batches
+        return await self.client.BatchCheckEnrollments(batches[k % len(batches)], timeout=CALL_TIMEOUT)
+
+
 async def measure(options: Options, settings: Settings, rows: int, servers: Servers) -> dict[str, Any]:
     work = Workload.build(rows)
     pids = {"client": os.getpid(), **{c.name: c.pid for c in (servers.enrollment, servers.registration, servers.echo)}}
@@ -271,30 +323,8 @@ async def measure(options: Options, settings: Settings, rows: int, servers: Serv
         client = EnrollmentClient(check_channel)
         say(f"verifying {ANSWERS_VERIFIED} answers of the real service")
         statuses = await workloads.verify_answers(client, work.targets[:ANSWERS_VERIFIED])
-        echo = echo_channel.unary_unary(
-            echo_server.METHOD,
-            request_serializer=chk.CheckEnrollmentRequest.SerializeToString,
-            response_deserializer=chk.CheckEnrollmentRequest.FromString,
-        )
-
-        async def echo_call(k: int) -> object:
-            return await echo(work.requests[k % len(work.requests)], timeout=CALL_TIMEOUT)
-
-        select = echo_channel.unary_unary(
-            echo_server.CHECK_SELECT,
-            request_serializer=chk.CheckEnrollmentRequest.SerializeToString,
-            response_deserializer=None,
-        )
-
-        async def select_call(k: int) -> object:
-            return await select(work.requests[k % len(work.requests)], timeout=CALL_TIMEOUT)
-
-        async def check_call(k: int) -> object:
-            return await client.CheckEnrollment(work.requests[k % len(work.requests)], timeout=CALL_TIMEOUT)
-
-        async def batch_call(k: int) -> object:
-            return await client.BatchCheckEnrollments(work.batches[k % len(work.batches)], timeout=CALL_TIMEOUT)
-
+        calls = CheckCalls(work, client, echo_channel)
+        echo_call, select_call, check_call, batch_call = calls.echo, calls.select, calls.check, calls.batch
         closed = _closed(options)
         phases["echo"] = await _phase("a echo", closed(echo_call, options.concurrency, _only(pids, "client", "echo")))
         phases["select_ceiling"] = await _phase(

@@ -85,9 +85,11 @@ async def drop_databases(settings: Settings) -> None:
 
 
 async def load_population(
-    children: Children, settings: Settings, rows: int, workers: int, chunk: int
+    children: Children, settings: Settings, rows: int, workers: int, chunk: int, *, first: int = 0
 ) -> dict[str, Any]:
-    """Loads persons 0..rows-1 and returns the counts and the time of each step, in seconds."""
+    """Loads persons first..rows-1 and returns the counts and the time of each step, in seconds. With
+    `first` > 0 the database already holds persons 0..first-1 (a population grown, not loaded twice):
+    the keys and indexes are dropped and rebuilt over all the rows, as for a load from empty."""
     if rows > dataset.CAPACITY:
         raise ValueError(f"at most {dataset.CAPACITY} rows can be generated")
     started = time.perf_counter_ns()
@@ -97,14 +99,14 @@ async def load_population(
     finally:
         await conn.close()
     copy_started = time.perf_counter_ns()
-    counts = await _run_workers(children, settings.insurance_dsn, rows, workers, chunk)
+    counts = await _run_workers(children, settings.insurance_dsn, first, rows, workers, chunk)
     build_started = time.perf_counter_ns()
-    await run_in_parallel(settings.insurance_dsn, _biggest_first(schema.keys_and_indexes))
-    await run_in_parallel(settings.insurance_dsn, schema.foreign_keys)
+    await rebuild(settings.insurance_dsn, schema, _BUILD_ORDER)
     vacuum_started = time.perf_counter_ns()
-    await run_in_parallel(settings.insurance_dsn, [Statement(t, f"VACUUM (ANALYZE) {t}") for t in _BUILD_ORDER])
+    await vacuum_analyze(settings.insurance_dsn, _BUILD_ORDER)
     finished = time.perf_counter_ns()
     return {
+        "first": first,
         "rows": rows,
         "workers": workers,
         "chunk": chunk,
@@ -116,9 +118,26 @@ async def load_population(
     }
 
 
-async def drop_keys_and_indexes(conn: asyncpg.Connection) -> Schema:
-    """Drops the keys, foreign keys and indexes of the loaded tables (and foreign keys pointing at them)."""
-    tables = list(LOADED_TABLES)
+async def rebuild(dsn: str, schema: Schema, biggest_first: Sequence[str], *, validate: bool = True) -> None:
+    """Puts back what drop_keys_and_indexes dropped: keys and indexes (of the biggest tables first, so
+    that the connections finish at about the same time), then the foreign keys that depend on them.
+    Without `validate` the foreign keys come back NOT VALID: enforced for every row written from then on,
+    the loaded rows (consistent by construction) not scanned."""
+    rank = {t: n for n, t in enumerate(biggest_first)}
+    await run_in_parallel(dsn, sorted(schema.keys_and_indexes, key=lambda s: rank.get(s.table, len(rank))))
+    keys = schema.foreign_keys
+    if not validate:
+        keys = [k if k.sql.endswith(" NOT VALID") else Statement(k.table, f"{k.sql} NOT VALID") for k in keys]
+    await run_in_parallel(dsn, keys)
+
+
+async def vacuum_analyze(dsn: str, tables: Sequence[str]) -> None:
+    await run_in_parallel(dsn, [Statement(t, f"VACUUM (ANALYZE) {t}") for t in tables])
+
+
+async def drop_keys_and_indexes(conn: asyncpg.Connection, tables: Sequence[str] = LOADED_TABLES) -> Schema:
+    """Drops the keys, foreign keys and indexes of `tables` (and foreign keys pointing at them)."""
+    tables = list(tables)
     constraints = await conn.fetch(
         """SELECT c.conrelid::regclass::text AS table_name, c.conname, c.contype::text AS kind,
                   pg_get_constraintdef(c.oid) AS definition
@@ -151,11 +170,6 @@ async def drop_keys_and_indexes(conn: asyncpg.Connection) -> Schema:
     return schema
 
 
-def _biggest_first(statements: list[Statement]) -> list[Statement]:
-    rank = {t: n for n, t in enumerate(_BUILD_ORDER)}
-    return sorted(statements, key=lambda s: rank.get(s.table, len(rank)))
-
-
 async def run_in_parallel(dsn: str, statements: Sequence[Statement]) -> None:
     """Runs the statements over a few connections, each taking the next one when it is free."""
     pending = list(statements)
@@ -175,8 +189,8 @@ async def run_in_parallel(dsn: str, statements: Sequence[Statement]) -> None:
             group.create_task(drain())
 
 
-async def _run_workers(children: Children, dsn: str, rows: int, workers: int, chunk: int) -> dict[str, Any]:
-    bounds = [rows * w // workers for w in range(workers + 1)]
+async def _run_workers(children: Children, dsn: str, first: int, rows: int, workers: int, chunk: int) -> dict[str, Any]:
+    bounds = [first + (rows - first) * w // workers for w in range(workers + 1)]
     outputs = await asyncio.gather(
         *(
             children.run(

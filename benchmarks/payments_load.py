@@ -24,7 +24,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -34,7 +36,7 @@ from medins.collection.v1 import collection_service_pb2 as col
 
 from benchmarks import durable_footprint, echo_server, load_seed, report
 from benchmarks.drive import CpuMeter, PhaseResult, closed_loop, open_loop
-from benchmarks.processes import ROOT, Children, wait_serving
+from benchmarks.processes import ROOT, Child, Children, wait_serving
 from ops.free_ports import free_port
 from services.collection.domain.model import Channel
 from services.common import grpc_channels
@@ -93,11 +95,15 @@ async def drop_stack(s: Settings, vhost: str) -> None:
     await rabbitmqctl("delete_vhost", vhost, check=False)
 
 
+def vhost_of(s: Settings) -> str:
+    return s.amqp_url.rsplit("/", 1)[-1]
+
+
 async def prepare(s: Settings, items: int) -> list[str]:
     """Fresh databases and vhost; `items` unpaid items, payable today (CST), each held by a pending order
     of its own (written as CreateOrder writes them: what is measured is the payment). Returns the order
     ids."""
-    await fresh_stack(s, VHOST)
+    await fresh_stack(s, vhost_of(s))
     today = dt.datetime.now(CST).date()
     now = dt.datetime.now(CST)
     people = [resident_id(i) for i in range(items)]
@@ -215,9 +221,14 @@ def notification(signatures: load_seed.Signers, order_id: str, k: int) -> col.No
     )
 
 
-async def raw_write_baseline(s: Settings, concurrency: int, seconds: float, warmup: float) -> PhaseResult:
-    """What PostgreSQL does for a payment at the least: lock the order row, write four rows, commit."""
-    pool = await asyncpg.create_pool(s.tax_dsn, min_size=concurrency, max_size=concurrency)
+async def raw_write_baseline(
+    s: Settings, concurrency: int, seconds: float, warmup: float, *, connections: int | None = None
+) -> PhaseResult:
+    """What PostgreSQL does for a payment at the least: lock the order row, write four rows, commit.
+    One connection per call in flight, or at most `connections` with the other calls waiting for one
+    (PostgreSQL's max_connections is 100 by default)."""
+    size = concurrency if connections is None else min(concurrency, connections)
+    pool = await asyncpg.create_pool(s.tax_dsn, min_size=size, max_size=size)
     order_ids = [r[0] for r in await pool.fetch("SELECT order_id FROM orders LIMIT 10000")]
     meter = CpuMeter({})
 
@@ -315,17 +326,29 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
     finally:
         await children.stop_all()
         if not options.keep:
-            await drop_stack(s, VHOST)
+            await drop_stack(s, vhost_of(s))
 
 
-async def measure(
-    s: Settings, children: Children, orders: list[str], options: argparse.Namespace, results: dict[str, Any]
-) -> None:
+@dataclass
+class PaymentServers:
+    """The collection service, the ceilings server and the tax outbox relay, with channels to the first two."""
+
+    collection: Child
+    bare: Child
+    relay: Child
+    channel: grpc.aio.Channel
+    bare_channel: grpc.aio.Channel
+
+
+@asynccontextmanager
+async def payment_servers(s: Settings, children: Children) -> AsyncIterator[PaymentServers]:
+    """Starts the three processes on the databases and vhost of `s`, waits until they answer, and on exit
+    closes the channels (the processes stop with `children`)."""
     port, bare_port = free_port(), free_port()
     env = {
         **os.environ,
-        "MEDINS_TAX_DB": TAX_DB,
-        "MEDINS_INSURANCE_DB": INSURANCE_DB,
+        "MEDINS_TAX_DB": s.tax_db,
+        "MEDINS_INSURANCE_DB": s.insurance_db,
         "MEDINS_AMQP_URL": s.amqp_url,
         "MEDINS_COLLECTION_PORT": str(port),
         "MEDINS_LOG_LEVEL": "WARNING",
@@ -342,12 +365,54 @@ async def measure(
     bare_channel = grpc_channels.aio_channel(f"127.0.0.1:{bare_port}")
     try:
         await _wait_bare(bare_channel, bare)
-        phases = await _phases(s, collection.pid, bare.pid, relay.pid, channel, bare_channel, orders, options)
-        results["phases"] = phases
+        yield PaymentServers(collection, bare, relay, channel, bare_channel)
     finally:
         await channel.close(None)
         await bare_channel.close(None)
+
+
+async def measure(
+    s: Settings, children: Children, orders: list[str], options: argparse.Namespace, results: dict[str, Any]
+) -> None:
+    async with payment_servers(s, children) as servers:
+        results["phases"] = await _phases(s, servers, orders, options)
+        relay = servers.relay
     results["relay"] = await relay_drain(s, relay)
+
+
+class PaymentCalls:
+    """The calls of the payment phases: the echo, the same-shape ceiling (c) and NotifyPayment applied
+    (d), each of the last two on an order of its own, taken from `orders` in turn."""
+
+    def __init__(self, servers: PaymentServers, orders: list[str]) -> None:
+        self.client = CollectionClient(servers.channel)
+        self.signatures = load_seed.Signers()
+        self.applied: list[col.NotifyPaymentRequest] = []
+        self._unpaid: Iterator[tuple[int, str]] = iter(enumerate(orders))
+        self._echo = servers.bare_channel.unary_unary(echo_server.METHOD, None, None)
+        self._shape = servers.bare_channel.unary_unary(echo_server.PAY_SHAPE, None, None)
+        self._body = notification(self.signatures, orders[0], -1).SerializeToString()
+
+    def next_order(self) -> tuple[int, str]:
+        found = next(self._unpaid, None)
+        if found is None:
+            raise RuntimeError("ran out of orders: give --orders more")
+        return found
+
+    async def ping(self, _: int) -> None:
+        await self._echo(self._body, timeout=CALL_TIMEOUT)
+
+    async def shape(self, _: int) -> None:
+        k, order_id = self.next_order()
+        await self._shape(notification(self.signatures, order_id, k).SerializeToString(), timeout=CALL_TIMEOUT)
+
+    async def pay(self, _: int) -> None:
+        k, order_id = self.next_order()
+        request = notification(self.signatures, order_id, k)
+        reply = await self.client.NotifyPayment(request, timeout=CALL_TIMEOUT)
+        if reply.outcome != col.NOTIFICATION_OUTCOME_APPLIED:
+            raise RuntimeError(f"order {order_id} was not applied: {reply}")
+        self.applied.append(request)
 
 
 async def _wait_bare(bare_channel: grpc.aio.Channel, bare: Any) -> None:
@@ -365,45 +430,13 @@ async def _wait_bare(bare_channel: grpc.aio.Channel, bare: Any) -> None:
 
 
 async def _phases(
-    s: Settings,
-    collection_pid: int,
-    bare_pid: int,
-    relay_pid: int,
-    channel: grpc.aio.Channel,
-    bare_channel: grpc.aio.Channel,
-    orders: list[str],
-    options: argparse.Namespace,
+    s: Settings, servers: PaymentServers, orders: list[str], options: argparse.Namespace
 ) -> dict[str, Any]:
-    client = CollectionClient(channel)
-    signatures = load_seed.Signers()
-    unpaid: Iterator[tuple[int, str]] = iter(enumerate(orders))
-    applied: list[col.NotifyPaymentRequest] = []
+    calls = PaymentCalls(servers, orders)
+    client, signatures, applied = calls.client, calls.signatures, calls.applied
+    collection_pid, bare_pid, relay_pid = servers.collection.pid, servers.bare.pid, servers.relay.pid
     common: dict[str, Any] = {"concurrency": options.concurrency, "seconds": options.duration, "warmup": WARMUP}
-
-    def next_order() -> tuple[int, str]:
-        found = next(unpaid, None)
-        if found is None:
-            raise RuntimeError("ran out of orders: give --orders more")
-        return found
-
-    echo_call = bare_channel.unary_unary(echo_server.METHOD, None, None)
-    shape_call = bare_channel.unary_unary(echo_server.PAY_SHAPE, None, None)
-    body = notification(signatures, orders[0], -1).SerializeToString()
-
-    async def ping(_: int) -> None:
-        await echo_call(body, timeout=CALL_TIMEOUT)
-
-    async def shape(_: int) -> None:
-        k, order_id = next_order()
-        await shape_call(notification(signatures, order_id, k).SerializeToString(), timeout=CALL_TIMEOUT)
-
-    async def pay(_: int) -> None:
-        k, order_id = next_order()
-        request = notification(signatures, order_id, k)
-        reply = await client.NotifyPayment(request, timeout=CALL_TIMEOUT)
-        if reply.outcome != col.NOTIFICATION_OUTCOME_APPLIED:
-            raise RuntimeError(f"order {order_id} was not applied: {reply}")
-        applied.append(request)
+    ping, shape, pay, next_order = calls.ping, calls.shape, calls.pay, calls.next_order
 
     async def resend(_: int) -> None:
         again = signatures.delivered_again(random.choice(applied))

@@ -143,7 +143,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Run {results['started_at']} with `{results['command']}`.{_scale_note(results)}",
         "",
-        _machine_line(results["machine"]),
+        machine_line(results["machine"]),
         "",
         *_load_section(results),
         *_results_section(results),
@@ -165,7 +165,7 @@ def _scale_note(results: dict[str, Any]) -> str:
     return f" A reduced-scale run ({rows:,} people); the default loads {FULL_ROWS:,}."
 
 
-def _machine_line(m: dict[str, Any]) -> str:
+def machine_line(m: dict[str, Any]) -> str:
     load = ", ".join(f"{v:g}" for v in m["load_average_at_start"])
     return (
         f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}; "

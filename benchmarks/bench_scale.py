@@ -1,0 +1,616 @@
+"""`make bench-scale` (issue 23 item 6, how cost grows): python -m benchmarks.bench_scale.
+
+Two parts, each on databases (and a vhost) of its own, dropped at the end (also on Ctrl-C or failure):
+1. The check over each size of population (default 1,000,000 then 10,000,000 people): the same database
+   grown, not loaded twice (benchmarks/loader.py, persons from the previous size on); at each size the
+   enrollment service and the echo server measure (a2) the bare SELECT ceiling and (c) CheckEnrollment in
+   closed loops, then (d) CheckEnrollment in an open loop at half of (c)'s rate (benchmarks/enrollment_check.py's
+   servers and calls).
+2. Payments with each size of background volume in the tax database (payable items with their persons and
+   enrollments, benchmarks/tax_volume.py, grown the same way): (b) raw PostgreSQL, (c) the same-shape
+   ceiling, (d) NotifyPayment applied (benchmarks/payments_load.py's servers and calls); at the last size
+   also against calls in flight (default 1, 8, 32, 128), the raw baseline on a pool of at most
+   --raw-connections connections (PostgreSQL's max_connections is 100) with the other calls waiting.
+
+Writes its section of docs/BENCHMARKS.md (between its markers), a plot (docs/benchmarks/scale.png) and the
+raw figures (benchmarks/results/bench_scale-*.json). Prints an estimate at the start and progress as it goes.
+The two parts can run one after the other (--skip-payments, then --skip-check): the section then shows the
+skipped part from the latest earlier run that measured it, and says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import uvloop
+
+from benchmarks import dataset, enrollment_check, loader, payments_load, report, tax_volume, workloads
+from benchmarks.drive import CpuMeter, PhaseResult, closed_loop, open_loop
+from benchmarks.enrollment_check import CheckCalls, say
+from benchmarks.processes import ROOT, Children
+from services.common import grpc_channels
+from services.common.clock import CST
+from services.common.settings import Settings
+
+if TYPE_CHECKING:
+    from medins.enrollment.v1.enrollment_check_service_pb2_grpc import (
+        EnrollmentCheckServiceAsyncStub as EnrollmentClient,
+    )
+else:
+    from medins.enrollment.v1.enrollment_check_service_pb2_grpc import EnrollmentCheckServiceStub as EnrollmentClient
+
+START_MARKER, END_MARKER = "<!-- bench-scale:start -->", "<!-- bench-scale:end -->"
+DEFAULT_SIZES = (1_000_000, 10_000_000)
+QUICK_SIZES = (20_000, 50_000)
+ANSWERS_VERIFIED = 200
+# For the estimate printed at the start, from docs/BENCHMARKS.md and trials here (2 cores): the check's
+# loader 26,000-38,000 people/s (1M in 38 s, 10M in 264-383 s) plus its processes' start; the tax volume
+# 16,000-22,000 items/s with the machine shared (load average 5-9), assumed about twice that when quiet;
+# seconds to start servers, verify answers and settle; to create, migrate and seed the databases.
+CHECK_PEOPLE_PER_SECOND, TAX_ITEMS_PER_SECOND = 28_000, 40_000
+LOAD_START_SECONDS, OVERHEAD_SECONDS_PER_SIZE, CREATE_SECONDS = 6.0, 12.0, 6.0
+ORDERS_PER_SECOND, PAYMENT_START_SECONDS = 12_000, 20.0
+
+
+@dataclass(frozen=True)
+class Options:
+    sizes: tuple[int, ...]
+    duration: float
+    warmup: float
+    concurrency: int
+    concurrencies: tuple[int, ...]
+    raw_connections: int
+    orders: int
+    name: str
+    doc: Path
+    plot: Path
+    results_dir: Path
+    load_workers: int
+    chunk: int
+    skip_check: bool
+    skip_payments: bool
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(float(v)) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"every number must be positive: {text!r}")
+    return values
+
+
+def parse_options(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--sizes", type=_numbers, help="people and payable items, ascending (default 1e6,1e7; --quick 2e4,5e4)"
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke test: small sizes, 1 s phases, fewer orders")
+    parser.add_argument("--duration", type=float, help="seconds measured per phase (default 4; --quick 1)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per phase (default 1; --quick 0.5)")
+    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight at every size (default 32)")
+    parser.add_argument(
+        "--concurrencies", type=_numbers, default=(1, 8, 32, 128), help="at the last size (default 1,8,32,128)"
+    )
+    parser.add_argument(
+        "--raw-connections", type=int, default=64, help="most connections of the raw baseline (b) (default 64)"
+    )
+    parser.add_argument("--orders", type=int, help="pending orders seeded for (c) and (d) (default 80,000)")
+    parser.add_argument("--name", default="medins_scale", help="prefix of the databases and the vhost")
+    parser.add_argument("--doc", type=Path, default=report.DOC_PATH, help="the Markdown file whose section is written")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks" / "scale.png")
+    parser.add_argument("--results-dir", type=Path, default=report.RESULTS_DIR)
+    parser.add_argument("--load-workers", type=int, default=2, help="check loader processes (default 2)")
+    parser.add_argument("--chunk", type=int, default=20_000, help="people per COPY chunk (default 20,000)")
+    parser.add_argument("--skip-check", action="store_true", help="payments only")
+    parser.add_argument("--skip-payments", action="store_true", help="the check only")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    if list(sizes) != sorted(set(sizes)):
+        parser.error("--sizes must be ascending, without repeats (the databases grow from one to the next)")
+    if max(sizes) > dataset.CAPACITY // 2:
+        parser.error(f"sizes can be at most {dataset.CAPACITY // 2:,}")
+    duration = args.duration if args.duration is not None else (1.0 if args.quick else 4.0)
+    warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
+    orders = args.orders if args.orders is not None else (10_000 if args.quick else 80_000)
+    if min(duration, args.concurrency, args.raw_connections, orders, args.load_workers, args.chunk) <= 0 or warmup < 0:
+        parser.error("every number must be positive")
+    if args.skip_check and args.skip_payments:
+        parser.error("nothing left to measure")
+    return Options(
+        sizes=tuple(sizes),
+        duration=duration,
+        warmup=warmup,
+        concurrency=args.concurrency,
+        concurrencies=tuple(sorted(set(args.concurrencies))),
+        raw_connections=args.raw_connections,
+        orders=orders,
+        name=args.name,
+        doc=args.doc,
+        plot=args.plot,
+        results_dir=args.results_dir,
+        load_workers=args.load_workers,
+        chunk=args.chunk,
+        skip_check=args.skip_check,
+        skip_payments=args.skip_payments,
+    )
+
+
+# -- the plan and its estimate -------------------------------------------------------------------------
+
+
+def plan(options: Options) -> list[tuple[str, float]]:
+    """The steps in order, each with the seconds it is expected to take on this 2-core machine."""
+    phase = options.warmup + options.duration
+    steps: list[tuple[str, float]] = []
+    previous = 0
+    if not options.skip_check:
+        steps.append(("check: create the databases", CREATE_SECONDS))
+        for size in options.sizes:
+            load = (size - previous) / CHECK_PEOPLE_PER_SECOND + LOAD_START_SECONDS
+            steps.append((f"check: load people {previous:,}..{size:,}", load))
+            steps.append((f"check: 3 phases at {size:,} people", 3 * phase + OVERHEAD_SECONDS_PER_SIZE))
+            previous = size
+    if not options.skip_payments:
+        seed = options.orders / ORDERS_PER_SECOND + PAYMENT_START_SECONDS
+        steps.append((f"payments: seed {options.orders:,} orders, start servers", seed))
+        previous = 0
+        for n, size in enumerate(options.sizes):
+            steps.append((f"payments: add items {previous:,}..{size:,}", (size - previous) / TAX_ITEMS_PER_SECOND))
+            levels = _levels(options, last=n == len(options.sizes) - 1)
+            steps.append((f"payments: {3 * len(levels)} phases at {size:,} items", 3 * len(levels) * phase))
+            previous = size
+    return steps
+
+
+def _levels(options: Options, *, last: bool) -> tuple[int, ...]:
+    """Calls in flight measured at a size: the sweep at the last, the usual concurrency elsewhere."""
+    return tuple(sorted({*options.concurrencies, options.concurrency})) if last else (options.concurrency,)
+
+
+class Progress:
+    def __init__(self, steps: list[tuple[str, float]]) -> None:
+        self.expected = dict(steps)
+        self.total = sum(self.expected.values())
+        self.started = time.monotonic()
+        self.done = 0.0
+
+    def begin(self, step: str) -> None:
+        elapsed = time.monotonic() - self.started
+        left = max(0.0, self.total - self.done)
+        say(f"{step} (expected {self.expected.get(step, 0):.0f} s; {elapsed:.0f} s elapsed, about {left:.0f} s left)")
+
+    def end(self, step: str) -> None:
+        self.done += self.expected.get(step, 0)
+
+
+# -- part 1: the check ---------------------------------------------------------------------------------
+
+
+async def check_part(options: Options, children: Children, progress: Progress) -> list[dict[str, Any]]:
+    s = Settings(insurance_db=f"{options.name}_check_insurance", tax_db=f"{options.name}_check_tax")
+    rows: list[dict[str, Any]] = []
+    progress.begin("check: create the databases")
+    await loader.create_databases(s)
+    progress.end("check: create the databases")
+    try:
+        previous = 0
+        for size in options.sizes:
+            step = f"check: load people {previous:,}..{size:,}"
+            progress.begin(step)
+            load = await loader.load_population(children, s, size, options.load_workers, options.chunk, first=previous)
+            say(
+                f"loaded in {load['total_seconds']:.1f} s (COPY {load['copy_seconds']:.1f} s, keys and indexes "
+                f"{load['index_seconds']:.1f} s, vacuum {load['vacuum_analyze_seconds']:.1f} s)"
+            )
+            progress.end(step)
+            step = f"check: 3 phases at {size:,} people"
+            progress.begin(step)
+            documents = await loader.verify_documents(s.insurance_dsn, size)
+            settle = await loader.settle(s.insurance_dsn)
+            rows.append(
+                {
+                    "people": size,
+                    "load": load,
+                    "documents_verified": documents,
+                    "settle_seconds": settle,
+                    **await check_phases(options, s, children, size),
+                }
+            )
+            progress.end(step)
+            previous = size
+    finally:
+        await loader.drop_databases(s)
+    return rows
+
+
+async def check_phases(options: Options, s: Settings, children: Children, size: int) -> dict[str, Any]:
+    base = enrollment_check.server_env(s.insurance_db, s.tax_db)
+    enrollment, echo, addresses = await enrollment_check.start_check_servers(children, base, s.insurance_dsn)
+    try:
+        await enrollment_check.wait_check_servers(enrollment, echo, addresses)
+        work = enrollment_check.Workload.build(size)
+        async with (
+            grpc_channels.aio_channel(addresses["enrollment"]) as check_channel,
+            grpc_channels.aio_channel(addresses["echo"]) as echo_channel,
+        ):
+            client = EnrollmentClient(check_channel)
+            statuses = await workloads.verify_answers(client, work.targets[:ANSWERS_VERIFIED])
+            calls = CheckCalls(work, client, echo_channel)
+            me = os.getpid()
+            timing = {"seconds": options.duration, "warmup": options.warmup}
+            select = await _phase(
+                f"a2 bare SELECT, {size:,} people",
+                closed_loop(
+                    calls.select,
+                    concurrency=options.concurrency,
+                    cpu=CpuMeter({"client": me, "echo": echo.pid}),
+                    **timing,
+                ),
+            )
+            check_meter = {"client": me, "enrollment": enrollment.pid}
+            check = await _phase(
+                f"c CheckEnrollment, {size:,} people",
+                closed_loop(calls.check, concurrency=options.concurrency, cpu=CpuMeter(check_meter), **timing),
+            )
+            half = max(1.0, check["calls_per_second"] / 2)
+            opened = await _phase(
+                f"d open loop at {half:,.0f}/s, {size:,} people",
+                open_loop(calls.check, rate=half, cpu=CpuMeter(check_meter), **timing),
+            )
+    finally:
+        await children.stop(echo)
+        await children.stop(enrollment)
+    return {"statuses": statuses, "a2_select": select, "c_check": check, "d_open_half": opened}
+
+
+async def _phase(label: str, running: Any) -> dict[str, Any]:
+    result: PhaseResult = await running
+    lat = result.latency
+    say(
+        f"  {label}: {result.rate:,.0f}/s p50 {lat.percentile_us(50) / 1000:.2f} ms "
+        f"p99 {lat.percentile_us(99) / 1000:.2f} ms errors {result.errors}"
+    )
+    summary = result.summary()
+    summary["latency"].pop("hdr", None)  # the JSON keeps percentiles; the histograms are not needed here
+    return summary
+
+
+# -- part 2: payments ----------------------------------------------------------------------------------
+
+
+async def payments_part(options: Options, children: Children, progress: Progress) -> dict[str, Any]:
+    s = Settings(
+        insurance_db=f"{options.name}_pay_insurance",
+        tax_db=f"{options.name}_pay_tax",
+        amqp_url=f"amqp://guest:guest@127.0.0.1:5672/{options.name}",
+    )
+    step = f"payments: seed {options.orders:,} orders, start servers"
+    progress.begin(step)
+    try:
+        orders = await payments_load.prepare(s, options.orders)
+        rows: list[dict[str, Any]] = []
+        async with payments_load.payment_servers(s, children) as servers:
+            progress.end(step)
+            calls = payments_load.PaymentCalls(servers, orders)
+            previous = 0
+            for n, size in enumerate(options.sizes):
+                step = f"payments: add items {previous:,}..{size:,}"
+                progress.begin(step)
+                fill = await tax_volume.add_items(s.tax_dsn, previous, size)
+                say(
+                    f"added in {fill['total_seconds']:.1f} s (INSERT {fill['insert_seconds']:.1f} s, keys and indexes "
+                    f"{fill['index_seconds']:.1f} s, vacuum {fill['vacuum_analyze_seconds']:.1f} s): {fill['statuses']}"
+                )
+                progress.end(step)
+                levels = _levels(options, last=n == len(options.sizes) - 1)
+                step = f"payments: {3 * len(levels)} phases at {size:,} items"
+                progress.begin(step)
+                for level in levels:
+                    rows.append(
+                        {
+                            "items": size,
+                            "concurrency": level,
+                            "fill": fill if level == levels[0] else None,
+                            **await payment_phases(options, s, servers, calls, size, level),
+                        }
+                    )
+                progress.end(step)
+                previous = size
+            relay = servers.relay
+        drained = await payments_load.relay_drain(s, relay)
+    finally:
+        await payments_load.drop_stack(s, payments_load.vhost_of(s))
+    return {"rows": rows, "relay": drained}
+
+
+async def payment_phases(
+    options: Options,
+    s: Settings,
+    servers: payments_load.PaymentServers,
+    calls: payments_load.PaymentCalls,
+    size: int,
+    level: int,
+) -> dict[str, Any]:
+    timing = {"seconds": options.duration, "warmup": options.warmup}
+    connections = min(level, options.raw_connections)
+    at = f"{size:,} items, {level} in flight"
+    raw = await _phase(
+        f"b raw PostgreSQL ({connections} connections), {at}",
+        payments_load.raw_write_baseline(s, level, options.duration, options.warmup, connections=connections),
+    )
+    relay = {"relay": servers.relay.pid}
+    shape = await _phase(
+        f"c same shape, {at}",
+        closed_loop(calls.shape, concurrency=level, cpu=CpuMeter({"server": servers.bare.pid, **relay}), **timing),
+    )
+    applied = await _phase(
+        f"d NotifyPayment applied, {at}",
+        closed_loop(calls.pay, concurrency=level, cpu=CpuMeter({"server": servers.collection.pid, **relay}), **timing),
+    )
+    return {"raw_connections": connections, "b_raw": raw, "c_same_shape": shape, "d_applied": applied}
+
+
+# -- the report ----------------------------------------------------------------------------------------
+
+
+def _rate(phase: dict[str, Any] | None) -> float:
+    return float(phase["calls_per_second"]) if phase else 0.0
+
+
+def _p(phase: dict[str, Any], key: str) -> str:
+    value = phase["latency"].get(key)
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _share(real: float, ceiling: float) -> str:
+    return f"{real / ceiling:.0%}" if ceiling else "-"
+
+
+def markdown(results: dict[str, Any], plot_link: str) -> str:
+    o = results["options"]
+    lines = [
+        START_MARKER,
+        "## How cost grows (`make bench-scale`)",
+        "",
+        f"Run {results['started_at']} with `{results['command']}` ({results['seconds']:.0f} s in all). "
+        f"{o['duration']:g} s measured per phase after {o['warmup']:g} s of warm-up; calls per second; latencies "
+        "in ms; every ratio is to a ceiling measured in the same run.",
+        "",
+        report.machine_line(results["machine"]),
+        "",
+        *(f"The {part} tables are from the run of {run}." for part, run in results.get("borrowed", {}).items()),
+        *([""] if results.get("borrowed") else []),
+    ]
+    if results.get("check"):
+        lines += [
+            "### The check against people loaded",
+            "",
+            f"The same database grown from one size to the next (keys and indexes rebuilt over all rows each time); "
+            f"closed loops of {o['concurrency']} in flight; (d) the open loop at half of (c)'s rate.",
+            "",
+            "| people | load (s) | a2 bare SELECT | c CheckEnrollment | c / a2 | d rate | d p50 | d p99 | d p99.9 "
+            "| errors |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in results["check"]:
+            a2, c, d = r["a2_select"], r["c_check"], r["d_open_half"]
+            errors = a2["errors"] + c["errors"] + d["errors"]
+            lines.append(
+                f"| {r['people']:,} | {r['load']['total_seconds']:.0f} | {_rate(a2):,.0f} | {_rate(c):,.0f} "
+                f"| {_share(_rate(c), _rate(a2))} | {_rate(d):,.0f} | {_p(d, 'p50_ms')} | {_p(d, 'p99_ms')} "
+                f"| {_p(d, 'p99_9_ms')} | {errors} |"
+            )
+        lines.append("")
+    if results.get("payments"):
+        rows = results["payments"]["rows"]
+        at_usual = [r for r in rows if r["concurrency"] == o["concurrency"]]
+        lines += [
+            "### Payments against payable items already in the tax database",
+            "",
+            "Background items made by PostgreSQL (benchmarks/tax_volume.py): three benefit years per insured person, "
+            "valid resident IDs, statuses mixed by year; the payments of the background PAID items are not written. "
+            f"Closed loops of {o['concurrency']} in flight.",
+            "",
+            "| payable items | fill (s) | b raw PostgreSQL | c same shape | d NotifyPayment applied | d / c | d / b "
+            "| d p50 | d p99 |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in at_usual:
+            b, c, d = _rate(r["b_raw"]), _rate(r["c_same_shape"]), _rate(r["d_applied"])
+            fill = next(x["fill"] for x in rows if x["items"] == r["items"] and x["fill"])
+            lines.append(
+                f"| {r['items']:,} | {fill['total_seconds']:.0f} | {b:,.0f} | {c:,.0f} | {d:,.0f} | {_share(d, c)} "
+                f"| {_share(d, b)} | {_p(r['d_applied'], 'p50_ms')} | {_p(r['d_applied'], 'p99_ms')} |"
+            )
+        last = max(r["items"] for r in rows)
+        lines += [
+            "",
+            f"### Throughput against calls in flight ({last:,} payable items)",
+            "",
+            f"The raw baseline (b) holds one connection per call in flight up to {o['raw_connections']}; beyond, the "
+            f"calls wait for one of {o['raw_connections']} (PostgreSQL's max_connections is 100, so one connection "
+            "per call could not be measured at 128). The collection service uses its own pool "
+            "(MEDINS_DB_POOL_MAX) at every level.",
+            "",
+            "| in flight | b raw (connections) | c same shape | d applied | d / c | d / b | d p50 | d p99 | errors |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in (r for r in rows if r["items"] == last):
+            b, c, d = _rate(r["b_raw"]), _rate(r["c_same_shape"]), _rate(r["d_applied"])
+            errors = r["b_raw"]["errors"] + r["c_same_shape"]["errors"] + r["d_applied"]["errors"]
+            lines.append(
+                f"| {r['concurrency']} | {b:,.0f} ({r['raw_connections']}) | {c:,.0f} | {d:,.0f} | {_share(d, c)} "
+                f"| {_share(d, b)} | {_p(r['d_applied'], 'p50_ms')} | {_p(r['d_applied'], 'p99_ms')} | {errors} |"
+            )
+        relay = results["payments"]["relay"]
+        lines += [
+            "",
+            f"The outbox relay ran throughout; at the end it had {relay['backlog_at_end']:,} events left to publish "
+            f"({relay['drain_seconds']:g} s to drain).",
+        ]
+    lines += [
+        "",
+        f"![throughput and p99 against people and items, throughput against calls in flight]({plot_link})",
+        "",
+        "Raw figures: `benchmarks/results/bench_scale-*.json`.",
+        END_MARKER,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(path: Path, results: dict[str, Any]) -> None:
+    """Three panels: the check's rates and p99 against people; payments' rates and p99 against items;
+    payments' rates against calls in flight."""
+    import matplotlib  # noqa: PLC0415 - loaded only when plotting, with the file-only backend
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, (people, items, flight) = plt.subplots(1, 3, figsize=(16, 5))
+    check = results.get("check") or []
+    if check:
+        x = [r["people"] for r in check]
+        for key, label in (("a2_select", "a2 bare SELECT"), ("c_check", "c CheckEnrollment")):
+            people.plot(x, [_rate(r[key]) for r in check], marker="o", label=label)
+        _p99_axis(people, x, [r["d_open_half"]["latency"].get("p99_ms", 0) for r in check], "d p99 at half rate")
+    people.set_xscale("log")
+    people.set_xlabel("people loaded")
+    people.set_title("check")
+    rows = (results.get("payments") or {}).get("rows", [])
+    usual = [r for r in rows if r["concurrency"] == results["options"]["concurrency"]]
+    if usual:
+        x = [r["items"] for r in usual]
+        for key, label in (("b_raw", "b raw"), ("c_same_shape", "c same shape"), ("d_applied", "d applied")):
+            items.plot(x, [_rate(r[key]) for r in usual], marker="o", label=label)
+        _p99_axis(items, x, [r["d_applied"]["latency"].get("p99_ms", 0) for r in usual], "d p99 (closed loop)")
+    items.set_xscale("log")
+    items.set_xlabel("payable items in the tax database")
+    items.set_title(f"payments, {results['options']['concurrency']} in flight")
+    if rows:
+        last = max(r["items"] for r in rows)
+        sweep = [r for r in rows if r["items"] == last]
+        x = [r["concurrency"] for r in sweep]
+        for key, label in (("b_raw", "b raw (capped)"), ("c_same_shape", "c same shape"), ("d_applied", "d applied")):
+            flight.plot(x, [_rate(r[key]) for r in sweep], marker="o", label=label)
+        flight.set_title(f"payments, {last:,} items")
+    flight.set_xscale("log", base=2)
+    flight.set_xlabel("calls in flight")
+    for axis in (people, items, flight):
+        axis.set_ylabel("calls per second")
+        axis.set_ylim(bottom=0)
+        axis.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _p99_axis(axis: Any, x: list[int], p99: list[float], label: str) -> None:
+    right = axis.twinx()
+    right.plot(x, p99, color="grey", linestyle="--", marker="x", label=label)
+    right.set_ylabel("p99 (ms)")
+    right.set_ylim(bottom=0)
+    right.legend(loc="lower right", fontsize="small")
+
+
+# -- the run -------------------------------------------------------------------------------------------
+
+
+async def run(options: Options, command: str) -> dict[str, Any]:
+    started = dt.datetime.now(dt.UTC)
+    stamp = f"{started:%Y%m%dT%H%M%SZ}"
+    steps = plan(options)
+    progress = Progress(steps)
+    say(
+        f"bench-scale: sizes {', '.join(f'{n:,}' for n in options.sizes)}; expected about {progress.total / 60:.1f} "
+        "min on this 2-core machine:"
+    )
+    for step, seconds in steps:
+        say(f"  {seconds:6.0f} s  {step}")
+    results: dict[str, Any] = {
+        "benchmark": "bench_scale",
+        "command": command,
+        "started_at": f"{started.astimezone(CST):%Y-%m-%d %H:%M} CST ({started:%Y-%m-%d %H:%M} UTC)",
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in options.__dict__.items()},
+        "plan": [{"step": s, "expected_seconds": round(e, 1)} for s, e in steps],
+    }
+    results["machine"] = await report.machine_info(Settings().admin_dsn)
+    results["machine"]["background_busy_cores"] = await enrollment_check.background_load()
+    children = Children(options.results_dir / "logs" / f"scale-{stamp}")
+    _cancel_on_sigterm()
+    try:
+        if not options.skip_check:
+            results["check"] = await check_part(options, children, progress)
+        if not options.skip_payments:
+            results["payments"] = await payments_part(options, children, progress)
+    finally:
+        await children.stop_all()
+    results["seconds"] = round(time.monotonic() - progress.started, 1)
+    return _write(options, results, stamp)
+
+
+def _write(options: Options, results: dict[str, Any], stamp: str) -> dict[str, Any]:
+    options.results_dir.mkdir(parents=True, exist_ok=True)
+    out = options.results_dir / f"bench_scale-{stamp}.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+    _borrow_skipped_part(options, results, out)
+    plot(options.plot, results)
+    section = markdown(results, os.path.relpath(options.plot, options.doc.parent))
+    report.update_doc(section, options.doc, start_marker=START_MARKER, end_marker=END_MARKER)
+    sys.stdout.write(section)
+    say(f"{results['seconds']:.0f} s in all; raw results {out}; plot {options.plot}; section in {options.doc}")
+    return results
+
+
+def _borrow_skipped_part(options: Options, results: dict[str, Any], out: Path) -> None:
+    """With --skip-check or --skip-payments (the two parts run one after the other, each within its own
+    10 minutes), the section shows the skipped part from the latest earlier run that has it, and says so.
+    This run's JSON holds only what it measured."""
+    for part, skipped in (("check", options.skip_check), ("payments", options.skip_payments)):
+        if not skipped:
+            continue
+        for earlier in sorted(options.results_dir.glob("bench_scale-*.json"), reverse=True):
+            found = json.loads(earlier.read_text()) if earlier != out else {}
+            if found.get(part):
+                results[part] = found[part]
+                results.setdefault("borrowed", {})[part] = f"{found['started_at']} (`{found['command']}`)"
+                say(f"the {part} part of the section comes from {earlier.name}")
+                break
+
+
+def _cancel_on_sigterm() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_options(argv)
+    command = shlex.join(["python", "-m", "benchmarks.bench_scale", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        uvloop.run(run(options, command))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        say("interrupted; processes stopped, databases dropped")
+        raise SystemExit(130) from None
+    except asyncpg.TooManyConnectionsError as exc:
+        # Other work holds PostgreSQL's connections (max_connections); not a failure of the benchmark.
+        say(f"PostgreSQL refused a connection ({exc}); fewer --raw-connections or a quieter machine")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
