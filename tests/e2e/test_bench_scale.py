@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_scale
+from benchmarks import scale_report
 from tests.e2e.system import ROOT
 
 SIZES = (2_000, 5_000)
@@ -80,7 +80,7 @@ def test_a_tiny_run_has_a_row_per_size_and_per_concurrency_with_non_zero_rates(t
 
     text = doc.read_text()
     assert text.startswith("# Benchmarks\n\nkept as it is\n")
-    section = text[text.index(bench_scale.START_MARKER) :]
-    assert section.rstrip().endswith(bench_scale.END_MARKER)
+    section = text[text.index(scale_report.START_MARKER) :]
+    assert section.rstrip().endswith(scale_report.END_MARKER)
     assert "| 5,000 |" in section and "](scale.png)" in section
     assert (tmp_path / "scale.png").read_bytes().startswith(PNG_MAGIC)
