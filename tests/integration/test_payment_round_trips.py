@@ -140,3 +140,28 @@ async def test_a_batch_costs_two_round_trips_per_notification_and_one_transactio
     reply = intake_convert.batch_response(batch, outcomes)
     assert [r.response.outcome for r in reply.results] == [pb.NOTIFICATION_OUTCOME_APPLIED] * 5
     assert len(statements) <= 2 * 5 + 2, [q.strip()[:60] for q in statements]
+
+
+async def test_the_write_is_planned_once_per_connection_not_once_per_payment(
+    tax_pool: Pool, counted: tuple[OneConnection, list[str]]
+) -> None:
+    """Issue 23 item 2: PostgreSQL re-planned the payment's write for every payment (a custom plan each
+    time, as costly as running it); within the intake's transaction it runs on its prepared plan."""
+    clock = FixedClock(NOW)
+    orders = [await pending_order(tax_pool, clock) for _ in range(8)]
+    one, _ = counted
+    plans = """SELECT COALESCE(sum(generic_plans), 0) AS generic, COALESCE(sum(custom_plans), 0) AS custom
+               FROM pg_prepared_statements WHERE statement LIKE '%paid_lines AS (%'"""
+    before = await one.conn.fetchrow(plans)
+    for n, (order_id, amount) in enumerate(orders):
+        applied = await notify(
+            notification(order_id, amount, f"4200GP{n:04d}", f"gp-{n}"),
+            lambda: CollectionUnitOfWork(one),  # type: ignore[arg-type]
+            clock,
+        )
+        assert applied.outcome == pb.NOTIFICATION_OUTCOME_APPLIED
+    after = await one.conn.fetchrow(plans)
+    assert before is not None and after is not None
+    assert after["custom"] - before["custom"] == 0, "no payment's write planned afresh"
+    assert after["generic"] - before["generic"] >= len(orders), "every payment's write on the prepared plan"
+    assert await one.conn.fetchval("SHOW plan_cache_mode") == "auto", "only the intake's transactions"
