@@ -36,7 +36,7 @@ import uvloop
 
 from benchmarks import load_flood, load_mix, load_seed
 from benchmarks.load_mix import Mix
-from benchmarks.load_player import Bounds, Player, play_within
+from benchmarks.load_player import REFILL_CHUNK, REFILL_ON_HAND, Bounds, Player, play_within
 from benchmarks.load_report import audit_when_settled, figures, show, show_audit, write_outputs
 from benchmarks.load_soak import SOAK_PROBE_SECONDS, soak
 from benchmarks.load_world import Addresses, Clients, UsageError, World, say
@@ -57,6 +57,7 @@ LOAD_IDENTITY = "loadtest:bench"
 PEOPLE_MARGIN = 1.2
 MAX_PEOPLE = 3_000
 ASSUMED_CLOSED_LOOP_RATE = 300.0
+SOAK_PEOPLE = REFILL_ON_HAND + 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=100, help="IDs per batch check (default 100)")
     parser.add_argument("--people", type=int, help="residents to register first (default: what the orders need)")
+    parser.add_argument(
+        "--refill-chunk",
+        type=int,
+        default=REFILL_CHUNK,
+        help=f"residents per registration step while the load runs (default {REFILL_CHUNK}; 200 was the old bursts)",
+    )
     parser.add_argument(
         "--region", default="320400", help="region the residents register in; must be selling (default 320400)"
     )
@@ -148,8 +155,8 @@ def is_loopback(address: str) -> bool:
 def check_numbers(args: argparse.Namespace) -> Mix:
     if args.overload and args.soak:
         raise UsageError("--overload and --soak are two different runs; give one")
-    names = ("rate", "concurrency", "duration", "count", "batch_size", "people", "soak_minutes", "soak_rate")
-    for name in (*names, "flood_in_flight"):
+    names = ("rate", "concurrency", "duration", "count", "batch_size", "people", "refill_chunk", "soak_minutes")
+    for name in (*names, "soak_rate", "flood_in_flight"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
@@ -193,7 +200,7 @@ async def _main(args: argparse.Namespace, mix: Mix, where: Addresses) -> int:
         seconds = soak_seconds + (0 if args.soak_rate else SOAK_PROBE_SECONDS) if args.soak else args.duration
         rate = args.rate if args.rate or args.concurrency else (None if args.soak else 50.0)
         world = await _seed(clients, args, mix, rng, rate if not args.soak else args.soak_rate, seconds)
-        player = Player(clients, world, mix, args.batch_size, rng)
+        player = Player(clients, world, mix, args.batch_size, rng, args.refill_chunk)
         results: dict[str, Any] = {
             "command": " ".join(sys.argv),
             "started_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -257,7 +264,9 @@ async def _main(args: argparse.Namespace, mix: Mix, where: Addresses) -> int:
 async def _seed(
     clients: Clients, args: argparse.Namespace, mix: Mix, rng: random.Random, rate: float | None, seconds: float
 ) -> World:
-    wanted = args.people or people_needed(mix, rate, seconds, args.count)
+    # A soak starts with few more people than the refills keep on hand, so that they register more from
+    # the probe's first seconds on: the probe measures what the machine sustains with them.
+    wanted = args.people or (SOAK_PEOPLE if args.soak else people_needed(mix, rate, seconds, args.count))
     say(f"registering {wanted:,} residents in region {args.region}")
     numbers = load_seed.new_numbers(args.region, wanted, rng)
     try:

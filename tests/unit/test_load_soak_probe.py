@@ -1,12 +1,13 @@
 """The soak's probe decides the rate the machine sustains (issue 23 item 5): calls per second from its
 steady part only, scaled by the share of the events written meanwhile that the relays and consumers carried
-away; and the soak's verdict on the event backlog."""
+away; the soak's verdict on the event backlog; and the refills' small steps."""
 
 from __future__ import annotations
 
 import pytest
 
 from benchmarks.load_backlog import BacklogSample
+from benchmarks.load_player import REFILL_ON_HAND, REFILL_PEOPLE_IN_FLIGHT, refill_now
 from benchmarks.load_soak import backlog_verdict, sustained_rate
 
 
@@ -77,3 +78,19 @@ def test_a_soak_shorter_than_two_measured_minutes_has_no_backlog_verdict() -> No
     assert not verdict.passed
     assert "no backlog verdict" in verdict.text
 
+
+def test_a_refill_step_begins_when_those_on_hand_and_on_their_way_are_short_of_the_level() -> None:
+    assert refill_now(on_hand=REFILL_ON_HAND - 1, on_their_way=0, chunk=25, steps_in_flight=0)
+    assert not refill_now(on_hand=REFILL_ON_HAND - 25, on_their_way=25, chunk=25, steps_in_flight=1)
+
+
+def test_refill_steps_in_flight_are_bounded_by_the_people_on_their_way() -> None:
+    most = REFILL_PEOPLE_IN_FLIGHT // 25
+
+    assert refill_now(on_hand=0, on_their_way=25 * (most - 1), chunk=25, steps_in_flight=most - 1)
+    assert not refill_now(on_hand=0, on_their_way=25 * most, chunk=25, steps_in_flight=most)
+
+
+def test_a_chunk_larger_than_the_people_in_flight_still_refills_one_step_at_a_time() -> None:
+    assert refill_now(on_hand=0, on_their_way=0, chunk=REFILL_PEOPLE_IN_FLIGHT * 2, steps_in_flight=0)
+    assert not refill_now(on_hand=0, on_their_way=0, chunk=REFILL_PEOPLE_IN_FLIGHT * 2, steps_in_flight=1)
