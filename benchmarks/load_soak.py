@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -209,6 +210,7 @@ async def _soak(player: Player, args: argparse.Namespace, settings: Settings, re
 
     bounds = Bounds(args.soak_minutes * 60, None, rate=rate)
     found["loop"] = f"open loop, {rate:,.1f}/s (half the sustained maximum)"
+    found["began_at"] = dt.datetime.now(dt.UTC).isoformat()  # second 0 of the timeline, within a few ms
     found["seconds"], backlog = await play_sampled(player, bounds, reader, on_second=sample)
     sample()
     minutes = [
