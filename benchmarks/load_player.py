@@ -26,17 +26,30 @@ from benchmarks.load_world import Clients, Paid, World, WrongAnswer
 
 CALL_TIMEOUT = 30.0
 CALLER_ID = "load-tool"
-# While the load runs, REFILL_CHUNK more people are registered whenever fewer than REFILL_BELOW are left
-# to order for (as in a deadline week, registrations go on, a few hundred at a time from the counters
-# rather than one large batch).
-REFILL_BELOW, REFILL_CHUNK = 300, 200
+# While the load runs, more people are registered so that about REFILL_ON_HAND are left to order for or
+# on their way: in small steps of REFILL_CHUNK, one step begun at most every REFILL_STEP_SECONDS and at
+# most REFILL_PEOPLE_IN_FLIGHT people registered and not yet assessed. Registration thus follows the
+# orders at their pace, as counters register a few people at a time in a deadline week, instead of
+# bursts of 200 registrations, their assessments, check-projection writes and look-ups at once (the
+# soak's spikes of 2026-11-28 and issue 23 item 5).
+REFILL_ON_HAND, REFILL_CHUNK, REFILL_PEOPLE_IN_FLIGHT = 600, 25, 200
+REFILL_STEP_SECONDS = 0.2
 
 
 class Player:
     """Plays one operation at a time on the shared world and records how it went."""
 
-    def __init__(self, clients: Clients, world: World, mix: Mix, batch_size: int, rng: random.Random) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        world: World,
+        mix: Mix,
+        batch_size: int,
+        rng: random.Random,
+        refill_chunk: int = REFILL_CHUNK,
+    ) -> None:
         self.clients, self.world, self.mix, self.batch_size, self.rng = clients, world, mix, batch_size, rng
+        self.refill_chunk = refill_chunk
         self.signatures = load_seed.Signers()
         self.operations: dict[str, Callable[[], Awaitable[None]]] = {
             "check": self.check,
@@ -83,6 +96,10 @@ class Player:
             self.minutes.setdefault(elapsed // 60, Latencies()).record_ns(now - start)
         finally:
             self.in_flight -= 1
+
+    def seconds(self) -> float:
+        """Seconds since the current play began."""
+        return round((time.perf_counter_ns() - self.started_ns) / 1e9, 1)
 
     def _failed(self, stats: OperationStats, code: str) -> None:
         stats.errors[code] += 1
@@ -220,24 +237,49 @@ async def play_within(player: Player, bounds: Bounds, *, on_second: Callable[[],
     return elapsed
 
 
+def refill_now(on_hand: int, on_their_way: int, chunk: int, steps_in_flight: int) -> bool:
+    """Whether to begin a refill step of `chunk` people now: when those on hand and on their way are fewer
+    than REFILL_ON_HAND, and fewer than REFILL_PEOPLE_IN_FLIGHT people (at least one step) are on their way."""
+    most_in_flight = max(1, REFILL_PEOPLE_IN_FLIGHT // chunk)
+    return on_hand + on_their_way < REFILL_ON_HAND and steps_in_flight < most_in_flight
+
+
 async def _refill(player: Player) -> None:
-    """Registers more people whenever few are left to order for; runs until cancelled."""
-    world, clients = player.world, player.clients
-    while True:
-        if len(world.unordered) >= REFILL_BELOW:
-            await asyncio.sleep(0.5)  # checked twice a second
-            continue
-        try:
-            numbers = load_seed.new_numbers(world.region, REFILL_CHUNK, player.rng)
-            registered = await load_seed.register(clients.registration, world.region, numbers)
-            people = await load_seed.assessed(clients.collection, registered, within_seconds=60)
-        except grpc.aio.AioRpcError as exc:
-            world.refill_errors[exc.code().name] += 1
-            await asyncio.sleep(1.0)  # not at once again
-            continue
-        world.people.extend(people)
-        world.unordered.extend(people)
-        world.refilled += len(people)
+    """Registers more people in small steps whenever few are left to order for; runs until cancelled."""
+    steps: set[asyncio.Task[None]] = set()
+    on_their_way = [0]
+    try:
+        while True:
+            await asyncio.sleep(REFILL_STEP_SECONDS)
+            if refill_now(len(player.world.unordered), on_their_way[0], player.refill_chunk, len(steps)):
+                step = asyncio.create_task(_refill_step(player, on_their_way))
+                steps.add(step)
+                step.add_done_callback(steps.discard)
+    finally:
+        for step in steps:
+            step.cancel()
+
+
+async def _refill_step(player: Player, on_their_way: list[int]) -> None:
+    """Registers one step of people and, once the tax side has assessed them, gives them to the mix."""
+    world, clients, chunk = player.world, player.clients, player.refill_chunk
+    on_their_way[0] += chunk
+    try:
+        began = player.seconds()
+        numbers = load_seed.new_numbers(world.region, chunk, player.rng)
+        registered = await load_seed.register(clients.registration, world.region, numbers)
+        written = player.seconds()
+        people = await load_seed.assessed(clients.collection, registered, within_seconds=60, first_look_after=0.5)
+    except grpc.aio.AioRpcError as exc:
+        world.refill_errors[exc.code().name] += 1
+        await asyncio.sleep(1.0)  # the next step not at once
+        return
+    finally:
+        on_their_way[0] -= chunk
+    world.people.extend(people)
+    world.unordered.extend(people)
+    world.refilled += len(people)
+    world.refills.append((began, written, player.seconds(), len(people)))
 
 
 async def _progress(player: Player, bounds: Bounds, on_second: Callable[[], None] | None) -> None:

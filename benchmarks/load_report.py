@@ -34,6 +34,7 @@ def figures(player: Player, seconds: float) -> dict[str, Any]:
         "substituted": dict(player.substituted.most_common()),
         "people_registered_during_the_load": player.world.refilled,
         "refill_errors": dict(player.world.refill_errors),
+        "refills": [{"began": b, "registered": r, "assessed": a, "people": n} for b, r, a, n in player.world.refills],
         "timeline": player.timeline.rows,
     }
 

@@ -103,9 +103,11 @@ async def register(registration: RegistrationClient, region: str, numbers: Seque
     return registered
 
 
-async def assessed(collection: CollectionClient, numbers: Sequence[str], *, within_seconds: float) -> list[Person]:
+async def assessed(
+    collection: CollectionClient, numbers: Sequence[str], *, within_seconds: float, first_look_after: float = 0.0
+) -> list[Person]:
     """Asks for each person's payable items (as the payer would) until every one has an unpaid item or
-    the time is up; returns those that have one."""
+    the time is up, the first time after `first_look_after` seconds; returns those that have one."""
     found: dict[str, Person] = {}
     deadline = time.monotonic() + within_seconds
     waiting = list(numbers)
@@ -131,6 +133,7 @@ async def assessed(collection: CollectionClient, numbers: Sequence[str], *, with
                 )
                 return
 
+    await asyncio.sleep(first_look_after)  # the assessment takes at least this long: no look-up in vain
     while waiting:
         await asyncio.gather(*(look(n) for n in waiting))
         waiting = [n for n in waiting if n not in found]

@@ -3,7 +3,7 @@ how they held up.
 
     python -m benchmarks.load_tool --rate 100 --duration 60        open loop, 100 calls/s for 60 s
     python -m benchmarks.load_tool --concurrency 16 --count 5000   closed loop, 16 in flight, 5,000 calls
-    python -m benchmarks.load_tool --soak                          10 min at half the maximum rate
+    python -m benchmarks.load_tool --soak                          8 min at half the sustained maximum
     python -m benchmarks.load_tool --overload                      the mix beside a CheckEnrollment flood
 
 First it registers its own residents through the registration service (in --region, which must be
@@ -36,7 +36,7 @@ import uvloop
 
 from benchmarks import load_flood, load_mix, load_seed
 from benchmarks.load_mix import Mix
-from benchmarks.load_player import Bounds, Player, play_within
+from benchmarks.load_player import REFILL_CHUNK, REFILL_ON_HAND, Bounds, Player, play_within
 from benchmarks.load_report import audit_when_settled, figures, show, show_audit, write_outputs
 from benchmarks.load_soak import SOAK_PROBE_SECONDS, soak
 from benchmarks.load_world import Addresses, Clients, UsageError, World, say
@@ -57,6 +57,9 @@ LOAD_IDENTITY = "loadtest:bench"
 PEOPLE_MARGIN = 1.2
 MAX_PEOPLE = 3_000
 ASSUMED_CLOSED_LOOP_RATE = 300.0
+SOAK_PEOPLE = REFILL_ON_HAND + 100
+# The soak's default length: with the probe (1 min), the set-up and the audit, `make soak` fits in 10 minutes.
+SOAK_MINUTES = 8.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=100, help="IDs per batch check (default 100)")
     parser.add_argument("--people", type=int, help="residents to register first (default: what the orders need)")
+    parser.add_argument(
+        "--refill-chunk",
+        type=int,
+        default=REFILL_CHUNK,
+        help=f"residents per registration step while the load runs (default {REFILL_CHUNK}; 200 was the old bursts)",
+    )
     parser.add_argument(
         "--region", default="320400", help="region the residents register in; must be selling (default 320400)"
     )
@@ -108,7 +117,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     soak = parser.add_argument_group("soak")
     soak.add_argument("--soak", action="store_true", help="half the maximum rate for --soak-minutes, memory sampled")
-    soak.add_argument("--soak-minutes", type=float, default=10.0, help="default 10")
+    soak.add_argument(
+        "--soak-minutes",
+        type=float,
+        default=SOAK_MINUTES,
+        help=f"default {SOAK_MINUTES:g}: with the probe and the audit, `make soak` takes 10 minutes",
+    )
     soak.add_argument("--soak-rate", type=float, help="skip the maximum-rate probe and soak at this rate")
     soak.add_argument("--warmup-minutes", type=float, default=1.0, help="left out of the memory verdict (default 1)")
 
@@ -148,8 +162,8 @@ def is_loopback(address: str) -> bool:
 def check_numbers(args: argparse.Namespace) -> Mix:
     if args.overload and args.soak:
         raise UsageError("--overload and --soak are two different runs; give one")
-    names = ("rate", "concurrency", "duration", "count", "batch_size", "people", "soak_minutes", "soak_rate")
-    for name in (*names, "flood_in_flight"):
+    names = ("rate", "concurrency", "duration", "count", "batch_size", "people", "refill_chunk", "soak_minutes")
+    for name in (*names, "soak_rate", "flood_in_flight"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
@@ -193,7 +207,7 @@ async def _main(args: argparse.Namespace, mix: Mix, where: Addresses) -> int:
         seconds = soak_seconds + (0 if args.soak_rate else SOAK_PROBE_SECONDS) if args.soak else args.duration
         rate = args.rate if args.rate or args.concurrency else (None if args.soak else 50.0)
         world = await _seed(clients, args, mix, rng, rate if not args.soak else args.soak_rate, seconds)
-        player = Player(clients, world, mix, args.batch_size, rng)
+        player = Player(clients, world, mix, args.batch_size, rng, args.refill_chunk)
         results: dict[str, Any] = {
             "command": " ".join(sys.argv),
             "started_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -257,7 +271,9 @@ async def _main(args: argparse.Namespace, mix: Mix, where: Addresses) -> int:
 async def _seed(
     clients: Clients, args: argparse.Namespace, mix: Mix, rng: random.Random, rate: float | None, seconds: float
 ) -> World:
-    wanted = args.people or people_needed(mix, rate, seconds, args.count)
+    # A soak starts with few more people than the refills keep on hand, so that they register more from
+    # the probe's first seconds on: the probe measures what the machine sustains with them.
+    wanted = args.people or (SOAK_PEOPLE if args.soak else people_needed(mix, rate, seconds, args.count))
     say(f"registering {wanted:,} residents in region {args.region}")
     numbers = load_seed.new_numbers(args.region, wanted, rng)
     try:

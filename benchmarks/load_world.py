@@ -64,6 +64,8 @@ class World:
     refill: bool
     refilled: int = 0
     refill_errors: Counter[str] = field(default_factory=Counter)
+    # Each refill while the load ran: seconds into the run it began, was registered and was assessed, people.
+    refills: list[tuple[float, float, float, int]] = field(default_factory=list)
     ordered: deque[tuple[load_seed.Person, str, dt.datetime]] = field(default_factory=deque)
     paid: list[Paid] = field(default_factory=list)
     not_yet_paid_twice: deque[Paid] = field(default_factory=deque)
