@@ -62,6 +62,9 @@ ANSWERS_VERIFIED = 200
 CHECK_PEOPLE_PER_SECOND, TAX_ITEMS_PER_SECOND = 28_000, 40_000
 LOAD_START_SECONDS, OVERHEAD_SECONDS_PER_SIZE, CREATE_SECONDS = 6.0, 12.0, 6.0
 ORDERS_PER_SECOND, PAYMENT_START_SECONDS = 12_000, 20.0
+# Every (c) and (d) call pays an order of its own, warm-up included. The default seeds enough for the
+# plan at this rate, above the fastest either phase has run here (small tables, few items).
+MOST_PAYMENTS_PER_SECOND = 1_500
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,11 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--raw-connections", type=int, default=64, help="most connections of the raw baseline (b) (default 64)"
     )
-    parser.add_argument("--orders", type=int, help="pending orders seeded for (c) and (d) (default 80,000)")
+    parser.add_argument(
+        "--orders",
+        type=int,
+        help=f"pending orders seeded for (c) and (d) (default: the plan's phases at {MOST_PAYMENTS_PER_SECOND:,}/s)",
+    )
     parser.add_argument("--name", default="medins_scale", help="prefix of the databases and the vhost")
     parser.add_argument("--doc", type=Path, default=report.DOC_PATH, help="the Markdown file whose section is written")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks" / "scale.png")
@@ -125,7 +132,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
         parser.error(f"sizes can be at most {dataset.CAPACITY // 2:,}")
     duration = args.duration if args.duration is not None else (1.0 if args.quick else 4.0)
     warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
-    orders = args.orders if args.orders is not None else (10_000 if args.quick else 80_000)
+    concurrencies = tuple(sorted(set(args.concurrencies)))
+    phases = len(sizes) - 1 + len({*concurrencies, args.concurrency})
+    orders = args.orders if args.orders is not None else orders_needed(phases, duration + warmup)
     if min(duration, args.concurrency, args.raw_connections, orders, args.load_workers, args.chunk) <= 0 or warmup < 0:
         parser.error("every number must be positive")
     if args.skip_check and args.skip_payments:
@@ -135,7 +144,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         duration=duration,
         warmup=warmup,
         concurrency=args.concurrency,
-        concurrencies=tuple(sorted(set(args.concurrencies))),
+        concurrencies=concurrencies,
         raw_connections=args.raw_connections,
         orders=orders,
         name=args.name,
@@ -147,6 +156,11 @@ def parse_options(argv: list[str] | None = None) -> Options:
         skip_check=args.skip_check,
         skip_payments=args.skip_payments,
     )
+
+
+def orders_needed(rows: int, phase_seconds: float) -> int:
+    """Orders for `rows` payment rows, each a (c) and a (d) phase of `phase_seconds`, warm-up included."""
+    return int(2 * rows * phase_seconds * MOST_PAYMENTS_PER_SECOND)
 
 
 # -- the plan and its estimate -------------------------------------------------------------------------
@@ -361,6 +375,13 @@ async def payment_phases(
         f"d NotifyPayment applied, {at}",
         closed_loop(calls.pay, concurrency=level, cpu=CpuMeter({"server": servers.collection.pid, **relay}), **timing),
     )
+    if calls.ran_out:
+        used = (shape["calls_per_second"] + applied["calls_per_second"]) * (options.duration + options.warmup)
+        # The calls after the last order failed at once, so this phase's rate is not a payment rate.
+        raise payments_load.OrdersRanOut(
+            f"the {calls.seeded:,} orders seeded ran out at {at}: give --orders more "
+            f"(the phases here used about {used:,.0f})"
+        )
     return {"raw_connections": connections, "b_raw": raw, "c_same_shape": shape, "d_applied": applied}
 
 
@@ -443,6 +464,9 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, asyncio.CancelledError):
         say("interrupted; processes stopped, databases dropped")
         raise SystemExit(130) from None
+    except payments_load.OrdersRanOut as exc:
+        say(f"stopped: {exc}; processes stopped, databases dropped")
+        raise SystemExit(1) from None
     except asyncpg.TooManyConnectionsError as exc:
         # Other work holds PostgreSQL's connections (max_connections); not a failure of the benchmark.
         say(f"PostgreSQL refused a connection ({exc}); fewer --raw-connections or a quieter machine")

@@ -380,6 +380,10 @@ async def measure(
     results["relay"] = await relay_drain(s, relay)
 
 
+class OrdersRanOut(RuntimeError):
+    """Every seeded order was used: the phase's calls after that are not payments and must not count."""
+
+
 class PaymentCalls:
     """The calls of the payment phases: the echo, the same-shape ceiling (c) and NotifyPayment applied
     (d), each of the last two on an order of its own, taken from `orders` in turn."""
@@ -392,11 +396,14 @@ class PaymentCalls:
         self._echo = servers.bare_channel.unary_unary(echo_server.METHOD, None, None)
         self._shape = servers.bare_channel.unary_unary(echo_server.PAY_SHAPE, None, None)
         self._body = notification(self.signatures, orders[0], -1).SerializeToString()
+        self.seeded = len(orders)
+        self.ran_out = False
 
     def next_order(self) -> tuple[int, str]:
         found = next(self._unpaid, None)
         if found is None:
-            raise RuntimeError("ran out of orders: give --orders more")
+            self.ran_out = True
+            raise OrdersRanOut(f"all {self.seeded:,} seeded orders were used: give --orders more")
         return found
 
     async def ping(self, _: int) -> None:
