@@ -81,6 +81,7 @@ async def run(options: Options, children: Children) -> dict[str, Any]:
         # share (issue 22); the benchmark measures the intake.
         "MEDINS_GRPC_STREAMS_PER_CONNECTION": os.environ.get("MEDINS_GRPC_STREAMS_PER_CONNECTION", "1024"),
     }
+    load_seed.ensure_channel_keys()
     started = []
     try:
         for name, module, *args in PROCESSES:

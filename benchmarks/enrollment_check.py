@@ -32,7 +32,7 @@ import grpc
 import uvloop
 from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 
-from benchmarks import dataset, echo_server, loader, report, workloads
+from benchmarks import dataset, echo_server, load_seed, loader, report, workloads
 from benchmarks.drive import Call, CpuMeter, Latencies, PhaseResult, closed_loop, open_loop
 from benchmarks.processes import ROOT, Child, Children, machine_cpu_ticks, poll_until, wait_serving
 from ops import demo_data
@@ -213,6 +213,7 @@ async def start_check_servers(
 ) -> tuple[Child, Child, dict[str, str]]:
     """The enrollment service and the echo server, which also serves the bare SELECT ceiling
     (CheckSelect) on the same database; not yet waited for (wait_check_servers)."""
+    load_seed.ensure_channel_keys()  # the echo server's same-shape ceilings verify notifications
     ports = {"enrollment": free_port(), "echo": free_port()}
     enrollment = await children.start(
         "enrollment", ["-m", "services.enrollment"], {**base, "MEDINS_ENROLLMENT_PORT": str(ports["enrollment"])}

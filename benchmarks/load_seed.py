@@ -149,6 +149,13 @@ async def assessed(
 CHANNELS = (Channel.WECHAT, Channel.ALIPAY, Channel.BANK_APP)
 
 
+def ensure_channel_keys() -> None:
+    """Makes the channels' keys the services will verify with, if there are none. Called before the
+    services start: they read their verify/ directory once, so keys made after they are up are never
+    trusted and every notification is refused (a fresh clone's first bench-scale run, CI 2026-12-04)."""
+    ensure_dev_keys(configured_root())
+
+
 class Signers:
     """The channels' simulators (ops/channel_sim) with the keys the services verify with (beside
     MEDINS_CHANNEL_KEYS_DIR, by default `make channel-keys`'): every notification of the load is

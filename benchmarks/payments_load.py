@@ -344,6 +344,7 @@ class PaymentServers:
 async def payment_servers(s: Settings, children: Children) -> AsyncIterator[PaymentServers]:
     """Starts the three processes on the databases and vhost of `s`, waits until they answer, and on exit
     closes the channels (the processes stop with `children`)."""
+    load_seed.ensure_channel_keys()
     port, bare_port = free_port(), free_port()
     env = {
         **os.environ,

@@ -59,7 +59,10 @@ def test_a_tiny_run_has_a_row_per_size_and_per_concurrency_with_non_zero_rates(t
         "--results-dir",
         str(tmp_path),
     ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=170, check=False)
+    # Keys of its own, none yet: the program must make them before its services start and read them
+    # (a fresh clone's first run once had every notification refused, CI 2026-12-04).
+    env = {**os.environ, "MEDINS_CHANNEL_KEYS_DIR": str(tmp_path / "channel-keys" / "verify")}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=170, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "expected about" in done.stdout  # the estimate comes first
 
@@ -75,9 +78,10 @@ def test_a_tiny_run_has_a_row_per_size_and_per_concurrency_with_non_zero_rates(t
         *((SIZES[1], c) for c in (*CONCURRENCIES, 4)),
     }
     for row in payments:
-        assert all(row[k]["calls_per_second"] > 0 for k in ("b_raw", "c_same_shape", "d_applied")), json.dumps(
-            {k: row[k] for k in ("items", "concurrency", "b_raw", "c_same_shape", "d_applied")}
-        ) + done.stdout[-3000:]
+        assert all(row[k]["calls_per_second"] > 0 for k in ("b_raw", "c_same_shape", "d_applied")), (
+            json.dumps({k: row[k] for k in ("items", "concurrency", "b_raw", "c_same_shape", "d_applied")})
+            + done.stdout[-3000:]
+        )
     assert max(r["raw_connections"] for r in payments) == 4  # capped: 8 in flight on 4 connections
     assert payments[-1]["fill"] is None or payments[-1]["fill"]["items"] == SIZES[1]
 
