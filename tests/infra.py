@@ -8,6 +8,8 @@ import asyncio
 import os
 import re
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -58,6 +60,21 @@ class Stack:
             retry_delays_ms=TEST_RETRY_DELAYS_MS,
             **overrides,  # type: ignore[arg-type]
         )
+
+
+@asynccontextmanager
+async def scratch_database(stack: Stack, suffix: str) -> AsyncIterator[asyncpg.Connection]:
+    """An empty database of the stack's, named `<tag>_<suffix>` (so a killed run's is removed with its
+    other leftovers), connected; dropped on exit."""
+    settings = stack.settings()
+    name = f"{stack.tag}_{suffix}"
+    await ensure_database(settings.admin_dsn, name)
+    conn = await asyncpg.connect(settings.dsn(name))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+        await drop_database(settings.admin_dsn, name)
 
 
 def _rabbitmqctl(*args: str, check: bool = True) -> str:

@@ -10,25 +10,18 @@ import pytest
 from services.common.migrations import (
     Migration,
     MigrationEdited,
-    drop_database,
-    ensure_database,
     former_names,
     migrate,
     migrations_for,
 )
 from services.common.settings import Settings
-from tests.infra import Stack
+from tests.infra import Stack, scratch_database
 
 
 @pytest.fixture
 async def scratch(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
-    settings = stack.settings()
-    name = f"{stack.tag}_scratch"
-    await ensure_database(settings.admin_dsn, name)
-    conn = await asyncpg.connect(settings.dsn(name))
-    yield conn
-    await conn.close()
-    await drop_database(settings.admin_dsn, name)
+    async with scratch_database(stack, "scratch") as conn:
+        yield conn
 
 
 async def test_each_agency_has_its_own_tables(stack: Stack) -> None:

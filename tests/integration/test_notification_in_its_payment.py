@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from services.common.migrations import drop_database, ensure_database, migrate, migrations_for
-from tests.infra import Stack
+from services.common.migrations import migrate, migrations_for
+from tests.infra import Stack, scratch_database
 
 MIGRATION = "tax/0012_notification_in_its_payment.sql"
 AT = dt.datetime(2026, 12, 4, 9, 30, tzinfo=dt.UTC)
@@ -21,13 +21,8 @@ AT = dt.datetime(2026, 12, 4, 9, 30, tzinfo=dt.UTC)
 
 @pytest.fixture
 async def tax(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
-    settings = stack.settings()
-    name = f"{stack.tag}_tax_0012"
-    await ensure_database(settings.admin_dsn, name)
-    conn = await asyncpg.connect(settings.dsn(name))
-    yield conn
-    await conn.close()
-    await drop_database(settings.admin_dsn, name)
+    async with scratch_database(stack, "tax_0012") as conn:
+        yield conn
 
 
 async def _payment(conn: asyncpg.Connection, transaction: str, outcome: str, payload: bytes) -> uuid.UUID:
