@@ -25,8 +25,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import shlex
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ import uvloop
 from benchmarks import dataset, enrollment_check, loader, payments_load, report, tax_volume, workloads
 from benchmarks.drive import CpuMeter, PhaseResult, closed_loop, open_loop
 from benchmarks.enrollment_check import CheckCalls, say
-from benchmarks.processes import ROOT, Children
+from benchmarks.processes import ROOT, Children, cancel_on_sigterm, invocation
 from benchmarks.scale_report import END_MARKER, START_MARKER, markdown, plot
 from services.common import grpc_channels
 from services.common.clock import CST
@@ -409,7 +407,7 @@ async def run(options: Options, command: str) -> dict[str, Any]:
     results["machine"] = await report.machine_info(Settings().admin_dsn)
     results["machine"]["background_busy_cores"] = await enrollment_check.background_load()
     children = Children(options.results_dir / "logs" / f"scale-{stamp}")
-    _cancel_on_sigterm()
+    cancel_on_sigterm()
     try:
         if not options.skip_check:
             results["check"] = await check_part(options, children, progress)
@@ -450,15 +448,9 @@ def _borrow_skipped_part(options: Options, results: dict[str, Any], out: Path) -
                 break
 
 
-def _cancel_on_sigterm() -> None:
-    task = asyncio.current_task()
-    if task is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-
-
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
-    command = shlex.join(["python", "-m", "benchmarks.bench_scale", *(sys.argv[1:] if argv is None else argv)])
+    command = invocation("benchmarks.bench_scale", argv)
     try:
         uvloop.run(run(options, command))
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -17,9 +17,6 @@ import datetime as dt
 import json
 import os
 import random
-import shlex
-import signal
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,7 +31,16 @@ from medins.enrollment.v1 import enrollment_check_service_pb2 as chk
 
 from benchmarks import dataset, echo_server, load_seed, loader, report, workloads
 from benchmarks.drive import Call, CpuMeter, Latencies, PhaseResult, closed_loop, open_loop
-from benchmarks.processes import ROOT, Child, Children, machine_cpu_ticks, poll_until, wait_serving
+from benchmarks.processes import (
+    ROOT,
+    Child,
+    Children,
+    cancel_on_sigterm,
+    invocation,
+    machine_cpu_ticks,
+    poll_until,
+    wait_serving,
+)
 from ops import demo_data
 from ops.free_ports import free_port
 from ops.processes import PROCESSES
@@ -488,7 +494,7 @@ async def run(options: Options, command: str) -> dict[str, Any]:
     started_at = dt.datetime.now(dt.UTC)
     stamp = f"{started_at:%Y%m%dT%H%M%SZ}"
     children = Children(report.RESULTS_DIR / "logs" / stamp)
-    _cancel_on_sigterm()
+    cancel_on_sigterm()
     found: dict[str, Any] = {"command": command, "started_at": started_at}
     try:
         found["machine"] = await report.machine_info(settings.admin_dsn)
@@ -546,16 +552,9 @@ def _results(options: Options, settings: Settings, rows: int, found: dict[str, A
     return results
 
 
-def _cancel_on_sigterm() -> None:
-    """SIGTERM cancels the run like Ctrl-C does, so the finally clauses stop the processes."""
-    task = asyncio.current_task()
-    if task is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-
-
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
-    command = shlex.join(["python", "-m", "benchmarks.enrollment_check", *(sys.argv[1:] if argv is None else argv)])
+    command = invocation("benchmarks.enrollment_check", argv)
     try:
         uvloop.run(run(options, command))
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import sys
 import time
@@ -137,3 +138,16 @@ def machine_cpu_ticks() -> tuple[int, int]:
     idle = values[3] + values[4]  # idle + iowait
     total = sum(values[:8])  # guest time is already counted in user
     return total - idle, total
+
+
+def cancel_on_sigterm() -> None:
+    """SIGTERM cancels the running task like Ctrl-C does, so its finally clauses stop the processes and
+    drop the databases."""
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+def invocation(module: str, argv: list[str] | None) -> str:
+    """The command line a benchmark records with its results: `argv`, or this process's own arguments."""
+    return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
