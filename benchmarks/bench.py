@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import shlex
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import uvloop
 
 from benchmarks import end_to_end, enrollment_check, payments_load, report
-from benchmarks.processes import Children
+from benchmarks.processes import Children, invocation
 
 START_MARKER, END_MARKER = "<!-- bench:start -->", "<!-- bench:end -->"
 DEFAULT_CHECK_ROWS, FULL_CHECK_ROWS = 1_000_000, 10_000_000
@@ -184,7 +183,7 @@ async def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         check_argv.append("--half-rate")  # the targets are at half the check's maximum rate
         results["check"] = await enrollment_check.run(
             enrollment_check.parse_options(check_argv),
-            shlex.join(["python", "-m", "benchmarks.enrollment_check", *check_argv]),
+            invocation("benchmarks.enrollment_check", check_argv),
         )
     results["ratios"] = [
         r.__dict__ for r in ratios(results["payments"], results.get("end_to_end"), results.get("check"))
@@ -204,7 +203,7 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.duration, args.concurrency, args.orders, args.e2e_payments, args.check_rows) <= 0:
         parser.error("every number must be positive")
-    command = shlex.join(["python", "-m", "benchmarks.bench", *sys.argv[1:]])
+    command = invocation("benchmarks.bench", None)
     try:
         results = uvloop.run(run(args, command))
     except (KeyboardInterrupt, asyncio.CancelledError):

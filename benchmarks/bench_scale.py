@@ -131,8 +131,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
     duration = args.duration if args.duration is not None else (1.0 if args.quick else 4.0)
     warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
     concurrencies = tuple(sorted(set(args.concurrencies)))
-    phases = len(sizes) - 1 + len({*concurrencies, args.concurrency})
-    orders = args.orders if args.orders is not None else orders_needed(phases, duration + warmup)
+    # One payment row per size before the last, and one per level of calls in flight at the last.
+    rows = len(sizes) - 1 + len({*concurrencies, args.concurrency})
+    orders = args.orders if args.orders is not None else orders_needed(rows, duration + warmup)
     if min(duration, args.concurrency, args.raw_connections, orders, args.load_workers, args.chunk) <= 0 or warmup < 0:
         parser.error("every number must be positive")
     if args.skip_check and args.skip_payments:
